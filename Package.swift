@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The kernel target is compiled for a documented CPU baseline (Docs/BENCHMARKS.md):
+// Haswell-class x86-64 (AVX2 + FMA, as x86-64-v3) on x86-64, the default (NEON) on arm64. Package.swift is
+// compiled for the build machine, so #if arch picks the flags for a native build.
+#if arch(x86_64)
+let kernelCPUFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let kernelCFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3"])]
+#else
+let kernelCPUFlags: [SwiftSetting] = []
+let kernelCFlags: [CSetting] = []
+#endif
+
+let package = Package(
+    name: "featuremaps",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "featuremaps", targets: ["featuremaps"]),
+        .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "ImageIO", targets: ["ImageIO"]),
+        .library(name: "FeatureMaps", targets: ["FeatureMaps"]),
+        .library(name: "Training", targets: ["Training"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: the C APIs exactly as the distribution ships them.
+        .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Tensors, GEMM, ops forward/backward, layers. Standard library + Foundation only.
+        .target(
+            name: "Kernels",
+            swiftSettings: kernelCPUFlags + [
+                .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+            ]
+        ),
+        // PNG and JPEG decoding/encoding. Knows nothing of networks.
+        .target(name: "ImageIO", dependencies: ["CLibPNG", "CJPEG"]),
+        // The feature-map explorer: conv/ReLU/pool stacks on photos, grids, .npy dumps.
+        .target(name: "FeatureMaps", dependencies: ["Kernels", "ImageIO"]),
+        // CIFAR-10 data, models, optimisers, the training loop, checkpoints, reports.
+        .target(name: "Training", dependencies: ["Kernels", "ImageIO", "CZlib"]),
+        // The thin command-line front end: one file per subcommand.
+        .executableTarget(
+            name: "featuremaps",
+            dependencies: [
+                "FeatureMaps", "Training", "Kernels", "ImageIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FeatureMapsTests", dependencies: ["FeatureMaps", "Kernels", "ImageIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ImageIO"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

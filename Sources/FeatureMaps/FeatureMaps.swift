@@ -1,0 +1,5 @@
+import Kernels
+import ImageIO
+
+/// Namespace for the feature-map explorer.
+public enum FeatureMapsLibrary {}

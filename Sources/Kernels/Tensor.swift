@@ -1,0 +1,94 @@
+/// A dense, contiguous Float32 tensor with an explicit shape.
+///
+/// Storage is row-major over `shape`; image tensors are NCHW ([batch, channels, height, width]),
+/// the order PyTorch, NumPy's .npy files and safetensors use, so weights and maps leave the
+/// program without transposes. `Tensor` is a value type (copy-on-write through `Array`):
+/// kernels write into an `inout` tensor that is uniquely owned, so a step that reuses its
+/// tensors at a fixed batch size does not allocate.
+public struct Tensor: Sendable, Equatable {
+    /// The extent of each dimension, outermost first.
+    public private(set) var shape: [Int]
+    /// The elements, row-major over `shape`.
+    public var storage: [Float]
+
+    /// A tensor of `shape` filled with `value`.
+    public init(shape: [Int], repeating value: Float = 0) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.storage = [Float](repeating: value, count: shape.reduce(1, *))
+    }
+
+    /// A tensor of `shape` holding `storage` (whose count must match the shape).
+    public init(shape: [Int], storage: [Float]) {
+        precondition(storage.count == shape.reduce(1, *),
+                     "storage of \(storage.count) elements does not fit shape \(shape)")
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// The number of elements.
+    @inlinable public var count: Int { storage.count }
+
+    /// The number of dimensions.
+    @inlinable public var rank: Int { shape.count }
+
+    /// Gives the tensor a new shape with the same element count (a view change, no copy).
+    public mutating func reshape(to newShape: [Int]) {
+        precondition(newShape.reduce(1, *) == storage.count,
+                     "cannot reshape \(shape) (\(storage.count) elements) to \(newShape)")
+        if newShape != shape { shape = newShape }
+    }
+
+    /// The same elements under a new shape.
+    public func reshaped(to newShape: [Int]) -> Tensor {
+        var copy = self
+        copy.reshape(to: newShape)
+        return copy
+    }
+
+    /// Makes the tensor `newShape`, reusing its storage when the element count is unchanged.
+    /// The contents are unspecified afterwards unless the count was unchanged. Kernels call
+    /// this on their outputs, so steady-state steps never allocate.
+    public mutating func resize(to newShape: [Int]) {
+        let n = newShape.reduce(1, *)
+        if n != storage.count {
+            storage = [Float](repeating: 0, count: n)
+        }
+        if newShape != shape { shape = newShape }
+    }
+
+    /// Sets every element to `value`.
+    public mutating func fill(_ value: Float) {
+        storage.withUnsafeMutableBufferPointer { p in
+            for i in p.indices { p[i] = value }
+        }
+    }
+
+    /// Element access by multi-index (slow; for tests and small code, not hot loops).
+    public subscript(_ index: Int...) -> Float {
+        get { storage[offset(index)] }
+        set { storage[offset(index)] = newValue }
+    }
+
+    private func offset(_ index: [Int]) -> Int {
+        precondition(index.count == shape.count, "index \(index) does not match shape \(shape)")
+        var o = 0
+        for (i, d) in zip(index, shape) {
+            precondition(i >= 0 && i < d, "index \(index) out of range for shape \(shape)")
+            o = o * d + i
+        }
+        return o
+    }
+
+    /// Reads the elements through a pointer.
+    @inlinable
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer(body)
+    }
+
+    /// Writes the elements through a pointer.
+    @inlinable
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try storage.withUnsafeMutableBufferPointer { try body($0) }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct FeatureMapsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "featuremaps",
+        abstract: "See what a convolutional network does to a photo, and train one on CIFAR-10."
+    )
+    func run() throws {}
+}
