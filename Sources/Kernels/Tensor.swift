@@ -57,6 +57,29 @@ public struct Tensor: Sendable, Equatable {
         if newShape != shape { shape = newShape }
     }
 
+    /// Makes the tensor [d0, d1] without building a shape array when it already has that shape,
+    /// so layers can size their buffers on every step without allocating.
+    public mutating func resize(_ d0: Int, _ d1: Int) {
+        if shape.count == 2 && shape[0] == d0 && shape[1] == d1 { return }
+        resize(to: [d0, d1])
+    }
+
+    /// Makes the tensor [d0, d1, d2, d3] (see `resize(_:_:)`).
+    public mutating func resize(_ d0: Int, _ d1: Int, _ d2: Int, _ d3: Int) {
+        if shape.count == 4 && shape[0] == d0 && shape[1] == d1 && shape[2] == d2 && shape[3] == d3 { return }
+        resize(to: [d0, d1, d2, d3])
+    }
+
+    /// Makes the tensor the shape of `other` (see `resize(_:_:)`).
+    public mutating func resize(like other: Tensor) {
+        if shape == other.shape { return }
+        resize(to: other.shape)
+    }
+
+    /// A tensor with no elements. Layers assign it to drop a cached activation, so the
+    /// activation's owner can write into it next step without a copy-on-write copy.
+    public static let empty = Tensor(shape: [0])
+
     /// Sets every element to `value`.
     public mutating func fill(_ value: Float) {
         storage.withUnsafeMutableBufferPointer { p in

@@ -1,0 +1,283 @@
+// 2-D convolution (cross-correlation, as PyTorch's conv2d: the kernel is not flipped).
+//
+//   x  [N, C, H, W]      weight [O, C, kh, kw]      bias [O]      y [N, O, Ho, Wo]
+//   Ho = (H + 2 padding - kh) / stride + 1      Wo = (W + 2 padding - kw) / stride + 1
+//
+//   y[n,o,oy,ox] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * x[n, c, oy*stride - padding + i, ox*stride - padding + j]
+//   (x is zero outside the image)
+//
+// Method: im2col + one GEMM per chunk of images. The columns matrix holds, for every kernel
+// tap (c,i,j) = row r, the input value each output pixel of the chunk sees through that tap:
+//   cols[r, n*Ho*Wo + oy*Wo + ox] = x[n, c, oy*s - p + i, ox*s - p + j]      cols [C*kh*kw, nb*Ho*Wo]
+// so that   Y[O, nb*Ho*Wo] = W[O, C*kh*kw] * cols   (one large GEMM: the shapes the benchmark names),
+// and Y is scattered back to NCHW while adding the bias.
+//
+// Backward, with dY the gradient staged as [O, nb*Ho*Wo]:
+//   dW[O, C*kh*kw]  += dY * cols^T
+//   dcols           =  W^T * dY          then col2im adds every column entry back to the input pixel it came from
+//   dbias[o]        =  sum_{n,oy,ox} dy[n,o,oy,ox]
+
+/// The sizes of one convolution, derived from the input and weight shapes.
+public struct Conv2dGeometry: Sendable, Equatable {
+    public let batch: Int, inChannels: Int, height: Int, width: Int
+    public let outChannels: Int, kernelHeight: Int, kernelWidth: Int
+    public let stride: Int, padding: Int
+    public let outHeight: Int, outWidth: Int
+
+    /// The geometry of `x` [N,C,H,W] convolved with `weight` [O,C,kh,kw].
+    public init(input: [Int], weight: [Int], stride: Int, padding: Int) {
+        precondition(input.count == 4, "conv2d input must be [N,C,H,W], got \(input)")
+        precondition(weight.count == 4, "conv2d weight must be [O,C,kh,kw], got \(weight)")
+        precondition(input[1] == weight[1], "conv2d: input has \(input[1]) channels, weight expects \(weight[1])")
+        precondition(stride >= 1 && padding >= 0, "conv2d: stride must be >= 1 and padding >= 0")
+        batch = input[0]; inChannels = input[1]; height = input[2]; width = input[3]
+        outChannels = weight[0]; kernelHeight = weight[2]; kernelWidth = weight[3]
+        self.stride = stride; self.padding = padding
+        precondition(height + 2 * padding >= kernelHeight && width + 2 * padding >= kernelWidth,
+                     "conv2d: a \(kernelHeight)x\(kernelWidth) kernel does not fit a \(height)x\(width) input with padding \(padding)")
+        outHeight = (height + 2 * padding - kernelHeight) / stride + 1
+        outWidth = (width + 2 * padding - kernelWidth) / stride + 1
+    }
+
+    /// Rows of the columns matrix: C * kh * kw.
+    public var taps: Int { inChannels * kernelHeight * kernelWidth }
+    /// Output pixels per image: Ho * Wo.
+    public var outPlane: Int { outHeight * outWidth }
+
+    /// Images per GEMM chunk: the whole batch unless its columns matrix would exceed
+    /// `conv2dColumnBudget` elements (bounded memory at large batches and images).
+    public var imagesPerChunk: Int {
+        max(1, min(batch, conv2dColumnBudget / max(1, taps * outPlane)))
+    }
+}
+
+/// The largest columns matrix (in Float elements) a convolution builds at once: 8 Mi elements
+/// (32 MiB). Chunks never depend on the thread count, so results stay bit-identical.
+public let conv2dColumnBudget = 1 << 23
+
+/// Reusable memory for a convolution: the columns matrix and the GEMM's [O, nb*Ho*Wo] result.
+/// A layer keeps one, so steady-state steps do not allocate.
+public struct Conv2dScratch: Sendable {
+    var columns: [Float] = []
+    var staged: [Float] = []
+    /// Empty scratch; grown on first use.
+    public init() {}
+
+    mutating func reserve(_ g: Conv2dGeometry) {
+        let nb = g.imagesPerChunk
+        let columnCount = g.taps * nb * g.outPlane
+        let stagedCount = g.outChannels * nb * g.outPlane
+        if columns.count < columnCount { columns = [Float](repeating: 0, count: columnCount) }
+        if staged.count < stagedCount { staged = [Float](repeating: 0, count: stagedCount) }
+    }
+}
+
+/// Forward convolution into `y` (resized to [N,O,Ho,Wo]); see the file comment for the maths.
+public func conv2dForward(
+    _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
+    into y: inout Tensor, scratch: inout Conv2dScratch
+) {
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+    if let bias { precondition(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
+    y.resize(g.batch, g.outChannels, g.outHeight, g.outWidth)
+    scratch.reserve(g)
+    let perChunk = g.imagesPerChunk
+    x.withUnsafeBufferPointer { xp in
+    weight.withUnsafeBufferPointer { wp in
+    y.withUnsafeMutableBufferPointer { yp in
+    scratch.columns.withUnsafeMutableBufferPointer { colp in
+    scratch.staged.withUnsafeMutableBufferPointer { stp in
+        let biasValues = bias?.storage
+        var n0 = 0
+        while n0 < g.batch {
+            let nb = min(perChunk, g.batch - n0)
+            let cols = nb * g.outPlane
+            im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colp.baseAddress!)
+            // With one image the GEMM result is already that image's NCHW block.
+            let target = nb == 1 ? yp.baseAddress! + n0 * g.outChannels * g.outPlane : stp.baseAddress!
+            sgemm(transA: .none, transB: .none, m: g.outChannels, n: cols, k: g.taps,
+                  alpha: 1, a: wp.baseAddress!, lda: g.taps, b: colp.baseAddress!, ldb: cols,
+                  beta: 0, c: target, ldc: cols)
+            let staged = UnsafePointer(target)
+            let out = yp.baseAddress!
+            parallelFor(nb * g.outChannels) { range in
+                for idx in range {
+                    let n = idx / g.outChannels, o = idx % g.outChannels
+                    let src = staged + o * cols + n * g.outPlane
+                    let dst = out + ((n0 + n) * g.outChannels + o) * g.outPlane
+                    let b = biasValues?[o] ?? 0
+                    for p in 0..<g.outPlane { dst[p] = src[p] + b }
+                }
+            }
+            n0 += nb
+        }
+    }}}}}
+}
+
+/// Backward convolution: overwrites `gradWeight` ([O,C,kh,kw]) and, when `computeGradInput`,
+/// `gradInput` ([N,C,H,W]); see the file comment. The bias gradient is `conv2dBiasBackward`.
+/// The first layer of a network can skip the input gradient it would throw away.
+public func conv2dBackward(
+    input x: Tensor, weight: Tensor, gradOutput dy: Tensor, stride: Int, padding: Int,
+    gradInput dx: inout Tensor, gradWeight dw: inout Tensor, computeGradInput: Bool = true,
+    scratch: inout Conv2dScratch
+) {
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+    precondition(dy.shape == [g.batch, g.outChannels, g.outHeight, g.outWidth],
+                 "conv2d backward: gradient shape \(dy.shape) does not match the output")
+    dw.resize(to: weight.shape)
+    if computeGradInput { dx.resize(like: x) }
+    scratch.reserve(g)
+    let perChunk = g.imagesPerChunk
+    x.withUnsafeBufferPointer { xp in
+    weight.withUnsafeBufferPointer { wp in
+    dy.withUnsafeBufferPointer { dyp in
+    dw.withUnsafeMutableBufferPointer { dwp in
+    scratch.columns.withUnsafeMutableBufferPointer { colp in
+    scratch.staged.withUnsafeMutableBufferPointer { stp in
+    dx.withUnsafeMutableBufferPointer { dxp in
+        let dxBase = computeGradInput ? dxp.baseAddress : nil
+        var n0 = 0
+        while n0 < g.batch {
+            let nb = min(perChunk, g.batch - n0)
+            let cols = nb * g.outPlane
+            // Stage dy[n0..<n0+nb] as [O, nb*Ho*Wo] (with one image it already is).
+            let staged: UnsafePointer<Float>
+            if nb == 1 {
+                staged = dyp.baseAddress! + n0 * g.outChannels * g.outPlane
+            } else {
+                let st = stp.baseAddress!, src = dyp.baseAddress!
+                parallelFor(nb * g.outChannels) { range in
+                    for idx in range {
+                        let n = idx / g.outChannels, o = idx % g.outChannels
+                        let from = src + ((n0 + n) * g.outChannels + o) * g.outPlane
+                        let to = st + o * cols + n * g.outPlane
+                        to.update(from: from, count: g.outPlane)
+                    }
+                }
+                staged = UnsafePointer(st)
+            }
+            im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colp.baseAddress!)
+            sgemm(transA: .none, transB: .transposed, m: g.outChannels, n: g.taps, k: cols,
+                  alpha: 1, a: staged, lda: cols, b: colp.baseAddress!, ldb: cols,
+                  beta: n0 == 0 ? 0 : 1, c: dwp.baseAddress!, ldc: g.taps)
+            if let dxBase {
+                sgemm(transA: .transposed, transB: .none, m: g.taps, n: cols, k: g.outChannels,
+                      alpha: 1, a: wp.baseAddress!, lda: g.taps, b: staged, ldb: cols,
+                      beta: 0, c: colp.baseAddress!, ldc: cols)
+                col2im(g, columns: colp.baseAddress!, firstImage: n0, images: nb, gradInput: dxBase)
+            }
+            n0 += nb
+        }
+    }}}}}}}
+}
+
+/// dbias[o] = sum over n, oy, ox of dy[n,o,oy,ox], into `gradBias` ([O]).
+/// Shared by every layer whose output is NCHW with a per-channel bias or shift.
+public func conv2dBiasBackward(gradOutput dy: Tensor, into gradBias: inout Tensor) {
+    channelSums(dy, into: &gradBias)
+}
+
+/// out[c] = sum over n, h, w of x[n,c,h,w] (accumulated in Double, in a fixed order).
+func channelSums(_ x: Tensor, into out: inout Tensor) {
+    precondition(x.rank == 4, "expected [N,C,H,W], got \(x.shape)")
+    let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
+    if out.shape.count != 1 || out.shape[0] != c { out.resize(to: [c]) }
+    x.withUnsafeBufferPointer { xp in
+    out.withUnsafeMutableBufferPointer { op in
+        let src = xp.baseAddress!, dst = op.baseAddress!
+        parallelFor(c) { range in
+            for ch in range {
+                var total: Double = 0
+                for img in 0..<n {
+                    let row = src + (img * c + ch) * plane
+                    var s: Float = 0
+                    for p in 0..<plane { s += row[p] }
+                    total += Double(s)
+                }
+                dst[ch] = Float(total)
+            }
+        }
+    }}
+}
+
+/// The output columns [lo, hi) whose input column ox*stride - padding + j lies inside [0, width).
+@inline(__always)
+private func validRange(tap j: Int, stride: Int, padding: Int, inSize: Int, outSize: Int) -> (Int, Int) {
+    let first = padding - j  // ox*stride >= first
+    let lo = first <= 0 ? 0 : (first + stride - 1) / stride
+    let last = inSize - 1 + padding - j  // ox*stride <= last
+    let hi = last < 0 ? 0 : min(outSize, last / stride + 1)
+    return (min(lo, outSize), max(min(lo, outSize), hi))
+}
+
+/// Fills cols[C*kh*kw, nb*Ho*Wo] for images firstImage..<firstImage+nb (one row per kernel tap;
+/// rows are split across threads, each written by exactly one).
+func im2col(_ g: Conv2dGeometry, x: UnsafePointer<Float>, firstImage: Int, images nb: Int,
+            columns: UnsafeMutablePointer<Float>) {
+    let cols = nb * g.outPlane
+    let kk = g.kernelHeight * g.kernelWidth
+    parallelFor(g.taps) { rows in
+        for r in rows {
+            let c = r / kk, i = (r % kk) / g.kernelWidth, j = r % g.kernelWidth
+            let (lo, hi) = validRange(tap: j, stride: g.stride, padding: g.padding, inSize: g.width, outSize: g.outWidth)
+            let rowOut = columns + r * cols
+            for n in 0..<nb {
+                let plane = x + ((firstImage + n) * g.inChannels + c) * g.height * g.width
+                for oy in 0..<g.outHeight {
+                    let dst = rowOut + n * g.outPlane + oy * g.outWidth
+                    let iy = oy * g.stride - g.padding + i
+                    if iy < 0 || iy >= g.height {
+                        dst.update(repeating: 0, count: g.outWidth)
+                        continue
+                    }
+                    let src = plane + iy * g.width - g.padding + j
+                    for ox in 0..<lo { dst[ox] = 0 }
+                    if g.stride == 1 {
+                        for ox in lo..<hi { dst[ox] = src[ox] }
+                    } else {
+                        for ox in lo..<hi { dst[ox] = src[ox * g.stride] }
+                    }
+                    for ox in hi..<g.outWidth { dst[ox] = 0 }
+                }
+            }
+        }
+    }
+}
+
+/// Overwrites dx for images firstImage..<firstImage+nb with the sum of the column entries
+/// each input pixel fed (the adjoint of im2col). Each (image, channel) plane is owned by one thread.
+func col2im(_ g: Conv2dGeometry, columns: UnsafePointer<Float>, firstImage: Int, images nb: Int,
+            gradInput dx: UnsafeMutablePointer<Float>) {
+    let cols = nb * g.outPlane
+    parallelFor(nb * g.inChannels) { planes in
+        for idx in planes {
+            let n = idx / g.inChannels, c = idx % g.inChannels
+            let plane = dx + ((firstImage + n) * g.inChannels + c) * g.height * g.width
+            plane.update(repeating: 0, count: g.height * g.width)
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let r = (c * g.kernelHeight + i) * g.kernelWidth + j
+                    let (lo, hi) = validRange(tap: j, stride: g.stride, padding: g.padding, inSize: g.width, outSize: g.outWidth)
+                    let rowIn = columns + r * cols + n * g.outPlane
+                    for oy in 0..<g.outHeight {
+                        let iy = oy * g.stride - g.padding + i
+                        if iy < 0 || iy >= g.height { continue }
+                        let src = rowIn + oy * g.outWidth
+                        let dst = plane + iy * g.width - g.padding + j
+                        for ox in lo..<hi { dst[ox * g.stride] += src[ox] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Convolution of `x` [N,C,H,W] with `weight` [O,C,kh,kw] (cross-correlation, zero padding),
+/// plus `bias` [O] if given: returns [N,O,Ho,Wo]. Allocating convenience over `conv2dForward`.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+    var y = Tensor.empty
+    var scratch = Conv2dScratch()
+    conv2dForward(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y, scratch: &scratch)
+    return y
+}

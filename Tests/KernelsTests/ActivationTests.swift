@@ -1,0 +1,28 @@
+import Testing
+import Kernels
+
+/// Values with |x| >= 0.05, so a finite-difference step of 1e-2 never crosses ReLU's kink.
+func awayFromZero(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
+    var t = randomTensor(shape, &rng)
+    for i in 0..<t.count where abs(t.storage[i]) < 0.05 { t.storage[i] += t.storage[i] < 0 ? -0.05 : 0.05 }
+    return t
+}
+
+@Test func reluForwardIsMaxWithZero() {
+    var rng = SeededGenerator(seed: 1)
+    let x = randomTensor([2, 3, 5, 7], &rng)
+    let y = relu(x)
+    #expect(y.shape == x.shape)
+    for i in 0..<x.count { #expect(y.storage[i] == max(x.storage[i], 0)) }
+    #expect(relu(Tensor(shape: [1], storage: [.nan])).storage[0].isNaN)
+}
+
+@Test func reluGradientMatchesFiniteDifferences() {
+    var rng = SeededGenerator(seed: 2)
+    let x = awayFromZero([2, 3, 5, 7], &rng)
+    let y = relu(x)
+    let r = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty
+    reluBackward(output: y, gradOutput: r, into: &dx)
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) { weightedSum(relu($0), r) } < gradientTolerance)
+}

@@ -1,0 +1,105 @@
+import Testing
+import Kernels
+
+/// Plain loops straight from the definition, in Float64.
+func referenceConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride s: Int, padding p: Int) -> Tensor {
+    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let ho = (h + 2 * p - kh) / s + 1, wo = (wd + 2 * p - kw) / s + 1
+    var y = Tensor(shape: [n, o, ho, wo])
+    for img in 0..<n { for oc in 0..<o { for oy in 0..<ho { for ox in 0..<wo {
+        var acc = Double(b?[oc] ?? 0)
+        for ic in 0..<c { for i in 0..<kh { for j in 0..<kw {
+            let iy = oy * s - p + i, ix = ox * s - p + j
+            if iy >= 0 && iy < h && ix >= 0 && ix < wd {
+                acc += Double(x[img, ic, iy, ix]) * Double(w[oc, ic, i, j])
+            }
+        }}}
+        y[img, oc, oy, ox] = Float(acc)
+    }}}}
+    return y
+}
+
+/// (N, C, H, W, O, k, stride, padding): odd sizes, 1x1, stride 2, padding, non-square images.
+let convCases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+    (1, 1, 5, 5, 1, 3, 1, 0), (2, 3, 7, 6, 4, 3, 1, 1), (3, 2, 9, 8, 5, 3, 2, 1),
+    (2, 4, 6, 7, 3, 1, 1, 0), (1, 3, 11, 10, 2, 5, 2, 2), (2, 2, 8, 9, 3, 4, 3, 0),
+    (2, 3, 5, 5, 2, 5, 1, 0),
+]
+
+@Test(arguments: convCases.indices)
+func conv2dForwardMatchesReferenceLoops(_ index: Int) {
+    let (n, c, h, w, o, k, s, p) = convCases[index]
+    var rng = SeededGenerator(seed: UInt64(100 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng)
+    let bias = randomTensor([o], &rng)
+    let y = conv2d(x, weight: weight, bias: bias, stride: s, padding: p)
+    let expected = referenceConv2d(x, weight, bias, stride: s, padding: p)
+    #expect(y.shape == expected.shape)
+    #expect(maxAbsDifference(y, expected) < 1e-5)
+    #expect(maxAbsDifference(conv2d(x, weight: weight, stride: s, padding: p),
+                             referenceConv2d(x, weight, nil, stride: s, padding: p)) < 1e-5)
+}
+
+@Test func conv2dHandComputedEdgeFilter() {
+    // The notebook's vertical-edge filter on a ramp: every 3x3 window sees right - left = 2 per row.
+    let ramp = Tensor(shape: [1, 1, 3, 4], storage: [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3])
+    let edge = Tensor(shape: [1, 1, 3, 3], storage: [-1, 0, 1, -1, 0, 1, -1, 0, 1])
+    let y = conv2d(ramp, weight: edge)
+    #expect(y.shape == [1, 1, 1, 2])
+    #expect(y.storage == [6, 6])
+}
+
+@Test(arguments: convCases.indices)
+func conv2dGradientsMatchFiniteDifferences(_ index: Int) {
+    let (n, c, h, w, o, k, s, p) = convCases[index]
+    var rng = SeededGenerator(seed: UInt64(200 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng)
+    let bias = randomTensor([o], &rng)
+    var y = Tensor.empty, scratch = Conv2dScratch()
+    conv2dForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &y, scratch: &scratch)
+    let r = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty, dw = Tensor.empty, db = Tensor.empty
+    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: s, padding: p,
+                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    conv2dBiasBackward(gradOutput: r, into: &db)
+    let h1: Float = 1e-2  // the loss is linear in each argument: no truncation error
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: h1) {
+        weightedSum(conv2d($0, weight: weight, bias: bias, stride: s, padding: p), r) } < gradientTolerance)
+    #expect(maxGradientError(at: weight, analytic: dw, epsilon: h1) {
+        weightedSum(conv2d(x, weight: $0, bias: bias, stride: s, padding: p), r) } < gradientTolerance)
+    #expect(maxGradientError(at: bias, analytic: db, epsilon: h1) {
+        weightedSum(conv2d(x, weight: weight, bias: $0, stride: s, padding: p), r) } < gradientTolerance)
+}
+
+@Test func conv2dChunkedBatchEqualsImageByImage() {
+    // 16 images of 64x64 with 16 channels and a 3x3 kernel need 16*9*4096 column entries per
+    // image, so the batch is split into chunks (conv2dColumnBudget); chunking must not change results.
+    var rng = SeededGenerator(seed: 5)
+    let x = randomTensor([16, 16, 64, 64], &rng), weight = randomTensor([4, 16, 3, 3], &rng)
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1)
+    #expect(g.imagesPerChunk < 16)
+    var y = Tensor.empty, scratch = Conv2dScratch()
+    conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+    let dy = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty, dw = Tensor.empty
+    conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1,
+                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    var dwSum = [Double](repeating: 0, count: dw.count)
+    let plane = 16 * 64 * 64, outPlane = 4 * 64 * 64
+    for img in 0..<16 {
+        let xi = Tensor(shape: [1, 16, 64, 64], storage: Array(x.storage[img * plane..<(img + 1) * plane]))
+        let dyi = Tensor(shape: [1, 4, 64, 64], storage: Array(dy.storage[img * outPlane..<(img + 1) * outPlane]))
+        let yi = conv2d(xi, weight: weight, padding: 1)
+        #expect(Array(y.storage[img * outPlane..<(img + 1) * outPlane]) == yi.storage)
+        var dxi = Tensor.empty, dwi = Tensor.empty, s1 = Conv2dScratch()
+        conv2dBackward(input: xi, weight: weight, gradOutput: dyi, stride: 1, padding: 1,
+                       gradInput: &dxi, gradWeight: &dwi, scratch: &s1)
+        #expect(Array(dx.storage[img * plane..<(img + 1) * plane]) == dxi.storage)
+        for i in 0..<dw.count { dwSum[i] += Double(dwi.storage[i]) }
+    }
+    let worst = (0..<dw.count).map { abs(Double(dw.storage[$0]) - dwSum[$0]) / max(1, abs(dwSum[$0])) }.max()!
+    // Each dW entry sums 65,536 Float32 products (|dW| ~ 50): rounding differs with the summation
+    // order, a missing or doubled chunk would be off by ~100%.
+    #expect(worst < 2e-3)
+}

@@ -1,0 +1,52 @@
+import Testing
+import Kernels
+
+/// Distinct values 0.01 apart in random order, so a finite-difference step of 1e-3 never
+/// changes which element of a window is the maximum.
+func shuffledDistinct(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
+    let count = shape.reduce(1, *)
+    var values = (0..<count).map { Float($0) * 0.01 - Float(count) * 0.005 }
+    values.shuffle(using: &rng)
+    return Tensor(shape: shape, storage: values)
+}
+
+/// (N, C, H, W, k, s): 2x2/2 with odd sizes (the last row/column is dropped), overlapping 3x3/2, 3x3/1.
+let poolCases: [(Int, Int, Int, Int, Int, Int)] = [
+    (2, 3, 6, 6, 2, 2), (1, 2, 7, 9, 2, 2), (2, 2, 7, 7, 3, 2), (1, 3, 5, 6, 3, 1), (3, 1, 4, 5, 1, 1),
+]
+
+@Test(arguments: poolCases.indices)
+func maxPoolForwardMatchesReferenceLoops(_ index: Int) {
+    let (n, c, h, w, k, s) = poolCases[index]
+    var rng = SeededGenerator(seed: UInt64(300 + index))
+    let x = randomTensor([n, c, h, w], &rng)
+    let y = maxPool2d(x, kernelSize: k, stride: s)
+    let ho = (h - k) / s + 1, wo = (w - k) / s + 1
+    #expect(y.shape == [n, c, ho, wo])
+    for img in 0..<n { for ch in 0..<c { for oy in 0..<ho { for ox in 0..<wo {
+        var m = -Float.infinity
+        for i in 0..<k { for j in 0..<k { m = max(m, x[img, ch, oy * s + i, ox * s + j]) } }
+        #expect(y[img, ch, oy, ox] == m)
+    }}}}
+}
+
+@Test(arguments: poolCases.indices)
+func maxPoolGradientMatchesFiniteDifferences(_ index: Int) {
+    let (n, c, h, w, k, s) = poolCases[index]
+    var rng = SeededGenerator(seed: UInt64(400 + index))
+    let x = shuffledDistinct([n, c, h, w], &rng)
+    var y = Tensor.empty, argmax: [Int32] = []
+    maxPool2dForward(x, kernelSize: k, stride: s, into: &y, argmax: &argmax)
+    let r = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty
+    maxPool2dBackward(gradOutput: r, argmax: argmax, inputShape: x.shape, into: &dx)
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) {
+        weightedSum(maxPool2d($0, kernelSize: k, stride: s), r) } < gradientTolerance)
+}
+
+@Test func maxPoolHandComputedAndNaNPropagates() {
+    let x = Tensor(shape: [1, 1, 3, 5], storage: [1, 5, 2, 2, 9,  3, 4, 8, 1, 9,  7, 7, 7, 7, 7])
+    #expect(maxPool2d(x, kernelSize: 2, stride: 2).storage == [5, 8])
+    let withNaN = Tensor(shape: [1, 1, 2, 2], storage: [1, .nan, 3, 2])
+    #expect(maxPool2d(withNaN, kernelSize: 2, stride: 2).storage[0].isNaN)
+}

@@ -1,0 +1,53 @@
+import Kernels
+
+// Shared helpers for the kernel tests: random inputs, a Float64 finite-difference gradient
+// check, and a weighted-sum loss that turns any tensor output into a scalar.
+
+/// Uniform values in [-1, 1) from a fixed seed.
+func randomTensor(_ shape: [Int], _ rng: inout SeededGenerator, scale: Float = 1) -> Tensor {
+    Tensor.uniform(shape: shape, in: -scale..<scale, using: &rng)
+}
+
+/// sum_i y[i] * r[i] in Float64: with r random, its gradient dLoss/dy is exactly r.
+func weightedSum(_ y: Tensor, _ r: Tensor) -> Double {
+    precondition(y.count == r.count)
+    var s: Double = 0
+    for i in 0..<y.count { s += Double(y.storage[i]) * Double(r.storage[i]) }
+    return s
+}
+
+/// The largest error of `analytic` against a central-difference gradient of `loss` at `x`:
+/// numeric_i = (loss(x + h e_i) - loss(x - h e_i)) / (x_i+h - (x_i-h)) with the loss summed in
+/// Float64 over a Float32 forward pass. The error of one element is
+/// |numeric - analytic| / max(1, |analytic|), i.e. absolute for small gradients, relative for large.
+func maxGradientError(at x: Tensor, analytic: Tensor, epsilon h: Float, loss: (Tensor) -> Double) -> Double {
+    precondition(x.shape == analytic.shape, "gradient shape \(analytic.shape) differs from \(x.shape)")
+    var worst: Double = 0
+    var probe = x
+    for i in 0..<x.count {
+        let original = x.storage[i]
+        let up = original + h, down = original - h
+        probe.storage[i] = up
+        let lossUp = loss(probe)
+        probe.storage[i] = down
+        let lossDown = loss(probe)
+        probe.storage[i] = original
+        let numeric = (lossUp - lossDown) / (Double(up) - Double(down))
+        let a = Double(analytic.storage[i])
+        worst = max(worst, abs(numeric - a) / max(1, abs(a)))
+    }
+    return worst
+}
+
+/// The largest |a - b| over two tensors of one shape.
+func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    precondition(a.shape == b.shape, "shapes \(a.shape) and \(b.shape) differ")
+    var worst: Float = 0
+    for i in 0..<a.count { worst = max(worst, abs(a.storage[i] - b.storage[i])) }
+    return worst
+}
+
+/// Tolerance of the Float64-from-Float32 gradient checks (see Docs/KERNELS.md): the forward
+/// pass rounds to Float32 (relative error ~1e-7 per op), which the central difference divides
+/// by 2h; with h = 1e-2 on O(1) inputs that stays well below this.
+let gradientTolerance = 2e-3
