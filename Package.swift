@@ -35,8 +35,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // Tensors, GEMM, ops forward/backward, layers. Standard library + Foundation only.
+        // The AVX-512 GEMM micro-kernel, selected at run time (Docs/BENCHMARKS.md has the measurement).
+        .target(name: "KernelsC", cSettings: kernelCFlags + [.unsafeFlags(["-O3"], .when(configuration: .release))]),
         .target(
             name: "Kernels",
+            dependencies: ["KernelsC"],
             swiftSettings: kernelCPUFlags + [
                 .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
             ]

@@ -9,9 +9,67 @@ public enum Transpose: Sendable {
 /// [M,K] (or [K,M] when transposed), B is stored [K,N] (or [N,K] when transposed).
 /// When `beta` is 0, C is overwritten without being read (NaNs in C do not propagate).
 ///
-/// REFERENCE IMPLEMENTATION: a plain triple loop that fixes the interface. The fast packed,
-/// cache-blocked, SIMD, multi-threaded version replaces this body.
+/// Packed operands, cache blocking and a register-blocked SIMD micro-kernel (AVX-512 when the
+/// CPU has it, chosen once at run time; the Swift SIMD kernel otherwise), split over
+/// `Parallelism.threadCount` threads by a static partition of C, so a given thread count gives
+/// bit-identical results. Multi-threaded inside: do not call it from a `parallelFor` body.
+/// Packing buffers are cached per thread, so steady-state calls do not allocate.
 public func sgemm(
+    transA: Transpose, transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
+    if m == 0 || n == 0 { return }
+    precondition(ldc >= n, "sgemm: ldc \(ldc) < n \(n)")
+    if k == 0 || alpha == 0 {
+        scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
+        return
+    }
+    let opA = GEMMOperand(transA, a, ld: lda)
+    let opB = GEMMOperand(transB, b, ld: ldb)
+    let kernel = MicroKernel.selected
+    let threads = gemmThreadCount(m: m, n: n, k: k)
+    if threads <= 1 {
+        GEMMWorkspace.withWorkspace { ws in
+            gemmBlocked(kernel, m: m, n: n, k: k, alpha: alpha, a: opA, b: opB,
+                        beta: beta, c: c, ldc: ldc, workspace: ws)
+        }
+        return
+    }
+    // Static partition of C into `threads` slabs: along N when C is at least as wide as it is
+    // tall (the im2col shapes), along M otherwise. Slab edges fall on micro-tile boundaries.
+    let splitColumns = n >= m
+    let extent = splitColumns ? n : m
+    let quantum = splitColumns ? kernel.nr : kernel.mr
+    let tiles = (extent + quantum - 1) / quantum
+    nonisolated(unsafe) let cOut = c
+    parallelFor(threads) { range in
+        for t in range {
+            let lo = min(extent, tiles * t / threads * quantum)
+            let hi = min(extent, tiles * (t + 1) / threads * quantum)
+            if lo >= hi { continue }
+            GEMMWorkspace.withWorkspace { ws in
+                if splitColumns {
+                    gemmBlocked(kernel, m: m, n: hi - lo, k: k, alpha: alpha,
+                                a: opA, b: opB.offset(row: 0, col: lo),
+                                beta: beta, c: cOut + lo, ldc: ldc, workspace: ws)
+                } else {
+                    gemmBlocked(kernel, m: hi - lo, n: n, k: k, alpha: alpha,
+                                a: opA.offset(row: lo, col: 0), b: opB,
+                                beta: beta, c: cOut + lo * ldc, ldc: ldc, workspace: ws)
+                }
+            }
+        }
+    }
+}
+
+/// The plain triple loop that defines `sgemm`'s result (for tests; slow).
+public func sgemmReference(
     transA: Transpose, transB: Transpose,
     m: Int, n: Int, k: Int,
     alpha: Float,
@@ -31,5 +89,110 @@ public func sgemm(
             let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
             c[i * ldc + j] = alpha * acc + prior
         }
+    }
+}
+
+/// Threads worth using: small products do not repay the hand-off to a second core.
+@inline(__always)
+func gemmThreadCount(m: Int, n: Int, k: Int) -> Int {
+    let flops = 2.0 * Double(m) * Double(n) * Double(k)
+    if flops < 4.0e6 { return 1 }
+    return max(1, Parallelism.threadCount)
+}
+
+/// C = beta * C over an m x n block (beta 0 writes zeros without reading C).
+func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, by beta: Float) {
+    for i in 0..<rows {
+        let row = c + i * ld
+        if beta == 0 {
+            row.update(repeating: 0, count: cols)
+        } else if beta != 1 {
+            for j in 0..<cols { row[j] *= beta }
+        }
+    }
+}
+
+/// A matrix operand as seen by the product: element (r, c) of op(X) sits at
+/// `base[r * rowStride + c * colStride]`, which folds the transpose into two strides.
+struct GEMMOperand: @unchecked Sendable {
+    let base: UnsafePointer<Float>
+    let rowStride: Int
+    let colStride: Int
+
+    init(_ trans: Transpose, _ base: UnsafePointer<Float>, ld: Int) {
+        self.base = base
+        switch trans {
+        case .none: rowStride = ld; colStride = 1
+        case .transposed: rowStride = 1; colStride = ld
+        }
+    }
+
+    init(base: UnsafePointer<Float>, rowStride: Int, colStride: Int) {
+        self.base = base
+        self.rowStride = rowStride
+        self.colStride = colStride
+    }
+
+    /// The sub-matrix starting at (row, col).
+    func offset(row: Int, col: Int) -> GEMMOperand {
+        GEMMOperand(base: base + row * rowStride + col * colStride,
+                    rowStride: rowStride, colStride: colStride)
+    }
+}
+
+/// Cache blocking for a 48 KiB L1d / 2 MiB L2 core: a packed KC x NC panel of B (1 MiB at
+/// KC 256, NC 1024) stays in L2 while MR x KC slivers of packed A (8 KiB) sit in L1 and
+/// the micro-kernel streams B's NR-wide slivers past them.
+enum GEMMBlocking {
+    static let kc = 256
+    static let nc = 1024
+    static let mc = 192
+}
+
+/// One thread's share: the blocked loops around the micro-kernel over an m x n block of C.
+func gemmBlocked(
+    _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: Float,
+    a: GEMMOperand, b: GEMMOperand, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace
+) {
+    let mr = kernel.mr, nr = kernel.nr
+    // NC and MC rounded to whole micro-tiles so only the last panel of each block is ragged.
+    let ncBlock = max(nr, GEMMBlocking.nc / nr * nr)
+    let mcBlock = max(mr, GEMMBlocking.mc / mr * mr)
+    let kcBlock = GEMMBlocking.kc
+    let bp = ws.packedB(capacity: kcBlock * ((min(n, ncBlock) + nr - 1) / nr * nr))
+    let ap = ws.packedA(capacity: kcBlock * ((min(m, mcBlock) + mr - 1) / mr * mr))
+    var jc = 0
+    while jc < n {
+        let nc = min(ncBlock, n - jc)
+        var pc = 0
+        while pc < k {
+            let kc = min(kcBlock, k - pc)
+            packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: nr, into: bp)
+            // Later K blocks accumulate onto the partial sums already in C.
+            let blockBeta: Float = pc == 0 ? beta : 1
+            var ic = 0
+            while ic < m {
+                let mc = min(mcBlock, m - ic)
+                packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: mr, into: ap)
+                var ir = 0
+                while ir < mc {
+                    let rows = min(mr, mc - ir)
+                    let aSliver = UnsafePointer(ap + ir * kc)
+                    let cRow = c + (ic + ir) * ldc + jc
+                    var jr = 0
+                    while jr < nc {
+                        kernel.run(kc: kc, a: aSliver, b: UnsafePointer(bp + jr * kc),
+                                   c: cRow + jr, ldc: ldc, rows: rows, cols: min(nr, nc - jr),
+                                   alpha: alpha, beta: blockBeta)
+                        jr += nr
+                    }
+                    ir += mr
+                }
+                ic += mc
+            }
+            pc += kc
+        }
+        jc += nc
     }
 }

@@ -4,7 +4,8 @@ import ArgumentParser
 struct FeatureMapsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "featuremaps",
-        abstract: "See what a convolutional network does to a photo, and train one on CIFAR-10."
+        abstract: "See what a convolutional network does to a photo, and train one on CIFAR-10.",
+        subcommands: [Bench.self]
     )
     func run() throws {}
 }

@@ -1,0 +1,21 @@
+#ifndef FEATUREMAPS_KERNELSC_H
+#define FEATUREMAPS_KERNELSC_H
+
+/* AVX-512 GEMM micro-kernel, compiled for AVX-512 with a function-level target attribute and
+   called only after fm_cpu_has_avx512() said yes, so the library still runs on AVX2-only
+   x86-64 and on arm64 (where fm_cpu_has_avx512 is always 0 and the Swift kernel runs). */
+
+/* Rows and columns of the AVX-512 micro-tile (C is row-major, vectors run along N). */
+#define FM_AVX512_MR 8
+#define FM_AVX512_NR 48
+
+/* 1 when this CPU and OS support AVX-512F, else 0. */
+int fm_cpu_has_avx512(void);
+
+/* C[rows, cols] = alpha * (A sliver x B sliver) + beta * C, beta == 0 not reading C.
+   a: packed [kc][FM_AVX512_MR], b: packed [kc][FM_AVX512_NR], both 64-byte aligned.
+   rows <= FM_AVX512_MR, cols <= FM_AVX512_NR; only the first rows x cols of C are touched. */
+void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
+                            long rows, long cols, float alpha, float beta);
+
+#endif

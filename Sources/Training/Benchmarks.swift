@@ -1,0 +1,87 @@
+import Foundation
+import Kernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The speed benchmark behind `featuremaps bench`: GEMM GFLOP/s at square and im2col shapes,
+/// training and inference images/s of the model zoo's nets, and the peak resident memory.
+public enum Benchmarks {
+    /// A GEMM shape, C[M,N] = A[M,K] B[K,N].
+    public struct GEMMShape: Sendable {
+        public let m: Int, k: Int, n: Int
+        /// The key used in the JSON output: "MxKxN".
+        public var name: String { "\(m)x\(k)x\(n)" }
+        public init(m: Int, k: Int, n: Int) { self.m = m; self.k = k; self.n = n }
+    }
+
+    /// The shapes the issue fixes: two squares and the im2col shapes of the two nets at batch 128.
+    public static let gemmShapes: [GEMMShape] = [
+        GEMMShape(m: 1024, k: 1024, n: 1024),
+        GEMMShape(m: 2048, k: 2048, n: 2048),
+        GEMMShape(m: 16, k: 75, n: 100_352),
+        GEMMShape(m: 64, k: 576, n: 131_072),
+        GEMMShape(m: 128, k: 1152, n: 32_768),
+    ]
+
+    /// Seconds on a monotonic clock.
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Best rate over `rounds` rounds of `body`, each round repeating it for about `roundSeconds`.
+    /// `work` is the amount done per call (FLOPs, images); the result is work per second.
+    /// Best-of rather than mean because the machine is shared: slow rounds are other people's.
+    public static func bestRate(work: Double, rounds: Int = 3, roundSeconds: Double = 0.4,
+                                _ body: () -> Void) -> Double {
+        body()  // warm-up: sizes buffers, faults pages in
+        let t0 = now()
+        body()
+        let one = max(now() - t0, 1e-6)
+        let reps = max(1, Int(roundSeconds / one))
+        var best = 0.0
+        for _ in 0..<rounds {
+            let start = now()
+            for _ in 0..<reps { body() }
+            best = max(best, work * Double(reps) / (now() - start))
+        }
+        return best
+    }
+
+    /// GFLOP/s of `sgemm` at one shape (operands filled with small deterministic values).
+    public static func gemmGFLOPS(_ s: GEMMShape, rounds: Int = 3, roundSeconds: Double = 0.4) -> Double {
+        var a = [Float](repeating: 0, count: s.m * s.k)
+        var b = [Float](repeating: 0, count: s.k * s.n)
+        for i in a.indices { a[i] = Float((i * 7) % 13) * 0.1 - 0.6 }
+        for i in b.indices { b[i] = Float((i * 5) % 11) * 0.1 - 0.5 }
+        var c = [Float](repeating: 0, count: s.m * s.n)
+        let flops = 2.0 * Double(s.m) * Double(s.k) * Double(s.n)
+        return a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    bestRate(work: flops, rounds: rounds, roundSeconds: roundSeconds) {
+                        sgemm(transA: .none, transB: .none, m: s.m, n: s.n, k: s.k, alpha: 1,
+                              a: pa.baseAddress!, lda: s.k, b: pb.baseAddress!, ldb: s.n,
+                              beta: 0, c: pc.baseAddress!, ldc: s.n)
+                    } / 1e9
+                }
+            }
+        }
+    }
+
+    /// Peak resident set size of this process in MB (getrusage's ru_maxrss).
+    public static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        #if canImport(Darwin)
+        getrusage(RUSAGE_SELF, &usage)
+        return Double(usage.ru_maxrss) / 1_048_576  // bytes on macOS
+        #else
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024  // KiB on Linux
+        #endif
+    }
+}
