@@ -1,0 +1,53 @@
+/// Refuses images above the pixel limit; called with the header's size before pixel memory is allocated.
+func checkPixelLimit(width: Int, height: Int, options: ImageReadOptions, path: String) throws(ImageIOError) {
+    let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+    if overflow || pixels > options.maxPixels {
+        throw ImageIOError(path: path, reason: "image is \(width)x\(height) pixels, above the limit of \(options.maxPixels) pixels (maxPixels)")
+    }
+    if width <= 0 || height <= 0 {
+        throw ImageIOError(path: path, reason: "image has no pixels (\(width)x\(height))")
+    }
+}
+
+/// Reads a PNG or JPEG (recognised by its signature, not its extension) as 8-bit RGB (3 channels).
+///
+/// Gray images are expanded to RGB; alpha is composited onto `options.background`; 16-bit PNG samples
+/// become their high byte; colour-space chunks (gAMA, iCCP, ...) and EXIF orientation are ignored, so the
+/// result is the stored values, as Pillow gives them. Images above `options.maxPixels` are refused from
+/// their header. Every failure is one `ImageIOError` naming the file and the reason. See Docs/IMAGEIO.md.
+public func readImage(atPath path: String, options: ImageReadOptions = .init()) throws(ImageIOError) -> Image {
+    // No PNG or JPEG of an allowed size is bigger than 8 bytes a pixel (16-bit RGBA, stored uncompressed)
+    // plus room for metadata; larger files are refused without being read.
+    let maxBytes = options.maxPixels.multipliedReportingOverflow(by: 8).overflow
+        ? Int.max : options.maxPixels * 8 + 64 << 20
+    var format = ImageFormat.png
+    let bytes = try readFileBytes(atPath: path, maxBytes: maxBytes) { (head: [UInt8]) throws(ImageIOError) in
+        guard let detected = ImageFormat(signature: head) else {
+            throw ImageIOError(path: path, reason: "not a PNG or JPEG image (unrecognised file signature)")
+        }
+        format = detected
+    }
+    switch format {
+    case .png: return try decodePNG(bytes, path: path, options: options)
+    case .jpeg: return try decodeJPEG(bytes, path: path, options: options)
+    }
+}
+
+/// Writes an 8-bit gray (1 channel) or RGB (3 channels) PNG atomically: a temporary file in the same
+/// folder, renamed into place; on failure the temporary file is removed and nothing is left at `path`.
+public func writePNG(_ image: Image, toPath path: String) throws(ImageIOError) {
+    let bytes = try encodePNG(image, path: path)
+    try writeFileAtomically(bytes, toPath: path)
+}
+
+/// The formats `readImage` understands.
+public enum ImageFormat: Sendable, Equatable {
+    case png, jpeg
+
+    /// The format whose signature starts `bytes`, or nil.
+    public init?(signature bytes: [UInt8]) {
+        if bytes.starts(with: pngSignature) { self = .png }
+        else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { self = .jpeg }
+        else { return nil }
+    }
+}
