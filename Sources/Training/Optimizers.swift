@@ -1,0 +1,184 @@
+import Kernels
+
+/// Updates parameters from their gradients. State (momentum buffers, Adam moments, step
+/// count) can be exported and restored, so a resumed run continues exactly.
+public protocol Optimizer: AnyObject {
+    /// The parameters updated, in a fixed order.
+    var parameters: [Parameter] { get }
+    /// Applies one update with learning rate `learningRate`, reading each parameter's `grad`.
+    func step(learningRate: Float)
+    /// The optimiser state as named tensors ("<index>.<kind>"), for checkpoints.
+    var state: [(name: String, tensor: Tensor)] { get }
+    /// Restores state saved by `state`; throws when names or shapes do not match.
+    func restore(state: [String: Tensor]) throws
+}
+
+extension Optimizer {
+    fileprivate func restoreBuffers(_ buffers: inout [Tensor], kind: String, from saved: [String: Tensor]) throws {
+        for i in buffers.indices {
+            let name = "\(i).\(kind)"
+            guard let t = saved[name], t.shape == buffers[i].shape else {
+                throw TrainingError("checkpoint optimiser state lacks \(name) of shape \(buffers[i].shape)")
+            }
+            buffers[i] = t
+        }
+    }
+}
+
+/// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0):
+/// g = grad + weightDecay * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b;
+/// p -= lr * g. With momentum 0 it is plain SGD.
+public final class SGD: Optimizer {
+    public let parameters: [Parameter]
+    /// Momentum coefficient.
+    public let momentum: Float
+    /// L2 weight decay added to the gradient.
+    public let weightDecay: Float
+    /// Nesterov momentum.
+    public let nesterov: Bool
+    private var buffers: [Tensor]
+
+    /// An optimiser over `parameters`.
+    public init(parameters: [Parameter], momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.parameters = parameters
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        self.buffers = parameters.map { Tensor(shape: $0.value.shape) }
+    }
+
+    public func step(learningRate lr: Float) {
+        let (mu, wd, nesterov) = (momentum, weightDecay, self.nesterov)
+        for (index, parameter) in parameters.enumerated() {
+            let grad = parameter.grad
+            buffers[index].withUnsafeMutableBufferPointer { b in
+                parameter.value.withUnsafeMutableBufferPointer { p in
+                    grad.withUnsafeBufferPointer { g in
+                        for i in 0 ..< p.count {
+                            let d = g[i] + wd * p[i]
+                            let v = mu * b[i] + d
+                            b[i] = v
+                            p[i] -= lr * (nesterov ? d + mu * v : v)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public var state: [(name: String, tensor: Tensor)] {
+        buffers.enumerated().map { ("\($0.offset).momentum_buffer", $0.element) }
+    }
+
+    public func restore(state: [String: Tensor]) throws {
+        try restoreBuffers(&buffers, kind: "momentum_buffer", from: state)
+    }
+}
+
+/// Adam (torch.optim.Adam semantics, weight decay as L2 added to the gradient):
+/// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+public final class Adam: Optimizer {
+    public let parameters: [Parameter]
+    /// First-moment decay.
+    public let beta1: Float
+    /// Second-moment decay.
+    public let beta2: Float
+    /// Added to the denominator.
+    public let epsilon: Float
+    /// L2 weight decay added to the gradient.
+    public let weightDecay: Float
+    private var firstMoments: [Tensor]
+    private var secondMoments: [Tensor]
+    /// Updates applied so far (t in the bias corrections).
+    public private(set) var stepCount = 0
+
+    /// An optimiser over `parameters`.
+    public init(parameters: [Parameter], beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0) {
+        self.parameters = parameters
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        firstMoments = parameters.map { Tensor(shape: $0.value.shape) }
+        secondMoments = firstMoments
+    }
+
+    public func step(learningRate lr: Float) {
+        stepCount += 1
+        let (b1, b2, eps, wd) = (beta1, beta2, epsilon, weightDecay)
+        let correction1 = 1 - Float(pow(Double(b1), Double(stepCount)))
+        let correction2 = 1 - Float(pow(Double(b2), Double(stepCount)))
+        let stepSize = lr / correction1
+        let rootCorrection2 = correction2.squareRoot()
+        for (index, parameter) in parameters.enumerated() {
+            let grad = parameter.grad
+            firstMoments[index].withUnsafeMutableBufferPointer { m in
+                secondMoments[index].withUnsafeMutableBufferPointer { v in
+                    parameter.value.withUnsafeMutableBufferPointer { p in
+                        grad.withUnsafeBufferPointer { g in
+                            for i in 0 ..< p.count {
+                                let d = g[i] + wd * p[i]
+                                m[i] = b1 * m[i] + (1 - b1) * d
+                                v[i] = b2 * v[i] + (1 - b2) * d * d
+                                p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public var state: [(name: String, tensor: Tensor)] {
+        firstMoments.enumerated().map { ("\($0.offset).exp_avg", $0.element) }
+            + secondMoments.enumerated().map { ("\($0.offset).exp_avg_sq", $0.element) }
+            + [("step", Tensor(shape: [1], storage: [Float(stepCount)]))]
+    }
+
+    public func restore(state: [String: Tensor]) throws {
+        try restoreBuffers(&firstMoments, kind: "exp_avg", from: state)
+        try restoreBuffers(&secondMoments, kind: "exp_avg_sq", from: state)
+        guard let step = state["step"]?.storage.first else { throw TrainingError("checkpoint optimiser state lacks step") }
+        stepCount = Int(step)
+    }
+}
+
+/// How the learning rate moves over a run (evaluated per optimiser step).
+public enum LearningRateSchedule: String, Sendable, CaseIterable {
+    /// Linear warm-up (if any), then the peak rate throughout.
+    case constant
+    /// Linear warm-up (if any), then the peak rate times 0.1 after each third of the epochs.
+    case step
+    /// Linear warm-up, then a half cosine from the peak to 0.
+    case cosine
+    /// One-cycle as in the PyTorch reference recipe: linear 0 -> peak over the warm-up, then linear peak -> 0.
+    case oneCycle = "one-cycle"
+
+    /// The rate for 0-based optimiser step `step` of `totalSteps`, with `warmup` the fraction of
+    /// steps spent rising linearly ((s+1)/W) to `peak`.
+    public func learningRate(peak: Float, step s: Int, totalSteps: Int, stepsPerEpoch: Int, warmup: Float) -> Float {
+        let t = max(totalSteps, 1)
+        let w = warmup > 0 ? max(1, Int(Double(warmup) * Double(t))) : 0
+        if s < w { return peak * Float(s + 1) / Float(w) }
+        let remaining = Float(max(t - w, 1))
+        switch self {
+        case .constant:
+            return peak
+        case .step:
+            let epochs = max(1, (t + stepsPerEpoch - 1) / max(stepsPerEpoch, 1))
+            let every = max(1, epochs / 3)
+            let epoch = s / max(stepsPerEpoch, 1)
+            return peak * Float(pow(0.1, Double(epoch / every)))
+        case .cosine:
+            return peak * 0.5 * (1 + Float(cos(Double.pi * Double(Float(s - w) / remaining))))
+        case .oneCycle:
+            return peak * max(0, Float(t - s) / remaining)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

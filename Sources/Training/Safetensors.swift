@@ -1,0 +1,178 @@
+import Foundation
+import Kernels
+
+/// Reading and writing the safetensors format (https://huggingface.co/docs/safetensors):
+/// an 8-byte little-endian header length N, N bytes of JSON
+/// `{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
+/// "__metadata__": {"key": "string", ...}}` padded with spaces to a multiple of 8, then the
+/// raw little-endian tensor bytes (offsets are relative to the end of the header).
+public enum Safetensors {
+    /// The contents of a safetensors file: tensors in file order, and string metadata.
+    public struct Contents: Sendable {
+        /// Tensors with their names, in the order of their data in the file.
+        public var tensors: [(name: String, tensor: Tensor)]
+        /// The `__metadata__` strings.
+        public var metadata: [String: String]
+
+        /// Contents holding `tensors` and `metadata`.
+        public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+            self.tensors = tensors
+            self.metadata = metadata
+        }
+
+        /// The tensor called `name`, if present.
+        public subscript(name: String) -> Tensor? {
+            tensors.first { $0.name == name }?.tensor
+        }
+    }
+
+    /// The bytes of a safetensors file holding `tensors` (F32) and `metadata`.
+    public static func encode(tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) -> [UInt8] {
+        var header = "{"
+        var offset = 0
+        for (name, tensor) in tensors {
+            let size = tensor.count * 4
+            header += "\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]},"
+            offset += size
+        }
+        header += "\"__metadata__\":{"
+        header += metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))" }.joined(separator: ",")
+        header += "}}"
+        var headerBytes = Array(header.utf8)
+        while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
+        var out = [UInt8]()
+        out.reserveCapacity(8 + headerBytes.count + offset)
+        var length = UInt64(headerBytes.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(contentsOf: headerBytes)
+        for (_, tensor) in tensors {
+            tensor.withUnsafeBufferPointer { p in
+                // Float32 bit patterns, little-endian on every platform we build for.
+                for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            }
+        }
+        return out
+    }
+
+    /// Writes a safetensors file atomically (temporary file in the same folder, then rename).
+    public static func write(tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to path: String) throws {
+        try writeAtomically(encode(tensors: tensors, metadata: metadata), to: path)
+    }
+
+    /// Reads the safetensors file at `path`.
+    public static func read(path: String) throws -> Contents {
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw TrainingError("\(path): cannot be read (\(error.localizedDescription))")
+        }
+        return try decode(bytes, named: path)
+    }
+
+    /// Parses safetensors bytes; `name` is used in error messages.
+    public static func decode(_ bytes: [UInt8], named name: String) throws -> Contents {
+        let notSafetensors = "not a safetensors file"
+        guard bytes.count >= 8 else {
+            throw TrainingError("\(name): \(notSafetensors) (\(bytes.count) bytes, shorter than the 8-byte header length)")
+        }
+        var n: UInt64 = 0
+        for i in (0 ..< 8).reversed() { n = n << 8 | UInt64(bytes[i]) }
+        guard n >= 2, n <= 100_000_000 else {
+            throw TrainingError("\(name): \(notSafetensors) (header length \(n) is implausible)")
+        }
+        guard 8 + Int(n) <= bytes.count else {
+            throw TrainingError("\(name): truncated (the header says \(n) bytes of JSON, the file holds \(bytes.count - 8) after the length)")
+        }
+        let headerEnd = 8 + Int(n)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes[8 ..< headerEnd])),
+              let header = object as? [String: Any] else {
+            throw TrainingError("\(name): \(notSafetensors) (the header is not a JSON object)")
+        }
+        var metadata = [String: String]()
+        if let meta = header["__metadata__"] {
+            guard let strings = meta as? [String: String] else {
+                throw TrainingError("\(name): __metadata__ must map strings to strings")
+            }
+            metadata = strings
+        }
+        let dataSize = bytes.count - headerEnd
+        var entries = [(name: String, begin: Int, end: Int, shape: [Int])]()
+        for (key, value) in header where key != "__metadata__" {
+            guard let info = value as? [String: Any],
+                  let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int],
+                  let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw TrainingError("\(name): tensor \(key) lacks dtype, shape or data_offsets")
+            }
+            guard dtype == "F32" else {
+                throw TrainingError("\(name): tensor \(key) has dtype \(dtype); only F32 is supported")
+            }
+            let elements = shape.reduce(1, *)
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == elements * 4 else {
+                throw TrainingError("\(name): tensor \(key) of shape \(shape) has data_offsets \(offsets), which do not span \(elements * 4) bytes")
+            }
+            guard offsets[1] <= dataSize else {
+                throw TrainingError("\(name): truncated (tensor \(key) ends at data byte \(offsets[1]), the file holds \(dataSize) bytes of data)")
+            }
+            entries.append((key, offsets[0], offsets[1], shape))
+        }
+        entries.sort { $0.begin < $1.begin }
+        let tensors = bytes.withUnsafeBufferPointer { raw in
+            entries.map { entry -> (name: String, tensor: Tensor) in
+                let count = (entry.end - entry.begin) / 4
+                var values = [Float](repeating: 0, count: count)
+                let base = headerEnd + entry.begin
+                for i in 0 ..< count {
+                    let o = base + 4 * i
+                    let bits = UInt32(raw[o]) | UInt32(raw[o + 1]) << 8 | UInt32(raw[o + 2]) << 16 | UInt32(raw[o + 3]) << 24
+                    values[i] = Float(bitPattern: bits)
+                }
+                return (entry.name, Tensor(shape: entry.shape, storage: values))
+            }
+        }
+        return Contents(tensors: tensors, metadata: metadata)
+    }
+
+    private static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// reader (or a crash) never sees a half-written file.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let folder = url.deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    do {
+        try Data(bytes).write(to: temporary)
+        guard rename(temporary.path, url.path) == 0 else {
+            throw TrainingError("\(path): cannot be written (rename failed, errno \(errno))")
+        }
+    } catch let error as TrainingError {
+        try? FileManager.default.removeItem(at: temporary)
+        throw error
+    } catch {
+        try? FileManager.default.removeItem(at: temporary)
+        throw TrainingError("\(path): cannot be written (\(error.localizedDescription))")
+    }
+}
+
+/// Writes `text` as UTF-8 to `path` atomically.
+public func writeAtomically(_ text: String, to path: String) throws {
+    try writeAtomically(Array(text.utf8), to: path)
+}
