@@ -146,6 +146,11 @@ public enum CIFAR10 {
         return path
     }
 
+    /// Reads the data named by `--data` (else `CIFAR10_DIR`), as the subcommands do.
+    public static func load(dataOption: String?) throws -> CIFAR10Data {
+        try load(from: resolvePath(option: dataOption))
+    }
+
     /// Reads both splits from `path`: a folder holding the .bin files (or holding the folder
     /// cifar-10-batches-bin, or the archive), or the .tar.gz itself.
     ///

@@ -204,3 +204,22 @@ import Kernels
         #expect(TrainingRandom(state: [0, 0, 0, 0]) == nil)
     }
 }
+
+@Suite struct PreviewTests {
+    @Test func gridPlacesUpscaledImagesAndLabels() throws {
+        let folder = try Fixture.cifarFolder(records: 2)
+        let split = try CIFAR10.load(from: folder.path, recordsPerFile: 2).train
+        let canvas = CIFARPreview.grid(split, classNames: CIFAR10.classNames, columns: 3, rows: 2, scale: 2)
+        // 8 px gaps, 64 px cells, label rows of 7*1+8 px.
+        #expect(canvas.width == 8 + 3 * (64 + 8))
+        #expect(canvas.height == 8 + 2 * (64 + 15 + 8))
+        // Image 4 (row 1, column 1): its pixel (x 5, y 3) covers canvas (8+72+10.., 8+87+6..); channel G.
+        func canvasPixel(_ x: Int, _ y: Int, _ c: Int) -> UInt8 { canvas.pixels[(y * canvas.width + x) * 3 + c] }
+        let image = Array(split.image(4))
+        #expect(canvasPixel(8 + 72 + 11, 8 + 87 + 7, 1) == image[1024 + 3 * 32 + 5])
+        // Some dark text pixels under the first image, none in the gap column.
+        let labelRow = (8 + 64 + 5) ..< (8 + 64 + 12)
+        #expect(labelRow.contains { y in (8 ..< 72).contains { x in canvasPixel(x, y, 0) == 0 } })
+        #expect(!labelRow.contains { y in canvasPixel(74, y, 0) != 255 })
+    }
+}
