@@ -44,8 +44,10 @@ let package = Package(
                 .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
             ]
         ),
+        // libjpeg's error_exit must not return: this C shim keeps setjmp/longjmp inside C.
+        .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
         // PNG and JPEG decoding/encoding. Knows nothing of networks.
-        .target(name: "ImageIO", dependencies: ["CLibPNG", "CJPEG"]),
+        .target(name: "ImageIO", dependencies: ["CLibPNG", "CJPEG", "CJPEGShim"]),
         // The feature-map explorer: conv/ReLU/pool stacks on photos, grids, .npy dumps.
         .target(name: "FeatureMaps", dependencies: ["Kernels", "ImageIO"]),
         // CIFAR-10 data, models, optimisers, the training loop, checkpoints, reports.

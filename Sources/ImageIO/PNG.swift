@@ -67,7 +67,7 @@ func decodePNG(_ file: [UInt8], path: String, options: ImageReadOptions) throws(
     defer { png_image_free(&image) }  // declared after `memory`, so it runs before the memory is freed
 
     let began = png_image_begin_read_from_memory(&image, memory.baseAddress, memory.count)
-    if began == 0 { throw ImageIOError(path: path, reason: "not a readable PNG: \(pngMessage(&image))") }
+    if began == 0 { throw ImageIOError(path: path, reason: "corrupt or truncated PNG: \(pngMessage(&image))") }
 
     let width = Int(image.width), height = Int(image.height)
     try checkPixelLimit(width: width, height: height, options: options, path: path)
@@ -81,7 +81,7 @@ func decodePNG(_ file: [UInt8], path: String, options: ImageReadOptions) throws(
         image.format = PNG_FORMAT_FLAG_COLOR | (hasAlpha ? PNG_FORMAT_FLAG_ALPHA : 0)
         var buffer = [UInt8](repeating: 0, count: count * (hasAlpha ? 4 : 3))
         let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-        if ok == 0 { throw ImageIOError(path: path, reason: "cannot decode PNG: \(pngMessage(&image))") }
+        if ok == 0 { throw ImageIOError(path: path, reason: "corrupt or truncated PNG: \(pngMessage(&image))") }
         if !hasAlpha { return Image(width: width, height: height, channels: 3, pixels: buffer) }
         var rgb = [UInt8](repeating: 0, count: count * 3)
         let background = [Int(bg.red), Int(bg.green), Int(bg.blue)]
@@ -100,7 +100,7 @@ func decodePNG(_ file: [UInt8], path: String, options: ImageReadOptions) throws(
     let stride = hasAlpha ? 4 : 3
     var buffer = [UInt16](repeating: 0, count: count * stride)
     let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-    if ok == 0 { throw ImageIOError(path: path, reason: "cannot decode PNG: \(pngMessage(&image))") }
+    if ok == 0 { throw ImageIOError(path: path, reason: "corrupt or truncated PNG: \(pngMessage(&image))") }
     var rgb = [UInt8](repeating: 0, count: count * 3)
     let background = [Int(bg.red) * 257, Int(bg.green) * 257, Int(bg.blue) * 257]
     for i in 0..<count {

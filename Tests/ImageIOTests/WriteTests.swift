@@ -81,6 +81,20 @@ import ImageIO
         }
     }
 
+    @Test func folderThatIsAFileFails() throws {
+        let folder = try makeTemporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("plain")
+        try Data([1, 2, 3]).write(to: file)
+        let path = file.appendingPathComponent("out.png").path
+        do {
+            try writePNG(Self.noise(width: 2, height: 2, channels: 3, seed: 8), toPath: path)
+            Issue.record("wrote below a plain file")
+        } catch {
+            #expect(error.description == "\(path): cannot create a file in folder \(file.path): Not a directory")
+        }
+    }
+
     @Test func emptyImageIsRefused() {
         #expect(throws: ImageIOError.self) { try writePNG(Image(width: 0, height: 3, channels: 3, pixels: []), toPath: "/tmp/x.png") }
     }

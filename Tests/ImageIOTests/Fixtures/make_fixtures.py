@@ -121,14 +121,30 @@ def png_fixture():
     return {"otherBackground": list(OTHER_BACKGROUND), "files": out}
 
 
+def make_small_jpegs():
+    """Small JPEGs in the colour spaces photos come in, written by Pillow into this folder."""
+    y, x = np.mgrid[0:16, 0:24]
+    rgb = np.stack([x * 10, y * 15, (x + y) * 6], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb).save(os.path.join(HERE, "small-progressive.jpg"), quality=90, progressive=True)
+    Image.fromarray(rgb).convert("L").save(os.path.join(HERE, "small-gray.jpg"), quality=90)
+    Image.fromarray(rgb).convert("CMYK").save(os.path.join(HERE, "small-cmyk.jpg"), quality=90)
+    return ["small-progressive.jpg", "small-gray.jpg", "small-cmyk.jpg"]
+
+
+def out_step(name, small):
+    return 1 if name in small else 7
+
+
 def jpeg_fixture():
     out = {}
-    for name in ("rocket.jpg", "hubble_deep_field.jpg"):
-        a = np.asarray(Image.open(os.path.join(SHARED, "images", name)).convert("RGB"))
+    small = make_small_jpegs()
+    for name in small + ["rocket.jpg", "hubble_deep_field.jpg"]:
+        folder = HERE if name in small else os.path.join(SHARED, "images")
+        a = np.asarray(Image.open(os.path.join(folder, name)).convert("RGB"))
         h, w, _ = a.shape
-        out[name] = {"width": w, "height": h, "step": 7,
+        out[name] = {"width": w, "height": h, "step": out_step(name, small),
                      "mean": [float(a[..., c].mean()) for c in range(3)],
-                     "sampled": base64.b64encode(np.ascontiguousarray(a[::7, ::7]).tobytes()).decode()}
+                     "sampled": base64.b64encode(np.ascontiguousarray(a[::out_step(name, small), ::out_step(name, small)]).tobytes()).decode()}
     return out
 
 
