@@ -1,0 +1,101 @@
+import ArgumentParser
+import FeatureMaps
+import Kernels
+
+/// `featuremaps [explore] PATH...`: the feature maps of the notebook's conv/ReLU/pool stack (or
+/// another one) for every photo given, as labelled PNG grids.
+struct Explore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explore",
+        abstract: "Draw the feature maps of a conv -> ReLU -> max-pool stack for photos (the default command).",
+        discussion: """
+        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid
+        per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. Images found
+        in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/.
+        With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters/conv/relu/pool.npy (float32).
+
+        Layer spec (--layers): comma-separated layers, each 'edges' (the two 3x3 edge filters) or
+        COUNTxSIZE (COUNT random SIZExSIZE filters, uniform in [0, 1), as deep as the layer input).
+        Each layer is conv (valid) -> ReLU -> 2x2 max pool, stride 2.
+
+        Examples:
+          featuremaps SampleImages/chelsea.png
+          featuremaps photos/ --out Maps --seed 7 --color
+          featuremaps cat.jpg --layers edges,8x3,4x5,2x7 --save-maps
+
+        Exit status: 0 all done, 1 some inputs failed (or output could not be written), 2 usage error.
+        """
+    )
+
+    @Argument(help: ArgumentHelp("PNG or JPEG files, and folders searched recursively for *.png, *.jpg, *.jpeg.",
+                                 valueName: "path"))
+    var paths: [String] = []
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Output folder.", valueName: "folder"))
+    var out: String = "Output"
+
+    @Option(help: "Seed of the random filters (the same seed gives the same filters).")
+    var seed: UInt64 = 1
+
+    @Option(help: ArgumentHelp("Layer stack, for example edges,3x5,1x7 (see below).", valueName: "spec"))
+    var layers: String = StackSpec.notebook.description
+
+    @Flag(help: "Run on the RGB image with 3-deep first-layer filters instead of grayscale.")
+    var color = false
+
+    @Flag(help: "Also write every map and filter as float32 .npy files in OUT/<stem>/maps/.")
+    var saveMaps = false
+
+    @Flag(name: [.short, .long], help: "Print only errors.")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("Refuse images with more pixels than this.", valueName: "pixels"))
+    var maxPixels: Int = 100_000_000
+
+    @Option(help: ArgumentHelp("Threads to use (default: every core).", valueName: "n"))
+    var threads: Int = ProcessInfoCores.active
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("give at least one image file or folder") }
+        do {
+            _ = try StackSpec(parsing: layers)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1") }
+    }
+
+    func run() throws {
+        let spec: StackSpec
+        do { spec = try StackSpec(parsing: layers) } catch { throw ValidationError(error.description) }
+        let network = FeatureMapStack(spec: spec, inputChannels: color ? 3 : 1, seed: seed)
+        let explorer = Explorer(network: network, options: ExplorerOptions(
+            outputRoot: out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads))
+        try runBatch(explorer, paths: paths, quiet: quiet)
+    }
+}
+
+/// Finds the inputs, runs them with progress and a summary, and exits 1 if anything failed.
+/// Shared by every front end that draws feature maps of a network.
+func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
+    let reporter = ConsoleReporter.automatic(quiet: quiet)
+    let root = explorer.options.outputRoot
+    let (inputs, earlyFailures) = InputDiscovery.collect(paths, excluding: root)
+    for failure in earlyFailures { reporter.failedBeforeStart(failure) }
+    if inputs.isEmpty {
+        if earlyFailures.isEmpty {
+            reporter.error("no PNG or JPEG files in \(paths.joined(separator: " "))")
+        }
+        throw ExitCode(1)
+    }
+    do {
+        try explorer.prepareOutputRoot()
+    } catch {
+        reporter.error("cannot write to the output folder: \(error)")
+        throw ExitCode(1)
+    }
+    let summary = explorer.run(inputs, reporter: reporter)
+    reporter.finish(summary, earlierFailures: earlyFailures.count, outputRoot: root)
+    if !summary.failures.isEmpty || !earlyFailures.isEmpty { throw ExitCode(1) }
+}

@@ -1,0 +1,98 @@
+import Testing
+import FeatureMaps
+import ImageIO
+import Kernels
+
+@Suite("grids and the bitmap font")
+struct GridTests {
+    /// matplotlib's gray imshow, worked by hand: level = floor(256 (x - min) / (max - min)), max -> 255.
+    @Test func grayLevelsFollowMatplotlib() {
+        #expect(FeatureMapTile(label: "", width: 4, height: 1, values: [0, 1, 2, 3]).grayLevels() == [0, 85, 170, 255])
+        #expect(FeatureMapTile(label: "", width: 3, height: 1, values: [-1, 0, 1]).grayLevels() == [0, 128, 255])
+        #expect(FeatureMapTile(label: "", width: 2, height: 1, values: [-7, -3]).grayLevels() == [0, 255])
+        // A constant map is black, as imshow draws vmin == vmax.
+        #expect(FeatureMapTile(label: "", width: 2, height: 2, values: [5, 5, 5, 5]).grayLevels() == [0, 0, 0, 0])
+    }
+
+    @Test func letterLMatchesItsPicture() {
+        var pixels = [UInt8](repeating: 0, count: 5 * 7)
+        BitmapFont.draw("L", into: &pixels, width: 5, height: 7, x: 0, y: 0, scale: 1, color: [1])
+        let expected: [UInt8] = [1, 0, 0, 0, 0,
+                                 1, 0, 0, 0, 0,
+                                 1, 0, 0, 0, 0,
+                                 1, 0, 0, 0, 0,
+                                 1, 0, 0, 0, 0,
+                                 1, 0, 0, 0, 0,
+                                 1, 1, 1, 1, 1]
+        #expect(pixels == expected)
+        // Scale 2 doubles every pixel; drawing is clipped at the buffer's edge without trapping.
+        var big = [UInt8](repeating: 0, count: 10 * 14)
+        BitmapFont.draw("L", into: &big, width: 10, height: 14, x: 0, y: 0, scale: 2, color: [1])
+        #expect(big.filter { $0 == 1 }.count == 4 * expected.filter { $0 == 1 }.count)
+        var clipped = [UInt8](repeating: 0, count: 3 * 3)
+        BitmapFont.draw("LL", into: &clipped, width: 3, height: 3, x: -2, y: -5, scale: 1, color: [1])
+        // Only row 6 of the first L ("#####", columns -2...2) lands inside, at y = 1.
+        #expect(clipped == [0, 0, 0, 1, 1, 1, 0, 0, 0])
+        #expect(BitmapFont.width(of: "L1-Map1ReLUPool", scale: 2) == (15 * 6 - 1) * 2)
+    }
+
+    @Test func everyLabelCharacterHasAGlyph() {
+        // A missing glyph is drawn as a 5x7 box outline (5 + 5 + 2 x 5 = 20 pixels); real glyphs differ from it.
+        func pixels(_ text: String) -> [UInt8] {
+            var buffer = [UInt8](repeating: 0, count: 5 * 7)
+            BitmapFont.draw(text, into: &buffer, width: 5, height: 7, x: 0, y: 0, scale: 1, color: [1])
+            return buffer
+        }
+        let box = pixels("\u{2603}")
+        #expect(box.filter { $0 == 1 }.count == 20)
+        for character in "L0123456789-MapReLUPool" {
+            #expect(pixels(String(character)) != box, "glyph for \(character)")
+        }
+    }
+
+    /// Layer grid of known maps: frames share one size, labels sit above their tiles, and every
+    /// tile pixel is the nearest-neighbour enlargement of the matplotlib levels computed here.
+    @Test func layerGridPlacesScaledTiles() {
+        var rng = SeededGenerator(seed: 5)
+        let conv = Tensor.uniform(shape: [1, 2, 20, 30], in: -1..<1, using: &rng)
+        let relu = relu(conv)
+        let pool = maxPool2d(relu, kernelSize: 2, stride: 2)
+        let grid = FeatureMapGrid(layer: 2, conv: conv, relu: relu, pool: pool)
+        #expect(grid.rows.map { $0.map(\.label) } == [["L2-Map1", "L2-Map2"], ["L2-Map1ReLU", "L2-Map2ReLU"],
+                                                      ["L2-Map1ReLUPool", "L2-Map2ReLUPool"]])
+        let image = grid.render()
+        #expect(image.channels == 1)
+        #expect((image.width, image.height) == grid.imageSize)
+        let frames = grid.tileFrames()
+        let labels = grid.labelFrames()
+        let size = (frames[0][0].width, frames[0][0].height)
+        #expect(size.0 >= 200 && size.0 % 30 == 0 && size.1 == size.0 * 20 / 30)  // 30x20 enlarged by a whole factor
+        for (r, row) in frames.enumerated() {
+            for (c, frame) in row.enumerated() {
+                #expect((frame.width, frame.height) == size)
+                #expect(frame.x >= 0 && frame.y >= 0 && frame.x + frame.width <= image.width && frame.y + frame.height <= image.height)
+                let label = labels[r][c]
+                #expect(label.y + label.height <= frame.y, "label above its tile")
+                let labelPixels = (label.y..<(label.y + label.height)).flatMap { y in
+                    (label.x..<(label.x + label.width)).map { x in image.pixels[y * image.width + x] }
+                }
+                #expect(labelPixels.contains(0) && labelPixels.contains(255), "label drawn")
+
+                let tile = grid.rows[r][c]
+                var low = Float.infinity, high = -Float.infinity
+                for v in tile.values { low = min(low, v); high = max(high, v) }
+                var mismatches = 0
+                for y in 0..<frame.height {
+                    for x in 0..<frame.width {
+                        let v = tile.values[(y * tile.height / frame.height) * tile.width + x * tile.width / frame.width]
+                        let level = high > low ? min(255, Int(256 * (Double(v) - Double(low)) / (Double(high) - Double(low)))) : 0
+                        if Int(image.pixels[(frame.y + y) * image.width + frame.x + x]) != level { mismatches += 1 }
+                    }
+                }
+                #expect(mismatches == 0, "tile \(tile.label)")
+            }
+        }
+        // Between tiles: background.
+        #expect(image.pixels[0] == 255)
+    }
+}
