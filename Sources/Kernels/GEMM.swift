@@ -140,13 +140,22 @@ struct GEMMOperand: @unchecked Sendable {
     }
 }
 
-/// Cache blocking for a 48 KiB L1d / 2 MiB L2 core: a packed KC x NC panel of B (1 MiB at
-/// KC 256, NC 1024) stays in L2 while MR x KC slivers of packed A (8 KiB) sit in L1 and
-/// the micro-kernel streams B's NR-wide slivers past them.
+/// Cache blocking for a 48 KiB L1d / 2 MiB L2 core. One packed MR x KC sliver of A (8 KiB
+/// at MR 8, KC 256) stays in L1 while the micro-kernel streams the NR-wide slivers of a packed
+/// KC x NC panel of B (1 MiB) from L2 past it; the broadcast operand sits in L1 and the vector
+/// operand streams, as in BLIS. Block lengths are split evenly (K = 576 runs as 3 x 192, not
+/// 2 x 256 + 64) so no block is a short remainder that pays full C traffic for little work.
 enum GEMMBlocking {
-    static let kc = 256
-    static let nc = 1024
-    static let mc = 192
+    static let maxKC = 256
+    static let maxMC = 480
+    static let maxNC = 1024
+
+    /// Splits `total` into the fewest blocks of at most `limit`, equal up to rounding to `quantum`.
+    static func evenBlock(_ total: Int, limit: Int, quantum: Int) -> Int {
+        let blocks = (total + limit - 1) / limit
+        let size = (total + blocks - 1) / blocks
+        return max(quantum, (size + quantum - 1) / quantum * quantum)
+    }
 }
 
 /// One thread's share: the blocked loops around the micro-kernel over an m x n block of C.
@@ -156,12 +165,11 @@ func gemmBlocked(
     c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace
 ) {
     let mr = kernel.mr, nr = kernel.nr
-    // NC and MC rounded to whole micro-tiles so only the last panel of each block is ragged.
-    let ncBlock = max(nr, GEMMBlocking.nc / nr * nr)
-    let mcBlock = max(mr, GEMMBlocking.mc / mr * mr)
-    let kcBlock = GEMMBlocking.kc
-    let bp = ws.packedB(capacity: kcBlock * ((min(n, ncBlock) + nr - 1) / nr * nr))
-    let ap = ws.packedA(capacity: kcBlock * ((min(m, mcBlock) + mr - 1) / mr * mr))
+    let ncBlock = GEMMBlocking.evenBlock(n, limit: GEMMBlocking.maxNC, quantum: nr)
+    let mcBlock = GEMMBlocking.evenBlock(m, limit: GEMMBlocking.maxMC, quantum: mr)
+    let kcBlock = GEMMBlocking.evenBlock(k, limit: GEMMBlocking.maxKC, quantum: 8)
+    let bp = ws.packedB(capacity: kcBlock * ncBlock)
+    let ap = ws.packedA(capacity: kcBlock * mcBlock)
     var jc = 0
     while jc < n {
         let nc = min(ncBlock, n - jc)

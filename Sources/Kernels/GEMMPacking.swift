@@ -19,15 +19,20 @@ func packA(_ a: GEMMOperand, mc: Int, kc: Int, mr: Int, into dst: UnsafeMutableP
                 for r in rows..<mr { out[p * mr + r] = 0 }
             }
         } else {
-            // A as stored: each row is contiguous along p; scatter it with stride MR.
-            for r in 0..<rows {
-                let row = src + r * a.rowStride
-                let cs = a.colStride
-                for p in 0..<kc { out[p * mr + r] = row[p * cs] }
-            }
-            if rows < mr {
+            // A as stored: MR row streams read side by side, one contiguous MR-group written per p.
+            let rs = a.rowStride, cs = a.colStride
+            if rows == mr {
                 for p in 0..<kc {
-                    for r in rows..<mr { out[p * mr + r] = 0 }
+                    let o = out + p * mr
+                    let col = src + p * cs
+                    for r in 0..<mr { o[r] = col[r * rs] }
+                }
+            } else {
+                for p in 0..<kc {
+                    let o = out + p * mr
+                    let col = src + p * cs
+                    for r in 0..<rows { o[r] = col[r * rs] }
+                    for r in rows..<mr { o[r] = 0 }
                 }
             }
         }
@@ -39,37 +44,58 @@ func packA(_ a: GEMMOperand, mc: Int, kc: Int, mr: Int, into dst: UnsafeMutableP
 /// Packs op(B)[0..<kc, 0..<nc] into NR-column slivers: sliver s holds, for each p in 0..<kc,
 /// the NR values B[p, s*NR + 0..<NR] (layout [nc/NR][kc][NR]).
 func packB(_ b: GEMMOperand, kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+    let fullSlivers = nc / nr
+    let tail = nc - fullSlivers * nr
+    if b.colStride == 1 {
+        // B as stored: walk each row of the block from left to right (one long contiguous read
+        // the prefetchers follow) and drop NR-wide pieces into the slivers. B is usually the
+        // largest operand and is read from memory exactly here, so this loop sets the pace for
+        // the short-K im2col shapes.
+        let rs = b.rowStride
+        let sliverStride = kc * nr
+        let vectorsPerSliver = nr / 16
+        for p in 0..<kc {
+            let row = b.base + p * rs
+            var out = dst + p * nr
+            var src = row
+            if vectorsPerSliver * 16 == nr {
+                for _ in 0..<fullSlivers {
+                    for v in 0..<vectorsPerSliver {
+                        let x = UnsafeRawPointer(src + 16 * v).loadUnaligned(as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(out + 16 * v).storeBytes(of: x, as: SIMD16<Float>.self)
+                    }
+                    src += nr
+                    out += sliverStride
+                }
+            } else {
+                for _ in 0..<fullSlivers {
+                    out.update(from: src, count: nr)
+                    src += nr
+                    out += sliverStride
+                }
+            }
+            if tail > 0 {
+                out.update(from: src, count: tail)
+                (out + tail).update(repeating: 0, count: nr - tail)
+            }
+        }
+        return
+    }
+    // Transposed B: each column j is contiguous along p; scatter it with stride NR.
+    let cs = b.colStride
+    let rs = b.rowStride
     var out = dst
     var j0 = 0
     while j0 < nc {
         let cols = min(nr, nc - j0)
-        let src = b.base + j0 * b.colStride
-        if b.colStride == 1 {
-            // B as stored: the NR values of one p are contiguous.
-            let rs = b.rowStride
-            if cols == nr {
-                for p in 0..<kc {
-                    (out + p * nr).update(from: src + p * rs, count: nr)
-                }
-            } else {
-                for p in 0..<kc {
-                    let o = out + p * nr
-                    o.update(from: src + p * rs, count: cols)
-                    (o + cols).update(repeating: 0, count: nr - cols)
-                }
-            }
-        } else {
-            // Transposed B: each column j is contiguous along p; scatter with stride NR.
-            let cs = b.colStride
-            let rs = b.rowStride
-            for j in 0..<cols {
-                let col = src + j * cs
-                for p in 0..<kc { out[p * nr + j] = col[p * rs] }
-            }
-            if cols < nr {
-                for p in 0..<kc {
-                    (out + p * nr + cols).update(repeating: 0, count: nr - cols)
-                }
+        let src = b.base + j0 * cs
+        for j in 0..<cols {
+            let col = src + j * cs
+            for p in 0..<kc { out[p * nr + j] = col[p * rs] }
+        }
+        if cols < nr {
+            for p in 0..<kc {
+                (out + p * nr + cols).update(repeating: 0, count: nr - cols)
             }
         }
         out += kc * nr

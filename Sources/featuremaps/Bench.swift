@@ -17,7 +17,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Only these parts, comma-separated: gemm, train, infer (default: all).")
     var only: String?
 
+    @Flag(help: "Time by process CPU time instead of wall time (for tuning with --threads 1 on a busy machine).")
+    var cpuTime = false
+
+    @Option(help: "GEMM shapes to measure instead of the standard ones, as MxKxN[,MxKxN...] (for profiling).")
+    var gemmShapes: String?
+
     func run() throws {
+        Benchmarks.useCPUTime = cpuTime
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallelism.threadCount = threads
@@ -25,7 +32,17 @@ struct Bench: ParsableCommand {
         let parts = Set((only ?? "gemm,train,infer").split(separator: ",").map { String($0) })
         var gemm: [(String, Double)] = []
         if parts.contains("gemm") {
-            for shape in Benchmarks.gemmShapes {
+            var shapes = Benchmarks.gemmShapes
+            if let gemmShapes {
+                shapes = try gemmShapes.split(separator: ",").map { text in
+                    let d = text.split(separator: "x").compactMap { Int($0) }
+                    guard d.count == 3, d.allSatisfy({ $0 > 0 }) else {
+                        throw ValidationError("--gemm-shapes: '\(text)' is not MxKxN with positive sizes")
+                    }
+                    return Benchmarks.GEMMShape(m: d[0], k: d[1], n: d[2])
+                }
+            }
+            for shape in shapes {
                 let g = Benchmarks.gemmGFLOPS(shape)
                 gemm.append((shape.name, g))
                 if !json { print(String(format: "gemm %-16@ %8.1f GFLOP/s", shape.name as NSString, g)) }
