@@ -119,7 +119,7 @@ func decodePNG(_ file: [UInt8], path: String, options: ImageReadOptions) throws(
 }
 
 /// Encodes an 8-bit gray or RGB image as PNG bytes with libpng's simplified writer.
-func encodePNG(_ image: Image, path: String) throws(ImageIOError) -> [UInt8] {
+func encodePNG(_ image: Image, path: String, compression: PNGCompression) throws(ImageIOError) -> [UInt8] {
     guard image.width > 0, image.height > 0 else {
         throw ImageIOError(path: path, reason: "cannot write an empty \(image.width)x\(image.height) image")
     }
@@ -131,6 +131,7 @@ func encodePNG(_ image: Image, path: String) throws(ImageIOError) -> [UInt8] {
     png.width = UInt32(image.width)
     png.height = UInt32(image.height)
     png.format = image.channels == 3 ? PNG_FORMAT_FLAG_COLOR : 0
+    png.flags = compression == .fast ? UInt32(PNG_IMAGE_FLAG_FAST) : 0
     defer { png_image_free(&png) }
 
     // Worst case of zlib's stored blocks over the filtered rows (one filter byte per row), plus chunk overhead.

@@ -34,6 +34,17 @@ import ImageIO
         #expect(back.pixels == gray.pixels.flatMap { [$0, $0, $0] })
     }
 
+    @Test func bothCompressionsRoundTrip() throws {
+        let folder = try makeTemporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let image = Self.noise(width: 64, height: 9, channels: 3, seed: 9)
+        for compression in [PNGCompression.fast, .small] {
+            let path = folder.appendingPathComponent("\(compression).png").path
+            try writePNG(image, toPath: path, compression: compression)
+            #expect(try readImage(atPath: path) == image)
+        }
+    }
+
     @Test func overwritesAnExistingFile() throws {
         let folder = try makeTemporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
