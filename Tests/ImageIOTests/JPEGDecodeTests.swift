@@ -31,6 +31,7 @@ import ImageIO
             }
         }
         #expect(k == expected.count)
+        if ProcessInfo.processInfo.environment["IMAGEIO_BENCH"] != nil { print("jpeg \(name): largest difference from Pillow \(worst)") }
         #expect(worst <= Self.tolerance, "\(name): differs from Pillow by up to \(worst)")
         for c in 0..<3 {
             var sum = 0
