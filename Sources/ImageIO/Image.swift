@@ -1,9 +1,13 @@
 /// An 8-bit image, interleaved, row-major: pixel (x, y) channel c is `pixels[(y * width + x) * channels + c]`.
 /// `channels` is 1 (gray) or 3 (RGB).
 public struct Image: Sendable, Equatable {
+    /// Columns.
     public let width: Int
+    /// Rows.
     public let height: Int
+    /// Samples per pixel: 1 (gray) or 3 (RGB).
     public let channels: Int
+    /// `width * height * channels` bytes, interleaved, top row first.
     public var pixels: [UInt8]
 
     /// Wraps existing interleaved pixels. The sizes are the caller's contract, not user data, so a mismatch traps.

@@ -57,7 +57,10 @@ public enum PNGCompression: Sendable, Equatable {
 
 /// The formats `readImage` understands.
 public enum ImageFormat: Sendable, Equatable {
-    case png, jpeg
+    /// PNG, signature 89 50 4E 47 0D 0A 1A 0A.
+    case png
+    /// JPEG (JFIF, Exif, Adobe), signature FF D8 FF.
+    case jpeg
 
     /// The format whose signature starts `bytes`, or nil.
     public init?(signature bytes: [UInt8]) {
