@@ -115,3 +115,14 @@ public struct Tensor: Sendable, Equatable {
         try storage.withUnsafeMutableBufferPointer { try body($0) }
     }
 }
+
+/// Stops with `message` when `condition` is false, in every build configuration.
+///
+/// The kernel target is compiled with -Ounchecked, which removes `precondition`; a wrong shape
+/// would then read out of bounds instead of stopping. Kernels check shapes once per call with
+/// this instead (never per element), so a mis-built model fails with a message naming the op.
+@inlinable
+public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+                    file: StaticString = #fileID, line: UInt = #line) {
+    if !condition() { fatalError(message(), file: file, line: line) }
+}

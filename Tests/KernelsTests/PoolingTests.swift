@@ -50,3 +50,39 @@ func maxPoolGradientMatchesFiniteDifferences(_ index: Int) {
     let withNaN = Tensor(shape: [1, 1, 2, 2], storage: [1, .nan, 3, 2])
     #expect(maxPool2d(withNaN, kernelSize: 2, stride: 2).storage[0].isNaN)
 }
+
+@Test(arguments: poolCases.indices)
+func avgPoolForwardAndGradient(_ index: Int) {
+    let (n, c, h, w, k, s) = poolCases[index]
+    var rng = SeededGenerator(seed: UInt64(700 + index))
+    let x = randomTensor([n, c, h, w], &rng)
+    let y = avgPool2d(x, kernelSize: k, stride: s)
+    let ho = (h - k) / s + 1, wo = (w - k) / s + 1
+    #expect(y.shape == [n, c, ho, wo])
+    for img in 0..<n { for ch in 0..<c { for oy in 0..<ho { for ox in 0..<wo {
+        var sum: Double = 0
+        for i in 0..<k { for j in 0..<k { sum += Double(x[img, ch, oy * s + i, ox * s + j]) } }
+        #expect(abs(Double(y[img, ch, oy, ox]) - sum / Double(k * k)) < 1e-6)
+    }}}}
+    let r = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty
+    avgPool2dBackward(gradOutput: r, kernelSize: k, stride: s, inputShape: x.shape, into: &dx)
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) {
+        weightedSum(avgPool2d($0, kernelSize: k, stride: s), r) } < gradientTolerance)
+}
+
+@Test func globalAvgPoolForwardAndGradient() {
+    var rng = SeededGenerator(seed: 8)
+    let x = randomTensor([3, 4, 5, 7], &rng)
+    let y = globalAvgPool2d(x)
+    #expect(y.shape == [3, 4])
+    for img in 0..<3 { for ch in 0..<4 {
+        var sum: Double = 0
+        for i in 0..<5 { for j in 0..<7 { sum += Double(x[img, ch, i, j]) } }
+        #expect(abs(Double(y[img, ch]) - sum / 35) < 1e-6)
+    }}
+    let r = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty
+    globalAvgPool2dBackward(gradOutput: r, inputShape: x.shape, into: &dx)
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) { weightedSum(globalAvgPool2d($0), r) } < gradientTolerance)
+}

@@ -1,4 +1,5 @@
 import Kernels
+import Testing
 
 // Shared helpers for the kernel tests: random inputs, a Float64 finite-difference gradient
 // check, and a weighted-sum loss that turns any tensor output into a scalar.
@@ -21,7 +22,10 @@ func weightedSum(_ y: Tensor, _ r: Tensor) -> Double {
 /// Float64 over a Float32 forward pass. The error of one element is
 /// |numeric - analytic| / max(1, |analytic|), i.e. absolute for small gradients, relative for large.
 func maxGradientError(at x: Tensor, analytic: Tensor, epsilon h: Float, loss: (Tensor) -> Double) -> Double {
-    precondition(x.shape == analytic.shape, "gradient shape \(analytic.shape) differs from \(x.shape)")
+    guard x.shape == analytic.shape else {
+        Issue.record("gradient shape \(analytic.shape) differs from the value's \(x.shape)")
+        return .infinity
+    }
     var worst: Double = 0
     var probe = x
     for i in 0..<x.count {

@@ -38,6 +38,14 @@ public protocol Layer: AnyObject {
     func setBuffer(named name: String, to tensor: Tensor)
     /// Training mode (batch statistics, caching for backward) or evaluation mode.
     var training: Bool { get set }
+    /// Re-draws the trainable parameters from `rng` with PyTorch's default initialisation for
+    /// the layer type (containers reset their children in order). Layers without random
+    /// parameters do nothing.
+    func reset(using rng: inout SeededGenerator)
+    /// Whether `backward` must return dLoss/dInput. A network's first layer can be told it need
+    /// not (the gradient with respect to the images is thrown away); it then returns
+    /// `Tensor.empty` and skips that work. Containers pass it to their first child.
+    var computesInputGradient: Bool { get set }
 }
 
 extension Layer {
@@ -45,4 +53,30 @@ extension Layer {
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
     /// Layers without buffers ignore buffer assignments.
     public func setBuffer(named name: String, to tensor: Tensor) {}
+    /// Layers without random parameters have nothing to re-draw.
+    public func reset(using rng: inout SeededGenerator) {}
+    /// Layers that cannot skip the input gradient always compute it.
+    public var computesInputGradient: Bool {
+        get { true }
+        set {}
+    }
+    /// Training mode (`training = true`), for chaining.
+    @discardableResult
+    public func train() -> Self { training = true; return self }
+    /// Evaluation mode (`training = false`), for chaining.
+    @discardableResult
+    public func eval() -> Self { training = false; return self }
+}
+
+extension Parameter {
+    /// The initialisation PyTorch gives conv and linear layers: kaiming_uniform(a = sqrt(5)) for
+    /// the weight and uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias. Both bounds reduce to
+    /// 1/sqrt(fan_in) (gain sqrt(2/(1+5)) times sqrt(3/fan_in)). Draws the weight first, then the bias.
+    static func resetLikePyTorch(weight: Parameter, bias: Parameter?, fanIn: Int, using rng: inout SeededGenerator) {
+        let bound = 1 / Float(fanIn).squareRoot()
+        weight.value = Tensor.uniform(shape: weight.value.shape, in: -bound..<bound, using: &rng)
+        if let bias {
+            bias.value = Tensor.uniform(shape: bias.value.shape, in: -bound..<bound, using: &rng)
+        }
+    }
 }

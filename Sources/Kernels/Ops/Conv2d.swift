@@ -26,14 +26,14 @@ public struct Conv2dGeometry: Sendable, Equatable {
 
     /// The geometry of `x` [N,C,H,W] convolved with `weight` [O,C,kh,kw].
     public init(input: [Int], weight: [Int], stride: Int, padding: Int) {
-        precondition(input.count == 4, "conv2d input must be [N,C,H,W], got \(input)")
-        precondition(weight.count == 4, "conv2d weight must be [O,C,kh,kw], got \(weight)")
-        precondition(input[1] == weight[1], "conv2d: input has \(input[1]) channels, weight expects \(weight[1])")
-        precondition(stride >= 1 && padding >= 0, "conv2d: stride must be >= 1 and padding >= 0")
+        require(input.count == 4, "conv2d input must be [N,C,H,W], got \(input)")
+        require(weight.count == 4, "conv2d weight must be [O,C,kh,kw], got \(weight)")
+        require(input[1] == weight[1], "conv2d: input has \(input[1]) channels, weight expects \(weight[1])")
+        require(stride >= 1 && padding >= 0, "conv2d: stride must be >= 1 and padding >= 0")
         batch = input[0]; inChannels = input[1]; height = input[2]; width = input[3]
         outChannels = weight[0]; kernelHeight = weight[2]; kernelWidth = weight[3]
         self.stride = stride; self.padding = padding
-        precondition(height + 2 * padding >= kernelHeight && width + 2 * padding >= kernelWidth,
+        require(height + 2 * padding >= kernelHeight && width + 2 * padding >= kernelWidth,
                      "conv2d: a \(kernelHeight)x\(kernelWidth) kernel does not fit a \(height)x\(width) input with padding \(padding)")
         outHeight = (height + 2 * padding - kernelHeight) / stride + 1
         outWidth = (width + 2 * padding - kernelWidth) / stride + 1
@@ -78,7 +78,7 @@ public func conv2dForward(
     into y: inout Tensor, scratch: inout Conv2dScratch
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
-    if let bias { precondition(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
+    if let bias { require(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
     y.resize(g.batch, g.outChannels, g.outHeight, g.outWidth)
     scratch.reserve(g)
     let perChunk = g.imagesPerChunk
@@ -123,7 +123,8 @@ public func conv2dBackward(
     scratch: inout Conv2dScratch
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
-    precondition(dy.shape == [g.batch, g.outChannels, g.outHeight, g.outWidth],
+    require(dy.rank == 4 && dy.shape[0] == g.batch && dy.shape[1] == g.outChannels
+                 && dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2d backward: gradient shape \(dy.shape) does not match the output")
     dw.resize(to: weight.shape)
     if computeGradInput { dx.resize(like: x) }
@@ -180,7 +181,7 @@ public func conv2dBiasBackward(gradOutput dy: Tensor, into gradBias: inout Tenso
 
 /// out[c] = sum over n, h, w of x[n,c,h,w] (accumulated in Double, in a fixed order).
 func channelSums(_ x: Tensor, into out: inout Tensor) {
-    precondition(x.rank == 4, "expected [N,C,H,W], got \(x.shape)")
+    require(x.rank == 4, "expected [N,C,H,W], got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
     if out.shape.count != 1 || out.shape[0] != c { out.resize(to: [c]) }
     x.withUnsafeBufferPointer { xp in

@@ -12,8 +12,8 @@
 /// The pooled size of an `inSize` extent: floor((inSize - k) / s) + 1.
 @inline(__always)
 func pooledSize(_ inSize: Int, kernelSize k: Int, stride s: Int) -> Int {
-    precondition(k >= 1 && s >= 1, "pooling: kernel size and stride must be >= 1")
-    precondition(inSize >= k, "pooling: a \(k)x\(k) window does not fit an extent of \(inSize)")
+    require(k >= 1 && s >= 1, "pooling: kernel size and stride must be >= 1")
+    require(inSize >= k, "pooling: a \(k)x\(k) window does not fit an extent of \(inSize)")
     return (inSize - k) / s + 1
 }
 
@@ -21,9 +21,9 @@ func pooledSize(_ inSize: Int, kernelSize k: Int, stride s: Int) -> Int {
 /// `argmax` (resized to y's element count; the index is within the input plane).
 public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
                              into y: inout Tensor, argmax: inout [Int32]) {
-    precondition(x.rank == 4, "max pool input must be [N,C,H,W], got \(x.shape)")
+    require(x.rank == 4, "max pool input must be [N,C,H,W], got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    precondition(h * w <= Int(Int32.max), "max pool: plane too large for 32-bit indices")
+    require(h * w <= Int(Int32.max), "max pool: plane too large for 32-bit indices")
     let ho = pooledSize(h, kernelSize: k, stride: s), wo = pooledSize(w, kernelSize: k, stride: s)
     y.resize(n, c, ho, wo)
     if argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
@@ -61,7 +61,7 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
 /// Routes `dy` [N,C,Ho,Wo] to the arg-max pixels recorded by the forward pass:
 /// overwrites `dx` with shape `inputShape` [N,C,H,W].
 public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape: [Int], into dx: inout Tensor) {
-    precondition(inputShape.count == 4 && dy.rank == 4 && argmax.count == dy.count,
+    require(inputShape.count == 4 && dy.rank == 4 && argmax.count == dy.count,
                  "max pool backward: gradient \(dy.shape) does not match the forward pass")
     if dx.shape != inputShape { dx.resize(to: inputShape) }
     let planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3]

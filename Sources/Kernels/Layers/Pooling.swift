@@ -1,0 +1,108 @@
+/// Max pooling with a square window (PyTorch's `nn.MaxPool2d(kernelSize, stride)`, no padding):
+/// [N,C,H,W] -> [N,C,floor((H-k)/s)+1,floor((W-k)/s)+1]. The backward pass routes each gradient to its window's arg-max.
+public final class MaxPool2d: Layer {
+    public let kernelSize: Int, stride: Int
+    public var training = true
+    private var inputShape: [Int] = []
+    private var argmax: [Int32] = []
+    private var output = Tensor.empty
+    private var gradInput = Tensor.empty
+
+    /// `stride` defaults to `kernelSize`, as in PyTorch.
+    public init(kernelSize: Int, stride: Int? = nil) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        require(kernelSize > 0 && self.stride > 0, "MaxPool2d: kernel size and stride must be positive")
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] { [] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        maxPool2dForward(x, kernelSize: kernelSize, stride: stride, into: &output, argmax: &argmax)
+        inputShape = x.shape
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        maxPool2dBackward(gradOutput: gradOutput, argmax: argmax, inputShape: inputShape, into: &gradInput)
+        return gradInput
+    }
+}
+
+/// Average pooling with a square window (PyTorch's `nn.AvgPool2d(kernelSize, stride)`, no padding).
+public final class AvgPool2d: Layer {
+    public let kernelSize: Int, stride: Int
+    public var training = true
+    private var inputShape: [Int] = []
+    private var output = Tensor.empty
+    private var gradInput = Tensor.empty
+
+    /// `stride` defaults to `kernelSize`, as in PyTorch.
+    public init(kernelSize: Int, stride: Int? = nil) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        require(kernelSize > 0 && self.stride > 0, "AvgPool2d: kernel size and stride must be positive")
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] { [] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        avgPool2dForward(x, kernelSize: kernelSize, stride: stride, into: &output)
+        inputShape = x.shape
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        avgPool2dBackward(gradOutput: gradOutput, kernelSize: kernelSize, stride: stride,
+                          inputShape: inputShape, into: &gradInput)
+        return gradInput
+    }
+}
+
+/// The mean of each channel: [N,C,H,W] -> [N,C] (PyTorch's `AdaptiveAvgPool2d(1)` then `Flatten()`).
+public final class GlobalAvgPool2d: Layer {
+    public var training = true
+    private var inputShape: [Int] = []
+    private var output = Tensor.empty
+    private var gradInput = Tensor.empty
+
+    public init() {}
+
+    public var namedParameters: [(name: String, parameter: Parameter)] { [] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        globalAvgPool2dForward(x, into: &output)
+        inputShape = x.shape
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        globalAvgPool2dBackward(gradOutput: gradOutput, inputShape: inputShape, into: &gradInput)
+        return gradInput
+    }
+}
+
+/// [N, C, H, W] (or any [N, ...]) -> [N, C*H*W] in storage order, like `torch.flatten(x, 1)` on NCHW.
+/// A change of shape only: the output shares the input's storage.
+public final class Flatten: Layer {
+    public var training = true
+    private var inputShape: [Int] = []
+    private var outputShape: [Int] = []
+
+    public init() {}
+
+    public var namedParameters: [(name: String, parameter: Parameter)] { [] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        // The output shape is rebuilt only when the input shape changes: no array per step.
+        if x.shape != inputShape {
+            inputShape = x.shape
+            outputShape = flatten(x).shape
+        }
+        return x.reshaped(to: outputShape)
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        flattenBackward(gradOutput: gradOutput, inputShape: inputShape)
+    }
+}

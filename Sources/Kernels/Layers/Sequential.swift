@@ -1,0 +1,160 @@
+/// A layer and the name it goes by inside a container (PyTorch's attribute or index name).
+public struct SequentialChild {
+    /// The name, or nil to be named by position like PyTorch's `nn.Sequential` ("0", "1", ...).
+    public let name: String?
+    public let layer: any Layer
+
+    public init(name: String?, layer: any Layer) {
+        self.name = name
+        self.layer = layer
+    }
+}
+
+extension Layer {
+    /// This layer under `name` in a `Sequential` (so its parameters become "name.weight", ...).
+    public func named(_ name: String) -> SequentialChild {
+        SequentialChild(name: name, layer: self)
+    }
+}
+
+/// Builds the children of a `Sequential` (or a `Residual` body) from a list of layers, with
+/// `if`, `if/else` and `for` allowed, so a model spec can be turned into layers in a loop.
+@resultBuilder
+public enum SequentialBuilder {
+    public static func buildExpression(_ layer: any Layer) -> [SequentialChild] { [SequentialChild(name: nil, layer: layer)] }
+    public static func buildExpression(_ child: SequentialChild) -> [SequentialChild] { [child] }
+    public static func buildExpression(_ children: [SequentialChild]) -> [SequentialChild] { children }
+    public static func buildBlock(_ parts: [SequentialChild]...) -> [SequentialChild] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [SequentialChild]?) -> [SequentialChild] { part ?? [] }
+    public static func buildEither(first part: [SequentialChild]) -> [SequentialChild] { part }
+    public static func buildEither(second part: [SequentialChild]) -> [SequentialChild] { part }
+    public static func buildArray(_ parts: [[SequentialChild]]) -> [SequentialChild] { parts.flatMap { $0 } }
+}
+
+/// Layers applied in order (PyTorch's `nn.Sequential`), each under a name: its own from
+/// `.named(...)`, else its position. Parameter and buffer names are prefixed with the child's
+/// name ("conv1.weight", "3.running_mean"), so a PyTorch module with the same structure has
+/// the same state-dict keys.
+///
+/// ```swift
+/// let net = Sequential(rng: &rng) {
+///     Conv2d(inChannels: 3, outChannels: 16, kernelSize: 5).named("conv1")
+///     ReLU()
+///     MaxPool2d(kernelSize: 2)
+///     Flatten()
+///     Linear(inFeatures: 16 * 14 * 14, outFeatures: 10).named("fc")
+/// }
+/// ```
+public final class Sequential: Layer {
+    /// The children in order, each with its resolved name.
+    public private(set) var children: [(name: String, layer: any Layer)] = []
+
+    /// A container of the built children; parameters keep the values the children were built with.
+    public init(@SequentialBuilder _ build: () -> [SequentialChild]) {
+        for child in build() { append(child.layer, named: child.name) }
+    }
+
+    /// A container of the built children, then `reset(using: &rng)` on each child in order.
+    public convenience init(rng: inout SeededGenerator, @SequentialBuilder _ build: () -> [SequentialChild]) {
+        self.init(build)
+        reset(using: &rng)
+    }
+
+    /// A container of `children` in order (for models assembled from a spec at run time).
+    public init(_ children: [SequentialChild]) {
+        for child in children { append(child.layer, named: child.name) }
+    }
+
+    /// Adds `layer` at the end, named `name` or by its position.
+    public func append(_ layer: any Layer, named name: String? = nil) {
+        let resolved = name ?? String(children.count)
+        require(!resolved.isEmpty && !resolved.contains("."), "Sequential: child name '\(resolved)' must be non-empty without '.'")
+        require(!children.contains { $0.name == resolved }, "Sequential: two children named '\(resolved)'")
+        layer.training = training
+        children.append((resolved, layer))
+    }
+
+    /// The child named `name`, if any.
+    public subscript(name: String) -> (any Layer)? {
+        children.first { $0.name == name }?.layer
+    }
+
+    /// Propagated to every child when set.
+    public var training = true {
+        didSet { for child in children { child.layer.training = training } }
+    }
+
+    /// Passed to the first child (the only one whose input gradient is the container's).
+    public var computesInputGradient: Bool {
+        get { children.first?.layer.computesInputGradient ?? true }
+        set { children.first?.layer.computesInputGradient = newValue }
+    }
+
+    public func reset(using rng: inout SeededGenerator) {
+        for child in children { child.layer.reset(using: &rng) }
+    }
+
+    /// Built on each call (it allocates): an optimiser should read it once and keep the list.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        children.flatMap { child in child.layer.namedParameters.map { ("\(child.name).\($0.name)", $0.parameter) } }
+    }
+
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        children.flatMap { child in child.layer.namedBuffers.map { ("\(child.name).\($0.name)", $0.tensor) } }
+    }
+
+    /// Forwards "child.rest" to the child named "child" as "rest".
+    public func setBuffer(named name: String, to tensor: Tensor) {
+        guard let dot = name.firstIndex(of: ".") else { return }
+        self[String(name[..<dot])]?.setBuffer(named: String(name[name.index(after: dot)...]), to: tensor)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = x
+        for child in children { h = child.layer(h) }
+        return h
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        var g = gradOutput
+        for child in children.reversed() { g = child.layer.backward(g) }
+        return g
+    }
+}
+
+/// A residual block y = x + f(x), with f the children applied in order (their output must have
+/// the input's shape). Parameter names are the children's, unprefixed ("conv.weight"), as in a
+/// PyTorch module whose forward adds its input to its layers' output.
+public final class Residual: Layer {
+    /// f: the children, in order.
+    public let body: Sequential
+    private var output = Tensor.empty
+    private var gradInput = Tensor.empty
+
+    public init(@SequentialBuilder _ build: () -> [SequentialChild]) {
+        body = Sequential(build)
+    }
+
+    public var training: Bool {
+        get { body.training }
+        set { body.training = newValue }
+    }
+
+    public func reset(using rng: inout SeededGenerator) { body.reset(using: &rng) }
+    public var namedParameters: [(name: String, parameter: Parameter)] { body.namedParameters }
+    public var namedBuffers: [(name: String, tensor: Tensor)] { body.namedBuffers }
+    public func setBuffer(named name: String, to tensor: Tensor) { body.setBuffer(named: name, to: tensor) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let fx = body(x)
+        addForward(x, fx, into: &output)
+        return output
+    }
+
+    /// dx = dy (the skip path) + df(dy) (through the body).
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        let throughBody = body.backward(gradOutput)
+        addForward(gradOutput, throughBody, into: &gradInput)
+        return gradInput
+    }
+}

@@ -1,0 +1,65 @@
+import Testing
+import Kernels
+
+/// One batch-norm forward pass through the op with fresh running statistics.
+private func batchNorm(_ x: Tensor, _ gamma: Tensor, _ beta: Tensor, training: Bool,
+                       runningMean: Tensor? = nil, runningVar: Tensor? = nil) -> Tensor {
+    let c = x.shape[1]
+    var rm = runningMean ?? Tensor(shape: [c]), rv = runningVar ?? Tensor(shape: [c], repeating: 1)
+    var mean = Tensor.empty, invStd = Tensor.empty, y = Tensor.empty
+    batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: training,
+                       runningMean: &rm, runningVar: &rv, savedMean: &mean, savedInvStd: &invStd, into: &y)
+    return y
+}
+
+@Test func batchNormTrainingMatchesReferenceLoopsAndUpdatesRunningStatistics() {
+    var rng = SeededGenerator(seed: 21)
+    let (n, c, h, w) = (3, 4, 5, 3)
+    let x = randomTensor([n, c, h, w], &rng, scale: 2)
+    let gamma = randomTensor([c], &rng), beta = randomTensor([c], &rng)
+    var rm = randomTensor([c], &rng), rv = Tensor.uniform(shape: [c], in: 0.5..<2, using: &rng)
+    let rm0 = rm, rv0 = rv
+    var mean = Tensor.empty, invStd = Tensor.empty, y = Tensor.empty
+    batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: true,
+                       runningMean: &rm, runningVar: &rv, savedMean: &mean, savedInvStd: &invStd, into: &y)
+    let m = Double(n * h * w)
+    for ch in 0..<c {
+        var values: [Double] = []
+        for img in 0..<n { for i in 0..<h { for j in 0..<w { values.append(Double(x[img, ch, i, j])) } } }
+        let mu = values.reduce(0, +) / m
+        let biased = values.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / m
+        for img in 0..<n { for i in 0..<h { for j in 0..<w {
+            let expected = (Double(x[img, ch, i, j]) - mu) / (biased + 1e-5).squareRoot() * Double(gamma[ch]) + Double(beta[ch])
+            #expect(abs(Double(y[img, ch, i, j]) - expected) < 1e-5)
+        }}}
+        #expect(abs(Double(rm[ch]) - (0.9 * Double(rm0[ch]) + 0.1 * mu)) < 1e-6)
+        #expect(abs(Double(rv[ch]) - (0.9 * Double(rv0[ch]) + 0.1 * biased * m / (m - 1))) < 1e-6)
+    }
+    // Evaluation normalises with the running statistics instead.
+    let yEval = batchNorm(x, gamma, beta, training: false, runningMean: rm, runningVar: rv)
+    let expected = (Double(x[1, 2, 3, 1]) - Double(rm[2])) / (Double(rv[2]) + 1e-5).squareRoot() * Double(gamma[2]) + Double(beta[2])
+    #expect(abs(Double(yEval[1, 2, 3, 1]) - expected) < 1e-5)
+}
+
+@Test(arguments: [true, false])
+func batchNormGradientsMatchFiniteDifferences(_ training: Bool) {
+    var rng = SeededGenerator(seed: training ? 22 : 23)
+    let x = randomTensor([3, 2, 3, 5], &rng, scale: 2)
+    let gamma = Tensor.uniform(shape: [2], in: 0.5..<1.5, using: &rng), beta = randomTensor([2], &rng)
+    let rm = randomTensor([2], &rng), rv = Tensor.uniform(shape: [2], in: 0.5..<2, using: &rng)
+    var rmUsed = rm, rvUsed = rv
+    var mean = Tensor.empty, invStd = Tensor.empty, y = Tensor.empty
+    batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: training,
+                       runningMean: &rmUsed, runningVar: &rvUsed, savedMean: &mean, savedInvStd: &invStd, into: &y)
+    let r = randomTensor(y.shape, &rng)
+    var dx = Tensor.empty, dg = Tensor.empty, db = Tensor.empty
+    batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: r,
+                        usedBatchStatistics: training, gradInput: &dx, gradWeight: &dg, gradBias: &db)
+    let loss: (Tensor, Tensor, Tensor) -> Double = { x, g, b in
+        weightedSum(batchNorm(x, g, b, training: training, runningMean: rm, runningVar: rv), r)
+    }
+    // In training the output is a smooth non-linear function of x (through the statistics): h = 1e-3.
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) { loss($0, gamma, beta) } < gradientTolerance)
+    #expect(maxGradientError(at: gamma, analytic: dg, epsilon: 1e-2) { loss(x, $0, beta) } < gradientTolerance)
+    #expect(maxGradientError(at: beta, analytic: db, epsilon: 1e-2) { loss(x, gamma, $0) } < gradientTolerance)
+}
