@@ -1,3 +1,5 @@
+import KernelsC
+
 /// Whether a GEMM operand is read as stored or transposed.
 public enum Transpose: Sendable {
     case none, transposed
@@ -33,8 +35,15 @@ public func sgemm(
     let opA = GEMMOperand(transA, a, ld: lda)
     let opB = GEMMOperand(transB, b, ld: ldb)
     let kernel = MicroKernel.selected
+    // A * B^T with a long K (a convolution's weight gradient): both operands are contiguous
+    // along K, so the dot-product kernel runs on them as stored instead of transposing B.
+    let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed && k >= 256
     let threads = gemmThreadCount(m: m, n: n, k: k)
     if threads <= 1 {
+        if dotProduct {
+            fm_sgemm_nt_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
         GEMMWorkspace.withWorkspace { ws in
             gemmBlocked(kernel, m: m, n: n, k: k, alpha: alpha, a: opA, b: opB,
                         beta: beta, c: c, ldc: ldc, workspace: ws)
@@ -53,6 +62,14 @@ public func sgemm(
             let lo = min(extent, tiles * t / threads * quantum)
             let hi = min(extent, tiles * (t + 1) / threads * quantum)
             if lo >= hi { continue }
+            if dotProduct {
+                if splitColumns {
+                    fm_sgemm_nt_avx512(m, hi - lo, k, alpha, a, lda, b + lo * ldb, ldb, beta, cOut + lo, ldc)
+                } else {
+                    fm_sgemm_nt_avx512(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, cOut + lo * ldc, ldc)
+                }
+                continue
+            }
             GEMMWorkspace.withWorkspace { ws in
                 if splitColumns {
                     gemmBlocked(kernel, m: m, n: hi - lo, k: k, alpha: alpha,

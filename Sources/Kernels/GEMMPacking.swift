@@ -81,7 +81,9 @@ func packB(_ b: GEMMOperand, kc: Int, nc: Int, nr: Int, into dst: UnsafeMutableP
         }
         return
     }
-    // Transposed B: each column j is contiguous along p; scatter it with stride NR.
+    // Transposed B: column j of op(B) is contiguous along p. Transpose in 8 x NR tiles: eight
+    // consecutive p of every column go to eight packed rows (1.5 KiB at NR 48, which stays in
+    // L1), rather than scattering whole columns down a 48 KiB sliver.
     let cs = b.colStride
     let rs = b.rowStride
     var out = dst
@@ -89,9 +91,21 @@ func packB(_ b: GEMMOperand, kc: Int, nc: Int, nr: Int, into dst: UnsafeMutableP
     while j0 < nc {
         let cols = min(nr, nc - j0)
         let src = b.base + j0 * cs
-        for j in 0..<cols {
-            let col = src + j * cs
-            for p in 0..<kc { out[p * nr + j] = col[p * rs] }
+        var p0 = 0
+        if rs == 1 {
+            while p0 + 8 <= kc {
+                let o = out + p0 * nr
+                for j in 0..<cols {
+                    let v = UnsafeRawPointer(src + j * cs + p0).loadUnaligned(as: SIMD8<Float>.self)
+                    o[j] = v[0]; o[nr + j] = v[1]; o[2 * nr + j] = v[2]; o[3 * nr + j] = v[3]
+                    o[4 * nr + j] = v[4]; o[5 * nr + j] = v[5]; o[6 * nr + j] = v[6]; o[7 * nr + j] = v[7]
+                }
+                p0 += 8
+            }
+        }
+        for p in p0..<kc {
+            let o = out + p * nr
+            for j in 0..<cols { o[j] = src[j * cs + p * rs] }
         }
         if cols < nr {
             for p in 0..<kc {

@@ -68,3 +68,81 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
 }
 
 #endif
+
+#if defined(__x86_64__)
+#define MA FM_AVX512_NT_MA
+#define NB FM_AVX512_NT_NB
+/* K block: measured best of 512, 1024, 2048 (longer blocks amortise the horizontal sums;
+   at 2048 the MA rows of A no longer fit L1). */
+#define NT_KC 1024
+
+__attribute__((target("avx512f")))
+static void nt_tile(long kc, const float *const *ar, const float *const *br, float *out) {
+    __m512 acc[MA][NB];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MA; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+    long p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        __m512 bv[NB];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NB; j++) bv[j] = _mm512_loadu_ps(br[j] + p);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MA; i++) {
+            __m512 av = _mm512_loadu_ps(ar[i] + p);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    if (p < kc) {
+        __mmask16 mask = (__mmask16)((1u << (kc - p)) - 1u);
+        __m512 bv[NB];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NB; j++) bv[j] = _mm512_maskz_loadu_ps(mask, br[j] + p);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MA; i++) {
+            __m512 av = _mm512_maskz_loadu_ps(mask, ar[i] + p);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MA; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NB; j++) out[i * NB + j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+__attribute__((target("avx512f")))
+void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
+                        const float *b, long ldb, float beta, float *c, long ldc) {
+    for (long p0 = 0; p0 < k; p0 += NT_KC) {
+        long kc = k - p0 < NT_KC ? k - p0 : NT_KC;
+        int first = p0 == 0;
+        for (long i0 = 0; i0 < m; i0 += MA) {
+            /* Rows past the edge repeat the last row; their results are not stored. */
+            const float *ar[MA];
+            for (int i = 0; i < MA; i++) ar[i] = a + (i0 + i < m ? i0 + i : m - 1) * lda + p0;
+            for (long j0 = 0; j0 < n; j0 += NB) {
+                const float *br[NB];
+                for (int j = 0; j < NB; j++) br[j] = b + (j0 + j < n ? j0 + j : n - 1) * ldb + p0;
+                float t[MA * NB];
+                nt_tile(kc, ar, br, t);
+                for (int i = 0; i < MA && i0 + i < m; i++) {
+                    float *row = c + (i0 + i) * ldc + j0;
+                    for (int j = 0; j < NB && j0 + j < n; j++) {
+                        float s = alpha * t[i * NB + j];
+                        if (!first) row[j] += s;
+                        else row[j] = beta == 0.0f ? s : s + beta * row[j];
+                    }
+                }
+            }
+        }
+    }
+}
+#else
+void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
+                        const float *b, long ldb, float beta, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+}
+#endif

@@ -12,9 +12,17 @@ public enum Benchmarks {
     /// A GEMM shape, C[M,N] = A[M,K] B[K,N].
     public struct GEMMShape: Sendable {
         public let m: Int, k: Int, n: Int
-        /// The key used in the JSON output: "MxKxN".
-        public var name: String { "\(m)x\(k)x\(n)" }
-        public init(m: Int, k: Int, n: Int) { self.m = m; self.k = k; self.n = n }
+        /// Whether A and B are read transposed (the backward passes' products).
+        public let transA: Transpose, transB: Transpose
+        /// The key used in the JSON output: "MxKxN", with ":TN"-style suffix when transposed.
+        public var name: String {
+            let base = "\(m)x\(k)x\(n)"
+            if transA == .none && transB == .none { return base }
+            return base + ":" + (transA == .none ? "N" : "T") + (transB == .none ? "N" : "T")
+        }
+        public init(m: Int, k: Int, n: Int, transA: Transpose = .none, transB: Transpose = .none) {
+            self.m = m; self.k = k; self.n = n; self.transA = transA; self.transB = transB
+        }
     }
 
     /// The shapes the issue fixes: two squares and the im2col shapes of the two nets at batch 128.
@@ -68,8 +76,9 @@ public enum Benchmarks {
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
                     bestRate(work: flops, rounds: rounds, roundSeconds: roundSeconds) {
-                        sgemm(transA: .none, transB: .none, m: s.m, n: s.n, k: s.k, alpha: 1,
-                              a: pa.baseAddress!, lda: s.k, b: pb.baseAddress!, ldb: s.n,
+                        sgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1,
+                              a: pa.baseAddress!, lda: s.transA == .none ? s.k : s.m,
+                              b: pb.baseAddress!, ldb: s.transB == .none ? s.n : s.k,
                               beta: 0, c: pc.baseAddress!, ldc: s.n)
                     } / 1e9
                 }

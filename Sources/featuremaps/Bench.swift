@@ -20,7 +20,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time by process CPU time instead of wall time (for tuning with --threads 1 on a busy machine).")
     var cpuTime = false
 
-    @Option(help: "GEMM shapes to measure instead of the standard ones, as MxKxN[,MxKxN...] (for profiling).")
+    @Option(help: "GEMM shapes to measure instead of the standard ones, as MxKxN[:NT][,...] (N/T: A, B as stored or transposed; for profiling).")
     var gemmShapes: String?
 
     func run() throws {
@@ -35,11 +35,16 @@ struct Bench: ParsableCommand {
             var shapes = Benchmarks.gemmShapes
             if let gemmShapes {
                 shapes = try gemmShapes.split(separator: ",").map { text in
-                    let d = text.split(separator: "x").compactMap { Int($0) }
-                    guard d.count == 3, d.allSatisfy({ $0 > 0 }) else {
-                        throw ValidationError("--gemm-shapes: '\(text)' is not MxKxN with positive sizes")
+                    let parts = text.split(separator: ":")
+                    let d = parts[0].split(separator: "x").compactMap { Int($0) }
+                    let flags = parts.count > 1 ? Array(parts[1]) : ["N", "N"]
+                    guard d.count == 3, d.allSatisfy({ $0 > 0 }), parts.count <= 2, flags.count == 2,
+                          flags.allSatisfy({ $0 == "N" || $0 == "T" }) else {
+                        throw ValidationError("--gemm-shapes: '\(text)' is not MxKxN[:NN|NT|TN|TT] with positive sizes")
                     }
-                    return Benchmarks.GEMMShape(m: d[0], k: d[1], n: d[2])
+                    return Benchmarks.GEMMShape(m: d[0], k: d[1], n: d[2],
+                                                transA: flags[0] == "T" ? .transposed : .none,
+                                                transB: flags[1] == "T" ? .transposed : .none)
                 }
             }
             for shape in shapes {

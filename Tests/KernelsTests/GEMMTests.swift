@@ -77,6 +77,7 @@ private func worstError(_ t: Case, cFill: Float? = nil) -> Float {
 private let shapes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 17, 5), (9, 1, 3), (7, 17, 13), (31, 41, 37), (6, 16, 8), (8, 48, 9),
     (13, 50, 300), (200, 3, 20), (3, 1100, 7), (70, 97, 260), (16, 530, 75), (193, 33, 5),
+    (9, 4, 1100), (17, 26, 2100),
 ]
 
 @Test(arguments: [Transpose.none, .transposed], [Transpose.none, .transposed])
@@ -91,9 +92,11 @@ func gemmMatchesNaiveLoop(transA: Transpose, transB: Transpose) {
 @Test func gemmAlphaBeta() {
     for (alpha, beta) in [(Float(2.5), Float(0)), (1, 1), (-0.5, 0.75), (0, 2), (1, -1)] {
         for (m, n, k) in [(7, 17, 13), (37, 101, 300)] {
-            let t = Case(m: m, n: n, k: k, transA: .transposed, transB: .none, alpha: alpha, beta: beta, pad: 1)
-            let e = worstError(t)
-            #expect(e < 1e-5, "\(t): relative error \(e)")
+            for (ta, tb) in [(Transpose.transposed, Transpose.none), (.none, .transposed)] {
+                let t = Case(m: m, n: n, k: k, transA: ta, transB: tb, alpha: alpha, beta: beta, pad: 1)
+                let e = worstError(t)
+                #expect(e < 1e-5, "\(t): relative error \(e)")
+            }
         }
     }
 }

@@ -18,4 +18,16 @@ int fm_cpu_has_avx512(void);
 void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
                             long rows, long cols, float alpha, float beta);
 
+/* Rows of A and of B per register tile of the "NT" dot-product kernel below. */
+#define FM_AVX512_NT_MA 8
+#define FM_AVX512_NT_NB 3
+
+/* C[m, n] = alpha * A[m, k] * B[n, k]^T + beta * C (beta == 0 does not read C), row-major with
+   row strides lda, ldb, ldc: the product of two matrices that are both contiguous along K
+   (a convolution's weight gradient, dY * columns^T). Vectors run along K, so neither operand
+   is packed or transposed: each 8 x 3 tile of C keeps 24 vector accumulators and sums them
+   horizontally at the end of each K block. Single-threaded; call after fm_cpu_has_avx512(). */
+void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
+                        const float *b, long ldb, float beta, float *c, long ldc);
+
 #endif
