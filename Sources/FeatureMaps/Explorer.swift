@@ -13,14 +13,23 @@ public struct ExplorerOptions: Sendable {
     /// Threads to use in all (`--threads`): images run in parallel, one per thread, and a single
     /// image gets all threads for its kernels.
     public var threads: Int
+    /// The longest side of a grid tile (`--max-tile`); larger maps are averaged down in the
+    /// figures (never in the .npy files).
+    public var maxTileSide: Int
 
     /// Options with the CLI's defaults unless given.
     public init(outputRoot: String = "Output", saveMaps: Bool = false, maxPixels: Int = 100_000_000,
-                threads: Int = ProcessInfoCores.active) {
+                threads: Int = ProcessInfoCores.active, maxTileSide: Int = FeatureMapGrid.defaultTileSides.upperBound) {
         self.outputRoot = outputRoot
         self.saveMaps = saveMaps
         self.maxPixels = maxPixels
         self.threads = max(1, threads)
+        self.maxTileSide = max(1, maxTileSide)
+    }
+
+    /// The grid tile sides these options give: the default range, capped at `maxTileSide`.
+    public var tileSides: ClosedRange<Int> {
+        min(FeatureMapGrid.defaultTileSides.lowerBound, maxTileSide)...maxTileSide
     }
 }
 
@@ -101,7 +110,7 @@ public struct Explorer: Sendable {
         var files: [(name: String, write: (String) throws -> Void)] = []
         files.append(("in_img.png", { path in try writePNG(seen, toPath: path) }))
         for (index, maps) in layers.enumerated() {
-            let grid = FeatureMapGrid(layer: index + 1, maps: maps).render()
+            let grid = FeatureMapGrid(layer: index + 1, maps: maps, tileSides: options.tileSides).render()
             files.append(("L\(index + 1).png", { path in try writePNG(grid, toPath: path) }))
         }
         if options.saveMaps {

@@ -33,57 +33,84 @@ public struct FeatureMapTile: Sendable {
                   values: Array(maps.storage[(index * plane)..<((index + 1) * plane)]))
     }
 
-    /// The tile's gray levels as matplotlib's `imshow(map, cmap="gray")` draws them: min maps to
-    /// 0, max to 255, level = floor(256 * (x - min) / (max - min)) clipped to 255; a constant map
-    /// (min == max) is all 0, as matplotlib draws it.
+    /// The tile's gray levels as matplotlib's `imshow(map, cmap="gray")` draws a float32 map:
+    /// level = floor(((x - min) / (max - min)) * 256) in float32 (matplotlib's Normalize, then
+    /// its 256-entry colormap lookup), clipped to 255; a constant map (min == max) is all 0, as
+    /// matplotlib draws it. Non-finite values are left out of min and max (+inf draws white,
+    /// -inf and NaN black).
     public func grayLevels() -> [UInt8] {
         var low = Float.infinity
         var high = -Float.infinity
-        for v in values where v.isFinite {
-            low = min(low, v)
-            high = max(high, v)
+        var nonFinite: UInt8 = 0
+        values.withUnsafeBufferPointer { v in
+            for x in v {
+                low = min(low, x)
+                high = max(high, x)
+                nonFinite |= x.isFinite ? 0 : 1
+            }
         }
-        guard low < high else { return [UInt8](repeating: 0, count: values.count) }
-        let scale = 256.0 / (Double(high) - Double(low))
-        return values.map { v in
-            guard v.isFinite else { return v == .infinity ? 255 : 0 }
-            return UInt8(min(255, max(0, Int((Double(v) - Double(low)) * scale))))
+        if nonFinite != 0 {
+            low = values.lazy.filter(\.isFinite).min() ?? .infinity
+            high = values.lazy.filter(\.isFinite).max() ?? -.infinity
+        }
+        guard low < high else {
+            return values.map { $0 == .infinity ? 255 : 0 }
+        }
+        let range = high - low
+        return [UInt8](unsafeUninitializedCapacity: values.count) { out, initialized in
+            values.withUnsafeBufferPointer { v in
+                for i in 0..<v.count {
+                    let x = v[i]
+                    // In [0, 256] for finite x, as float rounding is monotonic.
+                    out[i] = x.isFinite ? UInt8(min(255, Int32(((x - low) / range) * 256)))
+                        : (x == .infinity ? 255 : 0)
+                }
+            }
+            initialized = values.count
         }
     }
 }
 
 /// A figure of labelled feature maps in rows and columns, like the notebook's matplotlib subplots:
 /// white background, each tile scaled min-to-max to gray, a label above each tile, all tiles of
-/// the grid drawn at one size (smaller maps are enlarged by nearest neighbour).
+/// the grid drawn at one size: the largest map's size, brought into `tileSides` (smaller maps are
+/// enlarged by nearest neighbour, larger ones reduced by averaging).
 ///
 /// The explorer draws one per layer (rows conv / ReLU / pooled, one column per filter); other
 /// tools can lay out any tiles.
 public struct FeatureMapGrid: Sendable {
     /// Tiles by row; rows may have different lengths.
     public var rows: [[FeatureMapTile]]
-    /// Tiles whose longer side is shorter than this are enlarged by a whole factor until it is
-    /// not, so small maps stay visible.
-    public var minimumTileSide: Int
+    /// The range of the tiles' longer side in pixels. Shorter maps are enlarged by a whole factor
+    /// (so small maps stay visible, pixels stay square); longer ones are reduced to the upper
+    /// bound by box averaging (so a 12-megapixel photo does not make a 70-megapixel figure; the
+    /// exact values are in the .npy files).
+    public var tileSides: ClosedRange<Int>
+
+    /// The explorer's default tile sides: 200...512 pixels.
+    public static let defaultTileSides = 200...512
 
     /// A grid of explicit tiles.
-    public init(rows: [[FeatureMapTile]], minimumTileSide: Int = 200) {
+    public init(rows: [[FeatureMapTile]], tileSides: ClosedRange<Int> = defaultTileSides) {
+        precondition(tileSides.lowerBound >= 1, "tile sides must be positive")
         self.rows = rows
-        self.minimumTileSide = minimumTileSide
+        self.tileSides = tileSides
     }
 
     /// The explorer's figure for layer `number` (1-based): row 1 the conv maps `Ln-MapK`, row 2
     /// the ReLU maps `Ln-MapKReLU`, row 3 the pooled maps `Ln-MapKReLUPool`, one column per filter.
-    public init(layer number: Int, conv: Tensor, relu: Tensor, pool: Tensor, minimumTileSide: Int = 200) {
+    public init(layer number: Int, conv: Tensor, relu: Tensor, pool: Tensor,
+                tileSides: ClosedRange<Int> = defaultTileSides) {
         let filterCount = conv.shape[conv.rank - 3]
         func row(_ maps: Tensor, _ suffix: String) -> [FeatureMapTile] {
             (0..<filterCount).map { FeatureMapTile(label: "L\(number)-Map\($0 + 1)\(suffix)", maps: maps, index: $0) }
         }
-        self.init(rows: [row(conv, ""), row(relu, "ReLU"), row(pool, "ReLUPool")], minimumTileSide: minimumTileSide)
+        self.init(rows: [row(conv, ""), row(relu, "ReLU"), row(pool, "ReLUPool")], tileSides: tileSides)
     }
 
     /// The explorer's figure for layer `number` of `maps`.
-    public init(layer number: Int, maps: LayerMaps, minimumTileSide: Int = 200) {
-        self.init(layer: number, conv: maps.conv, relu: maps.relu, pool: maps.pool, minimumTileSide: minimumTileSide)
+    public init(layer number: Int, maps: LayerMaps, tileSides: ClosedRange<Int> = defaultTileSides) {
+        self.init(layer: number, conv: maps.conv, relu: maps.relu, pool: maps.pool, tileSides: tileSides)
     }
 
     /// The pixel geometry of a rendered grid.
@@ -105,9 +132,15 @@ public struct FeatureMapGrid: Sendable {
         let mapWidth = allTiles.map(\.width).max() ?? 1
         let mapHeight = allTiles.map(\.height).max() ?? 1
         let longer = max(mapWidth, mapHeight)
-        let enlarge = longer >= minimumTileSide ? 1 : (minimumTileSide + longer - 1) / longer
-        let tileWidth = mapWidth * enlarge
-        let tileHeight = mapHeight * enlarge
+        let tileWidth: Int, tileHeight: Int
+        if longer > tileSides.upperBound {
+            tileWidth = max(1, (mapWidth * tileSides.upperBound + longer / 2) / longer)
+            tileHeight = max(1, (mapHeight * tileSides.upperBound + longer / 2) / longer)
+        } else {
+            let enlarge = longer >= tileSides.lowerBound ? 1 : (tileSides.lowerBound + longer - 1) / longer
+            tileWidth = mapWidth * enlarge
+            tileHeight = mapHeight * enlarge
+        }
         let fontScale = tileWidth >= 600 ? 3 : (tileWidth >= 100 ? 2 : 1)
         let labelWidth = allTiles.map { BitmapFont.width(of: $0.label, scale: fontScale) }.max() ?? 0
         let margin = 6 * fontScale
@@ -184,18 +217,60 @@ public struct FeatureMapGrid: Sendable {
         return Image(width: layout.width, height: layout.height, channels: 1, pixels: pixels)
     }
 
-    /// Draws `tile` scaled (nearest neighbour) into `frame`.
+    /// Draws `tile` scaled into `frame`: display pixel (dx, dy) is the rounded mean of the source
+    /// levels in columns [dx*w/W, max(that+1, (dx+1)*w/W)) and the same rows, which is nearest
+    /// neighbour when enlarging and a box average when reducing.
     private static func blit(_ tile: FeatureMapTile, into pixels: inout [UInt8], canvasWidth: Int, frame: Frame) {
-        let (x, y, width, height) = (frame.x, frame.y, frame.width, frame.height)
         let levels = tile.grayLevels()
-        let sourceColumn = (0..<width).map { $0 * tile.width / width }
+        let (w, h, width, height) = (tile.width, tile.height, frame.width, frame.height)
+        if width >= w && height >= h {
+            // Enlarging (or 1:1): plain nearest neighbour, one source row per display row.
+            let sourceColumn = (0..<width).map { $0 * w / width }
+            pixels.withUnsafeMutableBufferPointer { canvas in
+                levels.withUnsafeBufferPointer { source in
+                    for dy in 0..<height {
+                        let sourceRow = (dy * h / height) * w
+                        let destinationRow = (frame.y + dy) * canvasWidth + frame.x
+                        if width == w {
+                            for dx in 0..<width { canvas[destinationRow + dx] = source[sourceRow + dx] }
+                        } else {
+                            for dx in 0..<width { canvas[destinationRow + dx] = source[sourceRow + sourceColumn[dx]] }
+                        }
+                    }
+                }
+            }
+            return
+        }
+        func spans(_ source: Int, _ display: Int) -> [Range<Int>] {
+            (0..<display).map { d in
+                let start = d * source / display
+                return start..<max(start + 1, (d + 1) * source / display)
+            }
+        }
+        let columns = spans(w, width)
+        let rowSpans = spans(h, height)
+        // Horizontal pass over every source row, then the vertical pass per display row.
+        var rowSums = [UInt32](repeating: 0, count: h * width)
+        levels.withUnsafeBufferPointer { source in
+            rowSums.withUnsafeMutableBufferPointer { sums in
+                for y in 0..<h {
+                    for (dx, span) in columns.enumerated() {
+                        var total: UInt32 = 0
+                        for x in span { total += UInt32(source[y * w + x]) }
+                        sums[y * width + dx] = total
+                    }
+                }
+            }
+        }
         pixels.withUnsafeMutableBufferPointer { canvas in
-            levels.withUnsafeBufferPointer { source in
-                for dy in 0..<height {
-                    let sourceRow = (dy * tile.height / height) * tile.width
-                    let destinationRow = (y + dy) * canvasWidth + x
-                    for dx in 0..<width {
-                        canvas[destinationRow + dx] = source[sourceRow + sourceColumn[dx]]
+            rowSums.withUnsafeBufferPointer { sums in
+                for (dy, rowSpan) in rowSpans.enumerated() {
+                    let destinationRow = (frame.y + dy) * canvasWidth + frame.x
+                    for (dx, span) in columns.enumerated() {
+                        var total: UInt32 = 0
+                        for y in rowSpan { total += sums[y * width + dx] }
+                        let count = UInt32(span.count * rowSpan.count)
+                        canvas[destinationRow + dx] = UInt8((total + count / 2) / count)
                     }
                 }
             }

@@ -55,6 +55,10 @@ struct Explore: ParsableCommand {
     @Option(help: ArgumentHelp("Threads to use (default: every core).", valueName: "n"))
     var threads: Int = ProcessInfoCores.active
 
+    @Option(help: ArgumentHelp("Longest side of a grid tile in pixels; larger maps are averaged down in the figures (not in the .npy files).",
+                               valueName: "pixels"))
+    var maxTile: Int = FeatureMapGrid.defaultTileSides.upperBound
+
     func validate() throws {
         if paths.isEmpty { throw ValidationError("give at least one image file or folder") }
         do {
@@ -64,6 +68,7 @@ struct Explore: ParsableCommand {
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1") }
+        if maxTile < 16 { throw ValidationError("--max-tile must be at least 16") }
     }
 
     func run() throws {
@@ -71,7 +76,7 @@ struct Explore: ParsableCommand {
         do { spec = try StackSpec(parsing: layers) } catch { throw ValidationError(error.description) }
         let network = FeatureMapStack(spec: spec, inputChannels: color ? 3 : 1, seed: seed)
         let explorer = Explorer(network: network, options: ExplorerOptions(
-            outputRoot: out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads))
+            outputRoot: out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads, maxTileSide: maxTile))
         try runBatch(explorer, paths: paths, quiet: quiet)
     }
 }
@@ -92,7 +97,7 @@ func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
     do {
         try explorer.prepareOutputRoot()
     } catch {
-        reporter.error("cannot write to the output folder: \(error)")
+        reporter.error("cannot write to the output folder \(root): \(error)")
         throw ExitCode(1)
     }
     let summary = explorer.run(inputs, reporter: reporter)

@@ -12,6 +12,9 @@ struct GridTests {
         #expect(FeatureMapTile(label: "", width: 2, height: 1, values: [-7, -3]).grayLevels() == [0, 255])
         // A constant map is black, as imshow draws vmin == vmax.
         #expect(FeatureMapTile(label: "", width: 2, height: 2, values: [5, 5, 5, 5]).grayLevels() == [0, 0, 0, 0])
+        // Non-finite values stay out of the range: +inf white, -inf and NaN black.
+        #expect(FeatureMapTile(label: "", width: 5, height: 1, values: [0, 2, .infinity, -.infinity, .nan]).grayLevels()
+                == [0, 255, 255, 0, 0])
     }
 
     @Test func letterLMatchesItsPicture() {
@@ -85,7 +88,9 @@ struct GridTests {
                 for y in 0..<frame.height {
                     for x in 0..<frame.width {
                         let v = tile.values[(y * tile.height / frame.height) * tile.width + x * tile.width / frame.width]
-                        let level = high > low ? min(255, Int(256 * (Double(v) - Double(low)) / (Double(high) - Double(low)))) : 0
+                        // matplotlib on float32: Normalize ((v - vmin) / (vmax - vmin)), then * 256, then int.
+                        let normalized: Float = (v - low) / (high - low)
+                        let level = high > low ? min(255, Int(normalized * 256)) : 0
                         if Int(image.pixels[(frame.y + y) * image.width + frame.x + x]) != level { mismatches += 1 }
                     }
                 }
@@ -94,5 +99,22 @@ struct GridTests {
         }
         // Between tiles: background.
         #expect(image.pixels[0] == 255)
+    }
+
+    /// A map longer than the largest tile side is box-averaged down: columns alternating 0 and 1
+    /// (levels 0 and 255) halved in width average to (0 + 255 + 0 + 255) / 4 = 127.5 -> 128.
+    @Test func largeMapsAreAveragedDown() {
+        let values = (0..<(8 * 1024)).map { Float($0 % 2) }
+        let grid = FeatureMapGrid(rows: [[FeatureMapTile(label: "big", width: 1024, height: 8, values: values)]])
+        let frame = grid.tileFrames()[0][0]
+        #expect(frame.width == 512 && frame.height == 4)
+        let image = grid.render()
+        for y in frame.y..<(frame.y + frame.height) {
+            for x in frame.x..<(frame.x + frame.width) {
+                #expect(image.pixels[y * image.width + x] == 128)
+            }
+        }
+        let small = FeatureMapGrid(rows: [[FeatureMapTile(label: "s", width: 1024, height: 8, values: values)]], tileSides: 1...2048)
+        #expect(small.tileFrames()[0][0].width == 1024)
     }
 }
