@@ -91,6 +91,14 @@ public struct CIFAR10Data: Sendable {
     public var classNames: [String]
     /// Where the data was read from (a folder or a .tar.gz).
     public var source: String
+
+    /// Data made of the given splits (tests build small synthetic sets this way).
+    public init(train: CIFARSplit, test: CIFARSplit, classNames: [String] = CIFAR10.classNames, source: String) {
+        self.train = train
+        self.test = test
+        self.classNames = classNames
+        self.source = source
+    }
 }
 
 /// Reading the official CIFAR-10 binary version, from its folder or from the downloaded

@@ -25,6 +25,9 @@ struct FeatureMapsCommand: AsyncParsableCommand {
             Explore.self,
             Bench.self,
             CIFARPreviewCommand.self,
+            TrainCIFARCommand.self,
+            EvaluateCommand.self,
+            PredictCommand.self,
         ],
         defaultSubcommand: Explore.self
     )

@@ -1,0 +1,76 @@
+import Foundation
+import Kernels
+
+/// The checkpoint file: a safetensors file (so it is atomic, self-describing and readable by
+/// the same code as the model) holding the model under "model.<name>", the optimiser state
+/// under "optimizer.<name>", and in its metadata the run's options, the position in the run
+/// (epoch, step), the data-order generator, the running sums of the epoch and the records so far.
+enum Checkpoint {
+    static func save(_ state: RunState, to path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer) throws {
+        var tensors = classifier.namedTensors.map { ("model.\($0.name)", $0.tensor) }
+        tensors += optimizer.state.map { ("optimizer.\($0.name)", $0.tensor) }
+        var metadata = classifier.metadata
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        metadata["options"] = String(decoding: try encoder.encode(options), as: UTF8.self)
+        metadata["records"] = String(decoding: try encoder.encode(state.records), as: UTF8.self)
+        metadata["epoch"] = "\(state.epoch)"
+        metadata["step"] = "\(state.step)"
+        metadata["rng"] = state.rng.state.map(String.init).joined(separator: ",")
+        metadata["loss_sum"] = "\(state.lossSum)"
+        metadata["correct"] = "\(state.correct)"
+        metadata["seen"] = "\(state.seen)"
+        metadata["epoch_seconds"] = "\(state.epochSeconds)"
+        metadata["training_seconds"] = "\(state.trainingSeconds)"
+        metadata["last_learning_rate"] = "\(state.lastLearningRate)"
+        try Safetensors.write(tensors: tensors, metadata: metadata, to: path)
+    }
+
+    static func restore(from path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer) throws -> RunState {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TrainingError("--resume: no checkpoint at \(path) (is --out the folder of the stopped run?)")
+        }
+        let contents = try Safetensors.read(path: path)
+        let meta = contents.metadata
+        guard let saved = meta["options"].flatMap({ try? JSONDecoder().decode(TrainingOptions.self, from: Data($0.utf8)) }) else {
+            throw TrainingError("\(path): not a train-cifar checkpoint (no readable options)")
+        }
+        guard saved == options else {
+            throw TrainingError("\(path): the checkpoint was made with other arguments (\(differences(saved, options))); --resume needs the same ones")
+        }
+        var model = [(name: String, tensor: Tensor)]()
+        var optimizerState = [String: Tensor]()
+        for (name, tensor) in contents.tensors {
+            if name.hasPrefix("model.") { model.append((String(name.dropFirst(6)), tensor)) }
+            if name.hasPrefix("optimizer.") { optimizerState[String(name.dropFirst(10))] = tensor }
+        }
+        try classifier.load(Safetensors.Contents(tensors: model, metadata: [:]), source: path)
+        try optimizer.restore(state: optimizerState)
+        let words = (meta["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
+        guard let rng = TrainingRandom(state: words),
+              let epoch = meta["epoch"].flatMap({ Int($0) }), let step = meta["step"].flatMap({ Int($0) }),
+              let records = meta["records"].flatMap({ try? JSONDecoder().decode([EpochRecord].self, from: Data($0.utf8)) }) else {
+            throw TrainingError("\(path): checkpoint metadata incomplete (rng, epoch, step or records)")
+        }
+        var state = RunState(rng: rng)
+        state.epoch = epoch
+        state.step = step
+        state.records = records
+        state.lossSum = meta["loss_sum"].flatMap { Double($0) } ?? 0
+        state.correct = meta["correct"].flatMap { Int($0) } ?? 0
+        state.seen = meta["seen"].flatMap { Int($0) } ?? 0
+        state.epochSeconds = meta["epoch_seconds"].flatMap { Double($0) } ?? 0
+        state.trainingSeconds = meta["training_seconds"].flatMap { Double($0) } ?? 0
+        state.lastLearningRate = meta["last_learning_rate"].flatMap { Double($0) } ?? 0
+        return state
+    }
+
+    private static func differences(_ a: TrainingOptions, _ b: TrainingOptions) -> String {
+        let mirrorA = Mirror(reflecting: a).children, mirrorB = Mirror(reflecting: b).children
+        let diffs = zip(mirrorA, mirrorB).compactMap { x, y -> String? in
+            let (va, vb) = ("\(x.value)", "\(y.value)")
+            return va == vb ? nil : "\(x.label ?? "?"): \(va) then, \(vb) now"
+        }
+        return diffs.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+import Kernels
+import Training
+
+/// A small learnable synthetic set: class k images are noise around a class-specific colour.
+func syntheticData(train: Int, test: Int) -> CIFAR10Data {
+    var rng = TrainingRandom(seed: 99)
+    func split(_ n: Int) -> CIFARSplit {
+        var pixels = [UInt8](), labels = [UInt8]()
+        for i in 0 ..< n {
+            let label = i % 10
+            labels.append(UInt8(label))
+            for c in 0 ..< 3 {
+                let base = 40 + 20 * ((label + c * 3) % 10)
+                for _ in 0 ..< 1024 { pixels.append(UInt8(min(255, base + rng.below(40)))) }
+            }
+        }
+        return CIFARSplit(pixels: pixels, labels: labels)
+    }
+    return CIFAR10Data(train: split(train), test: split(test), source: "synthetic")
+}
+
+/// Requests a stop after chosen (epoch, step) pairs, as Ctrl-C would.
+final class StopAt: TrainingObserver {
+    var points: Set<[Int]>
+    init(_ points: Set<[Int]>) { self.points = points }
+    func stepFinished(epoch: Int, epochs: Int, step: Int, steps: Int, imagesPerSecond: Double, loss: Double, accuracy: Double, secondsLeft: Double) {
+        if points.remove([epoch, step]) != nil { StopRequest.request() }
+    }
+    func epochFinished(_ record: EpochRecord, epochs: Int) {}
+    func note(_ message: String) {}
+}
+
+@Suite(.serialized) struct TrainingRunTests {
+    func options(_ model: String) -> TrainingOptions {
+        var o = TrainingOptions.preset(for: model)
+        o.batchSize = 16
+        o.epochs = 3
+        o.learningRate = 0.05
+        o.threads = 2
+        o.validation = 32
+        o.seed = 5
+        return o
+    }
+
+    @Test func resumedRunEqualsUninterruptedRun() throws {
+        for model in ["seed", "c8k3p1,bn,relu,mp4,fc10"] {
+            let data = syntheticData(train: 192, test: 50)
+            let o = options(model)
+            let straight = try Fixture.temporaryFolder().path
+            let a = try Trainer(options: o, data: data, outputFolder: straight).run()
+            #expect(!a.interrupted)
+
+            let stopped = try Fixture.temporaryFolder().path
+            // Stop mid-epoch 1, then at the last step of epoch 2 (an epoch-end checkpoint).
+            let observer = StopAt([[1, 3], [2, 10]])
+            defer { StopRequest.reset() }
+            var result = try Trainer(options: o, data: data, outputFolder: stopped, observer: observer).run()
+            var sessions = 1
+            while result.interrupted {
+                StopRequest.reset()
+                result = try Trainer(options: o, data: data, outputFolder: stopped, observer: observer).run(resume: true)
+                sessions += 1
+            }
+            #expect(sessions == 3)
+            let modelA = try Safetensors.read(path: straight + "/model.safetensors")
+            let modelB = try Safetensors.read(path: stopped + "/model.safetensors")
+            #expect(modelA.tensors.map(\.name) == modelB.tensors.map(\.name))
+            for ((_, x), (_, y)) in zip(modelA.tensors, modelB.tensors) { #expect(x == y) }
+            #expect(a.testAccuracy == result.testAccuracy)
+            #expect(a.records.map(\.loss) == result.records.map(\.loss))
+            #expect(a.records.map(\.validationAccuracy) == result.records.map(\.validationAccuracy))
+            #expect(a.records.count == 3)
+        }
+    }
+
+    @Test func resumeRefusesOtherArguments() throws {
+        let data = syntheticData(train: 64, test: 10)
+        var o = options("seed")
+        o.validation = 0
+        let folder = try Fixture.temporaryFolder().path
+        defer { StopRequest.reset() }
+        let first = try Trainer(options: o, data: data, outputFolder: folder, observer: StopAt([[1, 1]])).run()
+        #expect(first.interrupted)
+        StopRequest.reset()
+        o.learningRate = 0.1
+        let message = Fixture.message { _ = try Trainer(options: o, data: data, outputFolder: folder).run(resume: true) }
+        #expect(message.contains("learningRate"))
+    }
+
+    @Test func divergingLossStopsAndNamesTheStep() throws {
+        let data = syntheticData(train: 64, test: 10)
+        var o = options("seed")
+        o.validation = 0
+        o.learningRate = 1e30
+        o.schedule = .constant
+        o.warmup = 0
+        let folder = try Fixture.temporaryFolder().path
+        let message = Fixture.message { _ = try Trainer(options: o, data: data, outputFolder: folder).run() }
+        #expect(message.contains("at step"))
+        #expect(message.contains("checkpoint"))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/model.safetensors"))
+    }
+
+    @Test func outputsAndModelFileFollowTheSpec() throws {
+        let data = syntheticData(train: 96, test: 40)
+        var o = options("seed")
+        o.epochs = 2
+        let folder = try Fixture.temporaryFolder().path
+        let result = try Trainer(options: o, data: data, outputFolder: folder).run()
+        for name in ["model.safetensors", "metrics.csv", "curves.svg", "confusion.svg", "per-class.csv", "checkpoint.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: folder + "/" + name), "\(name)")
+        }
+        let csv = try String(contentsOfFile: folder + "/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 3)
+        #expect(csv[0] == "epoch,loss,train_accuracy,validation_accuracy,learning_rate,images_per_second,wall_seconds")
+        let model = try Safetensors.read(path: folder + "/model.safetensors")
+        #expect(model.tensors.map(\.name) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc.weight", "fc.bias"])
+        #expect(model["conv1.weight"]?.shape == [16, 3, 5, 5])
+        #expect(model["fc.weight"]?.shape == [10, 2304])
+        #expect(model.metadata["architecture"] == "seed")
+        let mean = try JSONSerialization.jsonObject(with: Data(model.metadata["mean"]!.utf8)) as? [Double]
+        #expect(mean?.count == 3)
+        let classes = try JSONSerialization.jsonObject(with: Data(model.metadata["classes"]!.utf8)) as? [String]
+        #expect(classes == CIFAR10.classNames)
+        // The saved model evaluates to the reported accuracy.
+        let loaded = try Classifier.load(path: folder + "/model.safetensors")
+        #expect(evaluate(loaded, on: data.test).accuracy == result.testAccuracy)
+    }
+
+    @Test func vggPresetHasPyTorchNetMNames() throws {
+        let names = ModelZoo.vgg().namedParameters.map(\.name) + ModelZoo.vgg().namedBuffers.map(\.name)
+        // nn.Sequential indices of nets_torch.py's net_m: convs at 0,3,7,10,14,17; BNs at 1,4,8,11,15,18; linear 22.
+        for i in [0, 3, 7, 10, 14, 17] { #expect(names.contains("\(i).weight") && names.contains("\(i).bias")) }
+        for i in [1, 4, 8, 11, 15, 18] { #expect(names.contains("\(i).running_mean") && names.contains("\(i).running_var") && names.contains("\(i).weight")) }
+        #expect(names.contains("22.weight"))
+        #expect(ModelZoo.vgg().namedParameters.reduce(0) { $0 + $1.parameter.value.count } == 308_394)
+    }
+
+    @Test func badModelFilesGiveClearErrors() throws {
+        let folder = try Fixture.temporaryFolder()
+        let seedModel = try Classifier(architecture: "seed", seed: 1)
+        let path = folder.appendingPathComponent("seed.safetensors").path
+        try seedModel.save(to: path)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let cut = folder.appendingPathComponent("cut.safetensors").path
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: cut))
+        #expect(Fixture.message { _ = try Classifier.load(path: cut) }.contains("truncated"))
+        #expect(Fixture.message { _ = try Classifier.load(path: Fixture.path("cifar-tiny.tar.gz")) }.contains("not a safetensors file"))
+        // Seed weights under a vgg label: another architecture.
+        var contents = try Safetensors.read(path: path)
+        contents.metadata["architecture"] = "vgg"
+        let other = folder.appendingPathComponent("other.safetensors").path
+        try Safetensors.write(tensors: contents.tensors, metadata: contents.metadata, to: other)
+        #expect(Fixture.message { _ = try Classifier.load(path: other) }.contains("another architecture"))
+        #expect(Fixture.message { _ = try Classifier.load(path: Fixture.path("tiny.safetensors")) }.contains("tiny.safetensors: metadata"))
+    }
+}
