@@ -71,7 +71,11 @@ public final class Classifier {
 
     /// Reads a model file written by `save` (or any safetensors file with the same metadata).
     public static func load(path: String) throws -> Classifier {
-        let contents = try Safetensors.read(path: path)
+        try load(Safetensors.read(path: path), source: path)
+    }
+
+    /// A classifier from the contents of a model file; `path` names it in errors.
+    public static func load(_ contents: Safetensors.Contents, source path: String) throws -> Classifier {
         let meta = contents.metadata
         guard let architecture = meta["architecture"] else {
             throw TrainingError("\(path): no \"architecture\" in the safetensors metadata; expected a model written by train-cifar")

@@ -59,6 +59,9 @@ struct Explore: ParsableCommand {
                                valueName: "pixels"))
     var maxTile: Int = FeatureMapGrid.defaultTileSides.upperBound
 
+    @Option(help: ArgumentHelp("Draw the maps of this trained model (train-cifar's model.safetensors) instead of --layers.", valueName: "model"))
+    var model: String?
+
     func validate() throws {
         if paths.isEmpty { throw ValidationError("give at least one image file or folder") }
         do {
@@ -74,7 +77,8 @@ struct Explore: ParsableCommand {
     func run() throws {
         let spec: StackSpec
         do { spec = try StackSpec(parsing: layers) } catch { throw ValidationError(error.description) }
-        let network = FeatureMapStack(spec: spec, inputChannels: color ? 3 : 1, seed: seed)
+        let network: any FeatureMapNetwork = try model.map { try TrainedFeatureMaps(path: $0) }
+            ?? FeatureMapStack(spec: spec, inputChannels: color ? 3 : 1, seed: seed)
         let explorer = Explorer(network: network, options: ExplorerOptions(
             outputRoot: out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads, maxTileSide: maxTile))
         try runBatch(explorer, paths: paths, quiet: quiet)
