@@ -100,6 +100,9 @@ public final class Trainer {
     private let observer: (any TrainingObserver)?
     /// Test images to evaluate at the end (nil: all); the end-to-end test uses a prefix.
     public var testLimit: Int?
+    /// Asked after every step whether to stop (save and return). The CLI's default reads the
+    /// SIGINT/SIGTERM flag; tests give each trainer its own, so parallel tests do not interfere.
+    public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     /// The checkpoint file in `outputFolder`.
     public var checkpointPath: String { (outputFolder as NSString).appendingPathComponent("checkpoint.safetensors") }
@@ -194,7 +197,7 @@ public final class Trainer {
                 observer?.stepFinished(epoch: epoch + 1, epochs: o.epochs, step: step + 1, steps: stepsPerEpoch,
                                        imagesPerSecond: rate, loss: state.lossSum / Double(state.seen),
                                        accuracy: Double(state.correct) / Double(state.seen), secondsLeft: remainingImages / rate)
-                if StopRequest.isRequested && step + 1 < stepsPerEpoch {
+                if shouldStop() && step + 1 < stepsPerEpoch {
                     // Mid-epoch: save the epoch's starting generator, so the resumed run redraws
                     // the same order and crops and continues at the next step.
                     state.rng = epochStart
@@ -222,7 +225,7 @@ public final class Trainer {
             try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
             try writeAtomically(Reports.curvesSVG(state.records), to: path("curves.svg"))
             observer?.epochFinished(record, epochs: o.epochs)
-            if StopRequest.isRequested && state.epoch < o.epochs {
+            if shouldStop() && state.epoch < o.epochs {
                 observer?.note("stopped after epoch \(state.epoch); checkpoint saved to \(checkpointPath); continue with --resume")
                 return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
             }

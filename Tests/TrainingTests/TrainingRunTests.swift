@@ -24,15 +24,23 @@ func syntheticData(train: Int, test: Int) -> CIFAR10Data {
 /// Requests a stop after chosen (epoch, step) pairs, as Ctrl-C would.
 final class StopAt: TrainingObserver {
     var points: Set<[Int]>
+    var requested = false
     init(_ points: Set<[Int]>) { self.points = points }
     func stepFinished(epoch: Int, epochs: Int, step: Int, steps: Int, imagesPerSecond: Double, loss: Double, accuracy: Double, secondsLeft: Double) {
-        if points.remove([epoch, step]) != nil { StopRequest.request() }
+        if points.remove([epoch, step]) != nil { requested = true }
+    }
+
+    /// A trainer that stops when this observer says so.
+    func trainer(_ options: TrainingOptions, _ data: CIFAR10Data, _ folder: String) -> Trainer {
+        let trainer = Trainer(options: options, data: data, outputFolder: folder, observer: self)
+        trainer.shouldStop = { [unowned self] in requested }
+        return trainer
     }
     func epochFinished(_ record: EpochRecord, epochs: Int) {}
     func note(_ message: String) {}
 }
 
-@Suite(.serialized) struct TrainingRunTests {
+@Suite struct TrainingRunTests {
     func options(_ model: String) -> TrainingOptions {
         var o = TrainingOptions.preset(for: model)
         o.batchSize = 16
@@ -55,12 +63,11 @@ final class StopAt: TrainingObserver {
             let stopped = try Fixture.temporaryFolder().path
             // Stop mid-epoch 1, then at the last step of epoch 2 (an epoch-end checkpoint).
             let observer = StopAt([[1, 3], [2, 10]])
-            defer { StopRequest.reset() }
-            var result = try Trainer(options: o, data: data, outputFolder: stopped, observer: observer).run()
+            var result = try observer.trainer(o, data, stopped).run()
             var sessions = 1
             while result.interrupted {
-                StopRequest.reset()
-                result = try Trainer(options: o, data: data, outputFolder: stopped, observer: observer).run(resume: true)
+                observer.requested = false
+                result = try observer.trainer(o, data, stopped).run(resume: true)
                 sessions += 1
             }
             #expect(sessions == 3)
@@ -80,10 +87,8 @@ final class StopAt: TrainingObserver {
         var o = options("seed")
         o.validation = 0
         let folder = try Fixture.temporaryFolder().path
-        defer { StopRequest.reset() }
-        let first = try Trainer(options: o, data: data, outputFolder: folder, observer: StopAt([[1, 1]])).run()
+        let first = try StopAt([[1, 1]]).trainer(o, data, folder).run()
         #expect(first.interrupted)
-        StopRequest.reset()
         o.learningRate = 0.1
         let message = Fixture.message { _ = try Trainer(options: o, data: data, outputFolder: folder).run(resume: true) }
         #expect(message.contains("learningRate"))
