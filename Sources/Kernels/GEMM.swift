@@ -25,6 +25,32 @@ public func sgemm(
     beta: Float,
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: gemmThreadCount(m: m, n: n, k: k))
+}
+
+/// `sgemm` on the calling thread only: for callers that already split their work across
+/// threads (a convolution running one image group per thread), where `sgemm`'s own split
+/// would nest. Same arguments, same results as `sgemm` with one thread.
+public func sgemmSingleThreaded(
+    transA: Transpose, transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: 1)
+}
+
+/// The body of `sgemm` with an explicit thread count.
+func gemm(
+    transA: Transpose, transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+) {
     precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
     if m == 0 || n == 0 { return }
     precondition(ldc >= n, "sgemm: ldc \(ldc) < n \(n)")
@@ -38,7 +64,6 @@ public func sgemm(
     // A * B^T with a long K (a convolution's weight gradient): both operands are contiguous
     // along K, so the dot-product kernel runs on them as stored instead of transposing B.
     let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed && k >= 256
-    let threads = gemmThreadCount(m: m, n: n, k: k)
     if threads <= 1 {
         if dotProduct {
             fm_sgemm_nt_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

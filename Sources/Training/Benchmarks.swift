@@ -86,6 +86,55 @@ public enum Benchmarks {
         }
     }
 
+    /// A network the benchmark trains: a model-zoo preset at a batch size.
+    public struct NetCase: Sendable {
+        /// "seed" or "vgg" (ModelZoo's presets).
+        public let net: String
+        public let batch: Int
+        /// The key used in the JSON output, e.g. "seed_b128".
+        public var name: String { "\(net)_b\(batch)" }
+        public init(net: String, batch: Int) { self.net = net; self.batch = batch }
+    }
+
+    /// Training cases of the JSON's "train_images_per_s".
+    public static let trainCases = [NetCase(net: "seed", batch: 32), NetCase(net: "seed", batch: 128),
+                                    NetCase(net: "vgg", batch: 32), NetCase(net: "vgg", batch: 128)]
+    /// Inference cases of the JSON's "infer_images_per_s".
+    public static let inferCases = [NetCase(net: "seed", batch: 128), NetCase(net: "vgg", batch: 128)]
+
+    /// A random batch [batch, 3, 32, 32] (unit normal, like bench_torch.py's) and labels.
+    static func batch(_ size: Int) -> (Tensor, [Int]) {
+        var rng = SeededGenerator(seed: 7)
+        let x = Tensor.normal(shape: [size, 3, 32, 32], std: 1, using: &rng)
+        return (x, (0..<size).map { ($0 * 7) % 10 })
+    }
+
+    /// Training images/s: forward, softmax cross-entropy, backward and an SGD-momentum step
+    /// (lr 0.01, momentum 0.9, as bench_torch.py) on one fixed batch, repeated.
+    public static func trainImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 1.0) throws -> Double {
+        let net = try ModelZoo.build(c.net, seed: 1)
+        net.training = true
+        let (x, labels) = batch(c.batch)
+        let loss = SoftmaxCrossEntropy()
+        let optimizer = SGD(parameters: net.namedParameters.map { $0.parameter }, momentum: 0.9)
+        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds) {
+            let logits = net(x)
+            _ = loss(logits, labels: labels)
+            _ = net.backward(loss.backward())
+            optimizer.step(learningRate: 0.01)
+        }
+    }
+
+    /// Inference images/s: the forward pass in evaluation mode (running BN statistics).
+    public static func inferImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 0.7) throws -> Double {
+        let net = try ModelZoo.build(c.net, seed: 1)
+        net.training = false
+        let (x, _) = batch(c.batch)
+        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds) {
+            _ = net(x)
+        }
+    }
+
     /// Peak resident set size of this process in MB (getrusage's ru_maxrss).
     public static func peakRSSMegabytes() -> Double {
         var usage = rusage()

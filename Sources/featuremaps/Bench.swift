@@ -17,11 +17,31 @@ struct Bench: ParsableCommand {
     @Option(help: "Only these parts, comma-separated: gemm, train, infer (default: all).")
     var only: String?
 
+    @Option(help: "Only these nets, comma-separated, as named in the output (e.g. seed_b128).")
+    var nets: String?
+
     @Flag(help: "Time by process CPU time instead of wall time (for tuning with --threads 1 on a busy machine).")
     var cpuTime = false
 
     @Option(help: "GEMM shapes to measure instead of the standard ones, as MxKxN[:NT][,...] (N/T: A, B as stored or transposed; for profiling).")
     var gemmShapes: String?
+
+    /// Images/s of each selected case, printed as a table row unless --json.
+    private func measure(_ cases: [Benchmarks.NetCase], label: String,
+                         _ rate: (Benchmarks.NetCase, Int, Double) throws -> Double) throws -> [(String, Double)] {
+        var results: [(String, Double)] = []
+        for c in cases where selected(c.name) {
+            let r = try rate(c, 3, label == "train" ? 1.0 : 0.7)
+            results.append((c.name, r))
+            if !json { print(String(format: "%@ %-14@ %9.1f images/s", label as NSString, c.name as NSString, r)) }
+        }
+        return results
+    }
+
+    private func selected(_ name: String) -> Bool {
+        guard let nets else { return true }
+        return nets.split(separator: ",").contains { $0 == name }
+    }
 
     func run() throws {
         Benchmarks.useCPUTime = cpuTime
@@ -53,14 +73,19 @@ struct Bench: ParsableCommand {
                 if !json { print(String(format: "gemm %-16@ %8.1f GFLOP/s", shape.name as NSString, g)) }
             }
         }
+        let train = parts.contains("train")
+            ? try measure(Benchmarks.trainCases, label: "train", Benchmarks.trainImagesPerSecond) : []
+        let infer = parts.contains("infer")
+            ? try measure(Benchmarks.inferCases, label: "infer", Benchmarks.inferImagesPerSecond) : []
         let rss = Benchmarks.peakRSSMegabytes()
         if json {
             func object(_ pairs: [(String, Double)]) -> String {
                 "{" + pairs.map { "\"\($0.0)\": \(String(format: "%.1f", $0.1))" }.joined(separator: ", ") + "}"
             }
-            print("{\"gemm_gflops\": \(object(gemm)), \"peak_rss_mb\": \(String(format: "%.1f", rss))}")
+            print("{\"gemm_gflops\": \(object(gemm)), \"train_images_per_s\": \(object(train)), "
+                  + "\"infer_images_per_s\": \(object(infer)), \"peak_rss_mb\": \(String(format: "%.1f", rss))}")
         } else {
-            print(String(format: "peak RSS %.1f MB", rss))
+            print(String(format: "peak RSS %.1f MB (threads: %d)", rss, Parallelism.threadCount))
         }
     }
 }

@@ -6,14 +6,19 @@
 //   y[n,o,oy,ox] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * x[n, c, oy*stride - padding + i, ox*stride - padding + j]
 //   (x is zero outside the image)
 //
-// Method: im2col + one GEMM per chunk of images. The columns matrix holds, for every kernel
+// Method: im2col + GEMM per group of images. The batch is split statically over the threads;
+// each thread runs its own images in groups small enough that the group's columns matrix and
+// GEMM output stay in the core's 2 MiB L2 (conv2dColumnBudget), with a single-threaded GEMM,
+// so the im2col writes, the GEMM reads and the scatter all hit cache, and there is one
+// hand-off between threads per layer rather than several per GEMM. The columns matrix holds, for every kernel
 // tap (c,i,j) = row r, the input value each output pixel of the chunk sees through that tap:
 //   cols[r, n*Ho*Wo + oy*Wo + ox] = x[n, c, oy*s - p + i, ox*s - p + j]      cols [C*kh*kw, nb*Ho*Wo]
 // so that   Y[O, nb*Ho*Wo] = W[O, C*kh*kw] * cols   (one large GEMM: the shapes the benchmark names),
 // and Y is scattered back to NCHW while adding the bias.
 //
 // Backward, with dY the gradient staged as [O, nb*Ho*Wo]:
-//   dW[O, C*kh*kw]  += dY * cols^T
+//   dW[O, C*kh*kw]  += dY * cols^T          (each thread sums its images into its own partial;
+//                                             the partials are added in thread order)
 //   dcols           =  W^T * dY          then col2im adds every column entry back to the input pixel it came from
 //   dbias[o]        =  sum_{n,oy,ox} dy[n,o,oy,ox]
 
@@ -44,32 +49,59 @@ public struct Conv2dGeometry: Sendable, Equatable {
     /// Output pixels per image: Ho * Wo.
     public var outPlane: Int { outHeight * outWidth }
 
-    /// Images per GEMM chunk: the whole batch unless its columns matrix would exceed
-    /// `conv2dColumnBudget` elements (bounded memory at large batches and images).
+    /// Images per GEMM group: as many as keep the group's columns matrix within
+    /// `conv2dColumnBudget` elements (at least one).
     public var imagesPerChunk: Int {
-        max(1, min(batch, conv2dColumnBudget / max(1, taps * outPlane)))
+        let byBudget = conv2dColumnBudget / max(1, taps * outPlane)
+        // Small feature maps: enough images that the GEMM is at least conv2dMinimumColumns
+        // wide, or packing the weights (once per GEMM) costs as much as the product.
+        let byWidth = (conv2dMinimumColumns + outPlane - 1) / max(1, outPlane)
+        return max(1, min(batch, max(byBudget, byWidth)))
     }
 }
 
-/// The largest columns matrix (in Float elements) a convolution builds at once: 8 Mi elements
-/// (32 MiB). Chunks never depend on the thread count, so results stay bit-identical.
-public let conv2dColumnBudget = 1 << 23
+/// The largest columns matrix (in Float elements) one thread builds at once: 128 Ki elements
+/// (512 KiB), so that it, the group's GEMM output and the GEMM's packed panels share a 2 MiB
+/// L2. Measured on the bench's nets (single thread, CPU time): 2^23 (the whole batch at once)
+/// 1025 seed / 152 vgg images/s, 2^19 1426 / 247, one thread per image group at 2^17 faster
+/// still (Docs/BENCHMARKS.md). Groups never depend on scheduling, so results are repeatable.
+public let conv2dColumnBudget = 1 << 17
 
-/// Reusable memory for a convolution: the columns matrix and the GEMM's [O, nb*Ho*Wo] result.
-/// A layer keeps one, so steady-state steps do not allocate.
+/// The narrowest GEMM (output pixels per group) worth running; see `imagesPerChunk`.
+public let conv2dMinimumColumns = 256
+
+/// Reusable memory for a convolution: per thread, a columns matrix and a staged GEMM result
+/// [O, nb*Ho*Wo], and per extra thread a partial weight gradient. A layer keeps one, so
+/// steady-state steps do not allocate.
 public struct Conv2dScratch: Sendable {
     var columns: [Float] = []
     var staged: [Float] = []
+    var partialGradWeight: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}
 
-    mutating func reserve(_ g: Conv2dGeometry) {
+    /// Elements of one thread's columns matrix and staged output.
+    static func sliceSizes(_ g: Conv2dGeometry) -> (columns: Int, staged: Int) {
         let nb = g.imagesPerChunk
-        let columnCount = g.taps * nb * g.outPlane
-        let stagedCount = g.outChannels * nb * g.outPlane
-        if columns.count < columnCount { columns = [Float](repeating: 0, count: columnCount) }
-        if staged.count < stagedCount { staged = [Float](repeating: 0, count: stagedCount) }
+        return (g.taps * nb * g.outPlane, g.outChannels * nb * g.outPlane)
     }
+
+    mutating func reserve(_ g: Conv2dGeometry, threads: Int) {
+        let (c, s) = Self.sliceSizes(g)
+        if columns.count < c * threads { columns = [Float](repeating: 0, count: c * threads) }
+        if staged.count < s * threads { staged = [Float](repeating: 0, count: s * threads) }
+        let partial = g.outChannels * g.taps * (threads - 1)
+        if partialGradWeight.count < partial { partialGradWeight = [Float](repeating: 0, count: partial) }
+    }
+}
+
+/// Threads a convolution over `batch` images uses, and thread t's images.
+@inline(__always)
+func convThreads(_ batch: Int) -> Int { max(1, min(Parallelism.threadCount, batch)) }
+
+@inline(__always)
+func convImages(thread t: Int, of threads: Int, batch: Int) -> Range<Int> {
+    (batch * t / threads)..<(batch * (t + 1) / threads)
 }
 
 /// Forward convolution into `y` (resized to [N,O,Ho,Wo]); see the file comment for the maths.
@@ -80,38 +112,52 @@ public func conv2dForward(
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
     if let bias { require(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
     y.resize(g.batch, g.outChannels, g.outHeight, g.outWidth)
-    scratch.reserve(g)
+    let threads = convThreads(g.batch)
+    scratch.reserve(g, threads: threads)
     let perChunk = g.imagesPerChunk
+    let (columnSlice, stagedSlice) = Conv2dScratch.sliceSizes(g)
     x.withUnsafeBufferPointer { xp in
     weight.withUnsafeBufferPointer { wp in
     y.withUnsafeMutableBufferPointer { yp in
     scratch.columns.withUnsafeMutableBufferPointer { colp in
     scratch.staged.withUnsafeMutableBufferPointer { stp in
-        let biasValues = bias?.storage
-        var n0 = 0
-        while n0 < g.batch {
-            let nb = min(perChunk, g.batch - n0)
-            let cols = nb * g.outPlane
-            im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colp.baseAddress!)
-            // With one image the GEMM result is already that image's NCHW block.
-            let target = nb == 1 ? yp.baseAddress! + n0 * g.outChannels * g.outPlane : stp.baseAddress!
-            sgemm(transA: .none, transB: .none, m: g.outChannels, n: cols, k: g.taps,
-                  alpha: 1, a: wp.baseAddress!, lda: g.taps, b: colp.baseAddress!, ldb: cols,
-                  beta: 0, c: target, ldc: cols)
-            let staged = UnsafePointer(target)
-            let out = yp.baseAddress!
-            parallelFor(nb * g.outChannels) { range in
-                for idx in range {
-                    let n = idx / g.outChannels, o = idx % g.outChannels
-                    let src = staged + o * cols + n * g.outPlane
-                    let dst = out + ((n0 + n) * g.outChannels + o) * g.outPlane
-                    let b = biasValues?[o] ?? 0
-                    for p in 0..<g.outPlane { dst[p] = src[p] + b }
+    withOptionalBuffer(bias) { biasp in
+        parallelFor(threads) { range in
+            for t in range {
+                let colBase = colp.baseAddress! + t * columnSlice
+                let stBase = stp.baseAddress! + t * stagedSlice
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                var n0 = images.lowerBound
+                while n0 < images.upperBound {
+                    let nb = min(perChunk, images.upperBound - n0)
+                    let cols = nb * g.outPlane
+                    im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colBase, parallel: false)
+                    // With one image the GEMM result is already that image's NCHW block.
+                    let yImage = yp.baseAddress! + n0 * g.outChannels * g.outPlane
+                    let target = nb == 1 ? yImage : stBase
+                    sgemmSingleThreaded(transA: .none, transB: .none, m: g.outChannels, n: cols, k: g.taps,
+                                        alpha: 1, a: wp.baseAddress!, lda: g.taps, b: colBase, ldb: cols,
+                                        beta: 0, c: target, ldc: cols)
+                    for n in 0..<nb {
+                        for o in 0..<g.outChannels {
+                            let src = target + o * cols + n * g.outPlane
+                            let dst = yImage + (n * g.outChannels + o) * g.outPlane
+                            let b = biasp?[o] ?? 0
+                            for p in 0..<g.outPlane { dst[p] = src[p] + b }
+                        }
+                    }
+                    n0 += nb
                 }
             }
-            n0 += nb
         }
-    }}}}}
+    }}}}}}
+}
+
+/// Runs `body` with a pointer to the tensor's elements, or nil when there is no tensor.
+@inline(__always)
+func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.withUnsafeBufferPointer { body($0) }
 }
 
 /// Backward convolution: overwrites `gradWeight` ([O,C,kh,kw]) and, when `computeGradInput`,
@@ -128,49 +174,66 @@ public func conv2dBackward(
                  "conv2d backward: gradient shape \(dy.shape) does not match the output")
     dw.resize(to: weight.shape)
     if computeGradInput { dx.resize(like: x) }
-    scratch.reserve(g)
+    let threads = convThreads(g.batch)
+    scratch.reserve(g, threads: threads)
     let perChunk = g.imagesPerChunk
+    let (columnSlice, stagedSlice) = Conv2dScratch.sliceSizes(g)
+    let weightCount = g.outChannels * g.taps
     x.withUnsafeBufferPointer { xp in
     weight.withUnsafeBufferPointer { wp in
     dy.withUnsafeBufferPointer { dyp in
     dw.withUnsafeMutableBufferPointer { dwp in
     scratch.columns.withUnsafeMutableBufferPointer { colp in
     scratch.staged.withUnsafeMutableBufferPointer { stp in
+    scratch.partialGradWeight.withUnsafeMutableBufferPointer { pwp in
     dx.withUnsafeMutableBufferPointer { dxp in
         let dxBase = computeGradInput ? dxp.baseAddress : nil
-        var n0 = 0
-        while n0 < g.batch {
-            let nb = min(perChunk, g.batch - n0)
-            let cols = nb * g.outPlane
-            // Stage dy[n0..<n0+nb] as [O, nb*Ho*Wo] (with one image it already is).
-            let staged: UnsafePointer<Float>
-            if nb == 1 {
-                staged = dyp.baseAddress! + n0 * g.outChannels * g.outPlane
-            } else {
-                let st = stp.baseAddress!, src = dyp.baseAddress!
-                parallelFor(nb * g.outChannels) { range in
-                    for idx in range {
-                        let n = idx / g.outChannels, o = idx % g.outChannels
-                        let from = src + ((n0 + n) * g.outChannels + o) * g.outPlane
-                        let to = st + o * cols + n * g.outPlane
-                        to.update(from: from, count: g.outPlane)
+        parallelFor(threads) { range in
+            for t in range {
+                let colBase = colp.baseAddress! + t * columnSlice
+                let stBase = stp.baseAddress! + t * stagedSlice
+                // Thread 0 sums straight into dW, the others into their partials.
+                let dwThread = t == 0 ? dwp.baseAddress! : pwp.baseAddress! + (t - 1) * weightCount
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                var n0 = images.lowerBound
+                while n0 < images.upperBound {
+                    let nb = min(perChunk, images.upperBound - n0)
+                    let cols = nb * g.outPlane
+                    // Stage dy[n0..<n0+nb] as [O, nb*Ho*Wo] (with one image it already is).
+                    let dyImage = dyp.baseAddress! + n0 * g.outChannels * g.outPlane
+                    let staged: UnsafePointer<Float>
+                    if nb == 1 {
+                        staged = dyImage
+                    } else {
+                        for n in 0..<nb {
+                            for o in 0..<g.outChannels {
+                                (stBase + o * cols + n * g.outPlane)
+                                    .update(from: dyImage + (n * g.outChannels + o) * g.outPlane, count: g.outPlane)
+                            }
+                        }
+                        staged = UnsafePointer(stBase)
                     }
+                    im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colBase, parallel: false)
+                    sgemmSingleThreaded(transA: .none, transB: .transposed, m: g.outChannels, n: g.taps, k: cols,
+                                        alpha: 1, a: staged, lda: cols, b: colBase, ldb: cols,
+                                        beta: n0 == images.lowerBound ? 0 : 1, c: dwThread, ldc: g.taps)
+                    if let dxBase {
+                        sgemmSingleThreaded(transA: .transposed, transB: .none, m: g.taps, n: cols, k: g.outChannels,
+                                            alpha: 1, a: wp.baseAddress!, lda: g.taps, b: staged, ldb: cols,
+                                            beta: 0, c: colBase, ldc: cols)
+                        col2im(g, columns: colBase, firstImage: n0, images: nb, gradInput: dxBase, parallel: false)
+                    }
+                    n0 += nb
                 }
-                staged = UnsafePointer(st)
             }
-            im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colp.baseAddress!)
-            sgemm(transA: .none, transB: .transposed, m: g.outChannels, n: g.taps, k: cols,
-                  alpha: 1, a: staged, lda: cols, b: colp.baseAddress!, ldb: cols,
-                  beta: n0 == 0 ? 0 : 1, c: dwp.baseAddress!, ldc: g.taps)
-            if let dxBase {
-                sgemm(transA: .transposed, transB: .none, m: g.taps, n: cols, k: g.outChannels,
-                      alpha: 1, a: wp.baseAddress!, lda: g.taps, b: staged, ldb: cols,
-                      beta: 0, c: colp.baseAddress!, ldc: cols)
-                col2im(g, columns: colp.baseAddress!, firstImage: n0, images: nb, gradInput: dxBase)
-            }
-            n0 += nb
         }
-    }}}}}}}
+        // Partials in thread order: the same sums for the same thread count.
+        let total = dwp.baseAddress!
+        for t in 1..<max(1, threads) {
+            let part = pwp.baseAddress! + (t - 1) * weightCount
+            for i in 0..<weightCount { total[i] += part[i] }
+        }
+    }}}}}}}}
 }
 
 /// dbias[o] = sum over n, oy, ox of dy[n,o,oy,ox], into `gradBias` ([O]).
@@ -215,10 +278,10 @@ private func validRange(tap j: Int, stride: Int, padding: Int, inSize: Int, outS
 /// Fills cols[C*kh*kw, nb*Ho*Wo] for images firstImage..<firstImage+nb (one row per kernel tap;
 /// rows are split across threads, each written by exactly one).
 func im2col(_ g: Conv2dGeometry, x: UnsafePointer<Float>, firstImage: Int, images nb: Int,
-            columns: UnsafeMutablePointer<Float>) {
+            columns: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     let cols = nb * g.outPlane
     let kk = g.kernelHeight * g.kernelWidth
-    parallelFor(g.taps) { rows in
+    parallelForIf(parallel, g.taps) { rows in
         for r in rows {
             let c = r / kk, i = (r % kk) / g.kernelWidth, j = r % g.kernelWidth
             let (lo, hi) = validRange(tap: j, stride: g.stride, padding: g.padding, inSize: g.width, outSize: g.outWidth)
@@ -249,9 +312,9 @@ func im2col(_ g: Conv2dGeometry, x: UnsafePointer<Float>, firstImage: Int, image
 /// Overwrites dx for images firstImage..<firstImage+nb with the sum of the column entries
 /// each input pixel fed (the adjoint of im2col). Each (image, channel) plane is owned by one thread.
 func col2im(_ g: Conv2dGeometry, columns: UnsafePointer<Float>, firstImage: Int, images nb: Int,
-            gradInput dx: UnsafeMutablePointer<Float>) {
+            gradInput dx: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     let cols = nb * g.outPlane
-    parallelFor(nb * g.inChannels) { planes in
+    parallelForIf(parallel, nb * g.inChannels) { planes in
         for idx in planes {
             let n = idx / g.inChannels, c = idx % g.inChannels
             let plane = dx + ((firstImage + n) * g.inChannels + c) * g.height * g.width
@@ -272,6 +335,12 @@ func col2im(_ g: Conv2dGeometry, columns: UnsafePointer<Float>, firstImage: Int,
             }
         }
     }
+}
+
+/// `parallelFor`, or the whole range on the calling thread when `parallel` is false.
+@inline(__always)
+func parallelForIf(_ parallel: Bool, _ count: Int, _ body: (Range<Int>) -> Void) {
+    if parallel { parallelFor(count, body) } else if count > 0 { body(0..<count) }
 }
 
 /// Convolution of `x` [N,C,H,W] with `weight` [O,C,kh,kw] (cross-correlation, zero padding),
