@@ -61,7 +61,9 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        // Test-only: counts heap allocations (malloc interposition) for the no-allocation test.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "AllocationCounter"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FeatureMapsTests", dependencies: ["FeatureMaps", "Kernels", "ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ImageIO"]),
