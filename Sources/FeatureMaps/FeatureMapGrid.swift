@@ -39,17 +39,8 @@ public struct FeatureMapTile: Sendable {
     /// matplotlib draws it. Non-finite values are left out of min and max (+inf draws white,
     /// -inf and NaN black).
     public func grayLevels() -> [UInt8] {
-        var low = Float.infinity
-        var high = -Float.infinity
-        var nonFinite: UInt8 = 0
-        values.withUnsafeBufferPointer { v in
-            for x in v {
-                low = min(low, x)
-                high = max(high, x)
-                nonFinite |= x.isFinite ? 0 : 1
-            }
-        }
-        if nonFinite != 0 {
+        var (low, high, allFinite) = Self.range(values)
+        if !allFinite {
             low = values.lazy.filter(\.isFinite).min() ?? .infinity
             high = values.lazy.filter(\.isFinite).max() ?? -.infinity
         }
@@ -59,14 +50,58 @@ public struct FeatureMapTile: Sendable {
         let range = high - low
         return [UInt8](unsafeUninitializedCapacity: values.count) { out, initialized in
             values.withUnsafeBufferPointer { v in
-                for i in 0..<v.count {
+                var i = 0
+                if allFinite, let base = v.baseAddress, let destination = out.baseAddress {
+                    // 8 lanes at a time. For finite x, t = ((x - min) / range) * 256 lies in
+                    // [0, 256] (float rounding is monotonic); floor(min(t, 255)) + 2^23 is exact,
+                    // so its low mantissa byte is the level, with no trapping conversion.
+                    let lows = SIMD8<Float>(repeating: low), ranges = SIMD8<Float>(repeating: range)
+                    while i + 8 <= v.count {
+                        let x = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+                        let t = pointwiseMin(((x - lows) / ranges) * 256, SIMD8(repeating: 255)).rounded(.down)
+                        let bits = unsafeBitCast(t + 8_388_608, to: SIMD8<UInt32>.self)
+                        UnsafeMutableRawPointer(destination + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: bits),
+                                                                           as: SIMD8<UInt8>.self)
+                        i += 8
+                    }
+                }
+                while i < v.count {
                     let x = v[i]
-                    // In [0, 256] for finite x, as float rounding is monotonic.
-                    out[i] = x.isFinite ? UInt8(min(255, Int32(((x - low) / range) * 256)))
+                    out[i] = x.isFinite ? UInt8(min(255, max(0, Int32(((x - low) / range) * 256))))
                         : (x == .infinity ? 255 : 0)
+                    i += 1
                 }
             }
             initialized = values.count
+        }
+    }
+
+    /// Least and greatest value and whether all are finite (8 lanes at a time: a scalar min/max
+    /// reduction does not vectorise).
+    private static func range(_ values: [Float]) -> (Float, Float, Bool) {
+        values.withUnsafeBufferPointer { v in
+            var lows = SIMD8<Float>(repeating: .infinity), highs = SIMD8<Float>(repeating: -.infinity)
+            var check = SIMD8<Float>(repeating: 0)
+            var i = 0
+            if let base = v.baseAddress {
+                while i + 8 <= v.count {
+                    let x = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+                    lows = pointwiseMin(lows, x)
+                    highs = pointwiseMax(highs, x)
+                    check += x - x   // stays 0 unless some x is infinite or NaN
+                    i += 8
+                }
+            }
+            var low = lows.min(), high = highs.max()
+            var allFinite = check == SIMD8(repeating: 0)
+            while i < v.count {
+                let x = v[i]
+                low = min(low, x)
+                high = max(high, x)
+                if !x.isFinite { allFinite = false }
+                i += 1
+            }
+            return (low, high, allFinite)
         }
     }
 }

@@ -1,0 +1,74 @@
+"""Benchmark figure for the feature-map explorer beside its Pillow+NumPy peer, in one run.
+
+    swift build -c release
+    python3 Benchmarks/explorer_peer.py --make-photos /tmp/fm-photos     # 42 photos, once
+    python3 Benchmarks/explorer_bench.py --photos /tmp/fm-photos [--runs 5]
+
+Measures, alternating the two programs so both see the same machine load:
+  1. one image, SampleImages/chelsea.png with the default stack, load to written PNGs: the wall time
+     of the whole `featuremaps` process, and of the peer script's work (its import time excluded,
+     which favours the peer);
+  2. batch throughput over the photo folder: images / wall time of the whole run.
+Prints medians (and best) of --runs runs, the machine load, and the commands.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+BINARY = os.path.join(ROOT, ".build", "release", "featuremaps")
+PEER = os.path.join(ROOT, "Benchmarks", "explorer_peer.py")
+CHELSEA = os.path.join(ROOT, "SampleImages", "chelsea.png")
+
+
+def timed(command, out):
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
+    return seconds, result.stdout
+
+
+def peer_seconds(stdout):
+    # The peer's last line: "N images in S s (R images/s), F failed".
+    return float(stdout.strip().splitlines()[-1].split(" images in ")[1].split(" s ")[0])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--photos", default="/tmp/fm-photos")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    count = sum(1 for n in os.listdir(args.photos) if n.lower().endswith((".png", ".jpg", ".jpeg")))
+    ours_one, peer_one, peer_one_process, ours_batch, peer_batch = [], [], [], [], []
+    for _ in range(args.runs):
+        seconds, _ = timed([BINARY, CHELSEA, "--out", "/tmp/bench-ours", "--quiet"], "/tmp/bench-ours")
+        ours_one.append(seconds)
+        seconds, stdout = timed([sys.executable, PEER, CHELSEA, "--out", "/tmp/bench-peer"], "/tmp/bench-peer")
+        peer_one_process.append(seconds)
+        peer_one.append(peer_seconds(stdout))
+        seconds, _ = timed([BINARY, args.photos, "--out", "/tmp/bench-ours", "--quiet"], "/tmp/bench-ours")
+        ours_batch.append(count / seconds)
+        seconds, stdout = timed([sys.executable, PEER, args.photos, "--out", "/tmp/bench-peer"], "/tmp/bench-peer")
+        peer_batch.append(count / seconds)
+    med = statistics.median
+    print(f"machine: {os.cpu_count()} cores, load average before/after: {os.getloadavg()[0]:.2f} (1 min)")
+    print(f"one image (chelsea.png 451x300, default stack), load to written PNGs, median of {args.runs}:")
+    print(f"  featuremaps (whole process)      {1000 * med(ours_one):8.1f} ms   best {1000 * min(ours_one):.1f} ms")
+    print(f"  peer script (work only)          {1000 * med(peer_one):8.1f} ms   best {1000 * min(peer_one):.1f} ms")
+    print(f"  peer script (whole process)      {1000 * med(peer_one_process):8.1f} ms")
+    print(f"  ratio (peer work / ours)         {med(peer_one) / med(ours_one):8.1f} x")
+    print(f"batch of {count} photos ({args.photos}), median of {args.runs}:")
+    print(f"  featuremaps                      {med(ours_batch):8.1f} images/s   best {max(ours_batch):.1f}")
+    print(f"  peer script                      {med(peer_batch):8.1f} images/s   best {max(peer_batch):.1f}")
+    print(f"  ratio                            {med(ours_batch) / med(peer_batch):8.1f} x")
+
+
+if __name__ == "__main__":
+    main()
