@@ -9,10 +9,13 @@ Measures, alternating the two programs so both see the same machine load:
      of the whole `featuremaps` process, and of the peer script's work (its import time excluded,
      which favours the peer);
   2. batch throughput over the photo folder: images / wall time of the whole run.
-Prints medians (and best) of --runs runs, the machine load, and the commands.
+Prints medians (and best) of --runs runs, the machine load, and the CPU time (user + system) per
+image of both programs: on a machine shared with other jobs, wall-clock ratios understate a
+program that uses both cores, so both figures are given.
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,13 +28,20 @@ PEER = os.path.join(ROOT, "Benchmarks", "explorer_peer.py")
 CHELSEA = os.path.join(ROOT, "SampleImages", "chelsea.png")
 
 
+CPU = []  # (program, CPU seconds) of every timed run
+
+
 def timed(command, out):
+    """Wall seconds and stdout of `command`; its CPU time (user + system) goes to CPU."""
     shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
+    CPU.append((command[0], after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
     return seconds, result.stdout
 
 
@@ -47,6 +57,7 @@ def main():
     args = parser.parse_args()
     count = sum(1 for n in os.listdir(args.photos) if n.lower().endswith((".png", ".jpg", ".jpeg")))
     ours_one, peer_one, peer_one_process, ours_batch, peer_batch = [], [], [], [], []
+    ours_cpu, peer_cpu = [], []
     for _ in range(args.runs):
         seconds, _ = timed([BINARY, CHELSEA, "--out", "/tmp/bench-ours", "--quiet"], "/tmp/bench-ours")
         ours_one.append(seconds)
@@ -55,8 +66,10 @@ def main():
         peer_one.append(peer_seconds(stdout))
         seconds, _ = timed([BINARY, args.photos, "--out", "/tmp/bench-ours", "--quiet"], "/tmp/bench-ours")
         ours_batch.append(count / seconds)
+        ours_cpu.append(CPU[-1][1])
         seconds, stdout = timed([sys.executable, PEER, args.photos, "--out", "/tmp/bench-peer"], "/tmp/bench-peer")
         peer_batch.append(count / seconds)
+        peer_cpu.append(CPU[-1][1])
     med = statistics.median
     print(f"machine: {os.cpu_count()} cores, load average before/after: {os.getloadavg()[0]:.2f} (1 min)")
     print(f"one image (chelsea.png 451x300, default stack), load to written PNGs, median of {args.runs}:")
@@ -68,6 +81,8 @@ def main():
     print(f"  featuremaps                      {med(ours_batch):8.1f} images/s   best {max(ours_batch):.1f}")
     print(f"  peer script                      {med(peer_batch):8.1f} images/s   best {max(peer_batch):.1f}")
     print(f"  ratio                            {med(ours_batch) / med(peer_batch):8.1f} x")
+    print(f"  CPU time per image (user+system): featuremaps {1000 * med(ours_cpu) / count:.1f} ms, "
+          f"peer {1000 * med(peer_cpu) / count:.1f} ms, ratio {med(peer_cpu) / med(ours_cpu):.1f} x")
 
 
 if __name__ == "__main__":

@@ -53,13 +53,18 @@ public struct FeatureMapTile: Sendable {
                 var i = 0
                 if allFinite, let base = v.baseAddress, let destination = out.baseAddress {
                     // 8 lanes at a time. For finite x, t = ((x - min) / range) * 256 lies in
-                    // [0, 256] (float rounding is monotonic); floor(min(t, 255)) + 2^23 is exact,
-                    // so its low mantissa byte is the level, with no trapping conversion.
+                    // [0, 256] (float rounding is monotonic). Adding 2^23 rounds t to the nearest
+                    // integer n exactly; floor(t) is n, or n - 1 where n > t. floor + 2^23 is exact,
+                    // so its low mantissa byte is the level: no trapping conversion, no floorf call.
                     let lows = SIMD8<Float>(repeating: low), ranges = SIMD8<Float>(repeating: range)
+                    let magic = SIMD8<Float>(repeating: 8_388_608)
                     while i + 8 <= v.count {
                         let x = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
-                        let t = pointwiseMin(((x - lows) / ranges) * 256, SIMD8(repeating: 255)).rounded(.down)
-                        let bits = unsafeBitCast(t + 8_388_608, to: SIMD8<UInt32>.self)
+                        let t = ((x - lows) / ranges) * 256
+                        let nearest = (t + magic) - magic
+                        let floor = nearest.replacing(with: nearest - 1, where: nearest .> t)
+                        let clipped = floor.replacing(with: 255, where: floor .> 255)
+                        let bits = unsafeBitCast(clipped + magic, to: SIMD8<UInt32>.self)
                         UnsafeMutableRawPointer(destination + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: bits),
                                                                            as: SIMD8<UInt8>.self)
                         i += 8

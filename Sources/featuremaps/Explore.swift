@@ -9,21 +9,16 @@ struct Explore: ParsableCommand {
         commandName: "explore",
         abstract: "Draw the feature maps of a conv -> ReLU -> max-pool stack for photos (the default command).",
         discussion: """
-        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid
-        per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. Images found
-        in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/.
-        With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters/conv/relu/pool.npy (float32).
+        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. Images found in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/. With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters.npy, Ln_conv.npy, Ln_relu.npy, Ln_pool.npy (float32, NumPy's .npy).
 
-        Layer spec (--layers): comma-separated layers, each 'edges' (the two 3x3 edge filters) or
-        COUNTxSIZE (COUNT random SIZExSIZE filters, uniform in [0, 1), as deep as the layer input).
-        Each layer is conv (valid) -> ReLU -> 2x2 max pool, stride 2.
+        Layer spec (--layers): comma-separated layers, each 'edges' (the two 3x3 edge filters) or COUNTxSIZE (COUNT random SIZExSIZE filters, uniform in [0, 1), as deep as the layer's input). Every layer is conv (valid, no bias) -> ReLU -> 2x2 max pool with stride 2. The default, edges,3x5,1x7, is the original notebook's stack and needs images of at least 42x42 pixels.
 
         Examples:
           featuremaps SampleImages/chelsea.png
           featuremaps photos/ --out Maps --seed 7 --color
           featuremaps cat.jpg --layers edges,8x3,4x5,2x7 --save-maps
 
-        Exit status: 0 all done, 1 some inputs failed (or output could not be written), 2 usage error.
+        Exit status: 0 all done, 1 some inputs failed (or the output folder is not writable), 2 usage error. Details: Docs/EXPLORER.md.
         """
     )
 
@@ -52,7 +47,7 @@ struct Explore: ParsableCommand {
     @Option(help: ArgumentHelp("Refuse images with more pixels than this.", valueName: "pixels"))
     var maxPixels: Int = 100_000_000
 
-    @Option(help: ArgumentHelp("Threads to use (default: every core).", valueName: "n"))
+    @Option(help: ArgumentHelp("Threads to use (the default is every core): images run in parallel, one per thread.", valueName: "n"))
     var threads: Int = ProcessInfoCores.active
 
     @Option(help: ArgumentHelp("Longest side of a grid tile in pixels; larger maps are averaged down in the figures (not in the .npy files).",

@@ -18,8 +18,7 @@ struct FeatureMapsCommand: AsyncParsableCommand {
           featuremaps photos/ more.jpg --out Maps --layers edges,4x5,2x7 --save-maps
         See 'featuremaps explore --help' for its options.
 
-        Exit status: 0 all done, 1 some inputs failed (or output could not be written),
-        2 usage error.
+        Explorer exit status: 0 all done, 1 some inputs failed (or the output folder is not writable), 2 usage error.
         """,
         subcommands: [
             Explore.self,

@@ -12,6 +12,9 @@ struct GridTests {
         #expect(FeatureMapTile(label: "", width: 2, height: 1, values: [-7, -3]).grayLevels() == [0, 255])
         // A constant map is black, as imshow draws vmin == vmax.
         #expect(FeatureMapTile(label: "", width: 2, height: 2, values: [5, 5, 5, 5]).grayLevels() == [0, 0, 0, 0])
+        // Exact integer levels (t = 16 v) on the 8-lane path: floor must not round them down.
+        #expect(FeatureMapTile(label: "", width: 17, height: 1, values: (0...16).map(Float.init)).grayLevels()
+                == (0..<16).map { UInt8($0 * 16) } + [255])
         // Non-finite values stay out of the range: +inf white, -inf and NaN black.
         #expect(FeatureMapTile(label: "", width: 5, height: 1, values: [0, 2, .infinity, -.infinity, .nan]).grayLevels()
                 == [0, 255, 255, 0, 0])
