@@ -182,15 +182,18 @@ struct GEMMOperand: @unchecked Sendable {
     }
 }
 
-/// Cache blocking for a 48 KiB L1d / 2 MiB L2 core. One packed MR x KC sliver of A (8 KiB
-/// at MR 8, KC 256) stays in L1 while the micro-kernel streams the NR-wide slivers of a packed
-/// KC x NC panel of B (1 MiB) from L2 past it; the broadcast operand sits in L1 and the vector
-/// operand streams, as in BLIS. Block lengths are split evenly (K = 576 runs as 3 x 192, not
-/// 2 x 256 + 64) so no block is a short remainder that pays full C traffic for little work.
+/// Cache blocking for a 48 KiB L1d / 2 MiB L2 core. One packed MR x KC sliver of A (12 KiB
+/// at MR 8, KC 384) stays in L1 while the micro-kernel streams the NR-wide slivers of a packed
+/// KC x NC panel of B (at most 1 MiB, half of L2) past it; the broadcast operand sits in L1 and
+/// the vector operand streams, as in BLIS. Block lengths are split evenly (K = 576 runs as
+/// 2 x 288, not 384 + 192) so no block is a short remainder that pays full C traffic for little
+/// work. KC 384 against 256: the conv layers' K of 288 and 1152 then need one block fewer
+/// (32x288x1024 85 -> 98 GFLOP/s single-threaded); 576 was slower everywhere.
 enum GEMMBlocking {
-    static let maxKC = 256
+    static let maxKC = 384
     static let maxMC = 480
-    static let maxNC = 1024
+    /// Bytes of L2 the packed KC x NC panel of B may fill (half of it).
+    static let panelBytes = 1 << 20
 
     /// Splits `total` into the fewest blocks of at most `limit`, equal up to rounding to `quantum`.
     static func evenBlock(_ total: Int, limit: Int, quantum: Int) -> Int {
@@ -207,9 +210,10 @@ func gemmBlocked(
     c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace
 ) {
     let mr = kernel.mr, nr = kernel.nr
-    let ncBlock = GEMMBlocking.evenBlock(n, limit: GEMMBlocking.maxNC, quantum: nr)
     let mcBlock = GEMMBlocking.evenBlock(m, limit: GEMMBlocking.maxMC, quantum: mr)
     let kcBlock = GEMMBlocking.evenBlock(k, limit: GEMMBlocking.maxKC, quantum: 8)
+    let ncLimit = max(nr, GEMMBlocking.panelBytes / 4 / kcBlock)
+    let ncBlock = GEMMBlocking.evenBlock(n, limit: ncLimit, quantum: nr)
     let bp = ws.packedB(capacity: kcBlock * ncBlock)
     let ap = ws.packedA(capacity: kcBlock * mcBlock)
     var jc = 0
