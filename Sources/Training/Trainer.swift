@@ -42,6 +42,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var validation = 0
     /// Label smoothing of the cross-entropy loss.
     public var labelSmoothing: Float = 0
+    /// Average each test image's logits with its mirror image's (test-time augmentation) for
+    /// the reported test accuracy.
+    public var flipTest = false
     /// Threads for the kernels (results are reproducible for a given count).
     public var threads = ProcessInfoCores.active
 
@@ -208,7 +211,7 @@ public final class Trainer {
             }
             var validationAccuracy: Double?
             if validation.count > 0 {
-                validationAccuracy = evaluate(classifier, on: validation, assembler: assembler).accuracy
+                validationAccuracy = evaluate(classifier, on: validation, assembler: assembler, flipAveraging: o.flipTest).accuracy
                 network.training = true
             }
             let record = EpochRecord(epoch: epoch + 1, loss: state.lossSum / Double(max(state.seen, 1)),
@@ -233,7 +236,7 @@ public final class Trainer {
 
         try classifier.save(to: modelPath)
         let test = testLimit.map { data.test.prefix($0) } ?? data.test
-        let outcome = evaluate(classifier, on: test, assembler: assembler)
+        let outcome = evaluate(classifier, on: test, assembler: assembler, flipAveraging: o.flipTest)
         let matrix = Reports.confusionMatrix(labels: test.labels.map(Int.init), predictions: outcome.predictions)
         try writeAtomically(Reports.confusionSVG(matrix, classNames: data.classNames, title: "test set confusion matrix (\(test.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"), to: path("confusion.svg"))
         try writeAtomically(Reports.perClassCSV(matrix, classNames: data.classNames), to: path("per-class.csv"))
@@ -260,8 +263,11 @@ struct RunState {
     var records = [EpochRecord]()
 }
 
-/// The accuracy and the predicted labels of `classifier` on `split` (evaluation mode, batches of 500).
-public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: BatchAssembler? = nil) -> (accuracy: Double, predictions: [Int]) {
+/// The accuracy and the predicted labels of `classifier` on `split` (evaluation mode, batches
+/// of 500). With `flipAveraging` (test-time augmentation), each image's logits are averaged with
+/// those of its mirror image.
+public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: BatchAssembler? = nil,
+                     flipAveraging: Bool = false) -> (accuracy: Double, predictions: [Int]) {
     let assembler = assembler ?? BatchAssembler(normalization: classifier.normalization)
     let network = classifier.network
     let wasTraining = network.training
@@ -273,11 +279,18 @@ public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: 
     var labels = [Int]()
     var correct = 0
     let size = 500
+    let mirrored = [CropFlip](repeating: CropFlip(dy: 4, dx: 4, flip: true), count: size)
     var start = 0
     while start < split.count {
         let end = min(start + size, split.count)
-        assembler.fill(&batch, labels: &labels, from: split, indices: Array(start ..< end)[...])
-        let logits = network(batch)
+        let indices = Array(start ..< end)[...]
+        assembler.fill(&batch, labels: &labels, from: split, indices: indices)
+        var logits = network(batch)
+        if flipAveraging {
+            assembler.fill(&batch, labels: &labels, from: split, indices: indices, crops: mirrored[0 ..< (end - start)])
+            let flipped = network(batch)
+            for i in 0 ..< logits.count { logits.storage[i] += flipped.storage[i] }
+        }
         let classes = logits.shape.last ?? 1
         logits.withUnsafeBufferPointer { p in
             for i in 0 ..< (end - start) {

@@ -15,6 +15,8 @@ struct EvaluateCommand: ParsableCommand {
     var data: String?
     @Option(help: "Output folder for confusion.svg and per-class.csv.")
     var out = "Output"
+    @Flag(help: "Test-time augmentation: average each test image's logits with its mirror image's.")
+    var tta = false
     @Option(help: "Kernel threads (default: all cores).")
     var threads: Int?
 
@@ -25,7 +27,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         let classifier = try Classifier.load(path: model)
         let cifar = try CIFAR10.load(dataOption: data)
-        let outcome = evaluate(classifier, on: cifar.test)
+        let outcome = evaluate(classifier, on: cifar.test, flipAveraging: tta)
         let matrix = Reports.confusionMatrix(labels: cifar.test.labels.map(Int.init), predictions: outcome.predictions)
         for (name, accuracy) in zip(classifier.classNames, Reports.perClassAccuracy(matrix)) {
             print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%.4f", accuracy))

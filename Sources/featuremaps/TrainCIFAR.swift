@@ -42,6 +42,8 @@ struct TrainCIFARCommand: ParsableCommand {
     var warmup: Float?
     @Flag(inversion: .prefixedNo, help: "Random crop (4-pixel padding) and horizontal flip.")
     var augment: Bool?
+    @Flag(inversion: .prefixedNo, help: "Test-time augmentation: average each test image's logits with its mirror image's.")
+    var tta: Bool?
     @Option(help: "Label smoothing of the loss.")
     var labelSmoothing: Float?
     @Option(help: "Seed of initialisation, data order and augmentation.")
@@ -76,6 +78,7 @@ struct TrainCIFARCommand: ParsableCommand {
         if let warmup { o.warmup = warmup }
         if let augment { o.augment = augment }
         if let labelSmoothing { o.labelSmoothing = labelSmoothing }
+        if let tta { o.flipTest = tta }
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             o.threads = threads
