@@ -139,11 +139,13 @@ final class ConsoleProgress: TrainingObserver {
         let val = r.validationAccuracy.map { String(format: "  val acc %.4f", $0) } ?? ""
         print(String(format: "epoch %d/%d  loss %.4f  train acc %.4f%@  lr %.4g  %.0f img/s  %.1f s",
                      r.epoch, epochs, r.loss, r.trainAccuracy, val, r.learningRate, r.imagesPerSecond, r.wallSeconds))
+        fflush(nil)
     }
 
     func note(_ message: String) {
         finishLine()
         print(message)
+        fflush(nil)
     }
 
     /// Ends a progress bar line so the next output starts on its own line.
