@@ -49,20 +49,12 @@ public func batchNorm2dForward(
                 let mean: Double, variance: Double
                 if training {
                     var sum: Double = 0
-                    for img in 0..<n {
-                        let row = src + (img * c + ch) * plane
-                        var s: Float = 0
-                        for i in 0..<plane { s += row[i] }
-                        sum += Double(s)
-                    }
+                    for img in 0..<n { sum += Double(sumOf(src + (img * c + ch) * plane, plane)) }
                     mean = sum / Double(m)
                     var squares: Double = 0
                     let meanF = Float(mean)
                     for img in 0..<n {
-                        let row = src + (img * c + ch) * plane
-                        var s: Float = 0
-                        for i in 0..<plane { let d = row[i] - meanF; s += d * d }
-                        squares += Double(s)
+                        squares += Double(sumOfSquaredDeviations(src + (img * c + ch) * plane, plane, mean: meanF))
                     }
                     variance = squares / Double(m)
                     rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
@@ -114,12 +106,7 @@ public func batchNorm2dBackward(
                 let mean = sMean[ch], invStd = sInv[ch]
                 var sumDy: Double = 0, sumDyXhat: Double = 0
                 for img in 0..<n {
-                    let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
-                    var s: Float = 0, sx: Float = 0
-                    for i in 0..<plane {
-                        s += gr[i]
-                        sx += gr[i] * (xr[i] - mean)
-                    }
+                    let (s, sx) = sumAndCenteredDot(g + (img * c + ch) * plane, src + (img * c + ch) * plane, plane, mean: mean)
                     sumDy += Double(s)
                     sumDyXhat += Double(sx)
                 }

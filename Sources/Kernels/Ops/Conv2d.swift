@@ -253,12 +253,7 @@ func channelSums(_ x: Tensor, into out: inout Tensor) {
         parallelFor(c) { range in
             for ch in range {
                 var total: Double = 0
-                for img in 0..<n {
-                    let row = src + (img * c + ch) * plane
-                    var s: Float = 0
-                    for p in 0..<plane { s += row[p] }
-                    total += Double(s)
-                }
+                for img in 0..<n { total += Double(sumOf(src + (img * c + ch) * plane, plane)) }
                 dst[ch] = Float(total)
             }
         }

@@ -17,9 +17,7 @@ public func globalAvgPool2dForward(_ x: Tensor, into y: inout Tensor) {
         let src = xp.baseAddress!, dst = yp.baseAddress!
         parallelFor(planes) { range in
             for p in range {
-                var sum: Float = 0
-                for i in 0..<plane { sum += src[p * plane + i] }
-                dst[p] = sum * scale
+                dst[p] = sumOf(src + p * plane, plane) * scale
             }
         }
     }}

@@ -35,18 +35,31 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
             for plane in planes {
                 let xin = src + plane * h * w
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo
+                if k == 2 && s == 2 {
+                    // The common 2x2/2 window (the bench nets' pools), unrolled: same order, same result.
+                    for oy in 0..<ho {
+                        let top = 2 * oy * w, bottom = top + w
+                        for ox in 0..<wo {
+                            var best = top + 2 * ox
+                            var bestValue = xin[best]
+                            if beats(xin[best + 1], bestValue) { best = top + 2 * ox + 1; bestValue = xin[best] }
+                            if beats(xin[bottom + 2 * ox], bestValue) { best = bottom + 2 * ox; bestValue = xin[best] }
+                            if beats(xin[bottom + 2 * ox + 1], bestValue) { best = bottom + 2 * ox + 1; bestValue = xin[best] }
+                            yout[oy * wo + ox] = bestValue
+                            aout[oy * wo + ox] = Int32(best)
+                        }
+                    }
+                    continue
+                }
                 for oy in 0..<ho {
                     for ox in 0..<wo {
                         var best = oy * s * w + ox * s
                         var bestValue = xin[best]
                         for i in 0..<k {
                             let row = (oy * s + i) * w + ox * s
-                            for j in 0..<k {
-                                let v = xin[row + j]
-                                if v > bestValue || (v.isNaN && !bestValue.isNaN) {
-                                    bestValue = v
-                                    best = row + j
-                                }
+                            for j in 0..<k where beats(xin[row + j], bestValue) {
+                                bestValue = xin[row + j]
+                                best = row + j
                             }
                         }
                         yout[oy * wo + ox] = bestValue
@@ -56,6 +69,12 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
             }
         }
     }}}
+}
+
+/// Whether `value` replaces `best` as a window's maximum: larger, or the first NaN.
+@inline(__always)
+private func beats(_ value: Float, _ best: Float) -> Bool {
+    value > best || (value.isNaN && !best.isNaN)
 }
 
 /// Routes `dy` [N,C,Ho,Wo] to the arg-max pixels recorded by the forward pass:

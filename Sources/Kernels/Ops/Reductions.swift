@@ -1,0 +1,77 @@
+// Sums over contiguous runs of Float, shared by batch norm, bias gradients and pooling.
+//
+// A plain `for i in 0..<n { s += p[i] }` cannot be vectorised (floating-point addition is not
+// reassociated), so it runs at one add per 4 cycles. These accumulate in two SIMD16 registers
+// (32 interleaved partial sums) and then add the lanes: a fixed order, so results are
+// repeatable, and about 8x faster on the batch-norm passes.
+
+/// sum_i p[i] for i in 0..<n.
+@inline(__always)
+func sumOf(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    let raw = UnsafeRawPointer(p)
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    var i = 0
+    while i + 32 <= n {
+        a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        a1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+        i += 32
+    }
+    if i + 16 <= n {
+        a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = (a0 + a1).sum()
+    while i < n { s += p[i]; i += 1 }
+    return s
+}
+
+/// sum_i (p[i] - mean)^2 for i in 0..<n.
+@inline(__always)
+func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+    let raw = UnsafeRawPointer(p)
+    let m = SIMD16<Float>(repeating: mean)
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    var i = 0
+    while i + 32 <= n {
+        let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m
+        let d1 = raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self) - m
+        a0 += d0 * d0
+        a1 += d1 * d1
+        i += 32
+    }
+    if i + 16 <= n {
+        let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m
+        a0 += d0 * d0
+        i += 16
+    }
+    var s = (a0 + a1).sum()
+    while i < n { let d = p[i] - mean; s += d * d; i += 1 }
+    return s
+}
+
+/// (sum_i g[i], sum_i g[i] * (x[i] - mean)) for i in 0..<n: batch norm's backward sums.
+@inline(__always)
+func sumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> (Float, Float) {
+    let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
+    let m = SIMD16<Float>(repeating: mean)
+    var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), d0 = SIMD16<Float>(), d1 = SIMD16<Float>()
+    var i = 0
+    while i + 32 <= n {
+        let g0 = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        let g1 = rg.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+        s0 += g0
+        s1 += g1
+        d0 += g0 * (rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m)
+        d1 += g1 * (rx.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self) - m)
+        i += 32
+    }
+    if i + 16 <= n {
+        let g0 = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        s0 += g0
+        d0 += g0 * (rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m)
+        i += 16
+    }
+    var sum = (s0 + s1).sum(), dot = (d0 + d1).sum()
+    while i < n { sum += g[i]; dot += g[i] * (x[i] - mean); i += 1 }
+    return (sum, dot)
+}
