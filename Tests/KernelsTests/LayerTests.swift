@@ -71,8 +71,8 @@ private func networkLoss(_ net: Sequential, _ x: Tensor, _ labels: [Int]) -> Dou
     _ = loss(net(x), labels: labels)
     let dx = net.backward(loss.backward())
     // A step of 1e-3 in Float32 through ReLU, max pool and batch statistics: rarely, a step
-    // crosses a kink; with this seed none does. Loss values are O(1), so 1e-3 absolute is tight.
-    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) { networkLoss(net, $0, labels) } < 5e-3)
+    // crosses a kink; with this seed none does (largest error seen: 7.4e-4, conv1.weight).
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) { networkLoss(net, $0, labels) } < gradientTolerance)
     for (name, parameter) in net.namedParameters {
         let analytic = parameter.grad
         let original = parameter.value
@@ -81,7 +81,7 @@ private func networkLoss(_ net: Sequential, _ x: Tensor, _ labels: [Int]) -> Dou
             defer { parameter.value = original }
             return networkLoss(net, x, labels)
         }
-        #expect(error < 5e-3, "\(name): \(error)")
+        #expect(error < gradientTolerance, "\(name): \(error)")
     }
 }
 
