@@ -293,7 +293,7 @@ func im2col(_ g: Conv2dGeometry, x: UnsafePointer<Float>, firstImage: Int, image
                     let src = plane + iy * g.width - g.padding + j
                     for ox in 0..<lo { dst[ox] = 0 }
                     if g.stride == 1 {
-                        for ox in lo..<hi { dst[ox] = src[ox] }
+                        copyRow(dst + lo, src + lo, count: hi - lo)
                     } else {
                         for ox in lo..<hi { dst[ox] = src[ox * g.stride] }
                     }
@@ -324,12 +324,63 @@ func col2im(_ g: Conv2dGeometry, columns: UnsafePointer<Float>, firstImage: Int,
                         if iy < 0 || iy >= g.height { continue }
                         let src = rowIn + oy * g.outWidth
                         let dst = plane + iy * g.width - g.padding + j
-                        for ox in lo..<hi { dst[ox * g.stride] += src[ox] }
+                        if g.stride == 1 {
+                            addRow(dst + lo, src + lo, count: hi - lo)
+                        } else {
+                            for ox in lo..<hi { dst[ox * g.stride] += src[ox] }
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// dst[0..<count] = src[0..<count] for the short rows of im2col (an output row, 8 to 32 floats
+/// in the nets here): two overlapping vector copies instead of a loop with its set-up and tail.
+@inline(__always)
+func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    typealias V16 = SIMD16<Float>
+    typealias V8 = SIMD8<Float>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    if count >= 16 {
+        var i = 0
+        while i + 16 <= count {
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: V16.self), toByteOffset: 4 * i, as: V16.self)
+            i += 16
+        }
+        if i < count {
+            let last = 4 * (count - 16)
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: last, as: V16.self), toByteOffset: last, as: V16.self)
+        }
+    } else if count >= 8 {
+        let last = 4 * (count - 8)
+        let head = s.loadUnaligned(as: V8.self), tail = s.loadUnaligned(fromByteOffset: last, as: V8.self)
+        d.storeBytes(of: head, as: V8.self)
+        d.storeBytes(of: tail, toByteOffset: last, as: V8.self)
+    } else {
+        for i in 0..<count { dst[i] = src[i] }
+    }
+}
+
+/// dst[0..<count] += src[0..<count], vectorised for the short rows of col2im.
+@inline(__always)
+func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    typealias V16 = SIMD16<Float>
+    typealias V8 = SIMD8<Float>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 16 <= count {
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: V16.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: V16.self)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: V16.self)
+        i += 16
+    }
+    if i + 8 <= count {
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: V8.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: V8.self)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: V8.self)
+        i += 8
+    }
+    while i < count { dst[i] += src[i]; i += 1 }
 }
 
 /// `parallelFor`, or the whole range on the calling thread when `parallel` is false.
