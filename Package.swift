@@ -46,8 +46,10 @@ let package = Package(
         ),
         // libjpeg's error_exit must not return: this C shim keeps setjmp/longjmp inside C.
         .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
+        // libpng's full write API (row filter, zlib strategy) with setjmp kept in C, for PNGCompression.fastest.
+        .target(name: "CPNGShim", dependencies: ["CLibPNG"]),
         // PNG and JPEG decoding/encoding. Knows nothing of networks.
-        .target(name: "ImageIO", dependencies: ["CLibPNG", "CJPEG", "CJPEGShim"]),
+        .target(name: "ImageIO", dependencies: ["CLibPNG", "CJPEG", "CJPEGShim", "CPNGShim"]),
         // The feature-map explorer: conv/ReLU/pool stacks on photos, grids, .npy dumps.
         .target(name: "FeatureMaps", dependencies: ["Kernels", "ImageIO"]),
         // CIFAR-10 data, models, optimisers, the training loop, checkpoints, reports.

@@ -108,10 +108,10 @@ public struct Explorer: Sendable {
         let layers = network.layerMaps(for: tensor)
 
         var files: [(name: String, write: (String) throws -> Void)] = []
-        files.append(("in_img.png", { path in try writePNG(seen, toPath: path) }))
+        files.append(("in_img.png", { path in try writePNG(seen, toPath: path, compression: .fastest) }))
         for (index, maps) in layers.enumerated() {
             let grid = FeatureMapGrid(layer: index + 1, maps: maps, tileSides: options.tileSides).render()
-            files.append(("L\(index + 1).png", { path in try writePNG(grid, toPath: path) }))
+            files.append(("L\(index + 1).png", { path in try writePNG(grid, toPath: path, compression: .fastest) }))
         }
         if options.saveMaps {
             let channels = tensor.shape[1]

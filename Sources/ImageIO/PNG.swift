@@ -1,4 +1,5 @@
 import CLibPNG
+import CPNGShim
 
 /// The 8-byte PNG signature.
 let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -126,6 +127,7 @@ func encodePNG(_ image: Image, path: String, compression: PNGCompression) throws
     guard image.width <= 0x7FFF_FFFF / max(image.channels, 1), image.height <= 0x7FFF_FFFF else {
         throw ImageIOError(path: path, reason: "image \(image.width)x\(image.height) is too large for PNG")
     }
+    if compression == .fastest { return try encodePNGRunLength(image, path: path) }
     var png = png_image()
     png.version = UInt32(PNG_IMAGE_VERSION)
     png.width = UInt32(image.width)
@@ -146,4 +148,21 @@ func encodePNG(_ image: Image, path: String, compression: PNGCompression) throws
     if ok == 0 { throw ImageIOError(path: path, reason: "cannot encode PNG: \(pngMessage(&png))") }
     bytes.removeSubrange(capacity...)
     return bytes
+}
+
+/// `PNGCompression.fastest`: Up filter, zlib's Z_RLE, through the C shim (libpng's full API).
+private func encodePNGRunLength(_ image: Image, path: String) throws(ImageIOError) -> [UInt8] {
+    var message = [CChar](repeating: 0, count: Int(FM_PNG_MESSAGE_SIZE))
+    var buffer: UnsafeMutablePointer<UInt8>?
+    var size = 0
+    let status = image.pixels.withUnsafeBufferPointer { pixels in
+        fm_png_encode(pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels),
+                      Int32(PNG_FILTER_UP), 1, FM_PNG_STRATEGY_RLE, &buffer, &size, &message)
+    }
+    defer { fm_png_free(buffer) }
+    guard status == 0, let buffer else {
+        let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw ImageIOError(path: path, reason: "cannot encode PNG: \(reason)")
+    }
+    return Array(UnsafeBufferPointer(start: buffer, count: size))
 }

@@ -53,6 +53,10 @@ public enum PNGCompression: Sendable, Equatable {
     case fast
     /// libpng's defaults: adaptive row filters, zlib's default level. Smallest files.
     case small
+    /// The Up row filter with zlib's run-length strategy, through libpng's full write API (a C shim
+    /// keeps its longjmp errors in C). On feature-map figures about twice as fast as `fast` with
+    /// smaller files (Benchmarks/png_deflate_settings.py, Docs/EXPLORER.md); the explorer's figures.
+    case fastest
 }
 
 /// The formats `readImage` understands.
