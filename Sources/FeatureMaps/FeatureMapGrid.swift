@@ -271,7 +271,11 @@ public struct FeatureMapGrid: Sendable {
                     for dy in 0..<height {
                         let sourceRow = (dy * h / height) * w
                         let destinationRow = (frame.y + dy) * canvasWidth + frame.x
-                        if width == w {
+                        if dy > 0 && sourceRow == ((dy - 1) * h / height) * w {
+                            // An enlarged map repeats its rows: copy the row just drawn.
+                            let previous = destinationRow - canvasWidth
+                            for dx in 0..<width { canvas[destinationRow + dx] = canvas[previous + dx] }
+                        } else if width == w {
                             for dx in 0..<width { canvas[destinationRow + dx] = source[sourceRow + dx] }
                         } else {
                             for dx in 0..<width { canvas[destinationRow + dx] = source[sourceRow + sourceColumn[dx]] }
