@@ -33,12 +33,27 @@ func conv2dForwardMatchesReferenceLoops(_ index: Int) {
     var rng = SeededGenerator(seed: UInt64(100 + index))
     let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng)
     let bias = randomTensor([o], &rng)
-    let y = conv2d(x, weight: weight, bias: bias, stride: s, padding: p)
     let expected = referenceConv2d(x, weight, bias, stride: s, padding: p)
-    #expect(y.shape == expected.shape)
-    #expect(maxAbsDifference(y, expected) < 1e-5)
+    // Both methods, whichever conv2d would pick for this shape.
+    var viaGEMM = Tensor.empty, direct = Tensor.empty, scratch = Conv2dScratch()
+    conv2dIm2colForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &viaGEMM, scratch: &scratch)
+    conv2dDirect(x, weight: weight, bias: bias, stride: s, padding: p, into: &direct)
+    #expect(viaGEMM.shape == expected.shape && direct.shape == expected.shape)
+    #expect(maxAbsDifference(viaGEMM, expected) < 1e-5)
+    #expect(maxAbsDifference(direct, expected) < 1e-5)
+    #expect(maxAbsDifference(conv2d(x, weight: weight, bias: bias, stride: s, padding: p), expected) < 1e-5)
     #expect(maxAbsDifference(conv2d(x, weight: weight, stride: s, padding: p),
                              referenceConv2d(x, weight, nil, stride: s, padding: p)) < 1e-5)
+}
+
+@Test func conv2dOnAPhotoSizedInputTakesTheDirectPathAndMatches() {
+    // Few filters on long rows (the explorer's case) go through the direct loops.
+    var rng = SeededGenerator(seed: 120)
+    let x = randomTensor([1, 2, 11, 131], &rng), weight = randomTensor([3, 2, 5, 5], &rng), bias = randomTensor([3], &rng)
+    for (s, p) in [(1, 0), (2, 2)] {
+        #expect(maxAbsDifference(conv2d(x, weight: weight, bias: bias, stride: s, padding: p),
+                                 referenceConv2d(x, weight, bias, stride: s, padding: p)) < 1e-5)
+    }
 }
 
 @Test func conv2dHandComputedEdgeFilter() {

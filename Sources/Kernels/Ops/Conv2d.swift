@@ -104,8 +104,22 @@ func convImages(thread t: Int, of threads: Int, batch: Int) -> Range<Int> {
     (batch * t / threads)..<(batch * (t + 1) / threads)
 }
 
-/// Forward convolution into `y` (resized to [N,O,Ho,Wo]); see the file comment for the maths.
+/// Forward convolution into `y` (resized to [N,O,Ho,Wo]): direct loops for few filters on long
+/// rows (`conv2dDirect`), else im2col + GEMM (`conv2dIm2colForward`). Both compute the same sums.
 public func conv2dForward(
+    _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
+    into y: inout Tensor, scratch: inout Conv2dScratch
+) {
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+    if conv2dPrefersDirect(g) {
+        conv2dDirect(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y)
+    } else {
+        conv2dIm2colForward(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y, scratch: &scratch)
+    }
+}
+
+/// Forward convolution into `y` (resized to [N,O,Ho,Wo]); see the file comment for the maths.
+public func conv2dIm2colForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
     into y: inout Tensor, scratch: inout Conv2dScratch
 ) {
@@ -262,7 +276,7 @@ func channelSums(_ x: Tensor, into out: inout Tensor) {
 
 /// The output columns [lo, hi) whose input column ox*stride - padding + j lies inside [0, width).
 @inline(__always)
-private func validRange(tap j: Int, stride: Int, padding: Int, inSize: Int, outSize: Int) -> (Int, Int) {
+func validRange(tap j: Int, stride: Int, padding: Int, inSize: Int, outSize: Int) -> (Int, Int) {
     let first = padding - j  // ox*stride >= first
     let lo = first <= 0 ? 0 : (first + stride - 1) / stride
     let last = inSize - 1 + padding - j  // ox*stride <= last
