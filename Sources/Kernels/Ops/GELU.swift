@@ -10,16 +10,12 @@ private let invSqrt2Pi = 1 / Float(2 * Double.pi).squareRoot()
 
 /// y = GELU(x) into `y` (resized like `x`).
 public func geluForward(_ x: Tensor, into y: inout Tensor) {
-    mapElements(x, into: &y) { v in 0.5 * v * (1 + erf(v * invSqrt2)) }
+    mapElements(x, into: &y, GELUFunction.self)
 }
 
 /// dx = dy * GELU'(x) into `dx`, from the forward pass's input `x`.
 public func geluBackward(input x: Tensor, gradOutput dy: Tensor, into dx: inout Tensor) {
-    zipElements(x, dy, into: &dx) { v, g in
-        let cdf = 0.5 * (1 + erf(v * invSqrt2))
-        let pdf = exp(-0.5 * v * v) * invSqrt2Pi
-        return g * (cdf + v * pdf)
-    }
+    zipElements(x, dy, into: &dx, GELUGradient.self)
 }
 
 /// GELU(x) elementwise (erf form). Allocating convenience over `geluForward`.
@@ -27,4 +23,18 @@ public func gelu(_ x: Tensor) -> Tensor {
     var y = Tensor.empty
     geluForward(x, into: &y)
     return y
+}
+
+/// x Phi(x).
+enum GELUFunction: UnaryElementFunction {
+    @inline(__always) static func apply(_ v: Float) -> Float { 0.5 * v * (1 + erf(v * invSqrt2)) }
+}
+
+/// dy (Phi(x) + x phi(x)) (arguments: x, dy).
+enum GELUGradient: BinaryElementFunction {
+    @inline(__always) static func apply(_ v: Float, _ g: Float) -> Float {
+        let cdf = 0.5 * (1 + erf(v * invSqrt2))
+        let pdf = exp(-0.5 * v * v) * invSqrt2Pi
+        return g * (cdf + v * pdf)
+    }
 }

@@ -7,7 +7,7 @@
 
 /// y = a + b elementwise into `y` (resized like `a`; the shapes must match).
 public func addForward(_ a: Tensor, _ b: Tensor, into y: inout Tensor) {
-    zipElements(a, b, into: &y, +)
+    zipElements(a, b, into: &y, Sum.self)
 }
 
 /// a + b elementwise. Allocating convenience over `addForward`.
@@ -15,4 +15,9 @@ public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     var y = Tensor.empty
     addForward(a, b, into: &y)
     return y
+}
+
+/// a + b.
+enum Sum: BinaryElementFunction {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b }
 }
