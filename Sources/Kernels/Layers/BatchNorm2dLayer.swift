@@ -7,13 +7,17 @@
 /// Training uses the batch's statistics (biased variance) and updates the running ones
 /// (unbiased variance, `running = (1 - momentum) running + momentum batch`); evaluation uses the running ones.
 public final class BatchNorm2d: Layer {
+    /// Channels normalised.
     public let numFeatures: Int
+    /// Weight of each new batch in the running statistics (PyTorch's momentum).
     public let momentum: Float
+    /// Added to the variance before the square root.
     public let eps: Float
     /// The scale gamma, [C].
     public let weight: Parameter
     /// The shift beta, [C].
     public let bias: Parameter
+    /// Training mode (see `Layer.training`).
     public var training = true
     /// Running mean of the batch means, [C].
     public private(set) var runningMean: Tensor
@@ -50,10 +54,12 @@ public final class BatchNorm2d: Layer {
         numBatchesTracked.fill(0)
     }
 
+    /// PyTorch's names: "weight", then "bias" when present.
     public var namedParameters: [(name: String, parameter: Parameter)] {
         [("weight", weight), ("bias", bias)]
     }
 
+    /// "running_mean", "running_var", "num_batches_tracked".
     public var namedBuffers: [(name: String, tensor: Tensor)] {
         [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
     }
@@ -76,6 +82,7 @@ public final class BatchNorm2d: Layer {
         }
     }
 
+    /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: training,
                            runningMean: &runningMean, runningVar: &runningVar,
@@ -90,6 +97,7 @@ public final class BatchNorm2d: Layer {
         return output
     }
 
+    /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         require(input.rank == 4, "BatchNorm2d.backward without a training-mode forward pass")
         batchNorm2dBackward(input: input, weight: weight.value, savedMean: savedMean, savedInvStd: savedInvStd,

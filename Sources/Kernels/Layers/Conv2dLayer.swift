@@ -3,12 +3,15 @@
 /// Parameters: "weight" [outChannels, inChannels, k, k] and, unless `bias: false`, "bias" [outChannels].
 /// Input [N, inChannels, H, W] -> output [N, outChannels, (H + 2p - k)/s + 1, (W + 2p - k)/s + 1].
 public final class Conv2d: Layer {
+    /// The sizes the layer was built with.
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
     /// [outChannels, inChannels, k, k].
     public let weight: Parameter
     /// [outChannels], or nil for a convolution without bias.
     public let bias: Parameter?
+    /// Training mode (see `Layer.training`).
     public var training = true
+    /// See `Layer.computesInputGradient`.
     public var computesInputGradient = true
 
     private var input = Tensor.empty
@@ -39,11 +42,13 @@ public final class Conv2d: Layer {
         Parameter.resetLikePyTorch(weight: weight, bias: bias, fanIn: inChannels * kernelSize * kernelSize, using: &rng)
     }
 
+    /// PyTorch's names: "weight", then "bias" when present.
     public var namedParameters: [(name: String, parameter: Parameter)] {
         if let bias { return [("weight", weight), ("bias", bias)] }
         return [("weight", weight)]
     }
 
+    /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         conv2dForward(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding,
                       into: &output, scratch: &scratch)
@@ -51,6 +56,7 @@ public final class Conv2d: Layer {
         return output
     }
 
+    /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         require(input.rank == 4, "Conv2d.backward without a training-mode forward pass")
         conv2dBackward(input: input, weight: weight.value, gradOutput: gradOutput, stride: stride, padding: padding,

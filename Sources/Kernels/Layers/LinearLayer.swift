@@ -2,12 +2,15 @@
 ///
 /// Parameters: "weight" [outFeatures, inFeatures] and, unless `bias: false`, "bias" [outFeatures].
 public final class Linear: Layer {
+    /// The sizes the layer was built with.
     public let inFeatures: Int, outFeatures: Int
     /// [outFeatures, inFeatures].
     public let weight: Parameter
     /// [outFeatures], or nil.
     public let bias: Parameter?
+    /// Training mode (see `Layer.training`).
     public var training = true
+    /// See `Layer.computesInputGradient`.
     public var computesInputGradient = true
 
     private var input = Tensor.empty
@@ -33,17 +36,20 @@ public final class Linear: Layer {
         Parameter.resetLikePyTorch(weight: weight, bias: bias, fanIn: inFeatures, using: &rng)
     }
 
+    /// PyTorch's names: "weight", then "bias" when present.
     public var namedParameters: [(name: String, parameter: Parameter)] {
         if let bias { return [("weight", weight), ("bias", bias)] }
         return [("weight", weight)]
     }
 
+    /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         linearForward(x, weight: weight.value, bias: bias?.value, into: &output)
         input = training ? x : .empty
         return output
     }
 
+    /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         require(input.rank == 2, "Linear.backward without a training-mode forward pass")
         linearBackward(input: input, weight: weight.value, gradOutput: gradOutput,

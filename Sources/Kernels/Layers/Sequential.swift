@@ -2,8 +2,10 @@
 public struct SequentialChild {
     /// The name, or nil to be named by position like PyTorch's `nn.Sequential` ("0", "1", ...).
     public let name: String?
+    /// The layer itself.
     public let layer: any Layer
 
+    /// `layer` under `name` (nil: named by position).
     public init(name: String?, layer: any Layer) {
         self.name = name
         self.layer = layer
@@ -21,13 +23,21 @@ extension Layer {
 /// `if`, `if/else` and `for` allowed, so a model spec can be turned into layers in a loop.
 @resultBuilder
 public enum SequentialBuilder {
+    /// Result-builder plumbing: collects the children in order.
     public static func buildExpression(_ layer: any Layer) -> [SequentialChild] { [SequentialChild(name: nil, layer: layer)] }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildExpression(_ child: SequentialChild) -> [SequentialChild] { [child] }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildExpression(_ children: [SequentialChild]) -> [SequentialChild] { children }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildBlock(_ parts: [SequentialChild]...) -> [SequentialChild] { parts.flatMap { $0 } }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildOptional(_ part: [SequentialChild]?) -> [SequentialChild] { part ?? [] }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildEither(first part: [SequentialChild]) -> [SequentialChild] { part }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildEither(second part: [SequentialChild]) -> [SequentialChild] { part }
+    /// Result-builder plumbing: collects the children in order.
     public static func buildArray(_ parts: [[SequentialChild]]) -> [SequentialChild] { parts.flatMap { $0 } }
 }
 
@@ -90,6 +100,7 @@ public final class Sequential: Layer {
         set { children.first?.layer.computesInputGradient = newValue }
     }
 
+    /// Resets each child in order, drawing from one generator.
     public func reset(using rng: inout SeededGenerator) {
         for child in children { child.layer.reset(using: &rng) }
     }
@@ -99,6 +110,7 @@ public final class Sequential: Layer {
         children.flatMap { child in child.layer.namedParameters.map { ("\(child.name).\($0.name)", $0.parameter) } }
     }
 
+    /// "running_mean", "running_var", "num_batches_tracked".
     public var namedBuffers: [(name: String, tensor: Tensor)] {
         children.flatMap { child in child.layer.namedBuffers.map { ("\(child.name).\($0.name)", $0.tensor) } }
     }
@@ -109,12 +121,14 @@ public final class Sequential: Layer {
         self[String(name[..<dot])]?.setBuffer(named: String(name[name.index(after: dot)...]), to: tensor)
     }
 
+    /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for child in children { h = child.layer(h) }
         return h
     }
 
+    /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         var g = gradOutput
         for child in children.reversed() { g = child.layer.backward(g) }
@@ -131,20 +145,27 @@ public final class Residual: Layer {
     private var output = Tensor.empty
     private var gradInput = Tensor.empty
 
+    /// A residual block around the built children.
     public init(@SequentialBuilder _ build: () -> [SequentialChild]) {
         body = Sequential(build)
     }
 
+    /// The body's mode.
     public var training: Bool {
         get { body.training }
         set { body.training = newValue }
     }
 
+    /// Resets the body's children in order.
     public func reset(using rng: inout SeededGenerator) { body.reset(using: &rng) }
+    /// The body's parameters under the body's names.
     public var namedParameters: [(name: String, parameter: Parameter)] { body.namedParameters }
+    /// The body's buffers under the body's names.
     public var namedBuffers: [(name: String, tensor: Tensor)] { body.namedBuffers }
+    /// Sets a buffer of the body by its name.
     public func setBuffer(named name: String, to tensor: Tensor) { body.setBuffer(named: name, to: tensor) }
 
+    /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let fx = body(x)
         addForward(x, fx, into: &output)

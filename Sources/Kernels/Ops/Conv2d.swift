@@ -24,9 +24,13 @@
 
 /// The sizes of one convolution, derived from the input and weight shapes.
 public struct Conv2dGeometry: Sendable, Equatable {
+    /// Input sizes: batch, channels, height, width.
     public let batch: Int, inChannels: Int, height: Int, width: Int
+    /// Filters and kernel size.
     public let outChannels: Int, kernelHeight: Int, kernelWidth: Int
+    /// Step between windows and zero padding on each side.
     public let stride: Int, padding: Int
+    /// Output height and width.
     public let outHeight: Int, outWidth: Int
 
     /// The geometry of `x` [N,C,H,W] convolved with `weight` [O,C,kh,kw].
