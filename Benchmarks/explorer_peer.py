@@ -154,7 +154,7 @@ def main():
             failed += 1
             print(f"{path}: {error}", file=sys.stderr)
     seconds = time.perf_counter() - start
-    print(f"{len(images)} images in {seconds:.2f} s ({len(images) / seconds:.1f} images/s), {failed} failed")
+    print(f"{len(images)} images in {seconds:.3f} s ({len(images) / seconds:.1f} images/s), {failed} failed")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ public final class ConsoleReporter: BatchReporter, @unchecked Sendable {
             let failures = summary.failures.count + earlierFailures
             let rate = summary.seconds > 0 ? Double(summary.total) / summary.seconds : 0
             printToStandardError("\(summary.total + earlierFailures) image\(summary.total + earlierFailures == 1 ? "" : "s") in "
-                + "\(format(summary.seconds, decimals: 2)) s (\(format(rate, decimals: 1)) images/s): "
+                + "\(format(summary.seconds, decimals: 3)) s (\(format(rate, decimals: 1)) images/s): "
                 + "\(summary.succeeded) done, \(failures) failed; output in \(outputRoot)\n")
         }
     }
