@@ -13,14 +13,14 @@ public struct Tensor: Sendable, Equatable {
 
     /// A tensor of `shape` filled with `value`.
     public init(shape: [Int], repeating value: Float = 0) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        require(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.storage = [Float](repeating: value, count: shape.reduce(1, *))
     }
 
     /// A tensor of `shape` holding `storage` (whose count must match the shape).
     public init(shape: [Int], storage: [Float]) {
-        precondition(storage.count == shape.reduce(1, *),
+        require(storage.count == shape.reduce(1, *),
                      "storage of \(storage.count) elements does not fit shape \(shape)")
         self.shape = shape
         self.storage = storage
@@ -34,7 +34,7 @@ public struct Tensor: Sendable, Equatable {
 
     /// Gives the tensor a new shape with the same element count (a view change, no copy).
     public mutating func reshape(to newShape: [Int]) {
-        precondition(newShape.reduce(1, *) == storage.count,
+        require(newShape.reduce(1, *) == storage.count,
                      "cannot reshape \(shape) (\(storage.count) elements) to \(newShape)")
         if newShape != shape { shape = newShape }
     }
@@ -87,7 +87,8 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
-    /// Element access by multi-index (slow; for tests and small code, not hot loops).
+    /// Element access by multi-index (slow; for tests and small code, not hot loops). Indices
+    /// are checked with `precondition`, which -Ounchecked builds of this module remove.
     public subscript(_ index: Int...) -> Float {
         get { storage[offset(index)] }
         set { storage[offset(index)] = newValue }
