@@ -118,3 +118,31 @@ func conv2dGradientsMatchFiniteDifferences(_ index: Int) {
     // order, a missing or doubled chunk would be off by ~100%.
     #expect(worst < 2e-3)
 }
+
+@Test(arguments: 0..<6)
+func conv2dOnRandomShapes(_ trial: Int) {
+    // Shapes drawn from a seeded generator: batch 1-3, channels 1-4, sizes 3-12, kernel 1-5,
+    // stride 1-3, padding 0-2 (redrawn until the kernel fits).
+    var rng = SeededGenerator(seed: UInt64(900 + trial))
+    func draw(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+    var shape: (n: Int, c: Int, h: Int, w: Int, o: Int, k: Int, s: Int, p: Int)
+    repeat {
+        shape = (draw(1...3), draw(1...4), draw(3...12), draw(3...12), draw(1...4), draw(1...5), draw(1...3), draw(0...2))
+    } while shape.h + 2 * shape.p < shape.k || shape.w + 2 * shape.p < shape.k
+    let (n, c, h, w, o, k, s, p) = shape
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng), bias = randomTensor([o], &rng)
+    let expected = referenceConv2d(x, weight, bias, stride: s, padding: p)
+    var viaGEMM = Tensor.empty, direct = Tensor.empty, scratch = Conv2dScratch()
+    conv2dIm2colForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &viaGEMM, scratch: &scratch)
+    conv2dDirect(x, weight: weight, bias: bias, stride: s, padding: p, into: &direct)
+    #expect(maxAbsDifference(viaGEMM, expected) < 1e-5, "\(shape)")
+    #expect(maxAbsDifference(direct, expected) < 1e-5, "\(shape)")
+    let r = randomTensor(expected.shape, &rng)
+    var dx = Tensor.empty, dw = Tensor.empty
+    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: s, padding: p,
+                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) {
+        weightedSum(conv2d($0, weight: weight, bias: bias, stride: s, padding: p), r) } < gradientTolerance, "\(shape)")
+    #expect(maxGradientError(at: weight, analytic: dw, epsilon: 1e-2) {
+        weightedSum(conv2d(x, weight: $0, bias: bias, stride: s, padding: p), r) } < gradientTolerance, "\(shape)")
+}

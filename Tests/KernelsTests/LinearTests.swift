@@ -39,6 +39,17 @@ func linearGradientsMatchFiniteDifferences(_ sizes: (Int, Int, Int)) {
     #expect(back == x)
 }
 
+@Test func flattenAndAddGradientsMatchFiniteDifferences() {
+    var rng = SeededGenerator(seed: 10)
+    let x = randomTensor([2, 3, 2, 5], &rng), other = randomTensor([2, 3, 2, 5], &rng)
+    let r = randomTensor([2, 30], &rng), r4 = randomTensor(x.shape, &rng)
+    #expect(maxGradientError(at: x, analytic: flattenBackward(gradOutput: r, inputShape: x.shape), epsilon: 1e-2) {
+        weightedSum(flatten($0), r) } < gradientTolerance)
+    // d(a + b)/da = d(a + b)/db = dy: the residual join passes the gradient to both branches.
+    #expect(maxGradientError(at: x, analytic: r4, epsilon: 1e-2) { weightedSum(add($0, other), r4) } < gradientTolerance)
+    #expect(maxGradientError(at: other, analytic: r4, epsilon: 1e-2) { weightedSum(add(x, $0), r4) } < gradientTolerance)
+}
+
 @Test func addSumsElementwise() {
     let a = Tensor(shape: [2, 2], storage: [1, 2, 3, 4]), b = Tensor(shape: [2, 2], storage: [10, 20, 30, 40])
     #expect(add(a, b).storage == [11, 22, 33, 44])

@@ -86,3 +86,27 @@ func avgPoolForwardAndGradient(_ index: Int) {
     globalAvgPool2dBackward(gradOutput: r, inputShape: x.shape, into: &dx)
     #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) { weightedSum(globalAvgPool2d($0), r) } < gradientTolerance)
 }
+
+@Test(arguments: 0..<4)
+func poolingOnRandomShapes(_ trial: Int) {
+    // Batch 1-3, channels 1-3, sizes 2-11, window 1-4, stride 1-3 (redrawn until the window fits).
+    var rng = SeededGenerator(seed: UInt64(950 + trial))
+    func draw(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+    var shape: (n: Int, c: Int, h: Int, w: Int, k: Int, s: Int)
+    repeat {
+        shape = (draw(1...3), draw(1...3), draw(2...11), draw(2...11), draw(1...4), draw(1...3))
+    } while shape.h < shape.k || shape.w < shape.k
+    let (n, c, h, w, k, s) = shape
+    let x = shuffledDistinct([n, c, h, w], &rng)
+    var y = Tensor.empty, argmax: [Int32] = []
+    maxPool2dForward(x, kernelSize: k, stride: s, into: &y, argmax: &argmax)
+    #expect(y.shape == [n, c, (h - k) / s + 1, (w - k) / s + 1], "\(shape)")
+    let r = randomTensor(y.shape, &rng)
+    var dxMax = Tensor.empty, dxAvg = Tensor.empty
+    maxPool2dBackward(gradOutput: r, argmax: argmax, inputShape: x.shape, into: &dxMax)
+    avgPool2dBackward(gradOutput: r, kernelSize: k, stride: s, inputShape: x.shape, into: &dxAvg)
+    #expect(maxGradientError(at: x, analytic: dxMax, epsilon: 1e-3) {
+        weightedSum(maxPool2d($0, kernelSize: k, stride: s), r) } < gradientTolerance, "\(shape)")
+    #expect(maxGradientError(at: x, analytic: dxAvg, epsilon: 1e-2) {
+        weightedSum(avgPool2d($0, kernelSize: k, stride: s), r) } < gradientTolerance, "\(shape)")
+}
