@@ -45,11 +45,28 @@ public func sgemmSingleThreaded(
          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: 1)
 }
 
-/// The body of `sgemm` with an explicit thread count.
+/// `sgemm` with the portable Swift SIMD micro-kernel whatever the CPU: the code path of arm64
+/// and of x86-64 without AVX-512, exposed so the tests check it on every machine.
+public func sgemmPortableKernel(
+    transA: Transpose, transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: gemmThreadCount(m: m, n: n, k: k),
+         kernel: .swiftSIMD)
+}
+
+/// The body of `sgemm` with an explicit thread count and micro-kernel.
 func gemm(
     transA: Transpose, transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int,
+    kernel: MicroKernel = .selected
 ) {
     precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
     if m == 0 || n == 0 { return }
@@ -60,7 +77,6 @@ func gemm(
     }
     let opA = GEMMOperand(transA, a, ld: lda)
     let opB = GEMMOperand(transB, b, ld: ldb)
-    let kernel = MicroKernel.selected
     // A * B^T with a long K (a convolution's weight gradient): both operands are contiguous
     // along K, so the dot-product kernel runs on them as stored instead of transposing B.
     let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed && k >= 256

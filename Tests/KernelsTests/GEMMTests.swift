@@ -21,7 +21,17 @@ private struct Case: CustomStringConvertible {
 
 /// Runs `sgemm` and the naive loop on the same inputs; returns the worst error relative to
 /// the sum of |a||b| terms (the scale of the rounding error of a length-k dot product).
+/// The GEMM entry points under test: the shipped one (AVX-512 kernel where the CPU has it) and
+/// the portable Swift SIMD kernel (arm64, AVX2-only x86-64), so both run on every CI machine.
+private typealias GEMMFunction = @Sendable (Transpose, Transpose, Int, Int, Int, Float, UnsafePointer<Float>, Int,
+                                  UnsafePointer<Float>, Int, Float, UnsafeMutablePointer<Float>, Int) -> Void
+private let gemmVariants: [GEMMFunction] = [sgemm, sgemmPortableKernel]
+
 private func worstError(_ t: Case, cFill: Float? = nil) -> Float {
+    gemmVariants.map { worstError(t, cFill: cFill, using: $0) }.max()!
+}
+
+private func worstError(_ t: Case, cFill: Float?, using gemm: GEMMFunction) -> Float {
     let (m, n, k) = (t.m, t.n, t.k)
     let aRows = t.transA == .none ? m : k, aCols = t.transA == .none ? k : m
     let bRows = t.transB == .none ? k : n, bCols = t.transB == .none ? n : k
@@ -36,9 +46,8 @@ private func worstError(_ t: Case, cFill: Float? = nil) -> Float {
     a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
             fast.withUnsafeMutableBufferPointer { pc in
-                sgemm(transA: t.transA, transB: t.transB, m: m, n: n, k: k, alpha: t.alpha,
-                      a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                      beta: t.beta, c: pc.baseAddress!, ldc: ldc)
+                gemm(t.transA, t.transB, m, n, k, t.alpha, pa.baseAddress!, lda, pb.baseAddress!, ldb,
+                     t.beta, pc.baseAddress!, ldc)
             }
             slow.withUnsafeMutableBufferPointer { pc in
                 sgemmReference(transA: t.transA, transB: t.transB, m: m, n: n, k: k, alpha: t.alpha,
