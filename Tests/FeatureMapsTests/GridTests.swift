@@ -3,7 +3,7 @@ import FeatureMaps
 import ImageIO
 import Kernels
 
-@Suite("grids and the bitmap font")
+@Suite("grids")
 struct GridTests {
     /// matplotlib's gray imshow, worked by hand: level = floor(256 (x - min) / (max - min)), max -> 255.
     @Test func grayLevelsFollowMatplotlib() {
@@ -18,42 +18,6 @@ struct GridTests {
         // Non-finite values stay out of the range: +inf white, -inf and NaN black.
         #expect(FeatureMapTile(label: "", width: 5, height: 1, values: [0, 2, .infinity, -.infinity, .nan]).grayLevels()
                 == [0, 255, 255, 0, 0])
-    }
-
-    @Test func letterLMatchesItsPicture() {
-        var pixels = [UInt8](repeating: 0, count: 5 * 7)
-        BitmapFont.draw("L", into: &pixels, width: 5, height: 7, x: 0, y: 0, scale: 1, color: [1])
-        let expected: [UInt8] = [1, 0, 0, 0, 0,
-                                 1, 0, 0, 0, 0,
-                                 1, 0, 0, 0, 0,
-                                 1, 0, 0, 0, 0,
-                                 1, 0, 0, 0, 0,
-                                 1, 0, 0, 0, 0,
-                                 1, 1, 1, 1, 1]
-        #expect(pixels == expected)
-        // Scale 2 doubles every pixel; drawing is clipped at the buffer's edge without trapping.
-        var big = [UInt8](repeating: 0, count: 10 * 14)
-        BitmapFont.draw("L", into: &big, width: 10, height: 14, x: 0, y: 0, scale: 2, color: [1])
-        #expect(big.filter { $0 == 1 }.count == 4 * expected.filter { $0 == 1 }.count)
-        var clipped = [UInt8](repeating: 0, count: 3 * 3)
-        BitmapFont.draw("LL", into: &clipped, width: 3, height: 3, x: -2, y: -5, scale: 1, color: [1])
-        // Only row 6 of the first L ("#####", columns -2...2) lands inside, at y = 1.
-        #expect(clipped == [0, 0, 0, 1, 1, 1, 0, 0, 0])
-        #expect(BitmapFont.width(of: "L1-Map1ReLUPool", scale: 2) == (15 * 6 - 1) * 2)
-    }
-
-    @Test func everyLabelCharacterHasAGlyph() {
-        // A missing glyph is drawn as a 5x7 box outline (5 + 5 + 2 x 5 = 20 pixels); real glyphs differ from it.
-        func pixels(_ text: String) -> [UInt8] {
-            var buffer = [UInt8](repeating: 0, count: 5 * 7)
-            BitmapFont.draw(text, into: &buffer, width: 5, height: 7, x: 0, y: 0, scale: 1, color: [1])
-            return buffer
-        }
-        let box = pixels("\u{2603}")
-        #expect(box.filter { $0 == 1 }.count == 20)
-        for character in "L0123456789-MapReLUPool" {
-            #expect(pixels(String(character)) != box, "glyph for \(character)")
-        }
     }
 
     /// Layer grid of known maps: frames share one size, labels sit above their tiles, and every

@@ -1,5 +1,6 @@
 /// A small built-in 5x7 pixel font for labels on PNG figures, so drawing text needs no font
-/// files or libraries.
+/// files or libraries. The one font of the package: the explorer's grids and the CIFAR preview
+/// both draw with it (through `Image.drawText` or `draw(_:into:...)` on a raw buffer).
 ///
 /// Covers A-Z, a-z, 0-9, space and `-_.,:;/()%+=#'?!<>[]*`; any other character is drawn as a box.
 /// Glyphs are 5 pixels wide and 7 high, one pixel apart, scaled by whole numbers.
@@ -153,4 +154,14 @@ public enum BitmapFont {
         ("?", [".###.", "#...#", "....#", "...#.", "..#..", ".....", "..#.."]),
         ("!", ["..#..", "..#..", "..#..", "..#..", "..#..", ".....", "..#.."]),
     ]
+}
+
+extension Image {
+    /// Draws `text` with `BitmapFont`, its top-left corner at (`x`, `y`), each font pixel a
+    /// `scale` x `scale` block of `color` (one value per channel: `[gray]` or `[r, g, b]`).
+    /// Text running past the edges is clipped.
+    public mutating func drawText(_ text: String, x: Int, y: Int, scale: Int = 1, color: [UInt8]) {
+        precondition(color.count == channels, "drawText: \(color.count) colour values for \(channels) channels")
+        BitmapFont.draw(text, into: &pixels, width: width, height: height, x: x, y: y, scale: scale, color: color)
+    }
 }
