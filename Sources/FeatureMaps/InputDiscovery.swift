@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ImageIO
 
 /// One image to process and the folder (relative to the output root) its figures go to.
 public struct ExplorerInput: Sendable, Equatable {
@@ -21,22 +22,12 @@ public struct ExplorerInput: Sendable, Equatable {
 }
 
 /// Something about one file or folder went wrong: `<path>: <reason>`, printed as one line.
-/// The explorer's input failures (`ExplorerFailure`) and output failures (`FileWriteError`).
-public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The file or folder concerned, as the user named it or the explorer found it.
-    public var path: String
-    /// What went wrong (no trailing newline).
-    public var reason: String
+/// The explorer's input failures (`ExplorerFailure`) and output failures (`FileWriteError`); the
+/// same type as ImageIO's errors, so image and file failures pass through unchanged.
+public typealias PathError = ImageIOError
 
-    /// A failure of `path` because of `reason`.
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-
-    /// `<path>: <reason>`.
-    public var description: String { "\(path): \(reason)" }
-}
+/// A file or folder that could not be written (thrown by ImageIO's `AtomicFile`).
+public typealias FileWriteError = PathError
 
 /// An input that failed (unreadable, not an image, too small, output not writable).
 public typealias ExplorerFailure = PathError

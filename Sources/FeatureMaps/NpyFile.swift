@@ -1,4 +1,5 @@
 import Kernels
+import ImageIO
 
 /// NumPy's .npy format (version 1.0) for float32 tensors, so every map can be checked in NumPy
 /// with `numpy.load`.

@@ -54,50 +54,97 @@ private func readFully(_ fd: Int32, into bytes: inout [UInt8], from start: Int, 
     }
 }
 
-/// Writes `bytes` to `path` atomically: into a new temporary file in the same folder, then renamed over
-/// `path` (rename(2) is atomic within a file system), so readers and a crash of this process never see
-/// a half-written file. On any failure the temporary file is removed and `path` is left as it was.
-/// There is deliberately no fsync: batches write thousands of small PNGs, and surviving power loss
-/// is not worth a disk flush per file.
-func writeFileAtomically(_ bytes: [UInt8], toPath path: String) throws(ImageIOError) {
-    let slash = path.lastIndex(of: "/")
-    let folder = slash.map { String(path[..<$0]) } ?? "."
-    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    if name.isEmpty { throw ImageIOError(path: path, reason: "output path names a folder, not a file") }
-    let folderPrefix = slash == nil ? "" : (folder.isEmpty ? "/" : folder + "/")
+/// Writing files so that a reader never sees half of one: the package's one atomic writer, used
+/// for PNGs, the explorer's .npy maps, checkpoints, reports and metrics.
+///
+/// Failures are `ImageIOError`s naming the path and the reason, e.g.
+/// `out/x.png: cannot create a file in folder out: Permission denied`.
+public enum AtomicFile {
+    /// Writes `bytes` to `path` atomically: into a new temporary file in the same folder, then renamed
+    /// over `path` (rename(2) is atomic within a file system), so readers and a crash of this process
+    /// never see a half-written file. On any failure the temporary file is removed and `path` is left
+    /// as it was. There is deliberately no fsync: batches write thousands of small PNGs, and surviving
+    /// power loss is not worth a disk flush per file. The folder must exist (see `createDirectories`).
+    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String) throws(ImageIOError) {
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        if name.isEmpty { throw ImageIOError(path: path, reason: "output path names a folder, not a file") }
+        let folderPrefix = slash == nil ? "" : (folder.isEmpty ? "/" : folder + "/")
 
-    var fd: Int32 = -1
-    var tempPath = ""
-    for _ in 0..<16 {
-        tempPath = folderPrefix + ".\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        if fd >= 0 || errno != EEXIST { break }
-    }
-    if fd < 0 {
-        throw ImageIOError(path: path, reason: "cannot create a file in folder \(folder.isEmpty ? "/" : folder): \(errnoText())")
-    }
-    func fail(_ reason: String) -> ImageIOError {
-        close(fd)
-        unlink(tempPath)
-        return ImageIOError(path: path, reason: reason)
-    }
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw fail("cannot write: \(errnoText())")
+        var fd: Int32 = -1
+        var tempPath = ""
+        for _ in 0..<16 {
+            tempPath = folderPrefix + ".\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+            fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if fd >= 0 || errno != EEXIST { break }
         }
-        done += n
+        if fd < 0 {
+            throw ImageIOError(path: path, reason: "cannot create a file in folder \(folder.isEmpty ? "/" : folder): \(errnoText())")
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = systemWrite(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = "cannot write: \(errnoText())"
+                close(fd)
+                unlink(tempPath)
+                throw ImageIOError(path: path, reason: reason)
+            }
+            done += n
+        }
+        if close(fd) != 0 {
+            let reason = "cannot close: \(errnoText())"
+            unlink(tempPath)
+            throw ImageIOError(path: path, reason: reason)
+        }
+        if rename(tempPath, path) != 0 {
+            let reason = "cannot rename temporary file into place: \(errnoText())"
+            unlink(tempPath)
+            throw ImageIOError(path: path, reason: reason)
+        }
     }
-    if close(fd) != 0 {
-        let reason = "cannot close: \(errnoText())"
-        unlink(tempPath)
-        throw ImageIOError(path: path, reason: reason)
+
+    /// Writes `bytes` atomically (see `write(_:toPath:)` for raw bytes).
+    public static func write(_ bytes: [UInt8], toPath path: String) throws(ImageIOError) {
+        let outcome = bytes.withUnsafeBytes { raw in
+            Result { () throws(ImageIOError) in try write(raw, toPath: path) }
+        }
+        try outcome.get()
     }
-    if rename(tempPath, path) != 0 {
-        let reason = "cannot rename temporary file into place: \(errnoText())"
-        unlink(tempPath)
-        throw ImageIOError(path: path, reason: reason)
+
+    /// Writes `text` as UTF-8 atomically.
+    public static func write(_ text: String, toPath path: String) throws(ImageIOError) {
+        try write(Array(text.utf8), toPath: path)
     }
+
+    /// Creates `path` and any missing parents, like `mkdir -p`.
+    public static func createDirectories(_ path: String) throws(ImageIOError) {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFDIR else {
+                throw ImageIOError(path: path, reason: "exists and is not a folder")
+            }
+            return
+        }
+        let parent = parentPath(of: path)
+        if !parent.isEmpty && parent != path { try createDirectories(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw ImageIOError(path: path, reason: "cannot create folder: \(errnoText())")
+        }
+    }
+
+    /// The folder part of `path` ("" for a bare name).
+    static func parentPath(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+    }
+}
+
+/// POSIX write(2), named apart from `AtomicFile.write`.
+private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
 }

@@ -43,7 +43,7 @@ public func writePNG(_ image: Image, toPath path: String) throws(ImageIOError) {
 /// `writePNG(_:toPath:)` with a choice of speed against file size.
 public func writePNG(_ image: Image, toPath path: String, compression: PNGCompression) throws(ImageIOError) {
     let bytes = try encodePNG(image, path: path, compression: compression)
-    try writeFileAtomically(bytes, toPath: path)
+    try AtomicFile.write(bytes, toPath: path)
 }
 
 /// How hard the PNG writer compresses (libpng's simplified API offers these two settings).

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import ImageIO
 
 /// Reading and writing the safetensors format (https://huggingface.co/docs/safetensors):
 /// an 8-byte little-endian header length N, N bytes of JSON
@@ -151,24 +152,16 @@ public enum Safetensors {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// reader (or a crash) never sees a half-written file.
+/// Writes `bytes` to `path` with ImageIO's `AtomicFile` (a temporary file in the same folder, then a
+/// rename, so a reader or a crash never sees a half-written file), creating the folder first.
+/// Failures become a `TrainingError` reading `<path>: <reason>`.
 public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     do {
-        try Data(bytes).write(to: temporary)
-        guard rename(temporary.path, url.path) == 0 else {
-            throw TrainingError("\(path): cannot be written (rename failed, errno \(errno))")
-        }
-    } catch let error as TrainingError {
-        try? FileManager.default.removeItem(at: temporary)
-        throw error
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try AtomicFile.createDirectories(folder) }
+        try AtomicFile.write(bytes, toPath: path)
     } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw TrainingError("\(path): cannot be written (\(error.localizedDescription))")
+        throw TrainingError(error.description)
     }
 }
 
