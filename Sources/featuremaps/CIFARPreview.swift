@@ -38,7 +38,7 @@ struct CIFARPreviewCommand: ParsableCommand {
         let canvas = CIFARPreview.grid(cifar.train, classNames: cifar.classNames, columns: grid, rows: grid, scale: scale)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let path = (out as NSString).appendingPathComponent("cifar-preview.png")
-        try writePNG(Image(width: canvas.width, height: canvas.height, channels: 3, pixels: canvas.pixels), toPath: path)
+        try writePNG(canvas, toPath: path)
         print("wrote \(path) (\(grid)x\(grid) grid of the first training images)")
     }
 }
