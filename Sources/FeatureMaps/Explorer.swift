@@ -158,7 +158,11 @@ public struct Explorer: Sendable {
     /// never stops the others.
     public func run(_ inputs: [ExplorerInput], reporter: (any BatchReporter)? = nil) -> BatchSummary {
         let workers = max(1, min(options.threads, inputs.count))
+        // Images are the parallel unit here; each image's kernels get the threads left over.
+        // The setting is process-wide, so put it back for whoever runs kernels next.
+        let previousThreadCount = Parallelism.threadCount
         Parallelism.threadCount = max(1, options.threads / workers)
+        defer { Parallelism.threadCount = previousThreadCount }
         let start = monotonicSeconds()
         let state = BatchState()
         reporter?.started(total: inputs.count)
