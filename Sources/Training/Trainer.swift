@@ -51,7 +51,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// Options with every default of the seed preset.
     public init() {}
 
-    /// The tuned recipe of a preset (`seed`, `vgg`), or the seed recipe for a custom spec.
+    /// The default recipe (PyTorch's reference) of a preset (`seed`, `vgg`), or the seed recipe for a custom spec.
     public static func preset(for model: String) -> TrainingOptions {
         var o = TrainingOptions()
         o.model = model
