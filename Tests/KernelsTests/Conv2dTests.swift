@@ -36,7 +36,7 @@ func conv2dForwardMatchesReferenceLoops(_ index: Int) {
     let expected = referenceConv2d(x, weight, bias, stride: s, padding: p)
     // Both methods, whichever conv2d would pick for this shape.
     var viaGEMM = Tensor.empty, direct = Tensor.empty, scratch = Conv2dScratch()
-    conv2dIm2colForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &viaGEMM, scratch: &scratch)
+    conv2dGEMMForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &viaGEMM, scratch: &scratch)
     conv2dDirect(x, weight: weight, bias: bias, stride: s, padding: p, into: &direct)
     #expect(viaGEMM.shape == expected.shape && direct.shape == expected.shape)
     #expect(maxAbsDifference(viaGEMM, expected) < 1e-5)
@@ -133,7 +133,7 @@ func conv2dOnRandomShapes(_ trial: Int) {
     let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng), bias = randomTensor([o], &rng)
     let expected = referenceConv2d(x, weight, bias, stride: s, padding: p)
     var viaGEMM = Tensor.empty, direct = Tensor.empty, scratch = Conv2dScratch()
-    conv2dIm2colForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &viaGEMM, scratch: &scratch)
+    conv2dGEMMForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &viaGEMM, scratch: &scratch)
     conv2dDirect(x, weight: weight, bias: bias, stride: s, padding: p, into: &direct)
     #expect(maxAbsDifference(viaGEMM, expected) < 1e-5, "\(shape)")
     #expect(maxAbsDifference(direct, expected) < 1e-5, "\(shape)")

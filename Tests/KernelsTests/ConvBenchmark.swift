@@ -21,7 +21,7 @@ func conv2dDirectVersusIm2colTimes() {
         let directMs = bestMilliseconds { conv2dDirect(x, weight: weight, bias: nil, stride: 1, padding: 0, into: &direct) }
         var scratch = Conv2dScratch()
         let im2colMs = bestMilliseconds {
-            conv2dIm2colForward(x, weight: weight, bias: nil, stride: 1, padding: 0, into: &viaGEMM, scratch: &scratch)
+            conv2dGEMMForward(x, weight: weight, bias: nil, stride: 1, padding: 0, into: &viaGEMM, scratch: &scratch)
         }
         #expect(maxAbsDifference(direct, viaGEMM) < 1e-4)
         print("conv N\(n) C\(c) \(h)x\(w) O\(o) k\(k): direct \(String(format: "%.2f", directMs)) ms, im2col+GEMM \(String(format: "%.2f", im2colMs)) ms")

@@ -48,6 +48,16 @@ public struct Conv2dGeometry: Sendable, Equatable {
         outWidth = (width + 2 * padding - kernelWidth) / stride + 1
     }
 
+    /// The geometry of a square `kernelSize` kernel from sizes alone (no shape arrays to allocate).
+    init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, kernelSize: Int,
+         stride: Int, padding: Int) {
+        self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
+        self.outChannels = outChannels; kernelHeight = kernelSize; kernelWidth = kernelSize
+        self.stride = stride; self.padding = padding
+        outHeight = (height + 2 * padding - kernelSize) / stride + 1
+        outWidth = (width + 2 * padding - kernelSize) / stride + 1
+    }
+
     /// Rows of the columns matrix: C * kh * kw.
     public var taps: Int { inChannels * kernelHeight * kernelWidth }
     /// Output pixels per image: Ho * Wo.
@@ -81,6 +91,12 @@ public struct Conv2dScratch: Sendable {
     var columns: [Float] = []
     var staged: [Float] = []
     var partialGradWeight: [Float] = []
+    var packedWeights = ConvPackedWeights()
+    var flippedWeight: [Float] = []
+    var panelStaged: [Float] = []
+    var tapTable: [ConvTap] = []
+    var tapOffsets: [Int32] = []
+    var paddedInput: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}
 
@@ -109,7 +125,8 @@ func convImages(thread t: Int, of threads: Int, batch: Int) -> Range<Int> {
 }
 
 /// Forward convolution into `y` (resized to [N,O,Ho,Wo]): direct loops for few filters on long
-/// rows (`conv2dDirect`), else im2col + GEMM (`conv2dIm2colForward`). Both compute the same sums.
+/// rows (`conv2dDirect`), else a GEMM over panels packed from the image (`conv2dGEMMForward`).
+/// Both compute the same sums.
 public func conv2dForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
     into y: inout Tensor, scratch: inout Conv2dScratch
@@ -118,57 +135,173 @@ public func conv2dForward(
     if conv2dPrefersDirect(g) {
         conv2dDirect(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y)
     } else {
-        conv2dIm2colForward(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y, scratch: &scratch)
+        conv2dGEMMForward(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y, scratch: &scratch)
     }
 }
 
-/// Forward convolution into `y` (resized to [N,O,Ho,Wo]); see the file comment for the maths.
-public func conv2dIm2colForward(
+/// Forward convolution into `y` (resized to [N,O,Ho,Wo]) as a GEMM whose B panels are packed
+/// straight from the image, bias included (Conv2dPanels.swift); see the file comment for the maths.
+public func conv2dGEMMForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
     into y: inout Tensor, scratch: inout Conv2dScratch
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
     if let bias { require(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
     y.resize(g.batch, g.outChannels, g.outHeight, g.outWidth)
-    let threads = convThreads(g.batch)
-    scratch.reserve(g, threads: threads)
-    let perChunk = g.imagesPerChunk
-    let (columnSlice, stagedSlice) = Conv2dScratch.sliceSizes(g)
-    x.withUnsafeBufferPointer { xp in
-    weight.withUnsafeBufferPointer { wp in
-    y.withUnsafeMutableBufferPointer { yp in
-    scratch.columns.withUnsafeMutableBufferPointer { colp in
-    scratch.staged.withUnsafeMutableBufferPointer { stp in
     withOptionalBuffer(bias) { biasp in
+    weight.withUnsafeBufferPointer { wp in
+        scratch.packedWeights.pack(weight: wp.baseAddress!, rows: g.outChannels, taps: g.taps, lda: g.taps,
+                                   bias: biasp, kernel: .selected)
+    }}
+    x.withUnsafeBufferPointer { xp in
+    y.withUnsafeMutableBufferPointer { yp in
+        convPanelForward(g, input: xp.baseAddress!, hasBias: bias != nil, output: yp.baseAddress!, scratch: &scratch)
+    }}
+}
+
+/// Images per panel GEMM: one when an image's output plane is wide enough for the GEMM (its
+/// output then lands in `y` directly), else enough images for `conv2dMinimumColumns`, staged
+/// and copied out.
+func panelImages(_ g: Conv2dGeometry) -> Int {
+    if g.outPlane >= conv2dMinimumColumns { return 1 }
+    return max(1, min(g.batch, (conv2dMinimumColumns + g.outPlane - 1) / g.outPlane))
+}
+
+/// The threaded body of the panel convolution, with the weights already in `scratch.packedWeights`.
+func convPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, hasBias: Bool,
+                      output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    if g.stride == 1 {
+        convPaddedPanelForward(g, input: input, hasBias: hasBias, output: output, scratch: &scratch)
+        return
+    }
+    let threads = convThreads(g.batch)
+    let perGroup = panelImages(g)
+    let stagedSlice = perGroup > 1 ? g.outChannels * perGroup * g.outPlane : 0
+    if scratch.panelStaged.count < stagedSlice * threads {
+        scratch.panelStaged = [Float](repeating: 0, count: stagedSlice * threads)
+    }
+    if scratch.tapTable.count < g.taps {
+        scratch.tapTable = [ConvTap](repeating: ConvTap(rowOffset: 0, i: 0, lo: 0, hi: 0), count: g.taps)
+    }
+    let weights = scratch.packedWeights.layout
+    let kernel = MicroKernel.selected
+    nonisolated(unsafe) let out = output
+    scratch.tapTable.withUnsafeMutableBufferPointer { tp in
+    ConvTap.fill(tp.baseAddress!, for: g)
+    let taps = UnsafePointer(tp.baseAddress!)
+    scratch.packedWeights.storage.withUnsafeBufferPointer { wp in
+    scratch.panelStaged.withUnsafeMutableBufferPointer { stp in
         parallelFor(threads) { range in
             for t in range {
-                let colBase = colp.baseAddress! + t * columnSlice
-                let stBase = stp.baseAddress! + t * stagedSlice
                 let images = convImages(thread: t, of: threads, batch: g.batch)
                 var n0 = images.lowerBound
                 while n0 < images.upperBound {
-                    let nb = min(perChunk, images.upperBound - n0)
-                    let cols = nb * g.outPlane
-                    im2col(g, x: xp.baseAddress!, firstImage: n0, images: nb, columns: colBase, parallel: false)
-                    // With one image the GEMM result is already that image's NCHW block.
-                    let yImage = yp.baseAddress! + n0 * g.outChannels * g.outPlane
-                    let target = nb == 1 ? yImage : stBase
-                    sgemmSingleThreaded(transA: .none, transB: .none, m: g.outChannels, n: cols, k: g.taps,
-                                        alpha: 1, a: wp.baseAddress!, lda: g.taps, b: colBase, ldb: cols,
-                                        beta: 0, c: target, ldc: cols)
-                    for n in 0..<nb {
-                        for o in 0..<g.outChannels {
-                            let src = target + o * cols + n * g.outPlane
-                            let dst = yImage + (n * g.outChannels + o) * g.outPlane
-                            let b = biasp?[o] ?? 0
-                            for p in 0..<g.outPlane { dst[p] = src[p] + b }
+                    let nb = min(perGroup, images.upperBound - n0)
+                    let src = ConvPanelSource(geometry: g, input: input, taps: taps, firstImage: n0, images: nb,
+                                              hasBiasRow: hasBias)
+                    let yImage = out + n0 * g.outChannels * g.outPlane
+                    // One image: the GEMM result [O, Ho*Wo] is that image's NCHW block.
+                    let target = nb == 1 ? yImage : stp.baseAddress! + t * stagedSlice
+                    let cols = src.columns
+                    convPanelGEMM(columns: cols, weights: weights, weightBase: wp.baseAddress!, kernel: kernel,
+                                  c: target, ldc: cols) { pc, kc, jc, nc, panel in
+                        packConvPanel(src, pc: pc, kc: kc, jc: jc, nc: nc, nr: kernel.nr, into: panel)
+                    }
+                    if nb > 1 {
+                        for n in 0..<nb {
+                            for o in 0..<g.outChannels {
+                                (yImage + (n * g.outChannels + o) * g.outPlane)
+                                    .update(from: target + o * cols + n * g.outPlane, count: g.outPlane)
+                            }
                         }
                     }
                     n0 += nb
                 }
             }
         }
-    }}}}}}
+    }}}
+}
+
+/// Stride-1 panel convolution on wide rows of zero-padded images (`PaddedPanelSource`): each
+/// thread pads its image group, runs the GEMM into a staged [O, nb*Ho*Wp] and copies the Wo
+/// valid columns of every row into `output`.
+func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, hasBias: Bool,
+                            output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    let widePlane = g.outHeight * wp
+    let threads = convThreads(g.batch)
+    let perGroup = max(1, min(g.batch, (conv2dMinimumColumns + widePlane - 1) / widePlane))
+    let paddedSlice = perGroup * imageSize + g.kernelWidth + 16
+    let stagedSlice = g.outChannels * perGroup * widePlane
+    if scratch.panelStaged.count < stagedSlice * threads {
+        scratch.panelStaged = [Float](repeating: 0, count: stagedSlice * threads)
+    }
+    if scratch.paddedInput.count < paddedSlice * threads {
+        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
+    }
+    if scratch.tapOffsets.count < g.taps { scratch.tapOffsets = [Int32](repeating: 0, count: g.taps) }
+    let kk = g.kernelHeight * g.kernelWidth
+    for r in 0..<g.taps {
+        let c = r / kk, i = (r % kk) / g.kernelWidth, j = r % g.kernelWidth
+        scratch.tapOffsets[r] = Int32((c * hp + i) * wp + j)
+    }
+    let weights = scratch.packedWeights.layout
+    let kernel = MicroKernel.selected
+    nonisolated(unsafe) let out = output
+    scratch.tapOffsets.withUnsafeBufferPointer { tp in
+    scratch.packedWeights.storage.withUnsafeBufferPointer { wtp in
+    scratch.panelStaged.withUnsafeMutableBufferPointer { stp in
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+        parallelFor(threads) { range in
+            for t in range {
+                let padded = pp.baseAddress! + t * paddedSlice
+                let staged = stp.baseAddress! + t * stagedSlice
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                var n0 = images.lowerBound
+                while n0 < images.upperBound {
+                    let nb = min(perGroup, images.upperBound - n0)
+                    padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
+                    (padded + nb * imageSize).update(repeating: 0, count: g.kernelWidth + 16)
+                    let src = PaddedPanelSource(input: padded, tapOffsets: tp.baseAddress!, tapCount: g.taps,
+                                                imageSize: imageSize, widePlane: widePlane, images: nb)
+                    let cols = src.columns
+                    convPanelGEMM(columns: cols, weights: weights, weightBase: wtp.baseAddress!, kernel: kernel,
+                                  c: staged, ldc: cols) { pc, kc, jc, nc, panel in
+                        packPaddedConvPanel(src, pc: pc, kc: kc, jc: jc, nc: nc, nr: kernel.nr, into: panel)
+                    }
+                    let yGroup = out + n0 * g.outChannels * g.outPlane
+                    for n in 0..<nb {
+                        for o in 0..<g.outChannels {
+                            let from = staged + o * cols + n * widePlane
+                            let to = yGroup + (n * g.outChannels + o) * g.outPlane
+                            for oy in 0..<g.outHeight {
+                                copyRow(to + oy * g.outWidth, from + oy * wp, count: g.outWidth)
+                            }
+                        }
+                    }
+                    n0 += nb
+                }
+            }
+        }
+    }}}}
+}
+
+/// Copies `images` images [C,H,W] into [C, H+2p, W+2p] with a zero border of width p.
+func padImages(_ g: Conv2dGeometry, _ x: UnsafePointer<Float>, images: Int, into dst: UnsafeMutablePointer<Float>) {
+    let p = g.padding, hp = g.height + 2 * p, wp = g.width + 2 * p
+    for plane in 0..<(images * g.inChannels) {
+        let src = x + plane * g.height * g.width
+        let out = dst + plane * hp * wp
+        out.update(repeating: 0, count: p * wp + p)
+        for y in 0..<g.height {
+            let row = out + (y + p) * wp + p
+            copyRow(row, src + y * g.width, count: g.width)
+            // The right border of this row and the left border of the next are adjacent.
+            (row + g.width).update(repeating: 0, count: y == g.height - 1 ? p : 2 * p)
+        }
+        (out + (hp - p) * wp).update(repeating: 0, count: p * wp)
+    }
 }
 
 /// Runs `body` with a pointer to the tensor's elements, or nil when there is no tensor.
@@ -197,6 +330,9 @@ public func conv2dBackward(
     let perChunk = g.imagesPerChunk
     let (columnSlice, stagedSlice) = Conv2dScratch.sliceSizes(g)
     let weightCount = g.outChannels * g.taps
+    // Stride 1: the input gradient is a convolution of dy with the flipped kernel (below);
+    // otherwise it comes from the columns, W^T * dY scattered back by col2im, in the loop.
+    let flipped = conv2dInputGradientIsFlippedConvolution(g)
     x.withUnsafeBufferPointer { xp in
     weight.withUnsafeBufferPointer { wp in
     dy.withUnsafeBufferPointer { dyp in
@@ -205,7 +341,7 @@ public func conv2dBackward(
     scratch.staged.withUnsafeMutableBufferPointer { stp in
     scratch.partialGradWeight.withUnsafeMutableBufferPointer { pwp in
     dx.withUnsafeMutableBufferPointer { dxp in
-        let dxBase = computeGradInput ? dxp.baseAddress : nil
+        let dxBase = computeGradInput && !flipped ? dxp.baseAddress : nil
         parallelFor(threads) { range in
             for t in range {
                 let colBase = colp.baseAddress! + t * columnSlice
@@ -252,6 +388,53 @@ public func conv2dBackward(
             for i in 0..<weightCount { total[i] += part[i] }
         }
     }}}}}}}}
+    if computeGradInput && flipped {
+        conv2dInputGradientByFlippedKernel(g, weight: weight, gradOutput: dy, gradInput: &dx, scratch: &scratch)
+    }
+}
+
+/// Whether `conv2dBackward` computes dx as a convolution: stride 1, a square kernel and
+/// padding below the kernel size, so that dy padded by k-1-p and convolved with the flipped,
+/// transposed kernel is exactly dx.
+func conv2dInputGradientIsFlippedConvolution(_ g: Conv2dGeometry) -> Bool {
+    g.stride == 1 && g.kernelHeight == g.kernelWidth && g.padding <= g.kernelHeight - 1
+}
+
+// Input gradient of a stride-1 convolution, as a forward convolution:
+//
+//   dx[n,c,iy,ix] = sum_{o,i,j} weight[o,c,i,j] * dy[n,o,iy+p-i,ix+p-j]      (dy is 0 outside)
+//                 = sum_{o,i',j'} flip[c,o,i',j'] * dy[n,o,iy-(k-1-p)+i',ix-(k-1-p)+j']
+//   flip[c,o,i',j'] = weight[o,c,k-1-i',k-1-j']          flip [C,O,k,k],  padding k-1-p
+//
+// so it runs on the same packed panels as the forward pass, with K = O*k*k rather than the
+// K = O of W^T * dY, and without a columns matrix to scatter back.
+
+/// Overwrites `dx` ([N,C,H,W]) with the input gradient of a stride-1 convolution.
+func conv2dInputGradientByFlippedKernel(_ g: Conv2dGeometry, weight: Tensor, gradOutput dy: Tensor,
+                                        gradInput dx: inout Tensor, scratch: inout Conv2dScratch) {
+    let k = g.kernelHeight, kk = k * k
+    let (o, c) = (g.outChannels, g.inChannels)
+    if scratch.flippedWeight.count < c * o * kk { scratch.flippedWeight = [Float](repeating: 0, count: c * o * kk) }
+    weight.withUnsafeBufferPointer { wp in
+    scratch.flippedWeight.withUnsafeMutableBufferPointer { fp in
+        for oc in 0..<o {
+            for ic in 0..<c {
+                let src = wp.baseAddress! + (oc * c + ic) * kk
+                let dst = fp.baseAddress! + (ic * o + oc) * kk
+                for t in 0..<kk { dst[t] = src[kk - 1 - t] }
+            }
+        }
+    }}
+    let transposed = Conv2dGeometry(batch: g.batch, inChannels: o, height: g.outHeight, width: g.outWidth,
+                                    outChannels: c, kernelSize: k, stride: 1, padding: k - 1 - g.padding)
+    scratch.flippedWeight.withUnsafeBufferPointer { fp in
+        scratch.packedWeights.pack(weight: fp.baseAddress!, rows: c, taps: o * kk, lda: o * kk,
+                                   bias: nil, kernel: .selected)
+    }
+    dy.withUnsafeBufferPointer { dyp in
+    dx.withUnsafeMutableBufferPointer { dxp in
+        convPanelForward(transposed, input: dyp.baseAddress!, hasBias: false, output: dxp.baseAddress!, scratch: &scratch)
+    }}
 }
 
 /// dbias[o] = sum over n, oy, ox of dy[n,o,oy,ox], into `gradBias` ([O]).
