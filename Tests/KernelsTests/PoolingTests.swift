@@ -13,6 +13,8 @@ func shuffledDistinct(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
 /// (N, C, H, W, k, s): 2x2/2 with odd sizes (the last row/column is dropped), overlapping 3x3/2, 3x3/1.
 let poolCases: [(Int, Int, Int, Int, Int, Int)] = [
     (2, 3, 6, 6, 2, 2), (1, 2, 7, 9, 2, 2), (2, 2, 7, 7, 3, 2), (1, 3, 5, 6, 3, 1), (3, 1, 4, 5, 1, 1),
+    (1, 2, 5, 37, 2, 2),  // 18 windows a row: the 2x2 path's 8-wide, 8-wide, then scalar steps
+    (1, 1, 8, 24, 2, 2),  // 12 windows a row: 8-wide then 4-wide
 ]
 
 @Test(arguments: poolCases.indices)
@@ -38,10 +40,39 @@ func maxPoolGradientMatchesFiniteDifferences(_ index: Int) {
     var y = Tensor.empty, argmax: [Int32] = []
     maxPool2dForward(x, kernelSize: k, stride: s, into: &y, argmax: &argmax)
     let r = randomTensor(y.shape, &rng)
-    var dx = Tensor.empty
+    var dx = Tensor.empty, dxGivenWindow = Tensor(shape: x.shape, repeating: .nan)
     maxPool2dBackward(gradOutput: r, argmax: argmax, inputShape: x.shape, into: &dx)
+    maxPool2dBackward(gradOutput: r, argmax: argmax, inputShape: x.shape, kernelSize: k, stride: s, into: &dxGivenWindow)
     #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) {
         weightedSum(maxPool2d($0, kernelSize: k, stride: s), r) } < gradientTolerance)
+    #expect(dxGivenWindow.storage.map(\.bitPattern) == dx.storage.map(\.bitPattern))
+}
+
+/// The 2x2 stride-2 path against the rule written out: the first maximum in row-major window
+/// order wins ties, and the first NaN wins over numbers; on planes whose rows take the 8-wide,
+/// 4-wide and scalar steps, with few distinct values (many ties) and some NaNs.
+@Test func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN() {
+    let (n, c, h, w) = (2, 3, 7, 45)
+    var rng = SeededGenerator(seed: 77)
+    let values = (0..<(n * c * h * w)).map { _ -> Float in
+        let level = Int.random(in: 0..<8, using: &rng)
+        return level == 0 ? .nan : Float(level % 3)
+    }
+    let x = Tensor(shape: [n, c, h, w], storage: values)
+    var y = Tensor.empty, argmax: [Int32] = []
+    maxPool2dForward(x, kernelSize: 2, stride: 2, into: &y, argmax: &argmax)
+    let ho = h / 2, wo = w / 2
+    #expect(y.shape == [n, c, ho, wo])
+    for plane in 0..<(n * c) { for oy in 0..<ho { for ox in 0..<wo {
+        var best = 2 * oy * w + 2 * ox
+        for p in [2 * oy * w + 2 * ox + 1, (2 * oy + 1) * w + 2 * ox, (2 * oy + 1) * w + 2 * ox + 1] {
+            let value = values[plane * h * w + p], current = values[plane * h * w + best]
+            if value > current || (value.isNaN && !current.isNaN) { best = p }
+        }
+        let o = plane * ho * wo + oy * wo + ox
+        #expect(argmax[o] == Int32(best))
+        #expect(y.storage[o].bitPattern == values[plane * h * w + best].bitPattern)
+    }}}
 }
 
 @Test func maxPoolHandComputedAndNaNPropagates() {

@@ -29,7 +29,8 @@ public final class MaxPool2d: Layer {
 
     /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
-        maxPool2dBackward(gradOutput: gradOutput, argmax: argmax, inputShape: inputShape, into: &gradInput)
+        maxPool2dBackward(gradOutput: gradOutput, argmax: argmax, inputShape: inputShape,
+                          kernelSize: kernelSize, stride: stride, into: &gradInput)
         return gradInput
     }
 }

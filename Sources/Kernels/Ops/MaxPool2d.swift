@@ -36,19 +36,7 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
                 let xin = src + plane * h * w
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo
                 if k == 2 && s == 2 {
-                    // The common 2x2/2 window (the bench nets' pools), unrolled: same order, same result.
-                    for oy in 0..<ho {
-                        let top = 2 * oy * w, bottom = top + w
-                        for ox in 0..<wo {
-                            var best = top + 2 * ox
-                            var bestValue = xin[best]
-                            if beats(xin[best + 1], bestValue) { best = top + 2 * ox + 1; bestValue = xin[best] }
-                            if beats(xin[bottom + 2 * ox], bestValue) { best = bottom + 2 * ox; bestValue = xin[best] }
-                            if beats(xin[bottom + 2 * ox + 1], bestValue) { best = bottom + 2 * ox + 1; bestValue = xin[best] }
-                            yout[oy * wo + ox] = bestValue
-                            aout[oy * wo + ox] = Int32(best)
-                        }
-                    }
+                    maxPool2x2Plane(xin, width: w, outHeight: ho, outWidth: wo, into: yout, argmax: aout)
                     continue
                 }
                 for oy in 0..<ho {
@@ -77,14 +65,84 @@ private func beats(_ value: Float, _ best: Float) -> Bool {
     value > best || (value.isNaN && !best.isNaN)
 }
 
+/// The 2x2 stride-2 window (the nets' pools) over one plane, eight or four windows at a time
+/// (the same eight-lane comparison for the four-window and single-window remainders):
+/// a row pair's even and odd columns are the four window positions, compared in the scalar
+/// order (top-left, top-right, bottom-left, bottom-right) with `beats`' rule, so the values and
+/// arg-maxes are those of the general loop. Branch-free: the general loop's data-dependent
+/// branches mispredicted on about half the windows (3.6 ms for a [128,32,32,32] input).
+@inline(__always)
+private func maxPool2x2Plane(_ xin: UnsafePointer<Float>, width w: Int, outHeight ho: Int, outWidth wo: Int,
+                             into yout: UnsafeMutablePointer<Float>, argmax aout: UnsafeMutablePointer<Int32>) {
+    let x = UnsafeRawPointer(xin), y = UnsafeMutableRawPointer(yout), a = UnsafeMutableRawPointer(aout)
+    let w32 = Int32(w)
+    for oy in 0..<ho {
+        let top = 2 * oy * w, outRow = oy * wo
+        var ox = 0
+        while ox + 8 <= wo {
+            let t = x.loadUnaligned(fromByteOffset: 4 * (top + 2 * ox), as: SIMD16<Float>.self)
+            let b = x.loadUnaligned(fromByteOffset: 4 * (top + w + 2 * ox), as: SIMD16<Float>.self)
+            let (best, offset) = windowMaxima(t.evenHalf, t.oddHalf, b.evenHalf, b.oddHalf, width: w32)
+            let first = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14) &+ Int32(top + 2 * ox)
+            y.storeBytes(of: best, toByteOffset: 4 * (outRow + ox), as: SIMD8<Float>.self)
+            a.storeBytes(of: first &+ offset, toByteOffset: 4 * (outRow + ox), as: SIMD8<Int32>.self)
+            ox += 8
+        }
+        while ox + 4 <= wo {
+            let t = x.loadUnaligned(fromByteOffset: 4 * (top + 2 * ox), as: SIMD8<Float>.self)
+            let b = x.loadUnaligned(fromByteOffset: 4 * (top + w + 2 * ox), as: SIMD8<Float>.self)
+            let (best, offset) = windowMaxima(SIMD8(lowHalf: t.evenHalf, highHalf: .zero), SIMD8(lowHalf: t.oddHalf, highHalf: .zero),
+                                              SIMD8(lowHalf: b.evenHalf, highHalf: .zero), SIMD8(lowHalf: b.oddHalf, highHalf: .zero),
+                                              width: w32)
+            let first = SIMD4<Int32>(0, 2, 4, 6) &+ Int32(top + 2 * ox)
+            y.storeBytes(of: best.lowHalf, toByteOffset: 4 * (outRow + ox), as: SIMD4<Float>.self)
+            a.storeBytes(of: first &+ offset.lowHalf, toByteOffset: 4 * (outRow + ox), as: SIMD4<Int32>.self)
+            ox += 4
+        }
+        while ox < wo {
+            let (best, offset) = windowMaxima(SIMD8(repeating: xin[top + 2 * ox]), SIMD8(repeating: xin[top + 2 * ox + 1]),
+                                              SIMD8(repeating: xin[top + w + 2 * ox]), SIMD8(repeating: xin[top + w + 2 * ox + 1]),
+                                              width: w32)
+            yout[outRow + ox] = best[0]
+            aout[outRow + ox] = Int32(top + 2 * ox) + offset[0]
+            ox += 1
+        }
+    }
+}
+
+/// Lane-wise maximum of four window positions in order, and the winner's offset from the
+/// top-left one (0, 1, w, w + 1): a later position wins only if it `beats` the best so far.
+@inline(__always)
+private func windowMaxima(_ topLeft: SIMD8<Float>, _ topRight: SIMD8<Float>, _ bottomLeft: SIMD8<Float>,
+                          _ bottomRight: SIMD8<Float>, width: Int32) -> (SIMD8<Float>, SIMD8<Int32>) {
+    var best = topLeft
+    var offset = SIMD8<Int32>()
+    @inline(__always) func consider(_ value: SIMD8<Float>, _ position: Int32) {
+        let wins = (value .> best) .| ((value .!= value) .& (best .== best))
+        best.replace(with: value, where: wins)
+        offset.replace(with: position, where: wins)
+    }
+    consider(topRight, 1)
+    consider(bottomLeft, width)
+    consider(bottomRight, width + 1)
+    return (best, offset)
+}
+
 /// Routes `dy` [N,C,Ho,Wo] to the arg-max pixels recorded by the forward pass:
-/// overwrites `dx` with shape `inputShape` [N,C,H,W].
-public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape: [Int], into dx: inout Tensor) {
+/// overwrites `dx` with shape `inputShape` [N,C,H,W]. Given the forward pass's `kernelSize` and
+/// `stride`, the disjoint 2x2 stride-2 windows are written directly (each input pixel belongs to
+/// at most one window) instead of zeroing `dx` and then adding.
+public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape: [Int],
+                              kernelSize: Int? = nil, stride: Int? = nil, into dx: inout Tensor) {
     require(inputShape.count == 4 && dy.rank == 4 && argmax.count == dy.count,
                  "max pool backward: gradient \(dy.shape) does not match the forward pass")
     if dx.shape != inputShape { dx.resize(to: inputShape) }
-    let planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3]
-    let outPlane = dy.shape[2] * dy.shape[3]
+    let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3], inPlane = h * w
+    let ho = dy.shape[2], wo = dy.shape[3], outPlane = ho * wo
+    let disjoint2x2 = kernelSize == 2 && stride == 2
+    if disjoint2x2 {
+        require(ho == h / 2 && wo == w / 2, "max pool backward: gradient \(dy.shape) is not a 2x2/2 pool of \(inputShape)")
+    }
     dy.withUnsafeBufferPointer { gp in
     argmax.withUnsafeBufferPointer { ap in
     dx.withUnsafeMutableBufferPointer { dp in
@@ -92,13 +150,66 @@ public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape
         parallelFor(planes) { range in
             for plane in range {
                 let dxPlane = d + plane * inPlane
+                let gPlane = g + plane * outPlane, argPlane = arg + plane * outPlane
+                if disjoint2x2 {
+                    maxPool2x2BackwardPlane(gPlane, argmax: argPlane, width: w, height: h, outHeight: ho, outWidth: wo,
+                                            into: dxPlane)
+                    continue
+                }
                 dxPlane.update(repeating: 0, count: inPlane)
                 for o in 0..<outPlane {
-                    dxPlane[Int(arg[plane * outPlane + o])] += g[plane * outPlane + o]
+                    dxPlane[Int(argPlane[o])] += gPlane[o]
                 }
             }
         }
     }}}
+}
+
+/// One plane of the 2x2 stride-2 backward: each window's four pixels get its gradient or zero
+/// (by the recorded arg-max), and the row and column an odd size leaves outside every window get zero.
+@inline(__always)
+private func maxPool2x2BackwardPlane(_ g: UnsafePointer<Float>, argmax arg: UnsafePointer<Int32>, width w: Int, height h: Int,
+                                     outHeight ho: Int, outWidth wo: Int, into dx: UnsafeMutablePointer<Float>) {
+    for oy in 0..<ho {
+        let top = 2 * oy * w
+        let topRow = dx + top, bottomRow = topRow + w
+        let gRow = g + oy * wo, argRow = arg + oy * wo
+        var ox = 0
+        while ox + 8 <= wo {
+            let value = UnsafeRawPointer(gRow + ox).loadUnaligned(as: SIMD8<Float>.self)
+            // Offsets within the window as Float (exact: they are below 2^24), so the
+            // comparisons are the float ones that compile to vector compares and blends.
+            let offset = SIMD8<Float>(UnsafeRawPointer(argRow + ox).loadUnaligned(as: SIMD8<Int32>.self)
+                &- (SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14) &+ Int32(top + 2 * ox)))
+            let zero = SIMD8<Float>()
+            let topLeft = zero.replacing(with: value, where: offset .== SIMD8(repeating: 0))
+            let topRight = zero.replacing(with: value, where: offset .== SIMD8(repeating: 1))
+            let bottomLeft = zero.replacing(with: value, where: offset .== SIMD8(repeating: Float(w)))
+            let bottomRight = zero.replacing(with: value, where: offset .== SIMD8(repeating: Float(w + 1)))
+            UnsafeMutableRawPointer(topRow + 2 * ox).storeBytes(of: interleave(topLeft, topRight), as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(bottomRow + 2 * ox).storeBytes(of: interleave(bottomLeft, bottomRight), as: SIMD16<Float>.self)
+            ox += 8
+        }
+        while ox < wo {
+            topRow[2 * ox] = 0
+            topRow[2 * ox + 1] = 0
+            bottomRow[2 * ox] = 0
+            bottomRow[2 * ox + 1] = 0
+            dx[Int(argRow[ox])] = gRow[ox]
+            ox += 1
+        }
+        if w > 2 * wo {
+            topRow[w - 1] = 0
+            bottomRow[w - 1] = 0
+        }
+    }
+    if h > 2 * ho { (dx + 2 * ho * w).update(repeating: 0, count: w) }
+}
+
+/// (a0, b0, a1, b1, ..., a7, b7): even lanes from `a`, odd lanes from `b`.
+@inline(__always)
+private func interleave(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD16<Float> {
+    SIMD16(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
 }
 
 /// Max pooling of `x` [N,C,H,W] with a k x k window and stride s: [N,C,floor((H-k)/s)+1,floor((W-k)/s)+1].
