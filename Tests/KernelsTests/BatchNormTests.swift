@@ -63,3 +63,61 @@ func batchNormGradientsMatchFiniteDifferences(_ training: Bool) {
     #expect(maxGradientError(at: gamma, analytic: dg, epsilon: 1e-2) { loss(x, $0, beta) } < gradientTolerance)
     #expect(maxGradientError(at: beta, analytic: db, epsilon: 1e-2) { loss(x, gamma, $0) } < gradientTolerance)
 }
+
+/// Float bit patterns: "the same bits" literally (NaN == NaN, -0 != +0).
+private func bitPatterns(_ t: Tensor) -> [UInt32] { t.storage.map(\.bitPattern) }
+
+/// Batch norm with `applyingReLU` gives the bits of batch norm then ReLU, forward and backward
+/// (the backward given the ReLU output's gradient), in training and evaluation mode, on planes
+/// of 63 values (the vector loops' 32- and 16-wide steps and a scalar tail).
+@Test(arguments: [true, false])
+func batchNormWithReLUEqualsBatchNormThenReLU(_ training: Bool) {
+    var rng = SeededGenerator(seed: training ? 24 : 25)
+    let (n, c) = (3, 5)
+    let x = randomTensor([n, c, 7, 9], &rng, scale: 2)
+    let gamma = randomTensor([c], &rng), beta = randomTensor([c], &rng)
+    let dz = randomTensor(x.shape, &rng)
+    var results: [[[UInt32]]] = []
+    for fused in [false, true] {
+        var rm = Tensor(shape: [c], repeating: 0.5), rv = Tensor(shape: [c], repeating: 2)
+        var mean = Tensor.empty, invStd = Tensor.empty, y = Tensor.empty, z = Tensor.empty
+        batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: training, applyingReLU: fused,
+                           runningMean: &rm, runningVar: &rv, savedMean: &mean, savedInvStd: &invStd, into: &y)
+        var dy = dz
+        if fused {
+            z = y
+        } else {
+            reluForward(y, into: &z)
+            reluBackward(output: z, gradOutput: dz, into: &dy)
+        }
+        var dx = Tensor.empty, dg = Tensor.empty, db = Tensor.empty
+        batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
+                            usedBatchStatistics: training, reluBias: fused ? beta : nil,
+                            gradInput: &dx, gradWeight: &dg, gradBias: &db)
+        results.append([z, rm, rv, dx, dg, db].map(bitPatterns))
+    }
+    #expect(results[0] == results[1])
+    #expect(results[1][0].contains(0) && results[1][0].contains { $0 != 0 })  // the ReLU cut some values, not all
+}
+
+/// A Sequential runs a BatchNorm2d and the ReLU after it as one pass: its output and gradients
+/// are the bits of calling the two layers one after the other.
+@Test func sequentialBatchNormReLUEqualsTheLayersCalledInTurn() {
+    var rng = SeededGenerator(seed: 26)
+    let x = randomTensor([4, 3, 6, 5], &rng, scale: 2), dz = randomTensor(x.shape, &rng)
+    let batchNorm = BatchNorm2d(numFeatures: 3), relu = ReLU()
+    batchNorm.weight.value = randomTensor([3], &rng)
+    batchNorm.bias.value = randomTensor([3], &rng)
+    let z = relu(batchNorm(x))
+    let dx = batchNorm.backward(relu.backward(dz))
+    let separate = [z, dx, batchNorm.weight.grad, batchNorm.bias.grad].map(bitPatterns)
+
+    let twin = BatchNorm2d(numFeatures: 3)
+    twin.weight.value = batchNorm.weight.value
+    twin.bias.value = batchNorm.bias.value
+    let net = Sequential { twin.named("bn"); ReLU() }
+    let zNet = net(x)
+    let dxNet = net.backward(dz)
+    #expect([zNet, dxNet, twin.weight.grad, twin.bias.grad].map(bitPatterns) == separate)
+    #expect(net.namedBuffers.map(\.name) == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"])
+}

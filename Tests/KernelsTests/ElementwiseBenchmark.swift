@@ -35,6 +35,15 @@ func memoryBoundOpTimes() {
             batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
                                 usedBatchStatistics: true, gradInput: &dx, gradWeight: &dGamma, gradBias: &dBeta)
         }))
+        times.append(("bn+relu fwd", bestMilliseconds {
+            batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: true, applyingReLU: true,
+                               runningMean: &runningMean, runningVar: &runningVar,
+                               savedMean: &mean, savedInvStd: &invStd, into: &y)
+        }))
+        times.append(("bn+relu bwd", bestMilliseconds {
+            batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
+                                usedBatchStatistics: true, reluBias: beta, gradInput: &dx, gradWeight: &dGamma, gradBias: &dBeta)
+        }))
         times.append(("relu fwd", bestMilliseconds { reluForward(x, into: &r) }))
         times.append(("relu bwd", bestMilliseconds { reluBackward(output: r, gradOutput: dy, into: &dr) }))
         times.append(("pool fwd", bestMilliseconds {

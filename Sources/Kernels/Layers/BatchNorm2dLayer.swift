@@ -32,6 +32,7 @@ public final class BatchNorm2d: Layer {
     private var savedMean = Tensor.empty
     private var savedInvStd = Tensor.empty
     private var usedBatchStatistics = true
+    private var appliedReLU = false
 
     /// PyTorch's defaults: momentum 0.1, eps 1e-5.
     public init(numFeatures: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
@@ -84,10 +85,18 @@ public final class BatchNorm2d: Layer {
 
     /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        forward(x, applyingReLU: false)
+    }
+
+    /// The forward pass, followed by max(., 0) when `applyingReLU` (`Sequential` runs a
+    /// BatchNorm2d and the ReLU after it this way); the next `backward` then takes the gradient
+    /// of the ReLU's output.
+    func forward(_ x: Tensor, applyingReLU: Bool) -> Tensor {
         batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: training,
-                           runningMean: &runningMean, runningVar: &runningVar,
+                           applyingReLU: applyingReLU, runningMean: &runningMean, runningVar: &runningVar,
                            savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
         usedBatchStatistics = training
+        appliedReLU = applyingReLU
         if training {
             numBatchesTracked.storage[0] += 1
             input = x
@@ -102,7 +111,7 @@ public final class BatchNorm2d: Layer {
         require(input.rank == 4, "BatchNorm2d.backward without a training-mode forward pass")
         batchNorm2dBackward(input: input, weight: weight.value, savedMean: savedMean, savedInvStd: savedInvStd,
                             gradOutput: gradOutput, usedBatchStatistics: usedBatchStatistics,
-                            gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)
+                            reluBias: appliedReLU ? bias.value : nil, gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)
         input = .empty
         return gradInput
     }

@@ -59,6 +59,17 @@ public final class Sequential: Layer {
     /// The children in order, each with its resolved name.
     public private(set) var children: [(name: String, layer: any Layer)] = []
 
+    /// How the children run: each on its own, except a BatchNorm2d followed by a ReLU, which run
+    /// as one pass (`BatchNorm2d.forward(_:applyingReLU:)`: the same bits, one pass over memory
+    /// fewer each way). The layers themselves are unchanged, so calling one directly, the
+    /// names and the saved state are as without it.
+    private var steps: [Step] = []
+
+    private enum Step {
+        case layer(any Layer)
+        case batchNormReLU(BatchNorm2d)
+    }
+
     /// A container of the built children; parameters keep the values the children were built with.
     public init(@SequentialBuilder _ build: () -> [SequentialChild]) {
         for child in build() { append(child.layer, named: child.name) }
@@ -82,6 +93,11 @@ public final class Sequential: Layer {
         require(!children.contains { $0.name == resolved }, "Sequential: two children named '\(resolved)'")
         layer.training = training
         children.append((resolved, layer))
+        if layer is ReLU, case .layer(let previous)? = steps.last, let batchNorm = previous as? BatchNorm2d {
+            steps[steps.count - 1] = .batchNormReLU(batchNorm)
+        } else {
+            steps.append(.layer(layer))
+        }
     }
 
     /// The child named `name`, if any.
@@ -124,14 +140,24 @@ public final class Sequential: Layer {
     /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
-        for child in children { h = child.layer(h) }
+        for step in steps {
+            switch step {
+            case .layer(let layer): h = layer(h)
+            case .batchNormReLU(let batchNorm): h = batchNorm.forward(h, applyingReLU: true)
+            }
+        }
         return h
     }
 
     /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         var g = gradOutput
-        for child in children.reversed() { g = child.layer.backward(g) }
+        for step in steps.reversed() {
+            switch step {
+            case .layer(let layer): g = layer.backward(g)
+            case .batchNormReLU(let batchNorm): g = batchNorm.backward(g)
+            }
+        }
         return g
     }
 }

@@ -15,13 +15,21 @@
 //   training:   dx = gamma invStd (dy - dbeta/M - xhat dgamma/M)   (the statistics depend on x)
 //   evaluation: dx = gamma invStd dy                                 (they are constants)
 //
+// Fused with a following ReLU (z = max(y, 0)): the forward writes z instead of y, and the backward
+// takes dz and uses the ReLU's gradient dy = dz [y > 0], recomputing y from x with the forward's
+// own expression (x * scale + shift, so the same bits) instead of reading another tensor. That
+// saves the ReLU's passes over memory (a read and a write forward, two reads and a write backward)
+// and gives the same bits as running the two layers one after the other.
+//
 // Channel sums are accumulated in Double; each channel is owned by one thread.
 
 /// Normalises `x` into `y`. In training mode uses and updates the batch statistics (and the
 /// running ones); in evaluation mode uses the running ones. Either way `savedMean` and
-/// `savedInvStd` ([C]) receive the statistics used, for `batchNorm2dBackward`.
+/// `savedInvStd` ([C]) receive the statistics used, for `batchNorm2dBackward`. With
+/// `applyingReLU`, writes max(y, 0) instead (a BatchNorm2d followed by a ReLU in one pass).
 public func batchNorm2dForward(
     _ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, momentum: Float, training: Bool,
+    applyingReLU: Bool = false,
     runningMean: inout Tensor, runningVar: inout Tensor,
     savedMean: inout Tensor, savedInvStd: inout Tensor, into y: inout Tensor
 ) {
@@ -66,11 +74,14 @@ public func batchNorm2dForward(
                 let invStd = 1 / (variance + Double(eps)).squareRoot()
                 sMean[ch] = Float(mean)
                 sInv[ch] = Float(invStd)
-                let scale = gamma[ch] * Float(invStd)
-                let shift = beta[ch] - Float(mean) * scale
+                let (scale, shift) = affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
                 for img in 0..<n {
                     let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
-                    for i in 0..<plane { to[i] = from[i] * scale + shift }
+                    if applyingReLU {
+                        for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
+                    } else {
+                        for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
+                    }
                 }
             }
         }
@@ -79,13 +90,15 @@ public func batchNorm2dForward(
 
 /// Gradients of batch normalisation: overwrites `gradInput` ([N,C,H,W]), `gradWeight` and
 /// `gradBias` ([C]). `savedMean`/`savedInvStd` are those the forward pass produced;
-/// `usedBatchStatistics` is the forward pass's `training` flag.
+/// `usedBatchStatistics` is the forward pass's `training` flag. `reluBias`: when the forward
+/// pass applied ReLU, the `bias` it used; `gradOutput` is then the gradient of the ReLU's output.
 public func batchNorm2dBackward(
     input x: Tensor, weight: Tensor, savedMean: Tensor, savedInvStd: Tensor, gradOutput dy: Tensor,
-    usedBatchStatistics: Bool,
+    usedBatchStatistics: Bool, reluBias: Tensor? = nil,
     gradInput dx: inout Tensor, gradWeight: inout Tensor, gradBias: inout Tensor
 ) {
     require(x.shape == dy.shape, "batch norm backward: gradient \(dy.shape) does not match input \(x.shape)")
+    if let reluBias { require(reluBias.count == x.shape[1], "batch norm backward: bias does not have \(x.shape[1]) channels") }
     let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3], m = Float(n * plane)
     dx.resize(like: x)
     if gradWeight.count != c { gradWeight.resize(to: [c]) }
@@ -98,15 +111,19 @@ public func batchNorm2dBackward(
     savedInvStd.withUnsafeBufferPointer { sip in
     gradWeight.withUnsafeMutableBufferPointer { dwp in
     gradBias.withUnsafeMutableBufferPointer { dbp in
+    withOptionalBuffer(reluBias) { rbp in
         let src = xp.baseAddress!, g = gp.baseAddress!, d = dxp.baseAddress!
         let gamma = wp.baseAddress!, sMean = smp.baseAddress!, sInv = sip.baseAddress!
         let dGamma = dwp.baseAddress!, dBeta = dbp.baseAddress!
         parallelFor(c) { channels in
             for ch in channels {
                 let mean = sMean[ch], invStd = sInv[ch]
+                // The ReLU's mask, recomputed as the forward pass computed it.
+                let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
                 var sumDy: Double = 0, sumDyXhat: Double = 0
                 for img in 0..<n {
-                    let (s, sx) = sumAndCenteredDot(g + (img * c + ch) * plane, src + (img * c + ch) * plane, plane, mean: mean)
+                    let (s, sx) = sumAndCenteredDot(g + (img * c + ch) * plane, src + (img * c + ch) * plane, plane, mean: mean,
+                                                    reluMask: reluMask)
                     sumDy += Double(s)
                     sumDyXhat += Double(sx)
                 }
@@ -122,9 +139,29 @@ public func batchNorm2dBackward(
                 for img in 0..<n {
                     let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
                     let out = d + (img * c + ch) * plane
-                    for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }
+                    if let reluMask {
+                        for i in 0..<plane {
+                            let dyi = normalized(xr[i], reluMask.scale, reluMask.shift) > 0 ? gr[i] : 0
+                            out[i] = scale * dyi + a * xr[i] + b
+                        }
+                    } else {
+                        for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }
+                    }
                 }
             }
         }
-    }}}}}}}}
+    }}}}}}}}}
+}
+
+/// The per-channel affine map of the forward pass, y = x * scale + shift, from the saved statistics.
+@inline(__always)
+func affine(gamma: Float, beta: Float, mean: Float, invStd: Float) -> (scale: Float, shift: Float) {
+    let scale = gamma * invStd
+    return (scale, beta - mean * scale)
+}
+
+/// x * scale + shift: one expression for the forward pass and the fused ReLU's mask, so both round alike.
+@inline(__always)
+func normalized(_ x: Float, _ scale: Float, _ shift: Float) -> Float {
+    x * scale + shift
 }

@@ -49,29 +49,52 @@ func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) ->
     return s
 }
 
-/// (sum_i g[i], sum_i g[i] * (x[i] - mean)) for i in 0..<n: batch norm's backward sums.
+/// (sum_i g[i], sum_i g[i] * (x[i] - mean)) for i in 0..<n: batch norm's backward sums. With
+/// `reluMask`, g[i] counts only where x[i] * scale + shift > 0 (a fused ReLU's gradient).
 @inline(__always)
-func sumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> (Float, Float) {
+func sumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float,
+                       reluMask: (scale: Float, shift: Float)? = nil) -> (Float, Float) {
+    if let reluMask {
+        return centeredSums(g, x, n, mean: mean, masked: true, scale: reluMask.scale, shift: reluMask.shift)
+    }
+    return centeredSums(g, x, n, mean: mean, masked: false, scale: 0, shift: 0)
+}
+
+/// `sumAndCenteredDot` with `masked` a constant at each call, so each variant compiles to its own loop.
+@inline(__always)
+private func centeredSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float,
+                          masked: Bool, scale: Float, shift: Float) -> (Float, Float) {
     let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
     let m = SIMD16<Float>(repeating: mean)
+    let vScale = SIMD16<Float>(repeating: scale), vShift = SIMD16<Float>(repeating: shift)
+    @inline(__always) func load(_ i: Int) -> (g: SIMD16<Float>, x: SIMD16<Float>) {
+        let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        guard masked else { return (gv, xv) }
+        return (SIMD16<Float>().replacing(with: gv, where: xv * vScale + vShift .> 0), xv)
+    }
     var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), d0 = SIMD16<Float>(), d1 = SIMD16<Float>()
     var i = 0
     while i + 32 <= n {
-        let g0 = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        let g1 = rg.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+        let (g0, x0) = load(i), (g1, x1) = load(i + 16)
         s0 += g0
         s1 += g1
-        d0 += g0 * (rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m)
-        d1 += g1 * (rx.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self) - m)
+        d0 += g0 * (x0 - m)
+        d1 += g1 * (x1 - m)
         i += 32
     }
     if i + 16 <= n {
-        let g0 = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        let (g0, x0) = load(i)
         s0 += g0
-        d0 += g0 * (rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m)
+        d0 += g0 * (x0 - m)
         i += 16
     }
     var sum = (s0 + s1).sum(), dot = (d0 + d1).sum()
-    while i < n { sum += g[i]; dot += g[i] * (x[i] - mean); i += 1 }
+    while i < n {
+        let gi = !masked || normalized(x[i], scale, shift) > 0 ? g[i] : 0
+        sum += gi
+        dot += gi * (x[i] - mean)
+        i += 1
+    }
     return (sum, dot)
 }
