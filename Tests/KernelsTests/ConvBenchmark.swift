@@ -27,14 +27,3 @@ func conv2dDirectVersusIm2colTimes() {
         print("conv N\(n) C\(c) \(h)x\(w) O\(o) k\(k): direct \(String(format: "%.2f", directMs)) ms, im2col+GEMM \(String(format: "%.2f", im2colMs)) ms")
     }
 }
-
-private func bestMilliseconds(_ body: () -> Void) -> Double {
-    body()
-    var best = Double.infinity
-    for _ in 0..<7 {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-    }
-    return best
-}

@@ -57,14 +57,3 @@ func memoryBoundOpTimes() {
         print("\(shape):", times.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "), "ms")
     }
 }
-
-private func bestMilliseconds(_ body: () -> Void) -> Double {
-    body()
-    var best = Double.infinity
-    for _ in 0..<7 {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-    }
-    return best
-}

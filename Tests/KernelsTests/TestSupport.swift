@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import Testing
 
@@ -55,3 +56,16 @@ func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
 /// pass rounds to Float32 (relative error ~1e-7 per op), which the central difference divides
 /// by 2h; with h = 1e-2 on O(1) inputs that stays well below this.
 let gradientTolerance = 2e-3
+
+/// The best of 7 timed calls of `body` (after one untimed warm-up), in milliseconds: for the
+/// KERNELS_BENCH benchmarks, which print figures and assert nothing about speed.
+func bestMilliseconds(_ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    for _ in 0..<7 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    return best
+}
