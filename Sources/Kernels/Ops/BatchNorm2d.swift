@@ -56,14 +56,14 @@ public func batchNorm2dForward(
             for ch in channels {
                 let mean: Double, variance: Double
                 if training {
-                    var sum: Double = 0
-                    for img in 0..<n { sum += Double(sumOf(src + (img * c + ch) * plane, plane)) }
+                    let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
+                        sums.add(src + start, src + start, plane, mean: 0, mode: .plain)
+                    }.sum
                     mean = sum / Double(m)
-                    var squares: Double = 0
                     let meanF = Float(mean)
-                    for img in 0..<n {
-                        squares += Double(sumOfSquaredDeviations(src + (img * c + ch) * plane, plane, mean: meanF))
-                    }
+                    let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
+                        sums.add(src + start, src + start, plane, mean: meanF, mode: .squaredDeviations)
+                    }.dot
                     variance = squares / Double(m)
                     rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
                     rVar[ch] = (1 - momentum) * rVar[ch] + momentum * Float(variance * Double(m) / Double(m - 1))
@@ -120,12 +120,13 @@ public func batchNorm2dBackward(
                 let mean = sMean[ch], invStd = sInv[ch]
                 // The ReLU's mask, recomputed as the forward pass computed it.
                 let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
-                var sumDy: Double = 0, sumDyXhat: Double = 0
-                for img in 0..<n {
-                    let (s, sx) = sumAndCenteredDot(g + (img * c + ch) * plane, src + (img * c + ch) * plane, plane, mean: mean,
-                                                    reluMask: reluMask)
-                    sumDy += Double(s)
-                    sumDyXhat += Double(sx)
+                let mode: RunSumMode = reluMask.map { .maskedCenteredDot(scale: $0.scale, shift: $0.shift) } ?? .centeredDot
+                var (sumDy, sumDyXhat) = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
+                    if case .centeredDot = mode {
+                        sums.add(g + start, src + start, plane, mean: mean, mode: .centeredDot)
+                    } else {
+                        sums.add(g + start, src + start, plane, mean: mean, mode: mode)
+                    }
                 }
                 sumDyXhat *= Double(invStd)
                 dBeta[ch] = Float(sumDy)
@@ -151,6 +152,25 @@ public func batchNorm2dBackward(
             }
         }
     }}}}}}}}}
+}
+
+/// The Double totals of `add`'s Float sums over channel `ch`'s planes (image-major storage: plane
+/// of image i at (i * c + ch) * plane), summed in Float over groups of `imagesPerSumGroup` images.
+@inline(__always)
+func channelTotal(n: Int, c: Int, ch: Int, plane: Int,
+                  _ add: (inout RunSums, _ start: Int) -> Void) -> (sum: Double, dot: Double) {
+    let group = imagesPerSumGroup(plane: plane)
+    var sum: Double = 0, dot: Double = 0
+    var first = 0
+    while first < n {
+        var sums = RunSums()
+        for img in first..<min(n, first + group) { add(&sums, (img * c + ch) * plane) }
+        let total = sums.total
+        sum += Double(total.sum)
+        dot += Double(total.dot)
+        first += group
+    }
+    return (sum, dot)
 }
 
 /// The per-channel affine map of the forward pass, y = x * scale + shift, from the saved statistics.
