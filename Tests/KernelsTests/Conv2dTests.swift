@@ -146,3 +146,50 @@ func conv2dOnRandomShapes(_ trial: Int) {
     #expect(maxGradientError(at: weight, analytic: dw, epsilon: 1e-2) {
         weightedSum(conv2d(x, weight: $0, bias: bias, stride: s, padding: p), r) } < gradientTolerance, "\(shape)")
 }
+
+/// Gradients of sum(r * conv2d(x, w)) straight from the definition, in Float64.
+func referenceConv2dGradients(_ x: Tensor, _ w: Tensor, _ r: Tensor, stride s: Int, padding p: Int) -> (dx: Tensor, dw: Tensor) {
+    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let (ho, wo) = (r.shape[2], r.shape[3])
+    var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+    for img in 0..<n { for oc in 0..<o { for oy in 0..<ho { for ox in 0..<wo {
+        let g = Double(r[img, oc, oy, ox])
+        for ic in 0..<c { for i in 0..<kh { for j in 0..<kw {
+            let iy = oy * s - p + i, ix = ox * s - p + j
+            guard iy >= 0 && iy < h && ix >= 0 && ix < wd else { continue }
+            dx[((img * c + ic) * h + iy) * wd + ix] += g * Double(w[oc, ic, i, j])
+            dw[((oc * c + ic) * kh + i) * kw + j] += g * Double(x[img, ic, iy, ix])
+        }}}
+    }}}}
+    return (Tensor(shape: x.shape, storage: dx.map { Float($0) }), Tensor(shape: w.shape, storage: dw.map { Float($0) }))
+}
+
+/// (N, C, H, W, O, k, padding), stride 1: the channel counts of the AVX-512 kernels' two tile
+/// widths (16 and 32 channels) with a ragged last block, 3x3 and 5x5 (their weight-gradient
+/// kernels) and 1x1 and 7x7 (the other weight-gradient path), padding 0 to 3.
+let wideConvCases: [(Int, Int, Int, Int, Int, Int, Int)] = [
+    (3, 5, 9, 7, 32, 3, 1), (2, 4, 6, 6, 48, 3, 1), (2, 3, 10, 9, 64, 3, 0), (2, 6, 12, 11, 16, 5, 2),
+    (1, 2, 8, 8, 17, 5, 0), (2, 3, 7, 7, 40, 1, 0), (2, 3, 9, 9, 33, 7, 3), (5, 16, 8, 8, 128, 3, 1),
+]
+
+@Test(arguments: wideConvCases.indices)
+func conv2dWithManyChannelsMatchesTheDefinition(_ index: Int) {
+    let (n, c, h, w, o, k, p) = wideConvCases[index]
+    var rng = SeededGenerator(seed: UInt64(1300 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng), bias = randomTensor([o], &rng)
+    let expected = referenceConv2d(x, weight, bias, stride: 1, padding: p)
+    var y = Tensor.empty, viaPanels = Tensor.empty, scratch = Conv2dScratch()
+    conv2dForward(x, weight: weight, bias: bias, stride: 1, padding: p, into: &y, scratch: &scratch)
+    conv2dGEMMForward(x, weight: weight, bias: bias, stride: 1, padding: p, into: &viaPanels, scratch: &scratch)
+    #expect(y.shape == expected.shape && viaPanels.shape == expected.shape)
+    #expect(maxAbsDifference(y, expected) < 1e-4)
+    #expect(maxAbsDifference(viaPanels, expected) < 1e-4)
+    let r = randomTensor(expected.shape, &rng)
+    let (dxExpected, dwExpected) = referenceConv2dGradients(x, weight, r, stride: 1, padding: p)
+    var dx = Tensor.empty, dw = Tensor.empty
+    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: p,
+                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    #expect(maxAbsDifference(dx, dxExpected) < 1e-4)
+    #expect(maxAbsDifference(dw, dwExpected) < 1e-4)
+}

@@ -97,8 +97,24 @@ public struct Conv2dScratch: Sendable {
     var tapTable: [ConvTap] = []
     var tapOffsets: [Int32] = []
     var paddedInput: [Float] = []
+    var directWeights: [Float] = []
+    var directBias: [Float] = []
+    var transposedGradient: [Float] = []
+    var channelAccumulators: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}
+
+    /// Tap offsets into the zero-padded images of a stride-1 convolution: tap (c,i,j) reads
+    /// from (c*Hp + i)*Wp + j (see `PaddedPanelSource`).
+    mutating func fillPaddedTapOffsets(_ g: Conv2dGeometry) {
+        let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+        if tapOffsets.count < g.taps { tapOffsets = [Int32](repeating: 0, count: g.taps) }
+        let kk = g.kernelHeight * g.kernelWidth
+        for r in 0..<g.taps {
+            let c = r / kk, i = (r % kk) / g.kernelWidth, j = r % g.kernelWidth
+            tapOffsets[r] = Int32((c * hp + i) * wp + j)
+        }
+    }
 
     /// Elements of one thread's columns matrix and staged output.
     static func sliceSizes(_ g: Conv2dGeometry) -> (columns: Int, staged: Int) {
@@ -125,8 +141,9 @@ func convImages(thread t: Int, of threads: Int, batch: Int) -> Range<Int> {
 }
 
 /// Forward convolution into `y` (resized to [N,O,Ho,Wo]): direct loops for few filters on long
-/// rows (`conv2dDirect`), else a GEMM over panels packed from the image (`conv2dGEMMForward`).
-/// Both compute the same sums.
+/// rows (`conv2dDirect`); else, at stride 1 on a CPU with AVX-512, the vectorised direct
+/// kernel (Conv2dVectorDirect.swift); else a GEMM over panels packed from the image
+/// (`conv2dGEMMForward`). All compute the same sums.
 public func conv2dForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
     into y: inout Tensor, scratch: inout Conv2dScratch
@@ -135,28 +152,46 @@ public func conv2dForward(
     if conv2dPrefersDirect(g) {
         conv2dDirect(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y)
     } else {
-        conv2dGEMMForward(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y, scratch: &scratch)
+        convolve(x, weight: weight, bias: bias, geometry: g, into: &y, scratch: &scratch, vectorDirect: true)
     }
 }
 
 /// Forward convolution into `y` (resized to [N,O,Ho,Wo]) as a GEMM whose B panels are packed
-/// straight from the image, bias included (Conv2dPanels.swift); see the file comment for the maths.
+/// straight from the image, bias included (Conv2dPanels.swift), whatever the CPU: the path of
+/// CPUs without AVX-512 and of stride 2, exposed so the tests check it on every machine.
 public func conv2dGEMMForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
     into y: inout Tensor, scratch: inout Conv2dScratch
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
+    convolve(x, weight: weight, bias: bias, geometry: g, into: &y, scratch: &scratch, vectorDirect: false)
+}
+
+/// The GEMM-class convolution: the AVX-512 direct kernel when allowed and possible, else panels.
+func convolve(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Conv2dGeometry,
+              into y: inout Tensor, scratch: inout Conv2dScratch, vectorDirect: Bool) {
     if let bias { require(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
     y.resize(g.batch, g.outChannels, g.outHeight, g.outWidth)
     withOptionalBuffer(bias) { biasp in
     weight.withUnsafeBufferPointer { wp in
-        scratch.packedWeights.pack(weight: wp.baseAddress!, rows: g.outChannels, taps: g.taps, lda: g.taps,
-                                   bias: biasp, kernel: .selected)
-    }}
     x.withUnsafeBufferPointer { xp in
     y.withUnsafeMutableBufferPointer { yp in
-        convPanelForward(g, input: xp.baseAddress!, hasBias: bias != nil, output: yp.baseAddress!, scratch: &scratch)
-    }}
+        convolve(g, input: xp.baseAddress!, weight: wp.baseAddress!, bias: biasp, output: yp.baseAddress!,
+                 scratch: &scratch, vectorDirect: vectorDirect)
+    }}}}
+}
+
+/// `convolve` on raw buffers: weight [O, C*kh*kw], bias [O] or nil, input and output NCHW.
+func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+              bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
+              scratch: inout Conv2dScratch, vectorDirect: Bool) {
+    if vectorDirect && g.stride == 1 && MicroKernel.selected == .avx512 {
+        convVectorDirectForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
+        return
+    }
+    scratch.packedWeights.pack(weight: weight, rows: g.outChannels, taps: g.taps, lda: g.taps,
+                               bias: bias, kernel: .selected)
+    convPanelForward(g, input: input, hasBias: bias != nil, output: output, scratch: &scratch)
 }
 
 /// Images per panel GEMM: one when an image's output plane is wide enough for the GEMM (its
@@ -240,12 +275,7 @@ func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, ha
     if scratch.paddedInput.count < paddedSlice * threads {
         scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
     }
-    if scratch.tapOffsets.count < g.taps { scratch.tapOffsets = [Int32](repeating: 0, count: g.taps) }
-    let kk = g.kernelHeight * g.kernelWidth
-    for r in 0..<g.taps {
-        let c = r / kk, i = (r % kk) / g.kernelWidth, j = r % g.kernelWidth
-        scratch.tapOffsets[r] = Int32((c * hp + i) * wp + j)
-    }
+    scratch.fillPaddedTapOffsets(g)
     let weights = scratch.packedWeights.layout
     let kernel = MicroKernel.selected
     nonisolated(unsafe) let out = output
@@ -325,6 +355,19 @@ public func conv2dBackward(
                  "conv2d backward: gradient shape \(dy.shape) does not match the output")
     dw.resize(to: weight.shape)
     if computeGradInput { dx.resize(like: x) }
+    if conv2dInputGradientIsFlippedConvolution(g) && MicroKernel.selected == .avx512 {
+        // Stride 1 with AVX-512: both gradients without a columns matrix (Conv2dVectorDirect.swift).
+        x.withUnsafeBufferPointer { xp in
+        dy.withUnsafeBufferPointer { dyp in
+        dw.withUnsafeMutableBufferPointer { dwp in
+            convVectorDirectWeightGradient(g, input: xp.baseAddress!, gradOutput: dyp.baseAddress!,
+                                           gradWeight: dwp.baseAddress!, scratch: &scratch)
+        }}}
+        if computeGradInput {
+            conv2dInputGradientByFlippedKernel(g, weight: weight, gradOutput: dy, gradInput: &dx, scratch: &scratch)
+        }
+        return
+    }
     let threads = convThreads(g.batch)
     scratch.reserve(g, threads: threads)
     let perChunk = g.imagesPerChunk
@@ -381,15 +424,19 @@ public func conv2dBackward(
                 }
             }
         }
-        // Partials in thread order: the same sums for the same thread count.
-        let total = dwp.baseAddress!
-        for t in 1..<max(1, threads) {
-            let part = pwp.baseAddress! + (t - 1) * weightCount
-            for i in 0..<weightCount { total[i] += part[i] }
-        }
+        addPartials(pwp.baseAddress!, threads: threads, count: weightCount, into: dwp.baseAddress!)
     }}}}}}}}
     if computeGradInput && flipped {
         conv2dInputGradientByFlippedKernel(g, weight: weight, gradOutput: dy, gradInput: &dx, scratch: &scratch)
+    }
+}
+
+/// Adds the partial weight gradients of threads 1..<threads (`count` floats each, one after
+/// another) to thread 0's, in thread order: the same sums for the same thread count.
+func addPartials(_ partials: UnsafePointer<Float>, threads: Int, count: Int, into total: UnsafeMutablePointer<Float>) {
+    for t in 1..<max(1, threads) {
+        let part = partials + (t - 1) * count
+        for i in 0..<count { total[i] += part[i] }
     }
 }
 
@@ -427,14 +474,13 @@ func conv2dInputGradientByFlippedKernel(_ g: Conv2dGeometry, weight: Tensor, gra
     }}
     let transposed = Conv2dGeometry(batch: g.batch, inChannels: o, height: g.outHeight, width: g.outWidth,
                                     outChannels: c, kernelSize: k, stride: 1, padding: k - 1 - g.padding)
-    scratch.flippedWeight.withUnsafeBufferPointer { fp in
-        scratch.packedWeights.pack(weight: fp.baseAddress!, rows: c, taps: o * kk, lda: o * kk,
-                                   bias: nil, kernel: .selected)
-    }
+    let flipped = scratch.flippedWeight
+    flipped.withUnsafeBufferPointer { fp in
     dy.withUnsafeBufferPointer { dyp in
     dx.withUnsafeMutableBufferPointer { dxp in
-        convPanelForward(transposed, input: dyp.baseAddress!, hasBias: false, output: dxp.baseAddress!, scratch: &scratch)
-    }}
+        convolve(transposed, input: dyp.baseAddress!, weight: fp.baseAddress!, bias: nil, output: dxp.baseAddress!,
+                 scratch: &scratch, vectorDirect: true)
+    }}}
 }
 
 /// dbias[o] = sum over n, oy, ox of dy[n,o,oy,ox], into `gradBias` ([O]).

@@ -30,4 +30,6 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
 void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
                         const float *b, long ldb, float beta, float *c, long ldc);
 
+#include "ConvKernels.h"
+
 #endif

@@ -1,0 +1,233 @@
+import KernelsC
+
+// Stride-1 convolution by a direct AVX-512 kernel (Sources/KernelsC/conv_avx512.c), with
+// vectors along the output channels:
+//
+//   y[n, o:o+16, oy, ox] = bias[o:o+16] + sum_{c,i,j} w[c,i,j][o:o+16] * xpad[n, c, oy + i, ox + j]
+//
+// Each image is copied into a zero-padded buffer; a tile of 24 (or 12) consecutive pixels of a
+// "wide" output row (see `PaddedPanelSource`) keeps 24 accumulators of 16 channels (or 12 of
+// 32) in registers over every tap, so the input is read in place, one broadcast per pixel and
+// tap, and nothing is packed but the weights, once per call. The panel GEMM does the same sums
+// with a columns panel packed per image group; this kernel skips that copy.
+
+/// Forward stride-1 convolution of `input` (NCHW) into `output` with the AVX-512 kernel.
+/// Call only when `MicroKernel.selected == .avx512`.
+func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
+                             scratch: inout Conv2dScratch) {
+    precondition(g.stride == 1, "the vector direct kernel is for stride 1")
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    let vectors = g.outChannels % 32 == 0 ? 2 : 1
+    let lanes = 16 * vectors
+    let blocks = (g.outChannels + lanes - 1) / lanes
+    let taps = g.taps
+
+    // Weights as [block][tap][lane], zero past the last channel; bias likewise.
+    let packedCount = blocks * taps * lanes
+    if scratch.directWeights.count < packedCount { scratch.directWeights = [Float](repeating: 0, count: packedCount) }
+    if scratch.directBias.count < blocks * lanes { scratch.directBias = [Float](repeating: 0, count: blocks * lanes) }
+    scratch.directWeights.withUnsafeMutableBufferPointer { dst in
+        for block in 0..<blocks {
+            for lane in 0..<lanes {
+                let o = block * lanes + lane
+                let column = dst.baseAddress! + block * taps * lanes + lane
+                if o < g.outChannels {
+                    let row = weight + o * taps
+                    for t in 0..<taps { column[t * lanes] = row[t] }
+                } else {
+                    for t in 0..<taps { column[t * lanes] = 0 }
+                }
+            }
+        }
+    }
+    if let bias {
+        scratch.directBias.withUnsafeMutableBufferPointer { dst in
+            for o in 0..<blocks * lanes { dst[o] = o < g.outChannels ? bias[o] : 0 }
+        }
+    }
+
+    scratch.fillPaddedTapOffsets(g)
+
+    let threads = convThreads(g.batch)
+    let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
+    if scratch.paddedInput.count < paddedSlice * threads {
+        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
+    }
+    let hasBias = bias != nil
+    nonisolated(unsafe) let out = output
+    scratch.tapOffsets.withUnsafeBufferPointer { tp in
+    scratch.directWeights.withUnsafeBufferPointer { wtp in
+    scratch.directBias.withUnsafeBufferPointer { bp in
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+        parallelFor(threads) { range in
+            for t in range {
+                let padded = pp.baseAddress! + t * paddedSlice
+                // The margin past the image is only ever read for dropped columns; keep it finite.
+                (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
+                for n in convImages(thread: t, of: threads, batch: g.batch) {
+                    padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                    fm_conv_direct_avx512(padded, 1, imageSize, wp, g.outHeight, g.outWidth,
+                                          tp.baseAddress!, taps, wtp.baseAddress!,
+                                          hasBias ? bp.baseAddress! : nil, vectors, g.outChannels,
+                                          out + n * g.outChannels * g.outPlane)
+                }
+            }
+        }
+    }}}}
+}
+
+// Weight gradient of a stride-1 convolution without a columns matrix:
+//
+//   dW[o, (c,i,j)] = sum_n sum_{oy,ox} dy[n,o,oy,ox] * xpad[n, c, oy + i, ox + j]
+//
+// On wide rows (see `PaddedPanelSource`) row (c,i,j) of the columns matrix is the padded image
+// read from offset (c*Hp + i)*Wp + j, so the AVX-512 kernel takes dot products of dy's wide rows
+// (zero in the dropped columns) with the padded image read in place. Each thread sums its images
+// in groups that fit L2 into its own partial; partials are added in thread order.
+
+/// Overwrites `gradWeight` ([O, C*kh*kw]) with the weight gradient of a stride-1 convolution.
+/// Call only when `MicroKernel.selected == .avx512`.
+func convVectorDirectWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                    gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    precondition(g.stride == 1, "the vector direct kernel is for stride 1")
+    if g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) {
+        convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
+        return
+    }
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    let widePlane = g.outHeight * wp
+    let taps = g.taps
+    let weightCount = g.outChannels * taps
+    // Images per group: the group's padded inputs and wide gradients within about 1 MiB of L2.
+    let perImage = imageSize + g.outChannels * widePlane
+    let perGroup = max(1, min(g.batch, (1 << 18) / perImage))
+    let threads = convThreads(g.batch)
+    let paddedSlice = perGroup * imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
+    let wideSlice = perGroup * g.outChannels * widePlane
+    if scratch.paddedInput.count < paddedSlice * threads {
+        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
+    }
+    if scratch.panelStaged.count < wideSlice * threads {
+        scratch.panelStaged = [Float](repeating: 0, count: wideSlice * threads)
+    }
+    if scratch.partialGradWeight.count < weightCount * (threads - 1) {
+        scratch.partialGradWeight = [Float](repeating: 0, count: weightCount * (threads - 1))
+    }
+    scratch.fillPaddedTapOffsets(g)
+    nonisolated(unsafe) let dwTotal = gradWeight
+    scratch.tapOffsets.withUnsafeBufferPointer { tp in
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+    scratch.panelStaged.withUnsafeMutableBufferPointer { wdp in
+    scratch.partialGradWeight.withUnsafeMutableBufferPointer { pwp in
+        parallelFor(threads) { range in
+            for t in range {
+                let padded = pp.baseAddress! + t * paddedSlice
+                let wide = wdp.baseAddress! + t * wideSlice
+                let dwThread = t == 0 ? dwTotal : pwp.baseAddress! + (t - 1) * weightCount
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                if images.isEmpty { dwThread.update(repeating: 0, count: weightCount) }
+                var n0 = images.lowerBound
+                while n0 < images.upperBound {
+                    let nb = min(perGroup, images.upperBound - n0)
+                    padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
+                    (padded + nb * imageSize).update(repeating: 0, count: Int(FM_CONV_MARGIN) + g.kernelWidth)
+                    // dy on wide rows: each output row followed by Wp - Wo zeros.
+                    let dyGroup = gradOutput + n0 * g.outChannels * g.outPlane
+                    for plane in 0..<(nb * g.outChannels) {
+                        let from = dyGroup + plane * g.outPlane
+                        let to = wide + plane * widePlane
+                        for oy in 0..<g.outHeight {
+                            copyRow(to + oy * wp, from + oy * g.outWidth, count: g.outWidth)
+                            (to + oy * wp + g.outWidth).update(repeating: 0, count: wp - g.outWidth)
+                        }
+                    }
+                    fm_conv_wgrad_avx512(g.outChannels, taps, nb, widePlane, wide, padded, imageSize,
+                                         tp.baseAddress!, dwThread, n0 == images.lowerBound ? 0 : 1)
+                    n0 += nb
+                }
+            }
+        }
+        addPartials(pwp.baseAddress!, threads: threads, count: weightCount, into: dwTotal)
+    }}}}
+}
+
+// For 3x3 and 5x5 kernels the weight gradient runs with vectors along output channels instead:
+//
+//   acc[c][(i,j)][o:o+16] += x[n, c, oy + i, ox + j] * dyT[n][oy*Wo + ox][o:o+16]
+//
+// one broadcast of the input per tap and pixel, dy transposed per image to pixel-major rows of
+// channels, all kh*kw taps of one input channel in registers while the pixels stream by: no
+// horizontal sums and no dropped columns.
+
+/// `convVectorDirectWeightGradient` for square 3x3 and 5x5 kernels.
+func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                 gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    let k = g.kernelHeight, kk = k * k
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    let vectors = k == 3 && g.outChannels % 32 == 0 ? 2 : 1
+    let lanes = 16 * vectors
+    let blocks = (g.outChannels + lanes - 1) / lanes
+    let opad = blocks * lanes
+    let taps = g.taps
+    let weightCount = g.outChannels * taps
+    let accSlice = blocks * g.inChannels * kk * lanes
+    let threads = convThreads(g.batch)
+    let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + k
+    let transposedSlice = g.outPlane * opad
+    if scratch.paddedInput.count < paddedSlice * threads {
+        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
+    }
+    // Lanes past the last channel are never written, so they stay zero from here on.
+    if scratch.transposedGradient.count < transposedSlice * threads {
+        scratch.transposedGradient = [Float](repeating: 0, count: transposedSlice * threads)
+    }
+    if scratch.channelAccumulators.count < accSlice * threads {
+        scratch.channelAccumulators = [Float](repeating: 0, count: accSlice * threads)
+    }
+    if scratch.partialGradWeight.count < weightCount * (threads - 1) {
+        scratch.partialGradWeight = [Float](repeating: 0, count: weightCount * (threads - 1))
+    }
+    nonisolated(unsafe) let dwTotal = gradWeight
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+    scratch.transposedGradient.withUnsafeMutableBufferPointer { tgp in
+    scratch.channelAccumulators.withUnsafeMutableBufferPointer { ap in
+    scratch.partialGradWeight.withUnsafeMutableBufferPointer { pwp in
+        parallelFor(threads) { range in
+            for t in range {
+                let padded = pp.baseAddress! + t * paddedSlice
+                let dyT = tgp.baseAddress! + t * transposedSlice
+                let acc = ap.baseAddress! + t * accSlice
+                let dwThread = t == 0 ? dwTotal : pwp.baseAddress! + (t - 1) * weightCount
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                if images.isEmpty {
+                    dwThread.update(repeating: 0, count: weightCount)
+                    continue
+                }
+                for n in images {
+                    padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                    let dyImage = gradOutput + n * g.outChannels * g.outPlane
+                    for o in 0..<g.outChannels {
+                        let row = dyImage + o * g.outPlane
+                        for p in 0..<g.outPlane { dyT[p * opad + o] = row[p] }
+                    }
+                    _ = fm_conv_wgrad_bcast_avx512(g.inChannels, k, k, vectors, blocks, dyT, opad, padded, hp, wp,
+                                                   g.outHeight, g.outWidth, acc, n == images.lowerBound ? 0 : 1)
+                }
+                // acc [block][c][tap][lane] -> dW [o][c*kk + tap]
+                for o in 0..<g.outChannels {
+                    let block = o / lanes, lane = o % lanes
+                    let row = dwThread + o * taps
+                    for c in 0..<g.inChannels {
+                        let from = acc + (block * g.inChannels + c) * kk * lanes + lane
+                        for tap in 0..<kk { row[c * kk + tap] = from[tap * lanes] }
+                    }
+                }
+            }
+        }
+        addPartials(pwp.baseAddress!, threads: threads, count: weightCount, into: dwTotal)
+    }}}}
+}

@@ -1,0 +1,271 @@
+#include "ConvKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* One tile: T consecutive wide-row pixels x (16*OB) output channels, summed over all taps.
+   T*OB = 24 accumulators; per tap OB weight loads and T broadcasts feed T*OB FMAs. */
+__attribute__((target("avx512f"), always_inline))
+static inline void conv_tile(const float *x, const int *off, long taps, const float *w,
+                             const float *bias, float *tile, const int OB, const int T) {
+    __m512 acc[24][2];
+#pragma clang loop unroll(full)
+    for (int b = 0; b < OB; b++) {
+        __m512 init = bias ? _mm512_loadu_ps(bias + 16 * b) : _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int k = 0; k < T; k++) acc[k][b] = init;
+    }
+    for (long t = 0; t < taps; t++) {
+        const float *xp = x + off[t];
+        __m512 wv[2];
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++) wv[b] = _mm512_loadu_ps(w + 16 * (OB * t + b));
+#pragma clang loop unroll(full)
+        for (int k = 0; k < T; k++) {
+            __m512 xb = _mm512_set1_ps(xp[k]);
+#pragma clang loop unroll(full)
+            for (int b = 0; b < OB; b++) acc[k][b] = _mm512_fmadd_ps(xb, wv[b], acc[k][b]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < T; k++)
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++) _mm512_storeu_ps(tile + (k * OB + b) * 16, acc[k][b]);
+}
+
+/* In-register transpose of a 16 x 16 block: r[i] lane j becomes r[j] lane i. */
+__attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 *r) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) { t[2*i] = _mm512_unpacklo_ps(r[2*i], r[2*i+1]); t[2*i+1] = _mm512_unpackhi_ps(r[2*i], r[2*i+1]); }
+    for (int i = 0; i < 4; i++) {
+        r[4*i]   = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4*i]),   _mm512_castps_pd(t[4*i+2])));
+        r[4*i+1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4*i]),   _mm512_castps_pd(t[4*i+2])));
+        r[4*i+2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4*i+1]), _mm512_castps_pd(t[4*i+3])));
+        r[4*i+3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4*i+1]), _mm512_castps_pd(t[4*i+3])));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i]    = _mm512_shuffle_f32x4(r[i],   r[i+4],  0x88);
+        t[i+4]  = _mm512_shuffle_f32x4(r[i],   r[i+4],  0xdd);
+        t[i+8]  = _mm512_shuffle_f32x4(r[i+8], r[i+12], 0x88);
+        t[i+12] = _mm512_shuffle_f32x4(r[i+8], r[i+12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i]    = _mm512_shuffle_f32x4(t[i],   t[i+8],  0x88);
+        r[i+8]  = _mm512_shuffle_f32x4(t[i],   t[i+8],  0xdd);
+        r[i+4]  = _mm512_shuffle_f32x4(t[i+4], t[i+12], 0x88);
+        r[i+12] = _mm512_shuffle_f32x4(t[i+4], t[i+12], 0xdd);
+    }
+}
+/* Stores pixels k0..k0+15 of a tile ([T][lanes] floats) into y: each channel's 16 pixel
+   values become one vector by a 16 x 16 transpose, and the valid ones (ox < wo, q < widePlane),
+   which are consecutive in y however the wide row wraps, go out with one compress and store. */
+__attribute__((target("avx512f")))
+static void store_pixels(const float *tile, long lanes, long T, long k0, long q0, long wp, long wo,
+                         long widePlane, float *yBlock, long plane, long channels) {
+    __mmask16 valid = 0;
+    long first = -1;
+    long q = q0 + k0, oy = q / wp, ox = q % wp;
+    for (long k = 0; k < 16 && k0 + k < T && q < widePlane; k++, q++) {
+        if (ox < wo) {
+            valid |= (__mmask16)(1u << k);
+            if (first < 0) first = oy * wo + ox;
+        }
+        if (++ox == wp) { ox = 0; oy++; }
+    }
+    if (!valid) return;
+    __mmask16 out = (__mmask16)((1u << __builtin_popcount(valid)) - 1u);
+    for (long b = 0; b * 16 < channels; b++) {
+        __m512 r[16];
+        for (int k = 0; k < 16; k++)
+            r[k] = k0 + k < T ? _mm512_loadu_ps(tile + (k0 + k) * lanes + 16 * b) : _mm512_setzero_ps();
+        transpose16(r);
+        long n = channels - 16 * b < 16 ? channels - 16 * b : 16;
+        for (long o = 0; o < n; o++)
+            _mm512_mask_storeu_ps(yBlock + (16 * b + o) * plane + first, out, _mm512_maskz_compress_ps(valid, r[o]));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void conv_tile_16x24(const float *x, const int *off, long taps, const float *w, const float *bias, float *tile) {
+    conv_tile(x, off, taps, w, bias, tile, 1, 24);
+}
+
+__attribute__((target("avx512f")))
+static void conv_tile_32x12(const float *x, const int *off, long taps, const float *w, const float *bias, float *tile) {
+    conv_tile(x, off, taps, w, bias, tile, 2, 12);
+}
+
+__attribute__((target("avx512f")))
+void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
+                           const int *tapOffsets, long taps, const float *w, const float *bias,
+                           long vectors, long outChannels, float *y) {
+    const long lanes = 16 * vectors;
+    const long T = vectors == 1 ? 24 : 12;
+    const long blocks = (outChannels + lanes - 1) / lanes;
+    const long widePlane = ho * wp, plane = ho * wo;
+    float tile[24 * 16] __attribute__((aligned(64)));
+    for (long n = 0; n < images; n++) {
+        const float *x = xpad + n * imageSize;
+        float *yImage = y + n * outChannels * plane;
+        for (long blk = 0; blk < blocks; blk++) {
+            const float *wb = w + blk * taps * lanes;
+            const float *bb = bias ? bias + blk * lanes : 0;
+            long channels = outChannels - blk * lanes < lanes ? outChannels - blk * lanes : lanes;
+            float *yBlock = yImage + blk * lanes * plane;
+            for (long q0 = 0; q0 < widePlane; q0 += T) {
+                if (vectors == 1) conv_tile_16x24(x + q0, tapOffsets, taps, wb, bb, tile);
+                else conv_tile_32x12(x + q0, tapOffsets, taps, wb, bb, tile);
+                for (long k0 = 0; k0 < T; k0 += 16)
+                    store_pixels(tile, lanes, T, k0, q0, wp, wo, widePlane, yBlock, plane, channels);
+            }
+        }
+    }
+}
+
+#define WG_MA 8
+#define WG_NB 3
+
+__attribute__((target("avx512f")))
+void fm_conv_wgrad_avx512(long outChannels, long taps, long images, long widePlane,
+                          const float *dy, const float *xpad, long imageSize, const int *tapOffsets,
+                          float *dw, int accumulate) {
+    const long full = widePlane / 16 * 16;
+    const __mmask16 tailMask = (__mmask16)((1u << (widePlane - full)) - 1u);
+    for (long o0 = 0; o0 < outChannels; o0 += WG_MA) {
+        /* Rows past the last channel repeat it; their sums are not stored. */
+        long arow[WG_MA];
+        for (int i = 0; i < WG_MA; i++) arow[i] = (o0 + i < outChannels ? o0 + i : outChannels - 1) * widePlane;
+        for (long t0 = 0; t0 < taps; t0 += WG_NB) {
+            long boff[WG_NB];
+            for (int j = 0; j < WG_NB; j++) boff[j] = tapOffsets[t0 + j < taps ? t0 + j : taps - 1];
+            __m512 acc[WG_MA][WG_NB];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < WG_MA; i++)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < WG_NB; j++) acc[i][j] = _mm512_setzero_ps();
+            for (long n = 0; n < images; n++) {
+                const float *a = dy + n * outChannels * widePlane;
+                const float *b = xpad + n * imageSize;
+                const float *ar[WG_MA], *br[WG_NB];
+                for (int i = 0; i < WG_MA; i++) ar[i] = a + arow[i];
+                for (int j = 0; j < WG_NB; j++) br[j] = b + boff[j];
+                long q = 0;
+                for (; q < full; q += 16) {
+                    __m512 bv[WG_NB];
+#pragma clang loop unroll(full)
+                    for (int j = 0; j < WG_NB; j++) bv[j] = _mm512_loadu_ps(br[j] + q);
+#pragma clang loop unroll(full)
+                    for (int i = 0; i < WG_MA; i++) {
+                        __m512 av = _mm512_loadu_ps(ar[i] + q);
+#pragma clang loop unroll(full)
+                        for (int j = 0; j < WG_NB; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+                    }
+                }
+                if (q < widePlane) {
+                    __m512 bv[WG_NB];
+#pragma clang loop unroll(full)
+                    for (int j = 0; j < WG_NB; j++) bv[j] = _mm512_maskz_loadu_ps(tailMask, br[j] + q);
+#pragma clang loop unroll(full)
+                    for (int i = 0; i < WG_MA; i++) {
+                        __m512 av = _mm512_maskz_loadu_ps(tailMask, ar[i] + q);
+#pragma clang loop unroll(full)
+                        for (int j = 0; j < WG_NB; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+                    }
+                }
+            }
+            for (int i = 0; i < WG_MA && o0 + i < outChannels; i++) {
+                float *row = dw + (o0 + i) * taps + t0;
+                for (int j = 0; j < WG_NB && t0 + j < taps; j++) {
+                    float s = _mm512_reduce_add_ps(acc[i][j]);
+                    row[j] = accumulate ? row[j] + s : s;
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void wgrad_channel(const float *dyT, long opad, const float *xc, long wp, long ho, long wo,
+                                 float *accOut, int accumulate, const int KH, const int KW, const int OB) {
+    __m512 acc[25][2];
+#pragma clang loop unroll(full)
+    for (int t = 0; t < KH * KW; t++)
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++)
+            acc[t][b] = accumulate ? _mm512_loadu_ps(accOut + (t * OB + b) * 16) : _mm512_setzero_ps();
+    for (long oy = 0; oy < ho; oy++) {
+        const float *rows[5];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < KH; i++) rows[i] = xc + (oy + i) * wp;
+        const float *d = dyT + oy * wo * opad;
+        for (long ox = 0; ox < wo; ox++) {
+            __m512 dv[2];
+#pragma clang loop unroll(full)
+            for (int b = 0; b < OB; b++) dv[b] = _mm512_loadu_ps(d + ox * opad + 16 * b);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < KH; i++)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < KW; j++) {
+                    __m512 xb = _mm512_set1_ps(rows[i][ox + j]);
+#pragma clang loop unroll(full)
+                    for (int b = 0; b < OB; b++) acc[i * KW + j][b] = _mm512_fmadd_ps(xb, dv[b], acc[i * KW + j][b]);
+                }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int t = 0; t < KH * KW; t++)
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++) _mm512_storeu_ps(accOut + (t * OB + b) * 16, acc[t][b]);
+}
+
+#define WGRAD_VARIANT(NAME, KH, KW, OB) \
+__attribute__((target("avx512f"))) \
+static void NAME(const float *dyT, long opad, const float *xc, long wp, long ho, long wo, float *accOut, int accumulate) { \
+    wgrad_channel(dyT, opad, xc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
+}
+WGRAD_VARIANT(wgrad_3x3_32, 3, 3, 2)
+WGRAD_VARIANT(wgrad_3x3_16, 3, 3, 1)
+WGRAD_VARIANT(wgrad_5x5_16, 5, 5, 1)
+
+__attribute__((target("avx512f")))
+int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
+                               const float *dyT, long opad, const float *xpad, long hp, long wp,
+                               long ho, long wo, float *acc, int accumulate) {
+    void (*kernel)(const float *, long, const float *, long, long, long, float *, int) = 0;
+    if (kh == 3 && kw == 3 && vectors == 2) kernel = wgrad_3x3_32;
+    else if (kh == 3 && kw == 3 && vectors == 1) kernel = wgrad_3x3_16;
+    else if (kh == 5 && kw == 5 && vectors == 1) kernel = wgrad_5x5_16;
+    if (!kernel) return 0;
+    const long lanes = 16 * vectors, perChannel = kh * kw * lanes;
+    for (long blk = 0; blk < blocks; blk++)
+        for (long c = 0; c < inChannels; c++)
+            kernel(dyT + blk * lanes, opad, xpad + c * hp * wp, wp, ho, wo,
+                   acc + (blk * inChannels + c) * perChannel, accumulate);
+    return 1;
+}
+
+#else
+
+int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
+                               const float *dyT, long opad, const float *xpad, long hp, long wp,
+                               long ho, long wo, float *acc, int accumulate) {
+    (void)inChannels; (void)kh; (void)kw; (void)vectors; (void)blocks; (void)dyT; (void)opad; (void)xpad;
+    (void)hp; (void)wp; (void)ho; (void)wo; (void)acc; (void)accumulate;
+    return 0;
+}
+
+void fm_conv_wgrad_avx512(long outChannels, long taps, long images, long widePlane,
+                          const float *dy, const float *xpad, long imageSize, const int *tapOffsets,
+                          float *dw, int accumulate) {
+    (void)outChannels; (void)taps; (void)images; (void)widePlane; (void)dy; (void)xpad; (void)imageSize;
+    (void)tapOffsets; (void)dw; (void)accumulate;
+}
+
+void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
+                           const int *tapOffsets, long taps, const float *w, const float *bias,
+                           long vectors, long outChannels, float *y) {
+    (void)xpad; (void)images; (void)imageSize; (void)wp; (void)ho; (void)wo; (void)tapOffsets;
+    (void)taps; (void)w; (void)bias; (void)vectors; (void)outChannels; (void)y;
+}
+
+#endif

@@ -1,0 +1,50 @@
+#ifndef FEATUREMAPS_CONVKERNELS_H
+#define FEATUREMAPS_CONVKERNELS_H
+
+/* Direct stride-1 convolution with AVX-512, vectors along output channels (call only after
+   fm_cpu_has_avx512() said yes; on other CPUs the panel GEMM in Conv2dPanels.swift runs).
+
+   For each image n and output pixel (oy, ox) of a zero-padded input [C][Hp][Wp]:
+     y[n][o][oy][ox] = bias[o] + sum_t w[t][o] * xpad[n][tapOffsets[t] + oy*Wp + ox]
+   with tapOffsets[t] = (c*Hp + i)*Wp + j for tap t = (c, i, j). Pixels are taken as
+   "wide rows" q = oy*Wp + ox, ox < Wp, so a tile of consecutive q reads consecutive floats
+   of the padded image for every tap; columns ox >= Wo are computed and not stored.
+
+   xpad:       images x imageSize floats, followed by at least FM_CONV_MARGIN + kw floats.
+   w:          packed [outChannels / (16*vectors), rounded up][taps][16*vectors], 64-byte aligned,
+               zero past outChannels.
+   bias:       [that many blocks * 16*vectors] floats, or NULL for none.
+   vectors:    1 (16 channels per block) or 2 (32).
+   y:          [images][outChannels][ho][wo]. */
+#define FM_CONV_MARGIN 32
+
+void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
+                           const int *tapOffsets, long taps, const float *w, const float *bias,
+                           long vectors, long outChannels, float *y);
+
+/* Weight gradient of the same convolution, summed over a group of images:
+     dw[o][t] (+)= sum_n sum_q dy[n][o][q] * xpad[n*imageSize + tapOffsets[t] + q],   q < widePlane
+   dy:  the output gradient on wide rows, [images][outChannels][widePlane], zero in the dropped
+        columns (ox >= Wo) so they add nothing.
+   xpad, imageSize, tapOffsets: as for fm_conv_direct_avx512 (margin included).
+   dw:  [outChannels][taps], overwritten when accumulate is 0, added to otherwise.
+   Vectors run along q: each tile of 8 channels x 3 taps keeps 24 accumulators over every
+   image of the group and sums them horizontally once. */
+void fm_conv_wgrad_avx512(long outChannels, long taps, long images, long widePlane,
+                          const float *dy, const float *xpad, long imageSize, const int *tapOffsets,
+                          float *dw, int accumulate);
+
+/* Weight gradient with vectors along output channels, for 3x3 and 5x5 kernels, one image:
+     acc[blk][c][i*kw + j][lane] (+)= sum_{oy<ho, ox<wo} dyT[oy*wo + ox][blk*16*vectors + lane] * xpad[c][oy + i][ox + j]
+   dyT:  the image's output gradient transposed to [ho*wo][opad] (opad = blocks*16*vectors, zero
+         past outChannels), 64-byte aligned rows not required.
+   xpad: the image zero-padded, [inChannels][hp][wp].
+   acc:  [blocks][inChannels][kh*kw][16*vectors], overwritten when accumulate is 0.
+   Returns 0 when (kh, kw, vectors) has no kernel here (then nothing is written). Per pixel and
+   input channel: `vectors` loads of dyT and kh*kw broadcasts of the input feed kh*kw*vectors FMAs,
+   with no horizontal sums. */
+int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
+                               const float *dyT, long opad, const float *xpad, long hp, long wp,
+                               long ho, long wo, float *acc, int accumulate);
+
+#endif
