@@ -57,12 +57,12 @@ public func batchNorm2dForward(
                 let mean: Double, variance: Double
                 if training {
                     let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(src + start, src + start, plane, mean: 0, mode: .plain)
+                        sums.add(src + start, src + start, plane, PlainSum())
                     }.sum
                     mean = sum / Double(m)
                     let meanF = Float(mean)
                     let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(src + start, src + start, plane, mean: meanF, mode: .squaredDeviations)
+                        sums.add(src + start, src + start, plane, SquaredDeviations(mean: meanF))
                     }.dot
                     variance = squares / Double(m)
                     rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
@@ -120,13 +120,12 @@ public func batchNorm2dBackward(
                 let mean = sMean[ch], invStd = sInv[ch]
                 // The ReLU's mask, recomputed as the forward pass computed it.
                 let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
-                let mode: RunSumMode = reluMask.map { .maskedCenteredDot(scale: $0.scale, shift: $0.shift) } ?? .centeredDot
-                var (sumDy, sumDyXhat) = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                    if case .centeredDot = mode {
-                        sums.add(g + start, src + start, plane, mean: mean, mode: .centeredDot)
-                    } else {
-                        sums.add(g + start, src + start, plane, mean: mean, mode: mode)
+                var (sumDy, sumDyXhat) = reluMask.map { mask in
+                    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
+                        sums.add(g + start, src + start, plane, MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
                     }
+                } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
+                    sums.add(g + start, src + start, plane, CenteredDot(mean: mean))
                 }
                 sumDyXhat *= Double(invStd)
                 dBeta[ch] = Float(sumDy)

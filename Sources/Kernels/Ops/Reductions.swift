@@ -18,28 +18,61 @@ func imagesPerSumGroup(plane: Int) -> Int { max(1, floatSumSpan / max(1, plane))
 @inline(__always)
 func sumOf(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var sums = RunSums()
-    sums.add(p, p, n, mean: 0, mode: .plain)
+    sums.add(p, p, n, PlainSum())
     return sums.total.sum
 }
 
-/// sum_i (p[i] - mean)^2 for i in 0..<n.
-@inline(__always)
-func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
-    var sums = RunSums()
-    sums.add(p, p, n, mean: mean, mode: .squaredDeviations)
-    return sums.total.dot
+/// What `RunSums.add` accumulates from each element pair (g, x): a generic parameter, not an
+/// enum or a closure, so each kind is specialised into its own vectorised loop.
+protocol RunSumKind {
+    /// Adds sixteen elements' terms to the partial sums `s` and `d`.
+    func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>)
+    /// Adds one element's terms (the runs' tails).
+    func add(g: Float, x: Float, to s: inout Float, _ d: inout Float)
 }
 
-/// What `RunSums.add` accumulates over runs g[i], x[i].
-enum RunSumMode {
-    /// sum g.
-    case plain
-    /// sum (x - mean)^2 (into `dot`; g is ignored).
-    case squaredDeviations
-    /// sum g and sum g (x - mean): batch norm's backward sums.
-    case centeredDot
-    /// As `centeredDot` with g[i] counted only where x[i] * scale + shift > 0 (a fused ReLU's gradient).
-    case maskedCenteredDot(scale: Float, shift: Float)
+/// sum g (into `sum`).
+struct PlainSum: RunSumKind {
+    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) { s += g }
+    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) { s += g }
+}
+
+/// sum (x - mean)^2 (into `dot`).
+struct SquaredDeviations: RunSumKind {
+    let mean: Float
+    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
+        let dev = x - mean
+        d += dev * dev
+    }
+    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
+        let dev = x - mean
+        d += dev * dev
+    }
+}
+
+/// sum g and sum g (x - mean): batch norm's backward sums.
+struct CenteredDot: RunSumKind {
+    let mean: Float
+    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
+        s += g
+        d += g * (x - mean)
+    }
+    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
+        s += g
+        d += g * (x - mean)
+    }
+}
+
+/// `CenteredDot` of a fused ReLU's gradient: g counts only where x * scale + shift > 0 (the
+/// forward pass's own expression, so the same mask).
+struct MaskedCenteredDot: RunSumKind {
+    let mean: Float, scale: Float, shift: Float
+    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
+        CenteredDot(mean: mean).add(g: SIMD16<Float>().replacing(with: g, where: x * scale + shift .> 0), x: x, to: &s, &d)
+    }
+    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
+        CenteredDot(mean: mean).add(g: normalized(x, scale, shift) > 0 ? g : 0, x: x, to: &s, &d)
+    }
 }
 
 /// Partial sums over several runs of Float, in 2 x 16 SIMD lanes (a plain `s += p[i]` loop is not
@@ -50,59 +83,29 @@ struct RunSums {
     private var sTail: Float = 0, dTail: Float = 0
 
     /// (sum, dot) of everything added.
-    var total: (sum: Float, dot: Float) { ((s0 + s1).sum() + sTail, (d0 + d1).sum() + dTail) }
+    var total: (sum: Float, dot: Float) {
+        @inline(__always) get { ((s0 + s1).sum() + sTail, (d0 + d1).sum() + dTail) }
+    }
 
-    /// Adds the run g[0..<n], x[0..<n] (`mode` is constant at each call site once inlined, so each
-    /// mode compiles to its own loop).
+    /// Adds the terms of the run g[0..<n], x[0..<n].
     @inline(__always)
-    mutating func add(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean: Float, mode: RunSumMode) {
+    mutating func add<Kind: RunSumKind>(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ kind: Kind) {
         let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
-        let m = SIMD16<Float>(repeating: mean)
-        var scale: Float = 0, shift: Float = 0
-        if case let .maskedCenteredDot(s, t) = mode { scale = s; shift = t }
-        let vScale = SIMD16<Float>(repeating: scale), vShift = SIMD16<Float>(repeating: shift)
-        @inline(__always) func step(_ i: Int, _ s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
-            switch mode {
-            case .plain:
-                s += rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            case .squaredDeviations:
-                let dev = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m
-                d += dev * dev
-            case .centeredDot, .maskedCenteredDot:
-                var gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                if case .maskedCenteredDot = mode {
-                    gv = SIMD16<Float>().replacing(with: gv, where: xv * vScale + vShift .> 0)
-                }
-                s += gv
-                d += gv * (xv - m)
-            }
-        }
         var i = 0
         while i + 32 <= n {
-            step(i, &s0, &d0)
-            step(i + 16, &s1, &d1)
+            kind.add(g: rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self),
+                     x: rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), to: &s0, &d0)
+            kind.add(g: rg.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self),
+                     x: rx.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self), to: &s1, &d1)
             i += 32
         }
         if i + 16 <= n {
-            step(i, &s0, &d0)
+            kind.add(g: rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self),
+                     x: rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), to: &s0, &d0)
             i += 16
         }
         while i < n {
-            switch mode {
-            case .plain:
-                sTail += g[i]
-            case .squaredDeviations:
-                let dev = x[i] - mean
-                dTail += dev * dev
-            case .centeredDot:
-                sTail += g[i]
-                dTail += g[i] * (x[i] - mean)
-            case .maskedCenteredDot:
-                let gi = normalized(x[i], scale, shift) > 0 ? g[i] : 0
-                sTail += gi
-                dTail += gi * (x[i] - mean)
-            }
+            kind.add(g: g[i], x: x[i], to: &sTail, &dTail)
             i += 1
         }
     }
