@@ -8,7 +8,7 @@
 __attribute__((target("avx512f"), always_inline))
 static inline void conv_tile(const float *x, const int *off, long taps, const float *w,
                              const float *bias, float *tile, const int OB, const int T) {
-    __m512 acc[24][2];
+    __m512 acc[28][2];
 #pragma clang loop unroll(full)
     for (int b = 0; b < OB; b++) {
         __m512 init = bias ? _mm512_loadu_ps(bias + 16 * b) : _mm512_setzero_ps();
@@ -85,25 +85,43 @@ static void store_pixels(const float *tile, long lanes, long T, long k0, long q0
     }
 }
 
-__attribute__((target("avx512f")))
-static void conv_tile_16x24(const float *x, const int *off, long taps, const float *w, const float *bias, float *tile) {
-    conv_tile(x, off, taps, w, bias, tile, 1, 24);
-}
+typedef void (*conv_tile_fn)(const float *, const int *, long, const float *, const float *, float *);
 
-__attribute__((target("avx512f")))
-static void conv_tile_32x12(const float *x, const int *off, long taps, const float *w, const float *bias, float *tile) {
-    conv_tile(x, off, taps, w, bias, tile, 2, 12);
+#define CONV_TILE_VARIANT(NAME, OB, T) \
+__attribute__((target("avx512f"))) \
+static void NAME(const float *x, const int *off, long taps, const float *w, const float *bias, float *tile) { \
+    conv_tile(x, off, taps, w, bias, tile, OB, T); \
 }
+CONV_TILE_VARIANT(conv_tile_16x24, 1, 24)
+CONV_TILE_VARIANT(conv_tile_16x28, 1, 28)
+CONV_TILE_VARIANT(conv_tile_16x16, 1, 16)
+CONV_TILE_VARIANT(conv_tile_16x8, 1, 8)
+CONV_TILE_VARIANT(conv_tile_32x12, 2, 12)
+CONV_TILE_VARIANT(conv_tile_32x8, 2, 8)
 
+/* Tiles that divide the output width run along each output row and compute no dropped
+   columns; otherwise tiles run along the wide rows (and drop Wp - Wo columns per row). */
 __attribute__((target("avx512f")))
 void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
                            const int *tapOffsets, long taps, const float *w, const float *bias,
                            long vectors, long outChannels, float *y) {
+    static const struct { long T; conv_tile_fn fn; } one[] = {
+        {24, conv_tile_16x24}, {28, conv_tile_16x28}, {16, conv_tile_16x16}, {8, conv_tile_16x8}};
+    static const struct { long T; conv_tile_fn fn; } two[] = {{12, conv_tile_32x12}, {8, conv_tile_32x8}};
     const long lanes = 16 * vectors;
-    const long T = vectors == 1 ? 24 : 12;
+    long T = vectors == 1 ? 24 : 12;
+    conv_tile_fn tileFn = vectors == 1 ? conv_tile_16x24 : conv_tile_32x12;
+    int rowAligned = 0;
+    if (vectors == 1) {
+        for (int v = 0; v < 4 && !rowAligned; v++)
+            if (wo % one[v].T == 0) { T = one[v].T; tileFn = one[v].fn; rowAligned = 1; }
+    } else {
+        for (int v = 0; v < 2 && !rowAligned; v++)
+            if (wo % two[v].T == 0) { T = two[v].T; tileFn = two[v].fn; rowAligned = 1; }
+    }
     const long blocks = (outChannels + lanes - 1) / lanes;
     const long widePlane = ho * wp, plane = ho * wo;
-    float tile[24 * 16] __attribute__((aligned(64)));
+    float tile[28 * 16] __attribute__((aligned(64)));
     for (long n = 0; n < images; n++) {
         const float *x = xpad + n * imageSize;
         float *yImage = y + n * outChannels * plane;
@@ -112,11 +130,20 @@ void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long 
             const float *bb = bias ? bias + blk * lanes : 0;
             long channels = outChannels - blk * lanes < lanes ? outChannels - blk * lanes : lanes;
             float *yBlock = yImage + blk * lanes * plane;
-            for (long q0 = 0; q0 < widePlane; q0 += T) {
-                if (vectors == 1) conv_tile_16x24(x + q0, tapOffsets, taps, wb, bb, tile);
-                else conv_tile_32x12(x + q0, tapOffsets, taps, wb, bb, tile);
-                for (long k0 = 0; k0 < T; k0 += 16)
-                    store_pixels(tile, lanes, T, k0, q0, wp, wo, widePlane, yBlock, plane, channels);
+            if (rowAligned) {
+                for (long oy = 0; oy < ho; oy++)
+                    for (long ox = 0; ox < wo; ox += T) {
+                        long q0 = oy * wp + ox;
+                        tileFn(x + q0, tapOffsets, taps, wb, bb, tile);
+                        for (long k0 = 0; k0 < T; k0 += 16)
+                            store_pixels(tile, lanes, T, k0, q0, wp, wo, widePlane, yBlock, plane, channels);
+                    }
+            } else {
+                for (long q0 = 0; q0 < widePlane; q0 += T) {
+                    tileFn(x + q0, tapOffsets, taps, wb, bb, tile);
+                    for (long k0 = 0; k0 < T; k0 += 16)
+                        store_pixels(tile, lanes, T, k0, q0, wp, wo, widePlane, yBlock, plane, channels);
+                }
             }
         }
     }
@@ -244,7 +271,28 @@ int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, 
     return 1;
 }
 
+__attribute__((target("avx512f")))
+void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd) {
+    for (long r0 = 0; r0 < rows; r0 += 16) {
+        long nr = rows - r0 < 16 ? rows - r0 : 16;
+        __mmask16 rowMask = (__mmask16)((1u << nr) - 1u);
+        for (long c0 = 0; c0 < cols; c0 += 16) {
+            long nc = cols - c0 < 16 ? cols - c0 : 16;
+            __mmask16 colMask = (__mmask16)((1u << nc) - 1u);
+            __m512 r[16];
+            for (int k = 0; k < 16; k++)
+                r[k] = k < nr ? _mm512_maskz_loadu_ps(colMask, src + (r0 + k) * lds + c0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (long k = 0; k < nc; k++) _mm512_mask_storeu_ps(dst + (c0 + k) * ldd + r0, rowMask, r[k]);
+        }
+    }
+}
+
 #else
+
+void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd) {
+    (void)src; (void)rows; (void)cols; (void)lds; (void)dst; (void)ldd;
+}
 
 int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
                                const float *dyT, long opad, const float *xpad, long hp, long wp,

@@ -167,10 +167,13 @@ func referenceConv2dGradients(_ x: Tensor, _ w: Tensor, _ r: Tensor, stride s: I
 
 /// (N, C, H, W, O, k, padding), stride 1: the channel counts of the AVX-512 kernels' two tile
 /// widths (16 and 32 channels) with a ragged last block, 3x3 and 5x5 (their weight-gradient
-/// kernels) and 1x1 and 7x7 (the other weight-gradient path), padding 0 to 3.
+/// kernels) and 1x1 and 7x7 (the other weight-gradient path), padding 0 to 3, output widths
+/// that wide-row tiles cover and widths that row-aligned tiles divide.
 let wideConvCases: [(Int, Int, Int, Int, Int, Int, Int)] = [
     (3, 5, 9, 7, 32, 3, 1), (2, 4, 6, 6, 48, 3, 1), (2, 3, 10, 9, 64, 3, 0), (2, 6, 12, 11, 16, 5, 2),
     (1, 2, 8, 8, 17, 5, 0), (2, 3, 7, 7, 40, 1, 0), (2, 3, 9, 9, 33, 7, 3), (5, 16, 8, 8, 128, 3, 1),
+    // Output widths the row-aligned tiles divide (24, 28 for the input gradient, 16, 32).
+    (1, 3, 28, 28, 16, 5, 0), (2, 4, 16, 16, 16, 3, 1), (2, 4, 32, 32, 32, 3, 1),
 ]
 
 @Test(arguments: wideConvCases.indices)

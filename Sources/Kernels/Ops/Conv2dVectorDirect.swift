@@ -210,10 +210,7 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
                 for n in images {
                     padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
                     let dyImage = gradOutput + n * g.outChannels * g.outPlane
-                    for o in 0..<g.outChannels {
-                        let row = dyImage + o * g.outPlane
-                        for p in 0..<g.outPlane { dyT[p * opad + o] = row[p] }
-                    }
+                    fm_transpose_avx512(dyImage, g.outChannels, g.outPlane, g.outPlane, dyT, opad)
                     _ = fm_conv_wgrad_bcast_avx512(g.inChannels, k, k, vectors, blocks, dyT, opad, padded, hp, wp,
                                                    g.outHeight, g.outWidth, acc, n == images.lowerBound ? 0 : 1)
                 }

@@ -47,4 +47,7 @@ int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, 
                                const float *dyT, long opad, const float *xpad, long hp, long wp,
                                long ho, long wo, float *acc, int accumulate);
 
+/* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose in 16 x 16 register blocks. */
+void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd);
+
 #endif
