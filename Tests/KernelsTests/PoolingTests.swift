@@ -141,3 +141,23 @@ func poolingOnRandomShapes(_ trial: Int) {
     #expect(maxGradientError(at: x, analytic: dxAvg, epsilon: 1e-2) {
         weightedSum(avgPool2d($0, kernelSize: k, stride: s), r) } < gradientTolerance, "\(shape)")
 }
+
+/// A Sequential runs a ReLU and the MaxPool2d after it as one step (the ReLU on the pooled map):
+/// the same output values (a zero's sign may differ) and the same gradient bits as the two
+/// layers called in turn; on the 2x2 path's vector widths and on overlapping 3x3/2 windows.
+@Test(arguments: [(2, 2, 6, 37), (3, 2, 7, 7)])
+func sequentialReLUMaxPoolEqualsTheLayersCalledInTurn(_ window: (Int, Int, Int, Int)) {
+    let (k, s, h, w) = window
+    var rng = SeededGenerator(seed: 500 + UInt64(k))
+    let x = Tensor.uniform(shape: [2, 3, h, w], in: -1.6..<0.4, using: &rng)  // mostly negative: some all-negative windows
+    let relu = ReLU(), pool = MaxPool2d(kernelSize: k, stride: s)
+    let y = pool(relu(x))
+    let dy = randomTensor(y.shape, &rng)
+    let dx = relu.backward(pool.backward(dy))
+
+    let net = Sequential { ReLU(); MaxPool2d(kernelSize: k, stride: s) }
+    let yNet = net(x)
+    #expect(yNet.shape == y.shape && yNet.storage == y.storage)
+    #expect(y.storage.contains(0) && y.storage.contains { $0 > 0 })  // some windows were all negative
+    #expect(net.backward(dy).storage.map(\.bitPattern) == dx.storage.map(\.bitPattern))
+}

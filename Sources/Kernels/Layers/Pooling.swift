@@ -9,6 +9,7 @@ public final class MaxPool2d: Layer {
     private var argmax: [Int32] = []
     private var output = Tensor.empty
     private var gradInput = Tensor.empty
+    private var appliedReLU = false
 
     /// `stride` defaults to `kernelSize`, as in PyTorch.
     public init(kernelSize: Int, stride: Int? = nil) {
@@ -22,15 +23,24 @@ public final class MaxPool2d: Layer {
 
     /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        maxPool2dForward(x, kernelSize: kernelSize, stride: stride, into: &output, argmax: &argmax)
-        inputShape = x.shape
+        forward(x, applyingReLU: false)
+    }
+
+    /// The pool of max(x, 0) when `applyingReLU` (`Sequential` runs a ReLU and the MaxPool2d
+    /// after it this way); the next `backward` then returns the gradient of the ReLU's input.
+    func forward(_ x: Tensor, applyingReLU: Bool) -> Tensor {
+        maxPool2dForward(x, kernelSize: kernelSize, stride: stride, applyingReLU: applyingReLU,
+                         into: &output, argmax: &argmax)
+        if x.shape != inputShape { inputShape = x.shape }
+        appliedReLU = applyingReLU
         return output
     }
 
     /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         maxPool2dBackward(gradOutput: gradOutput, argmax: argmax, inputShape: inputShape,
-                          kernelSize: kernelSize, stride: stride, into: &gradInput)
+                          kernelSize: kernelSize, stride: stride, reluOutput: appliedReLU ? output : nil,
+                          into: &gradInput)
         return gradInput
     }
 }

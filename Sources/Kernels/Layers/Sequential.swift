@@ -59,15 +59,18 @@ public final class Sequential: Layer {
     /// The children in order, each with its resolved name.
     public private(set) var children: [(name: String, layer: any Layer)] = []
 
-    /// How the children run: each on its own, except a BatchNorm2d followed by a ReLU, which run
-    /// as one pass (`BatchNorm2d.forward(_:applyingReLU:)`: the same bits, one pass over memory
-    /// fewer each way). The layers themselves are unchanged, so calling one directly, the
-    /// names and the saved state are as without it.
+    /// How the children run: each on its own, except that a ReLU runs inside the layer next to it
+    /// when that saves passes over memory: a BatchNorm2d followed by a ReLU
+    /// (`BatchNorm2d.forward(_:applyingReLU:)`, the same bits), and a ReLU followed by a
+    /// MaxPool2d (`MaxPool2d.forward(_:applyingReLU:)`: the ReLU on the 4x smaller pooled map;
+    /// the same values and gradients, only a zero output's sign can differ). The layers themselves
+    /// are unchanged, so calling one directly, the names and the saved state are as without it.
     private var steps: [Step] = []
 
     private enum Step {
         case layer(any Layer)
         case batchNormReLU(BatchNorm2d)
+        case reluMaxPool(MaxPool2d)
     }
 
     /// A container of the built children; parameters keep the values the children were built with.
@@ -95,6 +98,8 @@ public final class Sequential: Layer {
         children.append((resolved, layer))
         if layer is ReLU, case .layer(let previous)? = steps.last, let batchNorm = previous as? BatchNorm2d {
             steps[steps.count - 1] = .batchNormReLU(batchNorm)
+        } else if let pool = layer as? MaxPool2d, case .layer(let previous)? = steps.last, previous is ReLU {
+            steps[steps.count - 1] = .reluMaxPool(pool)
         } else {
             steps.append(.layer(layer))
         }
@@ -144,6 +149,7 @@ public final class Sequential: Layer {
             switch step {
             case .layer(let layer): h = layer(h)
             case .batchNormReLU(let batchNorm): h = batchNorm.forward(h, applyingReLU: true)
+            case .reluMaxPool(let pool): h = pool.forward(h, applyingReLU: true)
             }
         }
         return h
@@ -156,6 +162,7 @@ public final class Sequential: Layer {
             switch step {
             case .layer(let layer): g = layer.backward(g)
             case .batchNormReLU(let batchNorm): g = batchNorm.backward(g)
+            case .reluMaxPool(let pool): g = pool.backward(g)
             }
         }
         return g

@@ -19,7 +19,9 @@ func pooledSize(_ inSize: Int, kernelSize k: Int, stride s: Int) -> Int {
 
 /// Max pooling of `x` [N,C,H,W] into `y` [N,C,Ho,Wo], recording each window's arg-max in
 /// `argmax` (resized to y's element count; the index is within the input plane).
-public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
+/// `applyingReLU` pools max(x, 0) instead (a ReLU followed by this pool): computed as
+/// max(pool(x), 0) on the 4x smaller output, the same values (monotone; only a zero's sign can differ).
+public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, applyingReLU: Bool = false,
                              into y: inout Tensor, argmax: inout [Int32]) {
     require(x.rank == 4, "max pool input must be [N,C,H,W], got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
@@ -37,22 +39,26 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int,
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo
                 if k == 2 && s == 2 {
                     maxPool2x2Plane(xin, width: w, outHeight: ho, outWidth: wo, into: yout, argmax: aout)
-                    continue
-                }
-                for oy in 0..<ho {
-                    for ox in 0..<wo {
-                        var best = oy * s * w + ox * s
-                        var bestValue = xin[best]
-                        for i in 0..<k {
-                            let row = (oy * s + i) * w + ox * s
-                            for j in 0..<k where beats(xin[row + j], bestValue) {
-                                bestValue = xin[row + j]
-                                best = row + j
+                } else {
+                    for oy in 0..<ho {
+                        for ox in 0..<wo {
+                            var best = oy * s * w + ox * s
+                            var bestValue = xin[best]
+                            for i in 0..<k {
+                                let row = (oy * s + i) * w + ox * s
+                                for j in 0..<k where beats(xin[row + j], bestValue) {
+                                    bestValue = xin[row + j]
+                                    best = row + j
+                                }
                             }
+                            yout[oy * wo + ox] = bestValue
+                            aout[oy * wo + ox] = Int32(best)
                         }
-                        yout[oy * wo + ox] = bestValue
-                        aout[oy * wo + ox] = Int32(best)
                     }
+                }
+                // The plane's output is still in L1: the ReLU costs no pass over memory.
+                if applyingReLU {
+                    for i in 0..<(ho * wo) { yout[i] = ReLUFunction.apply(yout[i]) }
                 }
             }
         }
@@ -131,44 +137,50 @@ private func windowMaxima(_ topLeft: SIMD8<Float>, _ topRight: SIMD8<Float>, _ b
 /// Routes `dy` [N,C,Ho,Wo] to the arg-max pixels recorded by the forward pass:
 /// overwrites `dx` with shape `inputShape` [N,C,H,W]. Given the forward pass's `kernelSize` and
 /// `stride`, the disjoint 2x2 stride-2 windows are written directly (each input pixel belongs to
-/// at most one window) instead of zeroing `dx` and then adding.
+/// at most one window) instead of zeroing `dx` and then adding. `reluOutput`: when the forward
+/// pass applied ReLU, its output; a gradient then passes only where that output is positive.
 public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape: [Int],
-                              kernelSize: Int? = nil, stride: Int? = nil, into dx: inout Tensor) {
+                              kernelSize: Int? = nil, stride: Int? = nil, reluOutput: Tensor? = nil,
+                              into dx: inout Tensor) {
     require(inputShape.count == 4 && dy.rank == 4 && argmax.count == dy.count,
                  "max pool backward: gradient \(dy.shape) does not match the forward pass")
     if dx.shape != inputShape { dx.resize(to: inputShape) }
     let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3], inPlane = h * w
     let ho = dy.shape[2], wo = dy.shape[3], outPlane = ho * wo
     let disjoint2x2 = kernelSize == 2 && stride == 2
+    if let reluOutput { require(reluOutput.count == dy.count, "max pool backward: the ReLU output does not match the gradient") }
     if disjoint2x2 {
         require(ho == h / 2 && wo == w / 2, "max pool backward: gradient \(dy.shape) is not a 2x2/2 pool of \(inputShape)")
     }
     dy.withUnsafeBufferPointer { gp in
     argmax.withUnsafeBufferPointer { ap in
     dx.withUnsafeMutableBufferPointer { dp in
+    withOptionalBuffer(reluOutput) { rp in
         let g = gp.baseAddress!, arg = ap.baseAddress!, d = dp.baseAddress!
         parallelFor(planes) { range in
             for plane in range {
                 let dxPlane = d + plane * inPlane
                 let gPlane = g + plane * outPlane, argPlane = arg + plane * outPlane
+                let reluPlane = rp.map { $0.baseAddress! + plane * outPlane }
                 if disjoint2x2 {
-                    maxPool2x2BackwardPlane(gPlane, argmax: argPlane, width: w, height: h, outHeight: ho, outWidth: wo,
-                                            into: dxPlane)
+                    maxPool2x2BackwardPlane(gPlane, argmax: argPlane, reluOutput: reluPlane, width: w, height: h,
+                                            outHeight: ho, outWidth: wo, into: dxPlane)
                     continue
                 }
                 dxPlane.update(repeating: 0, count: inPlane)
                 for o in 0..<outPlane {
-                    dxPlane[Int(argPlane[o])] += gPlane[o]
+                    dxPlane[Int(argPlane[o])] += reluPlane.map { $0[o] > 0 ? gPlane[o] : 0 } ?? gPlane[o]
                 }
             }
         }
-    }}}
+    }}}}
 }
 
 /// One plane of the 2x2 stride-2 backward: each window's four pixels get its gradient or zero
 /// (by the recorded arg-max), and the row and column an odd size leaves outside every window get zero.
 @inline(__always)
-private func maxPool2x2BackwardPlane(_ g: UnsafePointer<Float>, argmax arg: UnsafePointer<Int32>, width w: Int, height h: Int,
+private func maxPool2x2BackwardPlane(_ g: UnsafePointer<Float>, argmax arg: UnsafePointer<Int32>,
+                                     reluOutput relu: UnsafePointer<Float>?, width w: Int, height h: Int,
                                      outHeight ho: Int, outWidth wo: Int, into dx: UnsafeMutablePointer<Float>) {
     for oy in 0..<ho {
         let top = 2 * oy * w
@@ -176,7 +188,11 @@ private func maxPool2x2BackwardPlane(_ g: UnsafePointer<Float>, argmax arg: Unsa
         let gRow = g + oy * wo, argRow = arg + oy * wo
         var ox = 0
         while ox + 8 <= wo {
-            let value = UnsafeRawPointer(gRow + ox).loadUnaligned(as: SIMD8<Float>.self)
+            var value = UnsafeRawPointer(gRow + ox).loadUnaligned(as: SIMD8<Float>.self)
+            if let relu {
+                let output = UnsafeRawPointer(relu + oy * wo + ox).loadUnaligned(as: SIMD8<Float>.self)
+                value = SIMD8<Float>().replacing(with: value, where: output .> 0)
+            }
             // Offsets within the window as Float (exact: they are below 2^24), so the
             // comparisons are the float ones that compile to vector compares and blends.
             let offset = SIMD8<Float>(UnsafeRawPointer(argRow + ox).loadUnaligned(as: SIMD8<Int32>.self)
@@ -195,7 +211,7 @@ private func maxPool2x2BackwardPlane(_ g: UnsafePointer<Float>, argmax arg: Unsa
             topRow[2 * ox + 1] = 0
             bottomRow[2 * ox] = 0
             bottomRow[2 * ox + 1] = 0
-            dx[Int(argRow[ox])] = gRow[ox]
+            dx[Int(argRow[ox])] = relu.map { $0[oy * wo + ox] > 0 ? gRow[ox] : 0 } ?? gRow[ox]
             ox += 1
         }
         if w > 2 * wo {
