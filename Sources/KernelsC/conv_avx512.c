@@ -58,19 +58,27 @@ __attribute__((target("avx512f"), always_inline)) static inline void transpose16
 }
 /* Stores pixels k0..k0+15 of a tile ([T][lanes] floats) into y: each channel's 16 pixel
    values become one vector by a 16 x 16 transpose, and the valid ones (ox < wo, q < widePlane),
-   which are consecutive in y however the wide row wraps, go out with one compress and store. */
+   which are consecutive in y however the wide row wraps, go out with one compress and store.
+   rowStart >= 0: the tile lies within one output row and starts at y offset rowStart. */
 __attribute__((target("avx512f")))
-static void store_pixels(const float *tile, long lanes, long T, long k0, long q0, long wp, long wo,
+static void store_pixels(const float *tile, long lanes, long T, long k0, long q0, long rowStart, long wp, long wo,
                          long widePlane, float *yBlock, long plane, long channels) {
     __mmask16 valid = 0;
     long first = -1;
-    long q = q0 + k0, oy = q / wp, ox = q % wp;
-    for (long k = 0; k < 16 && k0 + k < T && q < widePlane; k++, q++) {
-        if (ox < wo) {
-            valid |= (__mmask16)(1u << k);
-            if (first < 0) first = oy * wo + ox;
+    if (rowStart >= 0) {
+        /* A row-aligned tile: every pixel is valid and they follow each other in y. */
+        long count = T - k0 < 16 ? T - k0 : 16;
+        valid = (__mmask16)((1u << count) - 1u);
+        first = rowStart + k0;
+    } else {
+        long q = q0 + k0, oy = q / wp, ox = q % wp;
+        for (long k = 0; k < 16 && k0 + k < T && q < widePlane; k++, q++) {
+            if (ox < wo) {
+                valid |= (__mmask16)(1u << k);
+                if (first < 0) first = oy * wo + ox;
+            }
+            if (++ox == wp) { ox = 0; oy++; }
         }
-        if (++ox == wp) { ox = 0; oy++; }
     }
     if (!valid) return;
     __mmask16 out = (__mmask16)((1u << __builtin_popcount(valid)) - 1u);
@@ -136,13 +144,13 @@ void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long 
                         long q0 = oy * wp + ox;
                         tileFn(x + q0, tapOffsets, taps, wb, bb, tile);
                         for (long k0 = 0; k0 < T; k0 += 16)
-                            store_pixels(tile, lanes, T, k0, q0, wp, wo, widePlane, yBlock, plane, channels);
+                            store_pixels(tile, lanes, T, k0, q0, oy * wo + ox, wp, wo, widePlane, yBlock, plane, channels);
                     }
             } else {
                 for (long q0 = 0; q0 < widePlane; q0 += T) {
                     tileFn(x + q0, tapOffsets, taps, wb, bb, tile);
                     for (long k0 = 0; k0 < T; k0 += 16)
-                        store_pixels(tile, lanes, T, k0, q0, wp, wo, widePlane, yBlock, plane, channels);
+                        store_pixels(tile, lanes, T, k0, q0, -1, wp, wo, widePlane, yBlock, plane, channels);
                 }
             }
         }
