@@ -78,11 +78,14 @@ func gemm(
     let opA = GEMMOperand(transA, a, ld: lda)
     let opB = GEMMOperand(transB, b, ld: ldb)
     // A * B^T with a long K (a convolution's weight gradient): both operands are contiguous
-    // along K, so the dot-product kernel runs on them as stored instead of transposing B.
+    // along K, so the C "NT" kernel runs on them as stored instead of transposing B while packing
+    // (it transposes the small A itself when that pays; see KernelsC.h).
     let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed && k >= 256
     if threads <= 1 {
         if dotProduct {
-            fm_sgemm_nt_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            GEMMWorkspace.withWorkspace { ws in
+                fm_sgemm_nt_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws.ntScratch())
+            }
             return
         }
         GEMMWorkspace.withWorkspace { ws in
@@ -104,10 +107,14 @@ func gemm(
             let hi = min(extent, tiles * (t + 1) / threads * quantum)
             if lo >= hi { continue }
             if dotProduct {
-                if splitColumns {
-                    fm_sgemm_nt_avx512(m, hi - lo, k, alpha, a, lda, b + lo * ldb, ldb, beta, cOut + lo, ldc)
-                } else {
-                    fm_sgemm_nt_avx512(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, cOut + lo * ldc, ldc)
+                GEMMWorkspace.withWorkspace { ws in
+                    if splitColumns {
+                        fm_sgemm_nt_avx512(m, hi - lo, k, alpha, a, lda, b + lo * ldb, ldb, beta, cOut + lo, ldc,
+                                           ws.ntScratch())
+                    } else {
+                        fm_sgemm_nt_avx512(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, cOut + lo * ldc,
+                                           ldc, ws.ntScratch())
+                    }
                 }
                 continue
             }

@@ -1,4 +1,5 @@
 import Foundation
+import KernelsC
 
 /// Packing buffers for one thread's share of a GEMM. Workspaces are kept in a small pool and
 /// only ever grow, so once the largest shape of a training step has been seen, `sgemm` does
@@ -29,6 +30,12 @@ final class GEMMWorkspace {
             bCapacity = capacity
         }
         return b!
+    }
+
+    /// Scratch for the AVX-512 A * B^T kernel (`FM_AVX512_NT_WORK` floats; shares packed A's buffer,
+    /// which that kernel does not use).
+    func ntScratch() -> UnsafeMutablePointer<Float> {
+        packedA(capacity: Int(FM_AVX512_NT_WORK))
     }
 
     private static func reallocate(_ old: UnsafeMutablePointer<Float>?, capacity: Int) -> UnsafeMutablePointer<Float> {

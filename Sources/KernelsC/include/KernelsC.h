@@ -9,7 +9,7 @@
 #define FM_AVX512_MR 8
 #define FM_AVX512_NR 48
 
-/* 1 when this CPU and OS support AVX-512F, else 0. */
+/* 1 when this CPU and OS support AVX-512F and AVX-512VL, else 0. */
 int fm_cpu_has_avx512(void);
 
 /* C[rows, cols] = alpha * (A sliver x B sliver) + beta * C, beta == 0 not reading C.
@@ -18,17 +18,24 @@ int fm_cpu_has_avx512(void);
 void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
                             long rows, long cols, float alpha, float beta);
 
-/* Rows of A and of B per register tile of the "NT" dot-product kernel below. */
+/* Rows of A and of B per register tile of the dot-product form of the "NT" kernel below. */
 #define FM_AVX512_NT_MA 8
 #define FM_AVX512_NT_NB 3
+/* Floats of scratch fm_sgemm_nt_avx512 needs (A transposed in K blocks of 512 x 32). */
+#define FM_AVX512_NT_WORK (512 * 32)
 
 /* C[m, n] = alpha * A[m, k] * B[n, k]^T + beta * C (beta == 0 does not read C), row-major with
    row strides lda, ldb, ldc: the product of two matrices that are both contiguous along K
-   (a convolution's weight gradient, dY * columns^T). Vectors run along K, so neither operand
-   is packed or transposed: each 8 x 3 tile of C keeps 24 vector accumulators and sums them
-   horizontally at the end of each K block. Single-threaded; call after fm_cpu_has_avx512(). */
+   (a convolution's weight gradient, dY * columns^T). Two forms, chosen by shape:
+   - m >= 32 and n >= 64: an outer-product kernel on C^T. A is transposed into `work` in K blocks
+     (vectors along m); the rows of B are broadcast from memory as stored; each 32 x 8 tile of C
+     is transposed back in registers. No horizontal sums.
+   - otherwise: a dot-product kernel with vectors along K on both operands as stored, 8 x 3 tiles
+     of C summed horizontally by a transpose-and-add tree at the end of each K block.
+   work: FM_AVX512_NT_WORK floats, 64-byte aligned. Single-threaded; call after
+   fm_cpu_has_avx512(). */
 void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
-                        const float *b, long ldb, float beta, float *c, long ldc);
+                        const float *b, long ldb, float beta, float *c, long ldc, float *work);
 
 #include "ConvKernels.h"
 
