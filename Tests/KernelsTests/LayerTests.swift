@@ -1,7 +1,8 @@
 import Testing
 import Kernels
 
-/// A small network that uses every layer type (odd sizes, stride 2, padding, a residual block).
+/// A small network that uses every layer type (odd sizes, stride 2, padding, a residual block),
+/// and both of Sequential's fused steps (BatchNorm2d + ReLU, ReLU + MaxPool2d).
 func smallNet(_ rng: inout SeededGenerator) -> Sequential {
     Sequential(rng: &rng) {
         Conv2d(inChannels: 3, outChannels: 4, kernelSize: 3, stride: 2, padding: 1).named("conv1")
@@ -11,6 +12,7 @@ func smallNet(_ rng: inout SeededGenerator) -> Sequential {
             Conv2d(inChannels: 4, outChannels: 4, kernelSize: 3, padding: 1).named("conv")
             GELU()
         }.named("res")
+        ReLU()
         MaxPool2d(kernelSize: 2)
         Conv2d(inChannels: 4, outChannels: 5, kernelSize: 1, bias: false).named("conv2")
         AvgPool2d(kernelSize: 2, stride: 1)
