@@ -7,7 +7,12 @@ import Training
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Accuracy of a trained model on the CIFAR-10 test set, per class, with a confusion matrix.")
+        abstract: "Accuracy of a trained model on the CIFAR-10 test set, per class, with a confusion matrix.",
+        discussion: """
+            With --validation N it scores the N training images that `train-cifar --validation N` \
+            held out instead (the same images for the same N), so that choices such as --tta are \
+            made without looking at the test set.
+            """)
 
     @Option(help: "A model.safetensors written by train-cifar.")
     var model = "Output/model.safetensors"
@@ -17,6 +22,8 @@ struct EvaluateCommand: ParsableCommand {
     var out = "Output"
     @Flag(help: "Test-time augmentation: average each test image's logits with its mirror image's.")
     var tta = false
+    @Option(help: "Score the N held-out training images of `train-cifar --validation N` instead of the test set.")
+    var validation: Int?
     @Option(help: "Kernel threads (default: all cores).")
     var threads: Int?
 
@@ -25,17 +32,20 @@ struct EvaluateCommand: ParsableCommand {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallelism.threadCount = threads
         }
+        if let validation, validation < 1 { throw ValidationError("--validation must be at least 1") }
         let classifier = try Classifier.load(path: model)
         let cifar = try CIFAR10.load(dataOption: data)
-        let outcome = evaluate(classifier, on: cifar.test, flipAveraging: tta)
-        let matrix = Reports.confusionMatrix(labels: cifar.test.labels.map(Int.init), predictions: outcome.predictions)
+        let split = try validation.map { try cifar.train.splittingValidation($0).validation } ?? cifar.test
+        let splitName = validation == nil ? "test" : "validation"
+        let outcome = evaluate(classifier, on: split, flipAveraging: tta)
+        let matrix = Reports.confusionMatrix(labels: split.labels.map(Int.init), predictions: outcome.predictions)
         for (name, accuracy) in zip(classifier.classNames, Reports.perClassAccuracy(matrix)) {
             print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%.4f", accuracy))
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let title = "\(model): test set confusion matrix (\(cifar.test.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"
+        let title = "\(model): \(splitName) set confusion matrix (\(split.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"
         try writeAtomically(Reports.confusionSVG(matrix, classNames: classifier.classNames, title: title), to: (out as NSString).appendingPathComponent("confusion.svg"))
         try writeAtomically(Reports.perClassCSV(matrix, classNames: classifier.classNames), to: (out as NSString).appendingPathComponent("per-class.csv"))
-        print(String(format: "test accuracy: %.4f on %d images", outcome.accuracy, cifar.test.count))
+        print("\(splitName) accuracy: " + String(format: "%.4f on %d images", outcome.accuracy, split.count))
     }
 }
