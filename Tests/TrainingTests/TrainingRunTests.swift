@@ -82,6 +82,18 @@ final class StopAt: TrainingObserver {
         }
     }
 
+    @Test func savedModelScoresTheReportedValidationAccuracyOnTheHeldOutImages() throws {
+        // `evaluate --validation N` re-creates the held-out split from N alone.
+        let data = syntheticData(train: 192, test: 50)
+        let o = options("seed")
+        let folder = try Fixture.temporaryFolder().path
+        let result = try Trainer(options: o, data: data, outputFolder: folder).run()
+        let loaded = try Classifier.load(path: folder + "/model.safetensors")
+        let held = try data.train.splittingValidation(o.validation).validation
+        #expect(held.count == o.validation)
+        #expect(evaluate(loaded, on: held).accuracy == result.records.last?.validationAccuracy)
+    }
+
     @Test func resumeRefusesOtherArguments() throws {
         let data = syntheticData(train: 64, test: 10)
         var o = options("seed")
