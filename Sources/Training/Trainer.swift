@@ -61,7 +61,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
             o.epochs = 15
             o.learningRate = 0.1
         default:
-            break
+            // Flip test-time augmentation: chosen on a 5,000-image validation split, where it
+            // scored 0.6930 against 0.6800 for the same trained model (Docs/TRAINING.md).
+            o.flipTest = true
         }
         return o
     }
