@@ -77,10 +77,13 @@ func gemm(
     }
     let opA = GEMMOperand(transA, a, ld: lda)
     let opB = GEMMOperand(transB, b, ld: ldb)
-    // A * B^T with a long K (a convolution's weight gradient): both operands are contiguous
-    // along K, so the C "NT" kernel runs on them as stored instead of transposing B while packing
-    // (it transposes the small A itself when that pays; see KernelsC.h).
-    let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed && k >= 256
+    // A * B^T (a convolution's weight gradient): both operands are contiguous along K, so the
+    // C "NT" kernel runs on them as stored instead of transposing B while packing (it transposes
+    // the small A itself in its outer-product form; see KernelsC.h). Its dot-product form wants a
+    // long K; the outer-product form (m >= 32, n >= 64) beats the packed path from K = 32 on
+    // (Docs/BENCHMARKS.md).
+    let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed
+        && (k >= 256 || (k >= 32 && m >= 32 && n >= 64))
     if threads <= 1 {
         if dotProduct {
             GEMMWorkspace.withWorkspace { ws in

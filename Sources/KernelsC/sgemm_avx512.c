@@ -193,8 +193,8 @@ static void nt_dot(long m, long n, long k, float alpha, const float *a, long lda
     }
 }
 
-/* The broadcast form, for m >= 32 and n >= 64 (a convolution's weight gradient past the first
-   layer): C^T = B * A^T as an outer-product kernel. A is packed transposed in K blocks,
+/* The broadcast form, for m >= 32 and n >= 64 or a short K (a convolution's weight gradient past
+   the first layer): C^T = B * A^T as an outer-product kernel. A is packed transposed in K blocks,
    [kc][NT_W] per NT_W rows (the output channels, along the vectors); each row of B (a kernel tap)
    is broadcast straight from memory, NT_MB rows per tile. There are no horizontal sums: each
    8 x 32 tile of C^T is transposed back in registers once per K block and added into C. */
@@ -329,7 +329,9 @@ static void nt_broadcast(long m, long n, long k, float alpha, const float *a, lo
 __attribute__((target("avx512f")))
 void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
                         const float *b, long ldb, float beta, float *c, long ldc, float *work) {
-    if (m >= 32 && n >= 64) nt_broadcast(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+    /* Short K (a thread's slice of a wider product) stays on the outer-product form: the dot
+       products' horizontal sums would dominate. */
+    if (m >= 32 && (n >= 64 || k < 256)) nt_broadcast(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
     else nt_dot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 #else

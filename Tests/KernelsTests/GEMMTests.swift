@@ -83,13 +83,14 @@ private func worstError(_ t: Case, cFill: Float?, using gemm: GEMMFunction) -> F
 }
 
 /// Shapes around every blocking edge: 1s, primes, ragged micro-tiles, tall, wide, K past one block.
-/// For A * B^T with K >= 256 the AVX-512 kernel has two forms (KernelsC.h): (70, 97, 260) and
-/// (40, 70, 1100) take the broadcast form (m >= 32, n >= 64; ragged 32-row and 8-column tiles,
-/// K past one 512 block with a ragged tail), (9, 4, 1100) and (17, 26, 2100) the dot-product form.
+/// For A * B^T the AVX-512 kernel has two forms (KernelsC.h): (70, 97, 260), (40, 70, 1100) and
+/// (33, 65, 45) take the outer-product form (ragged 32-row and 8-column tiles, K past one 512
+/// block, K tails that are not a multiple of 16), (9, 4, 1100) and (17, 26, 2100) the dot-product
+/// form.
 private let shapes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 17, 5), (9, 1, 3), (7, 17, 13), (31, 41, 37), (6, 16, 8), (8, 48, 9),
     (13, 50, 300), (200, 3, 20), (3, 1100, 7), (70, 97, 260), (16, 530, 75), (193, 33, 5),
-    (9, 4, 1100), (17, 26, 2100), (40, 70, 1100),
+    (9, 4, 1100), (17, 26, 2100), (40, 70, 1100), (33, 65, 45),
 ]
 
 @Test(arguments: [Transpose.none, .transposed], [Transpose.none, .transposed])
@@ -103,7 +104,7 @@ func gemmMatchesNaiveLoop(transA: Transpose, transB: Transpose) {
 
 @Test func gemmAlphaBeta() {
     for (alpha, beta) in [(Float(2.5), Float(0)), (1, 1), (-0.5, 0.75), (0, 2), (1, -1)] {
-        for (m, n, k) in [(7, 17, 13), (37, 101, 300)] {
+        for (m, n, k) in [(7, 17, 13), (37, 101, 300), (40, 70, 1100)] {
             for (ta, tb) in [(Transpose.transposed, Transpose.none), (.none, .transposed)] {
                 let t = Case(m: m, n: n, k: k, transA: ta, transB: tb, alpha: alpha, beta: beta, pad: 1)
                 let e = worstError(t)

@@ -27,7 +27,7 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
 /* C[m, n] = alpha * A[m, k] * B[n, k]^T + beta * C (beta == 0 does not read C), row-major with
    row strides lda, ldb, ldc: the product of two matrices that are both contiguous along K
    (a convolution's weight gradient, dY * columns^T). Two forms, chosen by shape:
-   - m >= 32 and n >= 64: an outer-product kernel on C^T. A is transposed into `work` in K blocks
+   - m >= 32 and (n >= 64 or k < 256): an outer-product kernel on C^T. A is transposed into `work` in K blocks
      (vectors along m); the rows of B are broadcast from memory as stored; each 32 x 8 tile of C
      is transposed back in registers. No horizontal sums.
    - otherwise: a dot-product kernel with vectors along K on both operands as stored, 8 x 3 tiles
