@@ -1,5 +1,4 @@
 import Foundation
-import KernelsC
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -62,14 +61,6 @@ final class WorkerPool: @unchecked Sendable {
     private let owner = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Copies of `generation` and `remaining` that waiters poll without the mutex during a short
-    /// spin before they sleep: in a training step one parallel loop follows another within
-    /// microseconds, and a wake-up through the condition variable costs tens of microseconds on
-    /// this virtual machine. Written under `mutex`, together with the guarded values.
-    private let publishedGeneration = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
-    private let publishedRemaining = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
-    /// Polls before sleeping: about 50 to 100 microseconds of `pause`.
-    private static let spinLimit = 1000
     // Guarded by `mutex`.
     private var started = 0
     private var generation: UInt64 = 0
@@ -82,8 +73,6 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_init(owner, nil)
         pthread_cond_init(wake, nil)
         pthread_cond_init(finished, nil)
-        fm_atomic_store(publishedGeneration, 0)
-        fm_atomic_store(publishedRemaining, 0)
     }
 
     /// Runs `body(0)` on the caller and `body(1..<width)` on workers, returning when all are done;
@@ -100,18 +89,11 @@ final class WorkerPool: @unchecked Sendable {
             self.width = width
             remaining = width - 1
             generation &+= 1
-            fm_atomic_store(publishedRemaining, Int64(remaining))
-            fm_atomic_store(publishedGeneration, Int64(bitPattern: generation))
             pthread_cond_broadcast(wake)
             pthread_mutex_unlock(mutex)
 
             escapable(0)
 
-            var spins = 0
-            while fm_atomic_load(publishedRemaining) > 0 && spins < Self.spinLimit {
-                fm_cpu_relax()
-                spins += 1
-            }
             pthread_mutex_lock(mutex)
             while remaining > 0 { pthread_cond_wait(finished, mutex) }
             job = nil
@@ -137,11 +119,6 @@ final class WorkerPool: @unchecked Sendable {
     private func workerLoop(index: Int, seen initial: UInt64) {
         var seen = initial
         while true {
-            var spins = 0
-            while fm_atomic_load(publishedGeneration) == Int64(bitPattern: seen) && spins < Self.spinLimit {
-                fm_cpu_relax()
-                spins += 1
-            }
             pthread_mutex_lock(mutex)
             while generation == seen { pthread_cond_wait(wake, mutex) }
             seen = generation
@@ -151,7 +128,6 @@ final class WorkerPool: @unchecked Sendable {
             runChunk(index)
             pthread_mutex_lock(mutex)
             remaining -= 1
-            fm_atomic_store(publishedRemaining, Int64(remaining))
             if remaining == 0 { pthread_cond_signal(finished) }
             pthread_mutex_unlock(mutex)
         }

@@ -37,20 +37,6 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
 void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
                         const float *b, long ldb, float beta, float *c, long ldc, float *work);
 
-/* A spin-wait hint (x86 pause, arm64 yield) for the worker pool's short polls. */
-static inline void fm_cpu_relax(void) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/* Acquire load and release store of a 64-bit value shared between threads (the worker pool's
-   published job generation and count of unfinished chunks). */
-static inline long long fm_atomic_load(const long long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void fm_atomic_store(long long *p, long long v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
 #include "ConvKernels.h"
 
 #endif
