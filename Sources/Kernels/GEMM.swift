@@ -229,6 +229,30 @@ enum GEMMBlocking {
     }
 }
 
+/// C[rows, columns] = alpha * (packed A block x packed B panel) + beta * C, one micro-tile at a
+/// time: `a` holds MR-row slivers of `kc` ([rows/MR][kc][MR]), `b` NR-column slivers
+/// ([columns/NR][kc][NR]). The innermost loops of every packed product (`gemmBlocked`, the
+/// convolution's panel GEMM).
+@inline(__always)
+func runMacroKernel(_ kernel: MicroKernel, kc: Int, rows m: Int, columns n: Int,
+                    a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    let mr = kernel.mr, nr = kernel.nr
+    var ir = 0
+    while ir < m {
+        let rows = min(mr, m - ir)
+        let aSliver = a + ir * kc
+        let cRow = c + ir * ldc
+        var jr = 0
+        while jr < n {
+            kernel.run(kc: kc, a: aSliver, b: b + jr * kc, c: cRow + jr, ldc: ldc,
+                       rows: rows, cols: min(nr, n - jr), alpha: alpha, beta: beta)
+            jr += nr
+        }
+        ir += mr
+    }
+}
+
 /// One thread's share: the blocked loops around the micro-kernel over an m x n block of C.
 func gemmBlocked(
     _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: Float,
@@ -255,20 +279,8 @@ func gemmBlocked(
             while ic < m {
                 let mc = min(mcBlock, m - ic)
                 packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: mr, into: ap)
-                var ir = 0
-                while ir < mc {
-                    let rows = min(mr, mc - ir)
-                    let aSliver = UnsafePointer(ap + ir * kc)
-                    let cRow = c + (ic + ir) * ldc + jc
-                    var jr = 0
-                    while jr < nc {
-                        kernel.run(kc: kc, a: aSliver, b: UnsafePointer(bp + jr * kc),
-                                   c: cRow + jr, ldc: ldc, rows: rows, cols: min(nr, nc - jr),
-                                   alpha: alpha, beta: blockBeta)
-                        jr += nr
-                    }
-                    ir += mr
-                }
+                runMacroKernel(kernel, kc: kc, rows: mc, columns: nc, a: ap, b: bp,
+                               c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: blockBeta)
                 ic += mc
             }
             pc += kc

@@ -211,7 +211,7 @@ func convPanelGEMM(columns n: Int, weights w: ConvWeightLayout, weightBase: Unsa
                    kernel: MicroKernel, c: UnsafeMutablePointer<Float>, ldc: Int,
                    pack: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
     let k = w.depth, m = w.rows
-    let mr = kernel.mr, nr = kernel.nr
+    let nr = kernel.nr
     let kcBlock = w.kcBlock
     let ncLimit = max(nr, GEMMBlocking.panelBytes / 4 / kcBlock)
     let ncBlock = GEMMBlocking.evenBlock(n, limit: ncLimit, quantum: nr)
@@ -225,21 +225,8 @@ func convPanelGEMM(columns n: Int, weights w: ConvWeightLayout, weightBase: Unsa
                 let kc = min(kcBlock, k - pc)
                 pack(pc, kc, jc, nc, bp)
                 let blockBeta: Float = pc == 0 ? 0 : 1
-                let aBlock = weightBase + pc * w.paddedRows
-                var ir = 0
-                while ir < m {
-                    let rows = min(mr, m - ir)
-                    let aSliver = aBlock + ir * kc
-                    let cRow = c + ir * ldc + jc
-                    var jr = 0
-                    while jr < nc {
-                        kernel.run(kc: kc, a: aSliver, b: UnsafePointer(bp + jr * kc),
-                                   c: cRow + jr, ldc: ldc, rows: rows, cols: min(nr, nc - jr),
-                                   alpha: 1, beta: blockBeta)
-                        jr += nr
-                    }
-                    ir += mr
-                }
+                runMacroKernel(kernel, kc: kc, rows: m, columns: nc, a: weightBase + pc * w.paddedRows, b: bp,
+                               c: c + jc, ldc: ldc, alpha: 1, beta: blockBeta)
                 pc += kc
             }
             jc += nc
