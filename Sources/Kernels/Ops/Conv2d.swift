@@ -6,17 +6,19 @@
 //   y[n,o,oy,ox] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * x[n, c, oy*stride - padding + i, ox*stride - padding + j]
 //   (x is zero outside the image)
 //
-// Method: im2col + GEMM per group of images. The batch is split statically over the threads;
-// each thread runs its own images in groups small enough that the group's columns matrix and
-// GEMM output stay in the core's 2 MiB L2 (conv2dColumnBudget), with a single-threaded GEMM,
-// so the im2col writes, the GEMM reads and the scatter all hit cache, and there is one
-// hand-off between threads per layer rather than several per GEMM. The columns matrix holds, for every kernel
-// tap (c,i,j) = row r, the input value each output pixel of the chunk sees through that tap:
-//   cols[r, n*Ho*Wo + oy*Wo + ox] = x[n, c, oy*s - p + i, ox*s - p + j]      cols [C*kh*kw, nb*Ho*Wo]
-// so that   Y[O, nb*Ho*Wo] = W[O, C*kh*kw] * cols   (one large GEMM: the shapes the benchmark names),
-// and Y is scattered back to NCHW while adding the bias.
+// Method (Docs/KERNELS.md, "How a convolution runs"): `conv2dForward` picks direct loops for
+// few filters on long rows (Conv2dDirect.swift), the AVX-512 vector kernels at stride 1
+// (Conv2dVectorDirect.swift), else a GEMM over panels packed straight from the image
+// (Conv2dPanels.swift). In every case the batch is split statically over the threads and each
+// thread runs its own images. At stride 1 the input gradient is a convolution of dy with the
+// flipped kernel (`conv2dInputGradientByFlippedKernel`).
 //
-// Backward, with dY the gradient staged as [O, nb*Ho*Wo]:
+// What stays in this file for the other cases (stride > 1 backward, and the weight gradient
+// without AVX-512): im2col + GEMM per group of images small enough that the group's columns
+// matrix stays in L2 (conv2dColumnBudget). The columns matrix holds, for every kernel tap
+// (c,i,j) = row r, the input value each output pixel of the group sees through that tap:
+//   cols[r, n*Ho*Wo + oy*Wo + ox] = x[n, c, oy*s - p + i, ox*s - p + j]      cols [C*kh*kw, nb*Ho*Wo]
+// and with dY staged as [O, nb*Ho*Wo]:
 //   dW[O, C*kh*kw]  += dY * cols^T          (each thread sums its images into its own partial;
 //                                             the partials are added in thread order)
 //   dcols           =  W^T * dY          then col2im adds every column entry back to the input pixel it came from
@@ -191,7 +193,7 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
     }
     scratch.packedWeights.pack(weight: weight, rows: g.outChannels, taps: g.taps, lda: g.taps,
                                bias: bias, kernel: .selected)
-    convPanelForward(g, input: input, hasBias: bias != nil, output: output, scratch: &scratch)
+    convPanelForward(g, input: input, output: output, scratch: &scratch)
 }
 
 /// Images per panel GEMM: one when an image's output plane is wide enough for the GEMM (its
@@ -203,10 +205,10 @@ func panelImages(_ g: Conv2dGeometry) -> Int {
 }
 
 /// The threaded body of the panel convolution, with the weights already in `scratch.packedWeights`.
-func convPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, hasBias: Bool,
+func convPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
                       output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
     if g.stride == 1 {
-        convPaddedPanelForward(g, input: input, hasBias: hasBias, output: output, scratch: &scratch)
+        convPaddedPanelForward(g, input: input, output: output, scratch: &scratch)
         return
     }
     let threads = convThreads(g.batch)
@@ -232,8 +234,7 @@ func convPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, hasBias:
                 var n0 = images.lowerBound
                 while n0 < images.upperBound {
                     let nb = min(perGroup, images.upperBound - n0)
-                    let src = ConvPanelSource(geometry: g, input: input, taps: taps, firstImage: n0, images: nb,
-                                              hasBiasRow: hasBias)
+                    let src = ConvPanelSource(geometry: g, input: input, taps: taps, firstImage: n0, images: nb)
                     let yImage = out + n0 * g.outChannels * g.outPlane
                     // One image: the GEMM result [O, Ho*Wo] is that image's NCHW block.
                     let target = nb == 1 ? yImage : stp.baseAddress! + t * stagedSlice
@@ -260,7 +261,7 @@ func convPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, hasBias:
 /// Stride-1 panel convolution on wide rows of zero-padded images (`PaddedPanelSource`): each
 /// thread pads its image group, runs the GEMM into a staged [O, nb*Ho*Wp] and copies the Wo
 /// valid columns of every row into `output`.
-func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, hasBias: Bool,
+func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
                             output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
     let imageSize = g.inChannels * hp * wp

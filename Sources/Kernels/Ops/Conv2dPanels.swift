@@ -63,8 +63,9 @@ struct ConvWeightLayout: Sendable {
     var paddedRows = 0
 }
 
-/// The image-group side of an implicit-GEMM convolution: where the group's images are and
-/// whether the panels carry the bias row.
+/// The image-group side of an implicit-GEMM convolution: where the group's images are. A
+/// panel row at or past the kernel's taps is the bias row (the weights' depth includes it only
+/// when there is a bias).
 struct ConvPanelSource {
     let geometry: Conv2dGeometry
     let input: UnsafePointer<Float>
@@ -72,7 +73,6 @@ struct ConvPanelSource {
     let taps: UnsafePointer<ConvTap>
     let firstImage: Int
     let images: Int
-    let hasBiasRow: Bool
 
     var columns: Int { images * geometry.outPlane }
 }
