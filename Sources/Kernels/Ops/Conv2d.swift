@@ -103,6 +103,9 @@ public struct Conv2dScratch: Sendable {
     var directBias: [Float] = []
     var transposedGradient: [Float] = []
     var channelAccumulators: [Float] = []
+    var winogradWeights: [Float] = []
+    var winogradTransformed: [Float] = []
+    var winogradProducts: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}
 
@@ -187,6 +190,10 @@ func convolve(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Conv2dGeom
 func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
               bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
               scratch: inout Conv2dScratch, vectorDirect: Bool) {
+    if vectorDirect && convWinogradApplies(g) {
+        convWinogradForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
+        return
+    }
     if vectorDirect && g.stride == 1 && MicroKernel.selected == .avx512 {
         convVectorDirectForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
         return

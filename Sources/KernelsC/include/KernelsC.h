@@ -38,5 +38,6 @@ void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, lon
                         const float *b, long ldb, float beta, float *c, long ldc, float *work);
 
 #include "ConvKernels.h"
+#include "WinogradKernels.h"
 
 #endif

@@ -1,0 +1,91 @@
+import KernelsC
+
+// 3x3 stride-1 padding-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray
+// 2015; formulas in Sources/KernelsC/include/WinogradKernels.h), on AVX-512:
+//
+//   U[p][o][c]    = (G w[o][c] G^T)[p]                        once per call, all filters
+//   V[p][c][t]    = (B^T d[c,t] B)[p]                         per block of tiles
+//   M[p][o][t]    = sum_c U[p][o][c] * V[p][c][t]             16 matrix products per block
+//   y[o][tile t]  = bias[o] + A^T M[.][o][t] A                a 2x2 output block per tile
+//
+// 16 multiplies per 2x2 outputs instead of 36. Each thread runs its own images (as the other
+// convolution paths) in blocks of whole tile rows sized so that the block's V and M stay in
+// L2. Every output is the same sums in the same order whatever the blocking and thread count.
+
+/// Whether `convolve` runs `g` by Winograd: 3x3, stride 1, padding 1, AVX-512, and enough input
+/// channels for the products to outweigh the transforms (a 3-channel first layer stays direct).
+func convWinogradApplies(_ g: Conv2dGeometry) -> Bool {
+    g.stride == 1 && g.padding == 1 && g.kernelHeight == 3 && g.kernelWidth == 3
+        && g.inChannels >= convWinogradMinimumChannels && MicroKernel.selected == .avx512
+}
+
+/// The fewest input channels the Winograd path takes.
+let convWinogradMinimumChannels = 16
+
+/// Floats of transformed input plus products one block may hold (1 MiB: half of a 2 MiB L2).
+let convWinogradBlockBudget = 1 << 18
+
+/// The block shape for `g`: tile rows per block and the padded tile count (row stride of V and M).
+func convWinogradBlock(_ g: Conv2dGeometry) -> (rows: Int, stride: Int, outPadded: Int) {
+    let outPadded = (g.outChannels + 7) / 8 * 8
+    let tilesPerRow = (g.width + 1) / 2
+    let tiles = max(48, convWinogradBlockBudget / (16 * (g.inChannels + outPadded)))
+    let rows = max(1, min(tiles / tilesPerRow, g.batch * ((g.height + 1) / 2)))
+    return (rows, (rows * tilesPerRow + 15) / 16 * 16, outPadded)
+}
+
+/// Forward 3x3 stride-1 padding-1 convolution of `input` (NCHW) into `output` by Winograd
+/// F(2x2, 3x3). Call only when `convWinogradApplies(g)`.
+func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                         bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
+                         scratch: inout Conv2dScratch) {
+    precondition(convWinogradApplies(g), "the Winograd path is for 3x3 stride-1 padding-1 convolutions")
+    let (rowsPerBlock, ldv, opad) = convWinogradBlock(g)
+    let tileRowsPerImage = (g.height + 1) / 2
+    // 16 floats of slack per buffer so that each can start on a 64-byte boundary.
+    let weightCount = 16 * opad * g.inChannels + 16
+    let transformedSlice = 16 * g.inChannels * ldv + 16
+    let productSlice = 16 * opad * ldv + 16
+    let threads = convThreads(g.batch)
+    if scratch.winogradWeights.count < weightCount {
+        scratch.winogradWeights = [Float](repeating: 0, count: weightCount)
+    }
+    if scratch.winogradTransformed.count < transformedSlice * threads {
+        scratch.winogradTransformed = [Float](repeating: 0, count: transformedSlice * threads)
+    }
+    if scratch.winogradProducts.count < productSlice * threads {
+        scratch.winogradProducts = [Float](repeating: 0, count: productSlice * threads)
+    }
+    nonisolated(unsafe) let out = output
+    let biasBase = bias?.baseAddress
+    scratch.winogradWeights.withUnsafeMutableBufferPointer { up in
+    scratch.winogradTransformed.withUnsafeMutableBufferPointer { vp in
+    scratch.winogradProducts.withUnsafeMutableBufferPointer { mp in
+        let u = alignedTo64(up.baseAddress!)
+        fm_winograd_f2_weights(weight, g.outChannels, g.inChannels, opad, u)
+        parallelFor(threads) { range in
+            for t in range {
+                let v = alignedTo64(vp.baseAddress! + t * transformedSlice)
+                let m = alignedTo64(mp.baseAddress! + t * productSlice)
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                let lastRow = images.upperBound * tileRowsPerImage
+                var row = images.lowerBound * tileRowsPerImage
+                while row < lastRow {
+                    let rows = min(rowsPerBlock, lastRow - row)
+                    let tiles = (rows * ((g.width + 1) / 2) + 15) / 16 * 16
+                    fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
+                    fm_winograd_multiply(u, v, m, opad, g.inChannels, ldv, tiles)
+                    fm_winograd_f2_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
+                    row += rows
+                }
+            }
+        }
+    }}}
+}
+
+/// The first 64-byte aligned address at or after `p` (at most 15 floats on).
+@inline(__always)
+private func alignedTo64(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+    let address = UInt(bitPattern: p)
+    return p + Int(((64 - address % 64) % 64) / 4)
+}

@@ -1,0 +1,42 @@
+#ifndef FEATUREMAPS_WINOGRADKERNELS_H
+#define FEATUREMAPS_WINOGRADKERNELS_H
+
+/* Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+   Networks", 2015) for 3x3 kernels at stride 1 and padding 1, with AVX-512. Call only after
+   fm_cpu_has_avx512() said yes.
+
+   Each 2x2 block of outputs ("tile") of one image and output channel is
+     Y = A^T [ sum_c (G g[o][c] G^T) .* (B^T d[c] B) ] A
+   with d[c] the 4x4 input patch around the tile (zero outside the image) and
+     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+     A^T = [1 1 1 0; 0 1 -1 -1],
+   so the 3x3 taps (9 multiplies per output, 36 per tile) become 16 multiplies per tile, one
+   per position p = 4*i + k of the 4x4 transformed patch: 16 matrix products
+     M[p][o][tile] = sum_c U[p][o][c] * V[p][c][tile].
+
+   Tiles are numbered in "tile rows": tile row r of the whole batch is image r / th, tile row
+   ty = r % th (th = ceil(h/2)), holding tw = ceil(w/2) tiles. A block is a run of consecutive
+   tile rows; its tile t = (r - firstRow) * tw + tx. Vectors run along tiles. */
+
+/* U[p][o / 8][c][o % 8] = (G w[o][c] G^T)[p] for o < opad (opad a multiple of 8; zero for
+   o >= outChannels). w: [outChannels][channels][3][3]. u: 16 * opad * channels floats. */
+void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u);
+
+/* V[p][c][t] = (B^T d B)[p] for the tiles of tile rows firstRow ..< firstRow + rows, read from
+   x: [images][channels][h][w]. v row stride ldv (>= rows * tw); tiles rows*tw ..< ldv are
+   set to zero so the product never reads stale memory. */
+void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                          float *v, long ldv);
+
+/* M[p][o][t] = sum_c U[p][o][c] * V[p][c][t] for o < opad, t < tiles (a multiple of 16 and
+   <= ldv); m row stride ldv, position stride opad * ldv. Sums run over c in order. */
+void fm_winograd_multiply(const float *u, const float *v, float *m, long opad, long channels,
+                          long ldv, long tiles);
+
+/* y[n][o][2ty + a][2tx + b] = bias[o] + (A^T M A)[a][b] for the block's tile rows, rows and
+   columns past h and w dropped. m as fm_winograd_multiply wrote it; bias [outChannels] or
+   NULL. y: [images][outChannels][h][w]. */
+void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                           long h, long w, long firstRow, long rows, float *y);
+
+#endif

@@ -1,0 +1,229 @@
+#include "WinogradKernels.h"
+
+/* Winograd F(2x2, 3x3): the formulas are in WinogradKernels.h; the Swift side
+   (Sources/Kernels/Ops/Conv2dWinograd.swift) sizes the blocks and threads. The weight transform
+   is portable C (it runs once per call on O*C*9 floats); the rest is AVX-512 behind function
+   target attributes, like conv_avx512.c. */
+
+void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u) {
+    const long panels = opad / 8;
+    for (long o = 0; o < opad; o++) {
+        for (long c = 0; c < channels; c++) {
+            float t[4][4];
+            if (o < outChannels) {
+                const float *g = w + (o * channels + c) * 9;
+                float gg[4][3];  /* G g */
+                for (int j = 0; j < 3; j++) {
+                    float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                    gg[0][j] = g0;
+                    gg[1][j] = 0.5f * (g0 + g1 + g2);
+                    gg[2][j] = 0.5f * (g0 - g1 + g2);
+                    gg[3][j] = g2;
+                }
+                for (int i = 0; i < 4; i++) {  /* (G g) G^T */
+                    float g0 = gg[i][0], g1 = gg[i][1], g2 = gg[i][2];
+                    t[i][0] = g0;
+                    t[i][1] = 0.5f * (g0 + g1 + g2);
+                    t[i][2] = 0.5f * (g0 - g1 + g2);
+                    t[i][3] = g2;
+                }
+            } else {
+                for (int i = 0; i < 4; i++)
+                    for (int k = 0; k < 4; k++) t[i][k] = 0;
+            }
+            for (int p = 0; p < 16; p++)
+                u[((p * panels + o / 8) * channels + c) * 8 + o % 8] = t[p / 4][p % 4];
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define WG_TARGET __attribute__((target("avx512f")))
+
+/* Lanes j of a 16-float load at row + s that lie inside the row [0, w). */
+static inline __mmask16 row_mask(long s, long w) {
+    long lo = -s, hi = w - s;
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+static inline __mmask16 first_lanes(long count) {
+    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+}
+
+/* 16 floats from row + s, zero outside [0, w). Masked-off lanes are never touched, so s may
+   point before or past the row. */
+WG_TARGET static inline __m512 load_row(const float *row, long s, long w) {
+    return _mm512_maskz_loadu_ps(row_mask(s, w), row + s);
+}
+
+WG_TARGET void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                                    float *v, long ldv) {
+    const long th = (h + 1) / 2, tw = (w + 1) / 2, plane = h * w;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const long pstride = channels * ldv;
+    for (long r = 0; r < rows; r++) {
+        const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
+        const float *image = x + n * channels * plane;
+        for (long c = 0; c < channels; c++) {
+            const float *src = image + c * plane;
+            float *dst = v + c * ldv + r * tw;
+            for (long t0 = 0; t0 < tw; t0 += 16) {
+                const __mmask16 lanes = first_lanes(tw - t0);
+                /* hr[i][k]: input row 2ty - 1 + i times B on the right, for 16 tiles. Tile tx reads
+                   columns 2tx - 1 .. 2tx + 2: d0..d3 are the even/odd lanes of two loads. */
+                __m512 hr[4][4];
+#pragma clang loop unroll(full)
+                for (int i = 0; i < 4; i++) {
+                    const long y = 2 * ty - 1 + i;
+                    if (y < 0 || y >= h) {
+                        for (int k = 0; k < 4; k++) hr[i][k] = _mm512_setzero_ps();
+                        continue;
+                    }
+                    const float *row = src + y * w;
+                    const long s = 2 * t0 - 1;
+                    __m512 a0 = load_row(row, s, w), a1 = load_row(row, s + 16, w);
+                    __m512 b0 = load_row(row, s + 2, w), b1 = load_row(row, s + 18, w);
+                    __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
+                    __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
+                    __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
+                    __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
+                    hr[i][0] = _mm512_sub_ps(d0, d2);
+                    hr[i][1] = _mm512_add_ps(d1, d2);
+                    hr[i][2] = _mm512_sub_ps(d2, d1);
+                    hr[i][3] = _mm512_sub_ps(d1, d3);
+                }
+#pragma clang loop unroll(full)
+                for (int k = 0; k < 4; k++) {
+                    _mm512_mask_storeu_ps(dst + (0 * 4 + k) * pstride + t0, lanes, _mm512_sub_ps(hr[0][k], hr[2][k]));
+                    _mm512_mask_storeu_ps(dst + (1 * 4 + k) * pstride + t0, lanes, _mm512_add_ps(hr[1][k], hr[2][k]));
+                    _mm512_mask_storeu_ps(dst + (2 * 4 + k) * pstride + t0, lanes, _mm512_sub_ps(hr[2][k], hr[1][k]));
+                    _mm512_mask_storeu_ps(dst + (3 * 4 + k) * pstride + t0, lanes, _mm512_sub_ps(hr[1][k], hr[3][k]));
+                }
+            }
+        }
+    }
+    const long used = rows * tw;
+    if (used < ldv)
+        for (long pc = 0; pc < 16 * channels; pc++)
+            for (long t = used; t < ldv; t++) v[pc * ldv + t] = 0;
+}
+
+/* An 8 x (16*NV) block of M over all channels: per channel, NV loads of V, 8 broadcasts of U,
+   8*NV FMAs into accumulators that stay in registers. */
+WG_TARGET static inline void multiply_tile(const float *u, const float *v, long ldv, long channels,
+                                           float *m, const int NV) {
+    __m512 acc[8][3];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 8; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) acc[i][j] = _mm512_setzero_ps();
+    for (long c = 0; c < channels; c++) {
+        __m512 b[3];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) b[j] = _mm512_loadu_ps(v + c * ldv + 16 * j);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 8; i++) {
+            __m512 a = _mm512_set1_ps(u[c * 8 + i]);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 8; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) _mm512_storeu_ps(m + i * ldv + 16 * j, acc[i][j]);
+}
+
+#define MULTIPLY_VARIANT(NAME, NV) \
+WG_TARGET static void NAME(const float *u, const float *v, long ldv, long channels, float *m) { \
+    multiply_tile(u, v, ldv, channels, m, NV); \
+}
+MULTIPLY_VARIANT(multiply_8x48, 3)
+MULTIPLY_VARIANT(multiply_8x32, 2)
+MULTIPLY_VARIANT(multiply_8x16, 1)
+
+WG_TARGET void fm_winograd_multiply(const float *u, const float *v, float *m, long opad, long channels,
+                                    long ldv, long tiles) {
+    for (long p = 0; p < 16; p++) {
+        const float *up = u + p * opad * channels;
+        const float *vp = v + p * channels * ldv;
+        float *mp = m + p * opad * ldv;
+        for (long t0 = 0; t0 < tiles; t0 += 48) {
+            const long left = tiles - t0;
+            void (*kernel)(const float *, const float *, long, long, float *) =
+                left >= 48 ? multiply_8x48 : left >= 32 ? multiply_8x32 : multiply_8x16;
+            /* The V panel (channels x 48) stays in L1 while the output channels go by. */
+            for (long o0 = 0; o0 < opad; o0 += 8)
+                kernel(up + o0 * channels, vp + t0, ldv, channels, mp + o0 * ldv + t0);
+        }
+    }
+}
+
+WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                                     long h, long w, long firstRow, long rows, float *y) {
+    const long th = (h + 1) / 2, tw = (w + 1) / 2, plane = h * w;
+    const long pstride = opad * ldv;
+    /* Row 2ty interleaves the tiles' left and right outputs: lanes 0..15 and 16..31 of (a, b). */
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (long r = 0; r < rows; r++) {
+        const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
+        const int secondRow = 2 * ty + 1 < h;
+        for (long o = 0; o < outChannels; o++) {
+            const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+            const float *src = m + o * ldv + r * tw;
+            float *out = y + (n * outChannels + o) * plane + 2 * ty * w;
+            for (long t0 = 0; t0 < tw; t0 += 16) {
+                const __mmask16 lanes = first_lanes(tw - t0);
+                __m512 q[16];
+#pragma clang loop unroll(full)
+                for (int p = 0; p < 16; p++) q[p] = _mm512_maskz_loadu_ps(lanes, src + p * pstride + t0);
+                /* A^T M: rows 0 and 1 of the 2x4 product, then times A on the right. */
+                __m512 s0[4], s1[4];
+#pragma clang loop unroll(full)
+                for (int k = 0; k < 4; k++) {
+                    s0[k] = _mm512_add_ps(_mm512_add_ps(q[k], q[4 + k]), q[8 + k]);
+                    s1[k] = _mm512_sub_ps(_mm512_sub_ps(q[4 + k], q[8 + k]), q[12 + k]);
+                }
+                __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
+                __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
+                __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
+                __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+                const long x0 = 2 * t0, count = w - x0 < 32 ? w - x0 : 32;
+                const __mmask16 m0 = first_lanes(count), m1 = first_lanes(count - 16 > 0 ? count - 16 : 0);
+                _mm512_mask_storeu_ps(out + x0, m0, _mm512_permutex2var_ps(y00, lo, y01));
+                _mm512_mask_storeu_ps(out + x0 + 16, m1, _mm512_permutex2var_ps(y00, hi, y01));
+                if (secondRow) {
+                    _mm512_mask_storeu_ps(out + w + x0, m0, _mm512_permutex2var_ps(y10, lo, y11));
+                    _mm512_mask_storeu_ps(out + w + x0 + 16, m1, _mm512_permutex2var_ps(y10, hi, y11));
+                }
+            }
+        }
+    }
+}
+
+#else
+
+void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                          float *v, long ldv) {
+    (void)x; (void)channels; (void)h; (void)w; (void)firstRow; (void)rows; (void)v; (void)ldv;
+}
+
+void fm_winograd_multiply(const float *u, const float *v, float *m, long opad, long channels,
+                          long ldv, long tiles) {
+    (void)u; (void)v; (void)m; (void)opad; (void)channels; (void)ldv; (void)tiles;
+}
+
+void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                           long h, long w, long firstRow, long rows, float *y) {
+    (void)m; (void)opad; (void)ldv; (void)outChannels; (void)bias; (void)h; (void)w; (void)firstRow;
+    (void)rows; (void)y;
+}
+
+#endif

@@ -1,0 +1,85 @@
+import Testing
+import Kernels
+
+// The Winograd F(2x2, 3x3) path (Conv2dWinograd.swift) takes 3x3 stride-1 padding-1
+// convolutions with at least 16 input channels on AVX-512 CPUs, forward and (through the
+// flipped-kernel convolution) the input gradient. These shapes reach it there and check the
+// results against the plain loops of Conv2dTests.swift on every machine.
+//
+// Tolerance: the error of each output is measured against the scale of its sum,
+// S = |b| + sum |w| |x| over the taps (the reference on absolute values), which bounds what any
+// Float32 summation order can be held to (a few 1e-7 * S for these sums). Winograd's transforms
+// add and subtract up to 4 (input) and 9/4 (weights) values around the products; measured on
+// these shapes the worst output is 2.1e-7 * S (forward and input gradient). The bound 2e-6 * S
+// leaves 10x margin while any wrong tap, transform sign or tile edge is an O(S) error.
+let winogradRelativeTolerance: Float = 2e-6
+
+/// (N, C, H, W, O): odd and tiny planes (a partial last tile row and column), 16, 17, 32, 48
+/// and 128 channels, outputs that are no multiple of 8, planes wider than 32 (two vector chunks
+/// per tile row), and the VGG net's shapes at a smaller batch.
+let winogradCases: [(Int, Int, Int, Int, Int)] = [
+    (1, 16, 7, 9, 16), (2, 17, 5, 5, 17), (3, 32, 1, 1, 32), (5, 48, 9, 7, 20), (2, 16, 3, 4, 128),
+    (1, 128, 8, 8, 128), (4, 32, 16, 16, 64), (2, 32, 32, 32, 32), (2, 64, 8, 8, 128), (1, 16, 35, 38, 9),
+]
+
+/// The largest |y - expected| / scale over all outputs (scale = the absolute-value reference,
+/// floored at a tiny value so an all-zero window compares absolutely).
+func scaledError(_ y: Tensor, _ expected: Tensor, scale: Tensor) -> Float {
+    precondition(y.shape == expected.shape && scale.shape == expected.shape)
+    var worst: Float = 0
+    for i in 0..<y.count {
+        worst = max(worst, abs(y.storage[i] - expected.storage[i]) / max(scale.storage[i], 1e-20))
+    }
+    return worst
+}
+
+func absolute(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, storage: t.storage.map { abs($0) }) }
+
+@Test(arguments: winogradCases.indices)
+func winogradForwardMatchesReferenceLoops(_ index: Int) {
+    let (n, c, h, w, o) = winogradCases[index]
+    var rng = SeededGenerator(seed: UInt64(4200 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+    let bias = randomTensor([o], &rng)
+    for b in [bias, nil] {
+        let expected = referenceConv2d(x, weight, b, stride: 1, padding: 1)
+        let scale = referenceConv2d(absolute(x), absolute(weight), b.map(absolute), stride: 1, padding: 1)
+        var y = Tensor.empty, scratch = Conv2dScratch()
+        conv2dForward(x, weight: weight, bias: b, stride: 1, padding: 1, into: &y, scratch: &scratch)
+        #expect(y.shape == expected.shape)
+        #expect(scaledError(y, expected, scale: scale) < winogradRelativeTolerance, "case \(index), bias \(b != nil)")
+    }
+}
+
+@Test(arguments: winogradCases.indices)
+func winogradInputGradientMatchesReferenceLoops(_ index: Int) {
+    // dx is a convolution of dy (O channels) with the flipped kernel: Winograd when O >= 16.
+    let (n, c, h, w, o) = winogradCases[index]
+    var rng = SeededGenerator(seed: UInt64(4300 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+    let r = randomTensor([n, o, h, w], &rng)
+    let (dxExpected, dwExpected) = referenceConv2dGradients(x, weight, r, stride: 1, padding: 1)
+    // Scale of dx[n,c,iy,ix] = sum over o and taps of |w| |dy|: the same gradient of |w| and |r|.
+    let (dxScale, _) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(r), stride: 1, padding: 1)
+    var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
+                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    #expect(scaledError(dx, dxExpected, scale: dxScale) < winogradRelativeTolerance, "case \(index)")
+    #expect(maxAbsDifference(dw, dwExpected) < 1e-3)
+}
+
+@Test func winogradScratchReuseAcrossShapesGivesTheSameResults() {
+    // One scratch through a large then a small shape and back: stale transformed tiles of the
+    // larger call must not leak into the smaller one, and repeating a call is bit-identical.
+    var rng = SeededGenerator(seed: 4400)
+    let big = randomTensor([3, 48, 16, 16], &rng), bigW = randomTensor([64, 48, 3, 3], &rng)
+    let small = randomTensor([2, 16, 5, 3], &rng), smallW = randomTensor([24, 16, 3, 3], &rng)
+    var scratch = Conv2dScratch(), first = Tensor.empty, again = Tensor.empty, y = Tensor.empty
+    conv2dForward(small, weight: smallW, bias: nil, stride: 1, padding: 1, into: &first, scratch: &scratch)
+    conv2dForward(big, weight: bigW, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+    conv2dForward(small, weight: smallW, bias: nil, stride: 1, padding: 1, into: &again, scratch: &scratch)
+    #expect(first.storage == again.storage)
+    let scale = referenceConv2d(absolute(small), absolute(smallW), nil, stride: 1, padding: 1)
+    #expect(scaledError(again, referenceConv2d(small, smallW, nil, stride: 1, padding: 1), scale: scale)
+            < winogradRelativeTolerance)
+}
