@@ -55,58 +55,77 @@ static inline __mmask16 first_lanes(long count) {
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
 }
 
-/* 16 floats from row + s, zero outside [0, w). Masked-off lanes are never touched, so s may
-   point before or past the row. */
-WG_TARGET static inline __m512 load_row(const float *row, long s, long w) {
-    return _mm512_maskz_loadu_ps(row_mask(s, w), row + s);
+/* Floats of the per-channel row buffer of the input transform (16 KiB of stack). */
+#define WG_ROW_BUFFER 4096
+
+/* The input transform of tile rows ty0 ..< ty0 + seg of one image, into v + t (t = (ty - ty0)*tw + tx).
+   Pass 1 multiplies each input row the tiles read by B on the right (even/odd lanes of two loads
+   give the four columns of 16 tiles) into hb[k][parity][m][tx], padded row 2*ty0 + 2m + parity;
+   pass 2 combines four rows per tile with vectors along consecutive tiles, which for narrow
+   planes span several tile rows, so the vectors are full whatever the width. */
+WG_TARGET static void input_segment(const float *image, long channels, long h, long w, long ty0, long seg,
+                                    float *v, long ldv) {
+    const long tw = (w + 1) / 2, plane = h * w, pstride = channels * ldv;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const long mrows = seg + 1, parity = mrows * tw, kstride = 2 * parity, tiles = seg * tw;
+    float hb[WG_ROW_BUFFER];
+    for (long c = 0; c < channels; c++) {
+        const float *src = image + c * plane;
+        for (long t0 = 0; t0 < tw; t0 += 16) {
+            const __mmask16 lanes = first_lanes(tw - t0);
+            const long s = 2 * t0 - 1;
+            const __mmask16 ma0 = row_mask(s, w), ma1 = row_mask(s + 16, w);
+            const __mmask16 mb0 = row_mask(s + 2, w), mb1 = row_mask(s + 18, w);
+            for (long yy = 0; yy < 2 * mrows; yy++) {
+                const long y = 2 * ty0 + yy - 1;
+                float *dst = hb + (yy & 1) * parity + (yy >> 1) * tw + t0;
+                if (y < 0 || y >= h) {
+                    for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, _mm512_setzero_ps());
+                    continue;
+                }
+                const float *row = src + y * w + s;
+                __m512 a0 = _mm512_maskz_loadu_ps(ma0, row), a1 = _mm512_maskz_loadu_ps(ma1, row + 16);
+                __m512 b0 = _mm512_maskz_loadu_ps(mb0, row + 2), b1 = _mm512_maskz_loadu_ps(mb1, row + 18);
+                __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
+                __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
+                __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
+                __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
+                _mm512_mask_storeu_ps(dst, lanes, _mm512_sub_ps(d0, d2));
+                _mm512_mask_storeu_ps(dst + kstride, lanes, _mm512_add_ps(d1, d2));
+                _mm512_mask_storeu_ps(dst + 2 * kstride, lanes, _mm512_sub_ps(d2, d1));
+                _mm512_mask_storeu_ps(dst + 3 * kstride, lanes, _mm512_sub_ps(d1, d3));
+            }
+        }
+        /* Tile t reads padded rows 2ty .. 2ty+3: hb even/odd at m = ty and ty + 1 (t and t + tw). */
+        float *out = v + c * ldv;
+        for (long t = 0; t < tiles; t += 16) {
+            const __mmask16 lanes = first_lanes(tiles - t);
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 4; k++) {
+                const float *hk = hb + k * kstride + t;
+                __m512 e0 = _mm512_maskz_loadu_ps(lanes, hk), o0 = _mm512_maskz_loadu_ps(lanes, hk + parity);
+                __m512 e1 = _mm512_maskz_loadu_ps(lanes, hk + tw), o1 = _mm512_maskz_loadu_ps(lanes, hk + parity + tw);
+                _mm512_mask_storeu_ps(out + (0 + k) * pstride + t, lanes, _mm512_sub_ps(e0, e1));
+                _mm512_mask_storeu_ps(out + (4 + k) * pstride + t, lanes, _mm512_add_ps(o0, e1));
+                _mm512_mask_storeu_ps(out + (8 + k) * pstride + t, lanes, _mm512_sub_ps(e1, o0));
+                _mm512_mask_storeu_ps(out + (12 + k) * pstride + t, lanes, _mm512_sub_ps(o0, o1));
+            }
+        }
+    }
 }
 
 WG_TARGET void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
                                     float *v, long ldv) {
-    const long th = (h + 1) / 2, tw = (w + 1) / 2, plane = h * w;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const long pstride = channels * ldv;
-    for (long r = 0; r < rows; r++) {
+    const long th = (h + 1) / 2, tw = (w + 1) / 2;
+    /* Tile rows per segment: the row buffer holds 4 * 2 * (seg + 1) * tw floats. */
+    const long most = WG_ROW_BUFFER / (8 * tw) - 1;
+    for (long r = 0; r < rows;) {
         const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
-        const float *image = x + n * channels * plane;
-        for (long c = 0; c < channels; c++) {
-            const float *src = image + c * plane;
-            float *dst = v + c * ldv + r * tw;
-            for (long t0 = 0; t0 < tw; t0 += 16) {
-                const __mmask16 lanes = first_lanes(tw - t0);
-                /* hr[i][k]: input row 2ty - 1 + i times B on the right, for 16 tiles. Tile tx reads
-                   columns 2tx - 1 .. 2tx + 2: d0..d3 are the even/odd lanes of two loads. */
-                __m512 hr[4][4];
-#pragma clang loop unroll(full)
-                for (int i = 0; i < 4; i++) {
-                    const long y = 2 * ty - 1 + i;
-                    if (y < 0 || y >= h) {
-                        for (int k = 0; k < 4; k++) hr[i][k] = _mm512_setzero_ps();
-                        continue;
-                    }
-                    const float *row = src + y * w;
-                    const long s = 2 * t0 - 1;
-                    __m512 a0 = load_row(row, s, w), a1 = load_row(row, s + 16, w);
-                    __m512 b0 = load_row(row, s + 2, w), b1 = load_row(row, s + 18, w);
-                    __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
-                    __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
-                    __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
-                    __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
-                    hr[i][0] = _mm512_sub_ps(d0, d2);
-                    hr[i][1] = _mm512_add_ps(d1, d2);
-                    hr[i][2] = _mm512_sub_ps(d2, d1);
-                    hr[i][3] = _mm512_sub_ps(d1, d3);
-                }
-#pragma clang loop unroll(full)
-                for (int k = 0; k < 4; k++) {
-                    _mm512_mask_storeu_ps(dst + (0 * 4 + k) * pstride + t0, lanes, _mm512_sub_ps(hr[0][k], hr[2][k]));
-                    _mm512_mask_storeu_ps(dst + (1 * 4 + k) * pstride + t0, lanes, _mm512_add_ps(hr[1][k], hr[2][k]));
-                    _mm512_mask_storeu_ps(dst + (2 * 4 + k) * pstride + t0, lanes, _mm512_sub_ps(hr[2][k], hr[1][k]));
-                    _mm512_mask_storeu_ps(dst + (3 * 4 + k) * pstride + t0, lanes, _mm512_sub_ps(hr[1][k], hr[3][k]));
-                }
-            }
-        }
+        long seg = th - ty < rows - r ? th - ty : rows - r;
+        if (seg > most) seg = most;
+        input_segment(x + n * channels * h * w, channels, h, w, ty, seg, v + r * tw, ldv);
+        r += seg;
     }
     const long used = rows * tw;
     if (used < ldv)
@@ -165,46 +184,101 @@ WG_TARGET void fm_winograd_multiply(const float *u, const float *v, float *m, lo
     }
 }
 
-WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
-                                     long h, long w, long firstRow, long rows, float *y) {
-    const long th = (h + 1) / 2, tw = (w + 1) / 2, plane = h * w;
-    const long pstride = opad * ldv;
-    /* Row 2ty interleaves the tiles' left and right outputs: lanes 0..15 and 16..31 of (a, b). */
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (long r = 0; r < rows; r++) {
-        const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
-        const int secondRow = 2 * ty + 1 < h;
-        for (long o = 0; o < outChannels; o++) {
-            const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+/* A^T M A for 16 tiles from the 16 products q[p], plus the bias: the 2x2 outputs of each tile. */
+WG_TARGET static inline void tile_outputs(const __m512 *q, __m512 b, __m512 *y00, __m512 *y01, __m512 *y10, __m512 *y11) {
+    __m512 s0[4], s1[4];
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 4; k++) {
+        s0[k] = _mm512_add_ps(_mm512_add_ps(q[k], q[4 + k]), q[8 + k]);
+        s1[k] = _mm512_sub_ps(_mm512_sub_ps(q[4 + k], q[8 + k]), q[12 + k]);
+    }
+    *y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
+    *y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
+    *y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
+    *y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+}
+
+/* Output rows interleave each tile's left and right outputs: lanes 0..15 and 16..31 of (a, b). */
+#define WG_INTERLEAVE_LO _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define WG_INTERLEAVE_HI _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
+/* Tile rows ty0 ..< ty0 + seg of one image (tiles m + t, t = (ty - ty0)*tw + tx), any width:
+   vectors along the tiles of one tile row, masked at the plane's edges. */
+WG_TARGET static void output_rows(const float *m, long pstride, long ldv, long outChannels, const float *bias,
+                                  long h, long w, long ty0, long seg, float *image) {
+    const long tw = (w + 1) / 2, plane = h * w;
+    const __m512i lo = WG_INTERLEAVE_LO, hi = WG_INTERLEAVE_HI;
+    for (long o = 0; o < outChannels; o++) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        for (long r = 0; r < seg; r++) {
+            const long ty = ty0 + r;
             const float *src = m + o * ldv + r * tw;
-            float *out = y + (n * outChannels + o) * plane + 2 * ty * w;
+            float *out = image + o * plane + 2 * ty * w;
             for (long t0 = 0; t0 < tw; t0 += 16) {
                 const __mmask16 lanes = first_lanes(tw - t0);
-                __m512 q[16];
+                __m512 q[16], y00, y01, y10, y11;
 #pragma clang loop unroll(full)
                 for (int p = 0; p < 16; p++) q[p] = _mm512_maskz_loadu_ps(lanes, src + p * pstride + t0);
-                /* A^T M: rows 0 and 1 of the 2x4 product, then times A on the right. */
-                __m512 s0[4], s1[4];
-#pragma clang loop unroll(full)
-                for (int k = 0; k < 4; k++) {
-                    s0[k] = _mm512_add_ps(_mm512_add_ps(q[k], q[4 + k]), q[8 + k]);
-                    s1[k] = _mm512_sub_ps(_mm512_sub_ps(q[4 + k], q[8 + k]), q[12 + k]);
-                }
-                __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
-                __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
-                __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
-                __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+                tile_outputs(q, b, &y00, &y01, &y10, &y11);
                 const long x0 = 2 * t0, count = w - x0 < 32 ? w - x0 : 32;
                 const __mmask16 m0 = first_lanes(count), m1 = first_lanes(count - 16 > 0 ? count - 16 : 0);
                 _mm512_mask_storeu_ps(out + x0, m0, _mm512_permutex2var_ps(y00, lo, y01));
                 _mm512_mask_storeu_ps(out + x0 + 16, m1, _mm512_permutex2var_ps(y00, hi, y01));
-                if (secondRow) {
+                if (2 * ty + 1 < h) {
                     _mm512_mask_storeu_ps(out + w + x0, m0, _mm512_permutex2var_ps(y10, lo, y11));
                     _mm512_mask_storeu_ps(out + w + x0 + 16, m1, _mm512_permutex2var_ps(y10, hi, y11));
                 }
             }
         }
+    }
+}
+
+/* The same for even planes 8, 16 or 32 wide (tw = 4, 8, 16) and whole vectors of tile rows:
+   16 tiles are 16/tw tile rows, whose outputs are 64 consecutive floats of the plane, stored as
+   four full vectors. */
+WG_TARGET static void output_planes(const float *m, long pstride, long ldv, long outChannels, const float *bias,
+                                    long w, long ty0, long seg, float *image, long plane) {
+    const long tw = w / 2, tiles = seg * tw;
+    const __m512i lo = WG_INTERLEAVE_LO, hi = WG_INTERLEAVE_HI;
+    for (long o = 0; o < outChannels; o++) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        const float *src = m + o * ldv;
+        float *out = image + o * plane + 2 * ty0 * w;
+        for (long t = 0; t < tiles; t += 16, out += 64) {
+            __m512 q[16], y00, y01, y10, y11;
+#pragma clang loop unroll(full)
+            for (int p = 0; p < 16; p++) q[p] = _mm512_loadu_ps(src + p * pstride + t);
+            tile_outputs(q, b, &y00, &y01, &y10, &y11);
+            __m512 e0 = _mm512_permutex2var_ps(y00, lo, y01), e1 = _mm512_permutex2var_ps(y00, hi, y01);
+            __m512 d0 = _mm512_permutex2var_ps(y10, lo, y11), d1 = _mm512_permutex2var_ps(y10, hi, y11);
+            if (tw == 16) {         /* rows of 32: even row, odd row */
+                _mm512_storeu_ps(out, e0); _mm512_storeu_ps(out + 16, e1);
+                _mm512_storeu_ps(out + 32, d0); _mm512_storeu_ps(out + 48, d1);
+            } else if (tw == 8) {   /* rows of 16: two tile rows */
+                _mm512_storeu_ps(out, e0); _mm512_storeu_ps(out + 16, d0);
+                _mm512_storeu_ps(out + 32, e1); _mm512_storeu_ps(out + 48, d1);
+            } else {                /* rows of 8: e and d hold two tile rows each, in 256-bit halves */
+                _mm512_storeu_ps(out, _mm512_shuffle_f32x4(e0, d0, 0x44));
+                _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(e0, d0, 0xEE));
+                _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(e1, d1, 0x44));
+                _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(e1, d1, 0xEE));
+            }
+        }
+    }
+}
+
+WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                                     long h, long w, long firstRow, long rows, float *y) {
+    const long th = (h + 1) / 2, tw = (w + 1) / 2, plane = h * w, pstride = opad * ldv;
+    for (long r = 0; r < rows;) {
+        const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
+        const long seg = th - ty < rows - r ? th - ty : rows - r;
+        float *image = y + n * outChannels * plane;
+        if ((w == 8 || w == 16 || w == 32) && h % 2 == 0 && (seg * tw) % 16 == 0)
+            output_planes(m + r * tw, pstride, ldv, outChannels, bias, w, ty, seg, image, plane);
+        else
+            output_rows(m + r * tw, pstride, ldv, outChannels, bias, h, w, ty, seg, image);
+        r += seg;
     }
 }
 

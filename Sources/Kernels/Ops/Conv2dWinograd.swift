@@ -12,11 +12,13 @@ import KernelsC
 // convolution paths) in blocks of whole tile rows sized so that the block's V and M stay in
 // L2. Every output is the same sums in the same order whatever the blocking and thread count.
 
-/// Whether `convolve` runs `g` by Winograd: 3x3, stride 1, padding 1, AVX-512, and enough input
-/// channels for the products to outweigh the transforms (a 3-channel first layer stays direct).
+/// Whether `convolve` runs `g` by Winograd: 3x3, stride 1, padding 1, AVX-512, enough input
+/// channels for the products to outweigh the transforms (a 3-channel first layer stays direct),
+/// and rows narrow enough for the input transform's row buffer.
 func convWinogradApplies(_ g: Conv2dGeometry) -> Bool {
     g.stride == 1 && g.padding == 1 && g.kernelHeight == 3 && g.kernelWidth == 3
-        && g.inChannels >= convWinogradMinimumChannels && MicroKernel.selected == .avx512
+        && g.inChannels >= convWinogradMinimumChannels && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
+        && MicroKernel.selected == .avx512
 }
 
 /// The fewest input channels the Winograd path takes.
@@ -30,7 +32,9 @@ func convWinogradBlock(_ g: Conv2dGeometry) -> (rows: Int, stride: Int, outPadde
     let outPadded = (g.outChannels + 7) / 8 * 8
     let tilesPerRow = (g.width + 1) / 2
     let tiles = max(48, convWinogradBlockBudget / (16 * (g.inChannels + outPadded)))
-    let rows = max(1, min(tiles / tilesPerRow, g.batch * ((g.height + 1) / 2)))
+    // Whole vectors of 16 tiles where tile rows divide them (the output's full-vector stores).
+    let multiple = 16 % tilesPerRow == 0 ? 16 / tilesPerRow : 1
+    let rows = max(multiple, min(tiles / tilesPerRow, g.batch * ((g.height + 1) / 2)) / multiple * multiple)
     return (rows, (rows * tilesPerRow + 15) / 16 * 16, outPadded)
 }
 

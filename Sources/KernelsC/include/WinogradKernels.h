@@ -18,6 +18,9 @@
    ty = r % th (th = ceil(h/2)), holding tw = ceil(w/2) tiles. A block is a run of consecutive
    tile rows; its tile t = (r - firstRow) * tw + tx. Vectors run along tiles. */
 
+/* The widest image fm_winograd_f2_input takes (its per-channel row buffer is fixed). */
+#define FM_WINOGRAD_MAX_WIDTH 512
+
 /* U[p][o / 8][c][o % 8] = (G w[o][c] G^T)[p] for o < opad (opad a multiple of 8; zero for
    o >= outChannels). w: [outChannels][channels][3][3]. u: 16 * opad * channels floats. */
 void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u);
