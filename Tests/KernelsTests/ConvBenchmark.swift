@@ -27,3 +27,45 @@ func conv2dDirectVersusIm2colTimes() {
         print("conv N\(n) C\(c) \(h)x\(w) O\(o) k\(k): direct \(String(format: "%.2f", directMs)) ms, im2col+GEMM \(String(format: "%.2f", im2colMs)) ms")
     }
 }
+
+/// A benchmark: the VGG net's 3x3 padding-1 convolutions at batch 128 through `conv2dForward`
+/// (the Winograd path on AVX-512 where Conv2dWinograd.swift takes them), forward shapes and the
+/// input gradients' (channels swapped), single-threaded, best of 7 in thread CPU time (the
+/// machine is shared, and wall time counts the other jobs' slices). Only runs with
+/// KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggConvolutionTimes`.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
+func vggConvolutionTimes() {
+    Parallelism.threadCount = 1
+    defer { Parallelism.threadCount = ProcessInfoCores.active }
+    var rng = SeededGenerator(seed: 2)
+    // (C, H, O): layers 2-6 forward, then their input gradients as convolutions.
+    let cases = [(32, 32, 32), (32, 16, 64), (64, 16, 64), (64, 8, 128), (128, 8, 128),
+                 (64, 16, 32), (128, 8, 64)]
+    var scratch = Conv2dScratch()
+    for (c, h, o) in cases {
+        let x = randomTensor([128, c, h, h], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+        var y = Tensor.empty
+        let ms = bestThreadCPUMilliseconds {
+            conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+        }
+        let gflops = 2.0 * 128 * Double(c * o * h * h * 9) / (ms * 1e6)
+        print("vgg conv C\(c) \(h)x\(h) O\(o): \(String(format: "%.2f", ms)) ms, \(String(format: "%.0f", gflops)) direct-equivalent GFLOP/s")
+    }
+}
+
+/// The best of 7 calls of `body` (after one untimed warm-up) in this thread's CPU time, in milliseconds.
+func bestThreadCPUMilliseconds(_ body: () -> Void) -> Double {
+    func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
+    }
+    body()
+    var best = Double.infinity
+    for _ in 0..<7 {
+        let start = now()
+        body()
+        best = min(best, now() - start)
+    }
+    return best
+}
