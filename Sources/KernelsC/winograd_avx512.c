@@ -55,7 +55,7 @@ static inline __mmask16 first_lanes(long count) {
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
 }
 
-/* Floats of the per-channel row buffer of the input transform (16 KiB of stack). */
+/* Floats of each of the input transform's two row buffers (16 KiB of stack each). */
 #define WG_ROW_BUFFER 4096
 
 /* The input transform of tile rows ty0 ..< ty0 + seg of one image, into v + t (t = (ty - ty0)*tw + tx).
@@ -69,36 +69,43 @@ WG_TARGET static void input_segment(const float *image, long channels, long h, l
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const long mrows = seg + 1, parity = mrows * tw, kstride = 2 * parity, tiles = seg * tw;
-    float hb[WG_ROW_BUFFER];
-    for (long c = 0; c < channels; c++) {
-        const float *src = image + c * plane;
-        for (long t0 = 0; t0 < tw; t0 += 16) {
-            const __mmask16 lanes = first_lanes(tw - t0);
-            const long s = 2 * t0 - 1;
-            const __mmask16 ma0 = row_mask(s, w), ma1 = row_mask(s + 16, w);
-            const __mmask16 mb0 = row_mask(s + 2, w), mb1 = row_mask(s + 18, w);
-            for (long yy = 0; yy < 2 * mrows; yy++) {
-                const long y = 2 * ty0 + yy - 1;
-                float *dst = hb + (yy & 1) * parity + (yy >> 1) * tw + t0;
-                if (y < 0 || y >= h) {
-                    for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, _mm512_setzero_ps());
-                    continue;
+    /* Two row buffers: pass 1 of channel c runs before pass 2 of channel c - 1, so pass 2 never
+       loads what the masked stores just wrote (a store-forwarding stall on every load). */
+    float buffers[2][WG_ROW_BUFFER];
+    for (long c = 0; c <= channels; c++) {
+        if (c < channels) {
+            const float *src = image + c * plane;
+            float *hb = buffers[c & 1];
+            for (long t0 = 0; t0 < tw; t0 += 16) {
+                const __mmask16 lanes = first_lanes(tw - t0);
+                const long s = 2 * t0 - 1;
+                const __mmask16 ma0 = row_mask(s, w), ma1 = row_mask(s + 16, w);
+                const __mmask16 mb0 = row_mask(s + 2, w), mb1 = row_mask(s + 18, w);
+                for (long yy = 0; yy < 2 * mrows; yy++) {
+                    const long y = 2 * ty0 + yy - 1;
+                    float *dst = hb + (yy & 1) * parity + (yy >> 1) * tw + t0;
+                    if (y < 0 || y >= h) {
+                        for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, _mm512_setzero_ps());
+                        continue;
+                    }
+                    const float *row = src + y * w + s;
+                    __m512 a0 = _mm512_maskz_loadu_ps(ma0, row), a1 = _mm512_maskz_loadu_ps(ma1, row + 16);
+                    __m512 b0 = _mm512_maskz_loadu_ps(mb0, row + 2), b1 = _mm512_maskz_loadu_ps(mb1, row + 18);
+                    __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
+                    __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
+                    __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
+                    __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
+                    _mm512_mask_storeu_ps(dst, lanes, _mm512_sub_ps(d0, d2));
+                    _mm512_mask_storeu_ps(dst + kstride, lanes, _mm512_add_ps(d1, d2));
+                    _mm512_mask_storeu_ps(dst + 2 * kstride, lanes, _mm512_sub_ps(d2, d1));
+                    _mm512_mask_storeu_ps(dst + 3 * kstride, lanes, _mm512_sub_ps(d1, d3));
                 }
-                const float *row = src + y * w + s;
-                __m512 a0 = _mm512_maskz_loadu_ps(ma0, row), a1 = _mm512_maskz_loadu_ps(ma1, row + 16);
-                __m512 b0 = _mm512_maskz_loadu_ps(mb0, row + 2), b1 = _mm512_maskz_loadu_ps(mb1, row + 18);
-                __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
-                __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
-                __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
-                __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
-                _mm512_mask_storeu_ps(dst, lanes, _mm512_sub_ps(d0, d2));
-                _mm512_mask_storeu_ps(dst + kstride, lanes, _mm512_add_ps(d1, d2));
-                _mm512_mask_storeu_ps(dst + 2 * kstride, lanes, _mm512_sub_ps(d2, d1));
-                _mm512_mask_storeu_ps(dst + 3 * kstride, lanes, _mm512_sub_ps(d1, d3));
             }
         }
+        if (c == 0) continue;
         /* Tile t reads padded rows 2ty .. 2ty+3: hb even/odd at m = ty and ty + 1 (t and t + tw). */
-        float *out = v + c * ldv;
+        const float *hb = buffers[(c - 1) & 1];
+        float *out = v + (c - 1) * ldv;
         for (long t = 0; t < tiles; t += 16) {
             const __mmask16 lanes = first_lanes(tiles - t);
 #pragma clang loop unroll(full)
