@@ -106,6 +106,7 @@ public struct Conv2dScratch: Sendable {
     var winogradWeights: [Float] = []
     var winogradTransformed: [Float] = []
     var winogradProducts: [Float] = []
+    var winogradWeightGradient: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}
 

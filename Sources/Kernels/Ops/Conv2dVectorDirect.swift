@@ -92,6 +92,10 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
 func convVectorDirectWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                     gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
     precondition(g.stride == 1, "the vector direct kernel is for stride 1")
+    if convWinogradWeightGradientApplies(g) {
+        convWinogradWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
+        return
+    }
     if g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) {
         convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         return

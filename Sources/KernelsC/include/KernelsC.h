@@ -39,5 +39,6 @@ void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, lon
 
 #include "ConvKernels.h"
 #include "WinogradKernels.h"
+#include "WinogradWeightGradient.h"
 
 #endif

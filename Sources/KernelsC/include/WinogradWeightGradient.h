@@ -1,0 +1,23 @@
+#ifndef FEATUREMAPS_WINOGRADWEIGHTGRADIENT_H
+#define FEATUREMAPS_WINOGRADWEIGHTGRADIENT_H
+
+/* Weight gradient of a 3x3, stride-1, padding-1 convolution by Winograd F(2x2, 3x3), AVX-512
+   (call only after fm_cpu_has_avx512() said yes).
+
+   The forward pass of one 2x2 output tile is Y = A^T [(G g G^T) . (B^T d B)] A, with d the 4x4
+   tile of the padded input at stride 2 and g the 3x3 kernel. Hence, with U = G g G^T,
+     dL/dU[p][o][c] = sum over images and tiles of Z[p][o][tile] * V[p][c][tile]
+   where V = B^T d B (input transformed) and Z = A dY A^T (the 2x2 output-gradient tile lifted
+   to 4x4), and dL/dg = G^T (dL/dU) G. Per tile and (o, c): 16 multiply-adds instead of 36.
+   Tiles past an odd edge are partial: dY is zero there.
+
+   Floats of scratch one call needs (64-byte alignment is done inside). */
+long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width);
+
+/* dw[o][c*9 + i*3 + j] = sum over `images` images of the weight gradient, overwritten (zero when
+   images == 0). x: [images][inChannels][height][width], dy: [images][outChannels][height][width].
+   The images are summed in a fixed order, so the result depends only on the inputs. */
+void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
+                          const float *x, const float *dy, float *scratch, float *dw);
+
+#endif

@@ -1,0 +1,265 @@
+#include "KernelsC.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* Floats between one position's block and the next beyond the block itself: the blocks are
+   often a power of two long (32 KiB for 256 tiles x 32 channels), which would put the 16
+   streams the transforms write in one L1 set; one cache line more spreads them over 16 sets. */
+#define WINO_SKEW 16
+
+/* Floats of one block's transforms: 512 KiB measured best on the VGG layers (Xeon, 2 MiB L2:
+   1 MiB and 256 KiB within 3%, 64 KiB 30% slower as the products' loops get short). */
+#define WINO_BLOCK (1L << 17)
+
+/* Geometry shared by the scratch size and the kernel: tiles, channel counts rounded up to
+   whole vectors, and how many images are transformed before their products are summed. */
+typedef struct {
+    long th, tw, tiles;     /* 2x2 output tiles per image */
+    long hpp, wpp;          /* padded channel-last input: 1 zero row/column before, enough after */
+    long cp, op;            /* channels rounded up to 16 */
+    long group;             /* images per transformed block */
+    long rows;              /* tile rows per block when a block is part of one image */
+    long xT, dyT, v, z, du; /* floats of each scratch part */
+} WinoPlan;
+
+static WinoPlan wino_plan(long inChannels, long outChannels, long height, long width) {
+    WinoPlan p;
+    p.th = (height + 1) / 2;
+    p.tw = (width + 1) / 2;
+    p.tiles = p.th * p.tw;
+    p.hpp = 2 * p.th + 2;
+    p.wpp = 2 * p.tw + 2;
+    p.cp = (inChannels + 15) / 16 * 16;
+    p.op = (outChannels + 15) / 16 * 16;
+    /* A block's transformed input and gradient (16 positions each) within WINO_BLOCK floats, so
+       the transforms write them to L2 and the 16 products read them back from there: whole
+       images when they fit, else some tile rows of one image. */
+    long perRow = 16 * p.tw * (p.cp + p.op);
+    p.rows = WINO_BLOCK / perRow;
+    if (p.rows < 1) p.rows = 1;
+    if (p.rows >= p.th) {
+        p.rows = p.th;
+        p.group = WINO_BLOCK / (perRow * p.th);
+    } else {
+        p.group = 1;
+    }
+    p.xT = p.hpp * p.wpp * p.cp;
+    p.dyT = 2 * p.th * 2 * p.tw * p.op;
+    p.v = 16 * (p.group * p.rows * p.tw * p.cp + WINO_SKEW);
+    p.z = 16 * (p.group * p.rows * p.tw * p.op + WINO_SKEW);
+    p.du = 16 * outChannels * p.cp;
+    return p;
+}
+
+/* Each part starts on a 64-byte boundary: 16 floats of slack per part, 16 for the base. */
+long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width) {
+    WinoPlan p = wino_plan(inChannels, outChannels, height, width);
+    return p.xT + p.dyT + p.v + p.z + p.du + 6 * 16;
+}
+
+static inline float *align64(float *f) {
+    uintptr_t a = ((uintptr_t)f + 63) & ~(uintptr_t)63;
+    return (float *)a;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* V[p][tile][c] = (B^T d B)[p] for every tile of one image, d read from the channel-last padded
+   image. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: column pass, then row pass. */
+__attribute__((target("avx512f")))
+static void input_transform(const WinoPlan *p, const float *xT, long ty0, long ty1, float *v, long tileBase, long ldp) {
+    const long cp = p->cp, vectors = cp / 16;
+    for (long ty = ty0; ty < ty1; ty++)
+        for (long tx = 0; tx < p->tw; tx++) {
+            const float *d0 = xT + ((2 * ty) * p->wpp + 2 * tx) * cp;
+            float *out = v + (tileBase + (ty - ty0) * p->tw + tx) * cp;
+            for (long k = 0; k < vectors; k++) {
+                __m512 d[4][4], t[4][4];
+                for (int r = 0; r < 4; r++)
+                    for (int s = 0; s < 4; s++) d[r][s] = _mm512_loadu_ps(d0 + (r * p->wpp + s) * cp + 16 * k);
+                for (int s = 0; s < 4; s++) {
+                    t[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
+                    t[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
+                    t[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
+                    t[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
+                }
+                for (int i = 0; i < 4; i++) {
+                    float *o = out + 16 * k + (4 * i) * ldp;
+                    _mm512_storeu_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
+                    _mm512_storeu_ps(o + ldp, _mm512_add_ps(t[i][1], t[i][2]));
+                    _mm512_storeu_ps(o + 2 * ldp, _mm512_sub_ps(t[i][2], t[i][1]));
+                    _mm512_storeu_ps(o + 3 * ldp, _mm512_sub_ps(t[i][1], t[i][3]));
+                }
+            }
+        }
+}
+
+/* Z[p][tile][o] = (A dY A^T)[p] for every tile of one image, dY read channel-last (zero past an
+   odd edge). A = [1 0; 1 1; 1 -1; 0 -1]: a pair (a, b) lifts to (a, a+b, a-b, -b). */
+__attribute__((target("avx512f")))
+static void gradient_transform(const WinoPlan *p, const float *dyT, long ty0, long ty1, float *z, long tileBase, long ldp) {
+    const long op = p->op, vectors = op / 16, row = 2 * p->tw * op;
+    const __m512 zero = _mm512_setzero_ps();
+    for (long ty = ty0; ty < ty1; ty++)
+        for (long tx = 0; tx < p->tw; tx++) {
+            const float *g0 = dyT + (2 * ty) * row + 2 * tx * op;
+            float *out = z + (tileBase + (ty - ty0) * p->tw + tx) * op;
+            for (long k = 0; k < vectors; k++) {
+                __m512 a = _mm512_loadu_ps(g0 + 16 * k), b = _mm512_loadu_ps(g0 + op + 16 * k);
+                __m512 c = _mm512_loadu_ps(g0 + row + 16 * k), e = _mm512_loadu_ps(g0 + row + op + 16 * k);
+                __m512 r0[4] = {a, _mm512_add_ps(a, b), _mm512_sub_ps(a, b), _mm512_sub_ps(zero, b)};
+                __m512 r1[4] = {c, _mm512_add_ps(c, e), _mm512_sub_ps(c, e), _mm512_sub_ps(zero, e)};
+                float *o = out + 16 * k;
+                for (int j = 0; j < 4; j++) {
+                    _mm512_storeu_ps(o + j * ldp, r0[j]);
+                    _mm512_storeu_ps(o + (4 + j) * ldp, _mm512_add_ps(r0[j], r1[j]));
+                    _mm512_storeu_ps(o + (8 + j) * ldp, _mm512_sub_ps(r0[j], r1[j]));
+                    _mm512_storeu_ps(o + (12 + j) * ldp, _mm512_sub_ps(zero, r1[j]));
+                }
+            }
+        }
+}
+
+/* u[i][16k + lane] += sum_t z[t*ldz + i] * v[t*ldv + 16k + lane] for i < R, k < VC: R x VC
+   accumulators over the whole block of tiles, per tile VC loads and R broadcasts. */
+__attribute__((target("avx512f"), always_inline))
+static inline void product_tile(long tiles, const float *v, long ldv, const float *z, long ldz,
+                                float *u, long ldu, const int VC, const int R) {
+    __m512 acc[16][4];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++)
+#pragma clang loop unroll(full)
+        for (int k = 0; k < VC; k++) acc[i][k] = _mm512_loadu_ps(u + i * ldu + 16 * k);
+    for (long t = 0; t < tiles; t++) {
+        __m512 vv[4];
+#pragma clang loop unroll(full)
+        for (int k = 0; k < VC; k++) vv[k] = _mm512_loadu_ps(v + t * ldv + 16 * k);
+        const float *zt = z + t * ldz;
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            __m512 b = _mm512_set1_ps(zt[i]);
+#pragma clang loop unroll(full)
+            for (int k = 0; k < VC; k++) acc[i][k] = _mm512_fmadd_ps(b, vv[k], acc[i][k]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++)
+#pragma clang loop unroll(full)
+        for (int k = 0; k < VC; k++) _mm512_storeu_ps(u + i * ldu + 16 * k, acc[i][k]);
+}
+
+typedef void (*ProductKernel)(long, const float *, long, const float *, long, float *, long);
+
+#define WG_FN(VC, R) \
+__attribute__((target("avx512f"))) \
+static void product_##VC##_##R(long n, const float *v, long ldv, const float *z, long ldz, float *u, long ldu) { \
+    product_tile(n, v, ldv, z, ldz, u, ldu, VC, R); \
+}
+#define WG_R6(VC) WG_FN(VC, 1) WG_FN(VC, 2) WG_FN(VC, 3) WG_FN(VC, 4) WG_FN(VC, 5) WG_FN(VC, 6)
+#define WG_R8(VC) WG_R6(VC) WG_FN(VC, 7) WG_FN(VC, 8)
+#define WG_R12(VC) WG_R8(VC) WG_FN(VC, 9) WG_FN(VC, 10) WG_FN(VC, 11) WG_FN(VC, 12)
+#define WG_R16(VC) WG_R12(VC) WG_FN(VC, 13) WG_FN(VC, 14) WG_FN(VC, 15) WG_FN(VC, 16)
+WG_R16(1)
+WG_R12(2)
+WG_R8(3)
+WG_R6(4)
+
+#define WG_P6(VC) product_##VC##_1, product_##VC##_2, product_##VC##_3, product_##VC##_4, product_##VC##_5, product_##VC##_6
+#define WG_P8(VC) WG_P6(VC), product_##VC##_7, product_##VC##_8
+#define WG_P12(VC) WG_P8(VC), product_##VC##_9, product_##VC##_10, product_##VC##_11, product_##VC##_12
+#define WG_P16(VC) WG_P12(VC), product_##VC##_13, product_##VC##_14, product_##VC##_15, product_##VC##_16
+/* kernels[VC - 1][R - 1]; rows per block at most 16, 12, 8, 6 so R*VC + VC registers fit in 32. */
+static const ProductKernel productKernels[4][16] = {{WG_P16(1)}, {WG_P12(2)}, {WG_P8(3)}, {WG_P6(4)}};
+static const int productRows[4] = {16, 12, 8, 6};
+
+/* du[p] (O x Cp) += Z[p] (tiles x O)^T * V[p] (tiles x Cp) for the 16 positions. */
+__attribute__((target("avx512f")))
+static void accumulate_products(const WinoPlan *p, long outChannels, long tiles, const float *v, long ldv,
+                                const float *z, long ldz, float *du) {
+    const long cp = p->cp, op = p->op, vectors = cp / 16;
+    for (long pos = 0; pos < 16; pos++) {
+        const float *vp = v + pos * ldv, *zp = z + pos * ldz;
+        float *up = du + pos * outChannels * cp;
+        for (long k0 = 0; k0 < vectors; k0 += 4) {
+            const int vc = vectors - k0 < 4 ? (int)(vectors - k0) : 4;
+            const int rows = productRows[vc - 1];
+            for (long o0 = 0; o0 < outChannels; o0 += rows) {
+                const int r = outChannels - o0 < rows ? (int)(outChannels - o0) : rows;
+                productKernels[vc - 1][r - 1](tiles, vp + 16 * k0, cp, zp + o0, op, up + o0 * cp + 16 * k0, cp);
+            }
+        }
+    }
+}
+
+/* dw[o][c][i][j] = sum_{p,q} G[p][i] du[4p+q][o][c] G[q][j], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
+static void kernel_gradient(long outChannels, long inChannels, long cp, const float *du, float *dw) {
+    const long plane = outChannels * cp;
+    for (long o = 0; o < outChannels; o++)
+        for (long c = 0; c < inChannels; c++) {
+            const float *u = du + o * cp + c;
+            float s[3][4];
+            for (int q = 0; q < 4; q++) {
+                float u0 = u[q * plane], u1 = u[(4 + q) * plane], u2 = u[(8 + q) * plane], u3 = u[(12 + q) * plane];
+                float h = 0.5f * (u1 + u2);
+                s[0][q] = u0 + h;
+                s[1][q] = 0.5f * (u1 - u2);
+                s[2][q] = h + u3;
+            }
+            float *out = dw + (o * inChannels + c) * 9;
+            for (int i = 0; i < 3; i++) {
+                float h = 0.5f * (s[i][1] + s[i][2]);
+                out[i * 3 + 0] = s[i][0] + h;
+                out[i * 3 + 1] = 0.5f * (s[i][1] - s[i][2]);
+                out[i * 3 + 2] = h + s[i][3];
+            }
+        }
+}
+
+__attribute__((target("avx512f")))
+void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
+                          const float *x, const float *dy, float *scratch, float *dw) {
+    WinoPlan p = wino_plan(inChannels, outChannels, height, width);
+    float *xT = align64(scratch);
+    float *dyT = align64(xT + p.xT);
+    float *v = align64(dyT + p.dyT);
+    float *z = align64(v + p.v);
+    float *du = align64(z + p.z);
+    /* Borders, odd edges and lanes past the last channel are never written below: zero once. */
+    memset(xT, 0, sizeof(float) * p.xT);
+    memset(dyT, 0, sizeof(float) * p.dyT);
+    memset(du, 0, sizeof(float) * p.du);
+    const long plane = height * width;
+    for (long n0 = 0; n0 < images; n0 += p.group) {
+        const long nb = images - n0 < p.group ? images - n0 : p.group;
+        const long ldv = nb * p.rows * p.tw * p.cp + WINO_SKEW, ldz = nb * p.rows * p.tw * p.op + WINO_SKEW;
+        for (long ty0 = 0; ty0 < p.th; ty0 += p.rows) {
+            const long ty1 = ty0 + p.rows < p.th ? ty0 + p.rows : p.th;
+            for (long n = 0; n < nb; n++) {
+                if (ty0 == 0) {
+                    const float *xn = x + (n0 + n) * inChannels * plane;
+                    const float *dyn = dy + (n0 + n) * outChannels * plane;
+                    for (long y = 0; y < height; y++) {
+                        fm_transpose_avx512(xn + y * width, inChannels, width, plane, xT + ((y + 1) * p.wpp + 1) * p.cp, p.cp);
+                        fm_transpose_avx512(dyn + y * width, outChannels, width, plane, dyT + y * 2 * p.tw * p.op, p.op);
+                    }
+                }
+                input_transform(&p, xT, ty0, ty1, v, n * p.tiles, ldv);
+                gradient_transform(&p, dyT, ty0, ty1, z, n * p.tiles, ldz);
+            }
+            accumulate_products(&p, outChannels, nb * (ty1 - ty0) * p.tw, v, ldv, z, ldz, du);
+        }
+    }
+    kernel_gradient(outChannels, inChannels, p.cp, du, dw);
+}
+
+#else
+
+void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
+                          const float *x, const float *dy, float *scratch, float *dw) {
+    (void)images; (void)inChannels; (void)outChannels; (void)height; (void)width; (void)x; (void)dy;
+    (void)scratch; (void)dw;
+}
+
+#endif

@@ -1,0 +1,48 @@
+import Kernels
+import Testing
+
+// The weight gradient of 3x3, stride-1, padding-1 convolutions with at least 16 input and output
+// channels runs by Winograd F(2x2, 3x3) on AVX-512 CPUs (Conv2dWinogradWeightGradient.swift);
+// elsewhere the same shapes take the direct or GEMM path, so these checks hold on every machine.
+//
+// Tolerance: Winograd sums differently from the definition. The input transform adds and
+// subtracts up to 4 values per position, the gradient's lift up to 4, the fold back to 3x3
+// up to 9 of the 16 positions with factors 1/2 and 1/4, so each product carries a few more roundings
+// than x*dy, and the positions' partial sums are larger than the result they cancel down to.
+// Measured on these shapes: at most 6.5e-7 of the gradient's largest entry (the portable GEMM
+// path, FEATUREMAPS_GEMM_KERNEL=swift, is off by up to 5.7e-7 of it on the same shapes). The
+// bound, 1e-5 of the largest entry, leaves room for other CPUs and longer sums and is still
+// far below what a wrong tap, sign or dropped edge tile gives (errors of order 1e-1 of it).
+
+/// (N, C, H, W, O): odd sizes (partial last tile row and column), tiny images (1x1, 3x3: a
+/// single tile mostly outside the image), channel counts that fill 1 to 8 vectors and ragged
+/// ones (17, 48), batches 1 to 5.
+let winogradWeightGradientCases: [(Int, Int, Int, Int, Int)] = [
+    (1, 16, 7, 9, 16), (2, 17, 5, 5, 32), (3, 32, 1, 1, 17), (4, 48, 3, 3, 48),
+    (5, 16, 7, 9, 128), (2, 128, 8, 8, 128), (1, 32, 32, 32, 32), (3, 64, 9, 7, 17),
+]
+
+@Test(arguments: winogradWeightGradientCases.indices)
+func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
+    let (n, c, h, w, o) = winogradWeightGradientCases[index]
+    var rng = SeededGenerator(seed: UInt64(4100 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+    let r = randomTensor([n, o, h, w], &rng)
+    let (dxExpected, dwExpected) = referenceConv2dGradients(x, weight, r, stride: 1, padding: 1)
+    var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
+                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    let largest = dwExpected.storage.map { abs($0) }.max() ?? 0
+    #expect(largest > 0)
+    #expect(dw.shape == dwExpected.shape)
+    #expect(maxAbsDifference(dw, dwExpected) <= 1e-5 * largest)
+    #expect(maxAbsDifference(dx, dxExpected) < 1e-4)
+    // Scratch reused by a second, different shape and then this one again gives the same result.
+    var other = Tensor.empty, again = Tensor.empty
+    let x2 = randomTensor([1, c, h + 2, w + 1], &rng), r2 = randomTensor([1, o, h + 2, w + 1], &rng)
+    conv2dBackward(input: x2, weight: weight, gradOutput: r2, stride: 1, padding: 1,
+                   gradInput: &dx, gradWeight: &other, computeGradInput: false, scratch: &scratch)
+    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
+                   gradInput: &dx, gradWeight: &again, computeGradInput: false, scratch: &scratch)
+    #expect(again.storage == dw.storage)
+}
