@@ -174,11 +174,30 @@ WG_R6(4)
 static const ProductKernel productKernels[4][16] = {{WG_P16(1)}, {WG_P12(2)}, {WG_P8(3)}, {WG_P6(4)}};
 static const int productRows[4] = {16, 12, 8, 6};
 
+/* Cache lines [first, end) of two byte ranges taken one after the other: the next images'
+   input and output gradient, fetched into L2 while the products run, so that transposing them
+   does not wait for memory. */
+typedef struct {
+    const char *a, *b;
+    long aLines, bLines, first, end;
+} Ahead;
+
+static void prefetch_some(Ahead *ahead, long lines) {
+    long stop = ahead->first + lines < ahead->end ? ahead->first + lines : ahead->end;
+    for (long l = ahead->first; l < stop; l++) {
+        const char *addr = l < ahead->aLines ? ahead->a + 64 * l : ahead->b + 64 * (l - ahead->aLines);
+        _mm_prefetch(addr, _MM_HINT_T1);
+    }
+    ahead->first = stop;
+}
+
 /* du[p] (O x Cp) += Z[p] (tiles x O)^T * V[p] (tiles x Cp) for the 16 positions. */
 __attribute__((target("avx512f")))
 static void accumulate_products(const WinoPlan *p, long outChannels, long tiles, const float *v, long ldv,
-                                const float *z, long ldz, float *du) {
+                                const float *z, long ldz, float *du, Ahead *ahead) {
     const long cp = p->cp, op = p->op, vectors = cp / 16;
+    const long calls = 16 * ((vectors + 3) / 4) * ((outChannels + 5) / 6);
+    const long perCall = (ahead->end - ahead->first + calls - 1) / calls;
     for (long pos = 0; pos < 16; pos++) {
         const float *vp = v + pos * ldv, *zp = z + pos * ldz;
         float *up = du + pos * outChannels * cp;
@@ -187,6 +206,7 @@ static void accumulate_products(const WinoPlan *p, long outChannels, long tiles,
             const int rows = productRows[vc - 1];
             for (long o0 = 0; o0 < outChannels; o0 += rows) {
                 const int r = outChannels - o0 < rows ? (int)(outChannels - o0) : rows;
+                prefetch_some(ahead, perCall);
                 productKernels[vc - 1][r - 1](tiles, vp + 16 * k0, cp, zp + o0, op, up + o0 * cp + 16 * k0, cp);
             }
         }
@@ -234,8 +254,13 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
     for (long n0 = 0; n0 < images; n0 += p.group) {
         const long nb = images - n0 < p.group ? images - n0 : p.group;
         const long ldv = nb * p.rows * p.tw * p.cp + WINO_SKEW, ldz = nb * p.rows * p.tw * p.op + WINO_SKEW;
+        const long n1 = n0 + nb, nbNext = images - n1 < p.group ? images - n1 : p.group;
+        Ahead ahead = {(const char *)(x + n1 * inChannels * plane), (const char *)(dy + n1 * outChannels * plane),
+                       nbNext * inChannels * plane / 16, nbNext * outChannels * plane / 16, 0, 0};
+        const long chunks = (p.th + p.rows - 1) / p.rows, lines = ahead.aLines + ahead.bLines;
         for (long ty0 = 0; ty0 < p.th; ty0 += p.rows) {
             const long ty1 = ty0 + p.rows < p.th ? ty0 + p.rows : p.th;
+            ahead.end = lines * (ty0 / p.rows + 1) / chunks;
             for (long n = 0; n < nb; n++) {
                 if (ty0 == 0) {
                     const float *xn = x + (n0 + n) * inChannels * plane;
@@ -248,7 +273,7 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
                 input_transform(&p, xT, ty0, ty1, v, n * p.tiles, ldv);
                 gradient_transform(&p, dyT, ty0, ty1, z, n * p.tiles, ldz);
             }
-            accumulate_products(&p, outChannels, nb * (ty1 - ty0) * p.tw, v, ldv, z, ldz, du);
+            accumulate_products(&p, outChannels, nb * (ty1 - ty0) * p.tw, v, ldv, z, ldz, du, &ahead);
         }
     }
     kernel_gradient(outChannels, inChannels, p.cp, du, dw);
