@@ -1,3 +1,4 @@
+import AllocationCounter
 import Testing
 import Kernels
 
@@ -82,4 +83,38 @@ func winogradInputGradientMatchesReferenceLoops(_ index: Int) {
     let scale = referenceConv2d(absolute(small), absolute(smallW), nil, stride: 1, padding: 1)
     #expect(scaledError(again, referenceConv2d(small, smallW, nil, stride: 1, padding: 1), scale: scale)
             < winogradRelativeTolerance)
+}
+
+@Test func winogradConvolutionStepsAreRepeatableAndDoNotAllocate() {
+    // The training-step tests' small network has 4 channels (no Winograd layer), so the
+    // no-allocation and repeatability promises are checked here on a Winograd shape: forward
+    // and backward with one scratch, as a Conv2d layer runs them.
+    var rng = SeededGenerator(seed: 4500)
+    let x = randomTensor([3, 16, 6, 10], &rng), weight = randomTensor([24, 16, 3, 3], &rng)
+    let bias = randomTensor([24], &rng), r = randomTensor([3, 24, 6, 10], &rng)
+    var scratch = Conv2dScratch(), y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty
+    func step() {
+        conv2dForward(x, weight: weight, bias: bias, stride: 1, padding: 1, into: &y, scratch: &scratch)
+        conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
+                       gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    }
+    step()
+    let first = (y.storage.map(\.bitPattern), dx.storage.map(\.bitPattern))
+    step()
+    #expect(y.storage.map(\.bitPattern) == first.0 && dx.storage.map(\.bitPattern) == first.1)
+    guard allocation_counter_installed() == 1 else { return }
+    // From inside a parallelFor chunk (the kernels' own parallelFor then runs inline, as in
+    // TrainingStepTests.swift); other tests allocate concurrently, so take the fewest of
+    // repeated windows: a step that allocates counts at least 1 in every one.
+    var fewest = UInt64.max
+    parallelFor(2) { chunk in
+        guard chunk.lowerBound == 0 else { return }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while fewest > 0 && ContinuousClock.now < deadline {
+            let before = allocation_count()
+            step()
+            fewest = min(fewest, allocation_count() - before)
+        }
+    }
+    #expect(fewest == 0, "a steady-state Winograd step allocated at least \(fewest) times")
 }
