@@ -24,8 +24,10 @@ func convWinogradApplies(_ g: Conv2dGeometry) -> Bool {
 /// The fewest input channels the Winograd path takes.
 let convWinogradMinimumChannels = 16
 
-/// Floats of transformed input plus products one block may hold (1 MiB: half of a 2 MiB L2).
-let convWinogradBlockBudget = 1 << 18
+/// Floats of transformed input plus products one block may hold: 512 KiB, a quarter of a 2 MiB
+/// L2. On the VGG shapes (`vggConvolutionTimes`, 3 alternating rounds) the sum of the seven
+/// medians was 53.3 ms at 1 MiB, 51.5 at 512 KiB, 256 KiB no better.
+let convWinogradBlockBudget = 1 << 17
 
 /// The block shape for `g`: tile rows per block and the padded tile count (row stride of V and M).
 func convWinogradBlock(_ g: Conv2dGeometry) -> (rows: Int, stride: Int, outPadded: Int) {
