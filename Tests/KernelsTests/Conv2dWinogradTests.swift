@@ -3,7 +3,7 @@ import Testing
 import Kernels
 
 // The Winograd F(2x2, 3x3) path (Conv2dWinograd.swift) takes 3x3 stride-1 padding-1
-// convolutions with at least 16 input channels on AVX-512 CPUs, forward and (through the
+// convolutions with at least 8 input channels on AVX-512 CPUs, forward and (through the
 // flipped-kernel convolution) the input gradient. These shapes reach it there and check the
 // results against the plain loops of Conv2dTests.swift on every machine.
 //
@@ -15,12 +15,13 @@ import Kernels
 // leaves 10x margin while any wrong tap, transform sign or tile edge is an O(S) error.
 let winogradRelativeTolerance: Float = 2e-6
 
-/// (N, C, H, W, O): odd and tiny planes (a partial last tile row and column), 16, 17, 32, 48
-/// and 128 channels, outputs that are no multiple of 8, planes wider than 32 (two vector chunks
+/// (N, C, H, W, O): odd and tiny planes (a partial last tile row and column), 8 (the fewest the
+/// path takes), 16, 17, 32, 48 and 128 channels, outputs that are no multiple of 8, planes wider than 32 (two vector chunks
 /// per tile row), and the VGG net's shapes at a smaller batch.
 let winogradCases: [(Int, Int, Int, Int, Int)] = [
     (1, 16, 7, 9, 16), (2, 17, 5, 5, 17), (3, 32, 1, 1, 32), (5, 48, 9, 7, 20), (2, 16, 3, 4, 128),
     (1, 128, 8, 8, 128), (4, 32, 16, 16, 64), (2, 32, 32, 32, 32), (2, 64, 8, 8, 128), (1, 16, 35, 38, 9),
+    (2, 8, 6, 5, 12),
 ]
 
 /// The largest |y - expected| / scale over all outputs (scale = the absolute-value reference,
