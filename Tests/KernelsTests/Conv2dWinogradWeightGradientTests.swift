@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import Testing
 
@@ -45,4 +46,29 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
                    gradInput: &dx, gradWeight: &again, computeGradInput: false, scratch: &scratch)
     #expect(again.storage == dw.storage)
+}
+
+/// A benchmark: the weight gradient of the VGG net's 3x3 layers 2-6 at batch 128 through
+/// `conv2dBackward` (dx not computed), single-threaded, best of 7 in thread CPU time. Only runs
+/// with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggWeightGradientTimes`.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
+func vggWeightGradientTimes() {
+    Parallelism.threadCount = 1
+    defer { Parallelism.threadCount = ProcessInfoCores.active }
+    var rng = SeededGenerator(seed: 3)
+    var scratch = Conv2dScratch()
+    var total = 0.0
+    for (c, h, o) in [(32, 32, 32), (32, 16, 64), (64, 16, 64), (64, 8, 128), (128, 8, 128)] {
+        let x = randomTensor([128, c, h, h], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+        let dy = randomTensor([128, o, h, h], &rng)
+        var dx = Tensor.empty, dw = Tensor.empty
+        let ms = bestThreadCPUMilliseconds {
+            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                           gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+        }
+        total += ms
+        let gflops = 2.0 * 128 * Double(c * o * h * h * 9) / (ms * 1e6)
+        print("vgg weight gradient C\(c) \(h)x\(h) O\(o): \(String(format: "%.2f", ms)) ms, \(String(format: "%.0f", gflops)) direct-equivalent GFLOP/s")
+    }
+    print("vgg weight gradient, layers 2-6: \(String(format: "%.2f", total)) ms")
 }
