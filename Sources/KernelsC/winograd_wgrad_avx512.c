@@ -265,10 +265,14 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
                 if (ty0 == 0) {
                     const float *xn = x + (n0 + n) * inChannels * plane;
                     const float *dyn = dy + (n0 + n) * outChannels * plane;
-                    for (long y = 0; y < height; y++) {
+                    for (long y = 0; y < height; y++)
                         fm_transpose_avx512(xn + y * width, inChannels, width, plane, xT + ((y + 1) * p.wpp + 1) * p.cp, p.cp);
-                        fm_transpose_avx512(dyn + y * width, outChannels, width, plane, dyT + y * 2 * p.tw * p.op, p.op);
-                    }
+                    /* At an even width dyT's rows follow one another with no gap: one transpose. */
+                    if (width % 2 == 0)
+                        fm_transpose_avx512(dyn, outChannels, plane, plane, dyT, p.op);
+                    else
+                        for (long y = 0; y < height; y++)
+                            fm_transpose_avx512(dyn + y * width, outChannels, width, plane, dyT + y * 2 * p.tw * p.op, p.op);
                 }
                 input_transform(&p, xT, ty0, ty1, v, n * p.tiles, ldv);
                 gradient_transform(&p, dyT, ty0, ty1, z, n * p.tiles, ldz);
