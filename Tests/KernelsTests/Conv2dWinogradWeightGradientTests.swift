@@ -3,8 +3,9 @@ import Kernels
 import Testing
 
 // The weight gradient of 3x3, stride-1, padding-1 convolutions with at least 16 input and output
-// channels runs by Winograd F(2x2, 3x3) on AVX-512 CPUs (Conv2dWinogradWeightGradient.swift);
-// elsewhere the same shapes take the direct or GEMM path, so these checks hold on every machine.
+// channels and C * O >= 512 runs by Winograd F(2x2, 3x3) on AVX-512 CPUs
+// (Conv2dWinogradWeightGradient.swift); elsewhere, and for the 16 -> 16 shape below, the direct
+// or GEMM path runs, so these checks hold on every machine.
 //
 // Tolerance: Winograd sums differently from the definition. The input transform adds and
 // subtracts up to 4 values per position, the gradient's lift up to 4, the fold back to 3x3
