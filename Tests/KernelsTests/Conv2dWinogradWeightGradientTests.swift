@@ -1,3 +1,4 @@
+import AllocationCounter
 import Foundation
 import Kernels
 import Testing
@@ -47,6 +48,42 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
                    gradInput: &dx, gradWeight: &again, computeGradInput: false, scratch: &scratch)
     #expect(again.storage == dw.storage)
+}
+
+/// The training-step tests' small net has no layer this path takes, so its determinism and
+/// no-allocation promises are checked here: the same inputs and thread count give the same bits
+/// with reused or fresh scratch, and a call with sized scratch allocates nothing.
+@Test func winogradWeightGradientIsBitIdenticalAndDoesNotAllocate() {
+    var rng = SeededGenerator(seed: 4200)
+    let x = randomTensor([5, 32, 9, 8], &rng), weight = randomTensor([48, 32, 3, 3], &rng)
+    let r = randomTensor([5, 48, 9, 8], &rng)
+    var dx = Tensor.empty, scratch = Conv2dScratch()
+    func gradient(_ scratch: inout Conv2dScratch, into dw: inout Tensor) {
+        conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1, gradInput: &dx,
+                       gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+    }
+    // Other suites change the process-wide thread count; results are promised for one count.
+    for _ in 0..<20 {
+        let threads = Parallelism.threadCount
+        var first = Tensor.empty, second = Tensor.empty, fresh = Tensor.empty, freshScratch = Conv2dScratch()
+        gradient(&scratch, into: &first)
+        gradient(&scratch, into: &second)
+        gradient(&freshScratch, into: &fresh)
+        guard Parallelism.threadCount == threads else { continue }
+        #expect(first.storage.map(\.bitPattern) == second.storage.map(\.bitPattern))
+        #expect(first.storage.map(\.bitPattern) == fresh.storage.map(\.bitPattern))
+        break
+    }
+    guard allocation_counter_installed() == 1 else { return }
+    // From inside a parallelFor chunk the kernel's own parallelFor runs inline (one transient
+    // closure box per multi-threaded hand-off is Parallel.swift's, measured elsewhere).
+    var dw = Tensor.empty, fewest = UInt64.max
+    parallelFor(2) { chunk in
+        guard chunk.lowerBound == 0 else { return }
+        gradient(&scratch, into: &dw)
+        fewest = fewestAllocations(seconds: 10) { gradient(&scratch, into: &dw) }
+    }
+    #expect(fewest == 0, "a sized Winograd weight gradient allocated at least \(fewest) times")
 }
 
 /// A benchmark: the weight gradient of the VGG net's 3x3 layers 2-6 at batch 128 through

@@ -55,7 +55,7 @@ private func bits(_ t: Tensor) -> [UInt32] { t.storage.map(\.bitPattern) }
 /// none or `seconds` passed. The counter is process-wide and other tests run concurrently, so a
 /// call's window can include their allocations; but a step that allocates counts >= 1 in every
 /// window, so a minimum of 0 proves the step itself allocates nothing.
-private func fewestAllocations(seconds: Int, _ step: () -> Void) -> UInt64 {
+func fewestAllocations(seconds: Int, _ step: () -> Void) -> UInt64 {
     var fewest = UInt64.max
     let deadline = ContinuousClock.now + .seconds(seconds)
     while fewest > 0 && ContinuousClock.now < deadline {
