@@ -9,10 +9,10 @@ struct TrainCIFARCommand: ParsableCommand {
         commandName: "train-cifar",
         abstract: "Train a CNN on CIFAR-10 from scratch; writes model.safetensors, metrics, curves and a confusion matrix.",
         discussion: """
-        Each preset's defaults are the PyTorch reference recipe for that net; the seed net's adds
-        flip test-time augmentation, chosen on a validation split. Options given override them.
+        Each preset's defaults are the PyTorch reference recipe for that net, plus
+        flip test-time augmentation (--tta), chosen on a validation split. Options given override them.
           seed: batch 64, SGD Nesterov 0.9, weight decay 5e-4, one-cycle to lr 0.02 (15% warm-up), crop+flip, 20 epochs, --tta
-          vgg:  batch 128, same optimiser, one-cycle to lr 0.1, crop+flip, 15 epochs
+          vgg:  batch 128, same optimiser, one-cycle to lr 0.1, crop+flip, 15 epochs, --tta
         A custom network is a spec such as "c32k3p1,bn,relu,mp2,c64k3p1,bn,relu,mp2,fc10" (Docs/TRAINING.md).
         Ctrl-C saves a checkpoint; the same command with --resume continues to the same result.
         """)
