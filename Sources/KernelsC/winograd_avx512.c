@@ -5,36 +5,41 @@
    is portable C (it runs once per call on O*C*9 floats); the rest is AVX-512 behind function
    target attributes, like conv_avx512.c. */
 
-void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u) {
+/* U[p = n*i + j] = (G g G^T)[i][j] for the n x 3 matrix G, eight output channels at a time,
+   innermost, so that the compiler runs the transform on 8-lane vectors and each position's 8
+   floats of one (panel, c) are stored together. */
+__attribute__((always_inline)) static inline void transform_weights(const float *w, long outChannels, long channels, long opad, float *u,
+                              int n, const float G[][3]) {
     const long panels = opad / 8;
-    /* Eight output channels at a time, innermost, so that the compiler runs the transform on
-       8-lane vectors and each position's 8 floats of one (panel, c) are stored together. */
     for (long o0 = 0; o0 < opad; o0 += 8) {
         for (long c = 0; c < channels; c++) {
-            float g[9][8], gg[4][3][8], t[16][8];
+            float g[9][8], gg[6][3][8], t[36][8];
             for (int j = 0; j < 9; j++)
                 for (int l = 0; l < 8; l++)
                     g[j][l] = o0 + l < outChannels ? w[((o0 + l) * channels + c) * 9 + j] : 0.0f;
-            for (int j = 0; j < 3; j++)  /* G g */
-                for (int l = 0; l < 8; l++) {
-                    float g0 = g[j][l], g1 = g[3 + j][l], g2 = g[6 + j][l];
-                    gg[0][j][l] = g0;
-                    gg[1][j][l] = 0.5f * (g0 + g1 + g2);
-                    gg[2][j][l] = 0.5f * (g0 - g1 + g2);
-                    gg[3][j][l] = g2;
-                }
-            for (int i = 0; i < 4; i++)  /* (G g) G^T */
-                for (int l = 0; l < 8; l++) {
-                    float g0 = gg[i][0][l], g1 = gg[i][1][l], g2 = gg[i][2][l];
-                    t[4 * i][l] = g0;
-                    t[4 * i + 1][l] = 0.5f * (g0 + g1 + g2);
-                    t[4 * i + 2][l] = 0.5f * (g0 - g1 + g2);
-                    t[4 * i + 3][l] = g2;
-                }
-            for (int p = 0; p < 16; p++)
+            for (int i = 0; i < n; i++)  /* G g */
+                for (int j = 0; j < 3; j++)
+                    for (int l = 0; l < 8; l++)
+                        gg[i][j][l] = G[i][0] * g[j][l] + G[i][1] * g[3 + j][l] + G[i][2] * g[6 + j][l];
+            for (int i = 0; i < n; i++)  /* (G g) G^T */
+                for (int j = 0; j < n; j++)
+                    for (int l = 0; l < 8; l++)
+                        t[n * i + j][l] = G[j][0] * gg[i][0][l] + G[j][1] * gg[i][1][l] + G[j][2] * gg[i][2][l];
+            for (int p = 0; p < n * n; p++)
                 for (int l = 0; l < 8; l++) u[((p * panels + o0 / 8) * channels + c) * 8 + l] = t[p][l];
         }
     }
+}
+
+void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u) {
+    static const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    transform_weights(w, outChannels, channels, opad, u, 4, G);
+}
+
+void fm_winograd_f4_weights(const float *w, long outChannels, long channels, long opad, float *u) {
+    static const float G[6][3] = {{1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                  {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
+    transform_weights(w, outChannels, channels, opad, u, 6, G);
 }
 
 #if defined(__x86_64__)
@@ -122,22 +127,32 @@ WG_TARGET static void input_segment(const float *image, long channels, long h, l
     }
 }
 
-WG_TARGET void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
-                                    float *v, long ldv) {
-    const long th = (h + 1) / 2, tw = (w + 1) / 2;
-    /* Tile rows per segment: the row buffer holds 4 * 2 * (seg + 1) * tw floats. */
-    const long most = WG_ROW_BUFFER / (8 * tw) - 1;
+typedef void (*InputSegment)(const float *, long, long, long, long, long, float *, long);
+
+/* The input transform of tile rows firstRow ..< firstRow + rows (side x side output tiles) as
+   segments of at most `most` tile rows of one image each, then zeros in the padding tiles. */
+WG_TARGET static void input_blocks(InputSegment segment, long side, long positions, long most,
+                                   const float *x, long channels, long h, long w, long firstRow, long rows,
+                                   float *v, long ldv) {
+    const long th = (h + side - 1) / side, tw = (w + side - 1) / side;
     for (long r = 0; r < rows;) {
         const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
         long seg = th - ty < rows - r ? th - ty : rows - r;
         if (seg > most) seg = most;
-        input_segment(x + n * channels * h * w, channels, h, w, ty, seg, v + r * tw, ldv);
+        segment(x + n * channels * h * w, channels, h, w, ty, seg, v + r * tw, ldv);
         r += seg;
     }
     const long used = rows * tw;
     if (used < ldv)
-        for (long pc = 0; pc < 16 * channels; pc++)
+        for (long pc = 0; pc < positions * channels; pc++)
             for (long t = used; t < ldv; t++) v[pc * ldv + t] = 0;
+}
+
+WG_TARGET void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                                    float *v, long ldv) {
+    /* Tile rows per segment: the row buffer holds 4 * 2 * (seg + 1) * tw floats. */
+    const long most = WG_ROW_BUFFER / (8 * ((w + 1) / 2)) - 1;
+    input_blocks(input_segment, 2, 16, most, x, channels, h, w, firstRow, rows, v, ldv);
 }
 
 /* An 8 x (16*NV) block of M over all channels: per channel, NV loads of V, 8 broadcasts of U,
@@ -174,9 +189,9 @@ MULTIPLY_VARIANT(multiply_8x48, 3)
 MULTIPLY_VARIANT(multiply_8x32, 2)
 MULTIPLY_VARIANT(multiply_8x16, 1)
 
-WG_TARGET void fm_winograd_multiply(const float *u, const float *v, float *m, long opad, long channels,
-                                    long ldv, long tiles) {
-    for (long p = 0; p < 16; p++) {
+WG_TARGET void fm_winograd_multiply(long positions, const float *u, const float *v, float *m, long opad,
+                                    long channels, long ldv, long tiles) {
+    for (long p = 0; p < positions; p++) {
         const float *up = u + p * opad * channels;
         const float *vp = v + p * channels * ldv;
         float *mp = m + p * opad * ldv;
@@ -289,6 +304,149 @@ WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long o
     }
 }
 
+/* ---- F(4x4, 3x3): 6x6 patches, 36 positions, 4x4 output tiles ---- */
+
+/* r = B^T d for one 6-vector d (B^T rows: 4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+   0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1). */
+WG_TARGET static inline void f4_bt(const __m512 *d, __m512 *r) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]);        /* d4 - 4 d2 */
+    __m512 t1 = _mm512_fnmadd_ps(four, d[1], d[3]);        /* d3 - 4 d1 */
+    __m512 t2 = _mm512_sub_ps(d[4], d[2]);                 /* d4 - d2 */
+    __m512 t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));  /* 2 (d3 - d1) */
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm512_add_ps(t0, t1);
+    r[2] = _mm512_sub_ps(t0, t1);
+    r[3] = _mm512_add_ps(t2, t3);
+    r[4] = _mm512_sub_ps(t2, t3);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* y = A^T m for one 6-vector m (A^T rows: 1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1). */
+WG_TARGET static inline void f4_at(const __m512 *m, __m512 *y) {
+    __m512 a = _mm512_add_ps(m[1], m[2]), b = _mm512_sub_ps(m[1], m[2]);
+    __m512 c = _mm512_add_ps(m[3], m[4]), d = _mm512_sub_ps(m[3], m[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5]);
+}
+
+#define WG_F4_BUFFER 6144
+
+/* As input_segment for F(2x2, 3x3): pass 1 multiplies each input row by B (8 tiles per
+   vector: lanes 4l + j of two loads) into hb[k][row % 4][row / 4][tx]; pass 2 combines six rows
+   per tile along 16 consecutive tiles. */
+WG_TARGET static void f4_input_segment(const float *image, long channels, long h, long w, long ty0, long seg,
+                                       float *v, long ldv) {
+    const long tw = (w + 3) / 4, plane = h * w, pstride = channels * ldv;
+    const __m512i q0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __m512i q1 = _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i q2 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 2, 6, 10, 14, 18, 22, 26, 30);
+    const __m512i q3 = _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 3, 7, 11, 15, 19, 23, 27, 31);
+    const long mrows = seg + 1, parity = mrows * tw, kstride = 4 * parity, tiles = seg * tw;
+    float buffers[2][WG_F4_BUFFER];
+    for (long c = 0; c <= channels; c++) {
+        if (c < channels) {
+            const float *src = image + c * plane;
+            float *hb = buffers[c & 1];
+            for (long t0 = 0; t0 < tw; t0 += 8) {
+                const __mmask16 lanes = first_lanes(tw - t0 < 8 ? tw - t0 : 8);
+                const long s = 4 * t0 - 1;
+                const __mmask16 ma0 = row_mask(s, w), ma1 = row_mask(s + 16, w);
+                const __mmask16 mb0 = row_mask(s + 4, w), mb1 = row_mask(s + 20, w);
+                for (long yy = 0; yy < 4 * seg + 2; yy++) {
+                    const long y = 4 * ty0 + yy - 1;
+                    float *dst = hb + (yy & 3) * parity + (yy >> 2) * tw + t0;
+                    if (y < 0 || y >= h) {
+                        for (int k = 0; k < 6; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, _mm512_setzero_ps());
+                        continue;
+                    }
+                    const float *row = src + y * w + s;
+                    __m512 a0 = _mm512_maskz_loadu_ps(ma0, row), a1 = _mm512_maskz_loadu_ps(ma1, row + 16);
+                    __m512 b0 = _mm512_maskz_loadu_ps(mb0, row + 4), b1 = _mm512_maskz_loadu_ps(mb1, row + 20);
+                    __m512 d[6], r[6];
+                    d[0] = _mm512_permutex2var_ps(a0, q0, a1);
+                    d[1] = _mm512_permutex2var_ps(a0, q1, a1);
+                    d[2] = _mm512_permutex2var_ps(a0, q2, a1);
+                    d[3] = _mm512_permutex2var_ps(a0, q3, a1);
+                    d[4] = _mm512_permutex2var_ps(b0, q0, b1);
+                    d[5] = _mm512_permutex2var_ps(b0, q1, b1);
+                    f4_bt(d, r);
+#pragma clang loop unroll(full)
+                    for (int k = 0; k < 6; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, r[k]);
+                }
+            }
+        }
+        if (c == 0) continue;
+        const float *hb = buffers[(c - 1) & 1];
+        float *out = v + (c - 1) * ldv;
+        for (long t = 0; t < tiles; t += 16) {
+            const __mmask16 lanes = first_lanes(tiles - t);
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 6; k++) {
+                __m512 d[6], r[6];
+#pragma clang loop unroll(full)
+                for (int i = 0; i < 6; i++)
+                    d[i] = _mm512_maskz_loadu_ps(lanes, hb + k * kstride + (i & 3) * parity + (i >> 2) * tw + t);
+                f4_bt(d, r);
+#pragma clang loop unroll(full)
+                for (int i = 0; i < 6; i++) _mm512_mask_storeu_ps(out + (6 * i + k) * pstride + t, lanes, r[i]);
+            }
+        }
+    }
+}
+
+WG_TARGET void fm_winograd_f4_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                                    float *v, long ldv) {
+    /* Tile rows per segment: the row buffer holds 6 * 4 * (seg + 1) * tw floats. */
+    const long most = WG_F4_BUFFER / (24 * ((w + 3) / 4)) - 1;
+    input_blocks(f4_input_segment, 4, 36, most, x, channels, h, w, firstRow, rows, v, ldv);
+}
+
+WG_TARGET void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                                     long h, long w, long firstRow, long rows, float *y) {
+    const long th = (h + 3) / 4, tw = (w + 3) / 4, plane = h * w, pstride = opad * ldv;
+    const __m512i lo = WG_INTERLEAVE_LO;
+    const __m512i pairsLo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i pairsHi = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    for (long r = 0; r < rows; r++) {
+        const long n = (firstRow + r) / th, ty = (firstRow + r) % th;
+        for (long o = 0; o < outChannels; o++) {
+            const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+            const float *src = m + o * ldv + r * tw;
+            float *out = y + (n * outChannels + o) * plane + 4 * ty * w;
+            for (long t0 = 0; t0 < tw; t0 += 8) {
+                const __mmask16 lanes = first_lanes(tw - t0 < 8 ? tw - t0 : 8);
+                /* A^T M: rows a of the 4x6 product for each column k, then times A on the right. */
+                __m512 s[4][6];
+#pragma clang loop unroll(full)
+                for (int k = 0; k < 6; k++) {
+                    __m512 col[6], res[4];
+#pragma clang loop unroll(full)
+                    for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(lanes, src + (6 * i + k) * pstride + t0);
+                    f4_at(col, res);
+#pragma clang loop unroll(full)
+                    for (int a = 0; a < 4; a++) s[a][k] = res[a];
+                }
+                const long x0 = 4 * t0, count = w - x0 < 32 ? w - x0 : 32;
+                const __mmask16 m0 = first_lanes(count), m1 = first_lanes(count - 16 > 0 ? count - 16 : 0);
+#pragma clang loop unroll(full)
+                for (int a = 0; a < 4; a++) {
+                    if (4 * ty + a >= h) break;
+                    __m512 yv[4];
+                    f4_at(s[a], yv);
+                    /* Lanes l < 8 of y0..y3 are tiles t0 + l: interleave to 4 floats per tile. */
+                    __m512 p01 = _mm512_permutex2var_ps(_mm512_add_ps(yv[0], b), lo, _mm512_add_ps(yv[1], b));
+                    __m512 p23 = _mm512_permutex2var_ps(_mm512_add_ps(yv[2], b), lo, _mm512_add_ps(yv[3], b));
+                    _mm512_mask_storeu_ps(out + a * w + x0, m0, _mm512_permutex2var_ps(p01, pairsLo, p23));
+                    _mm512_mask_storeu_ps(out + a * w + x0 + 16, m1, _mm512_permutex2var_ps(p01, pairsHi, p23));
+                }
+            }
+        }
+    }
+}
+
 #else
 
 void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
@@ -296,12 +454,23 @@ void fm_winograd_f2_input(const float *x, long channels, long h, long w, long fi
     (void)x; (void)channels; (void)h; (void)w; (void)firstRow; (void)rows; (void)v; (void)ldv;
 }
 
-void fm_winograd_multiply(const float *u, const float *v, float *m, long opad, long channels,
-                          long ldv, long tiles) {
-    (void)u; (void)v; (void)m; (void)opad; (void)channels; (void)ldv; (void)tiles;
+void fm_winograd_multiply(long positions, const float *u, const float *v, float *m, long opad,
+                          long channels, long ldv, long tiles) {
+    (void)positions; (void)u; (void)v; (void)m; (void)opad; (void)channels; (void)ldv; (void)tiles;
 }
 
 void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                           long h, long w, long firstRow, long rows, float *y) {
+    (void)m; (void)opad; (void)ldv; (void)outChannels; (void)bias; (void)h; (void)w; (void)firstRow;
+    (void)rows; (void)y;
+}
+
+void fm_winograd_f4_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                          float *v, long ldv) {
+    (void)x; (void)channels; (void)h; (void)w; (void)firstRow; (void)rows; (void)v; (void)ldv;
+}
+
+void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
                            long h, long w, long firstRow, long rows, float *y) {
     (void)m; (void)opad; (void)ldv; (void)outChannels; (void)bias; (void)h; (void)w; (void)firstRow;
     (void)rows; (void)y;

@@ -39,7 +39,9 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     #expect(largest > 0)
     #expect(dw.shape == dwExpected.shape)
     #expect(maxAbsDifference(dw, dwExpected) <= 1e-5 * largest)
-    #expect(maxAbsDifference(dx, dxExpected) < 1e-4)
+    // dx runs through the forward Winograd path, F(4x4, 3x3) on the 32-wide plane (error bound
+    // in Conv2dWinogradTests.swift): 1.0e-4 measured there, so 5e-4.
+    #expect(maxAbsDifference(dx, dxExpected) < 5e-4)
     // Scratch reused by a second, different shape and then this one again gives the same result.
     var other = Tensor.empty, again = Tensor.empty
     let x2 = randomTensor([1, c, h + 2, w + 1], &rng), r2 = randomTensor([1, o, h + 2, w + 1], &rng)

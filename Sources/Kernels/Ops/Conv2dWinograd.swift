@@ -1,14 +1,17 @@
 import KernelsC
 
-// 3x3 stride-1 padding-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray
-// 2015; formulas in Sources/KernelsC/include/WinogradKernels.h), on AVX-512:
+// 3x3 stride-1 padding-1 convolution by Winograd's minimal filtering F(2x2, 3x3) or, on wider
+// planes, F(4x4, 3x3) (Lavin & Gray 2015; formulas in Sources/KernelsC/include/WinogradKernels.h),
+// on AVX-512. For F(2x2, 3x3):
 //
 //   U[p][o][c]    = (G w[o][c] G^T)[p]                        once per call, all filters
 //   V[p][c][t]    = (B^T d[c,t] B)[p]                         per block of tiles
 //   M[p][o][t]    = sum_c U[p][o][c] * V[p][c][t]             16 matrix products per block
 //   y[o][tile t]  = bias[o] + A^T M[.][o][t] A                a 2x2 output block per tile
 //
-// 16 multiplies per 2x2 outputs instead of 36. Each thread runs its own images (as the other
+// 16 multiplies per 2x2 outputs instead of 36; F(4x4, 3x3) takes 36 positions of 6x6 patches
+// per 4x4 outputs (2.25 multiplies per output instead of 9) at about 16x the rounding error
+// (Conv2dWinogradTests.swift), still far below what training notices. Each thread runs its own images (as the other
 // convolution paths) in blocks of whole tile rows sized so that the block's V and M stay in
 // L2. Every output is the same sums in the same order whatever the blocking and thread count.
 
@@ -32,29 +35,44 @@ let convWinogradMinimumChannels = 8
 /// medians was 53.3 ms at 1 MiB, 51.5 at 512 KiB, 256 KiB no better.
 let convWinogradBlockBudget = 1 << 17
 
+/// Whether `g` runs as F(4x4, 3x3) rather than F(2x2, 3x3): planes at least 32 wide, or 16 wide
+/// with at least 64 input channels. Measured on the VGG shapes (`vggConvolutionTimes`, batch
+/// 128, one thread, 3 alternating rounds, medians, F(4x4) against F(2x2)): 32 -> 32 @32x32
+/// 9.9 against 12.8 ms, 64 -> 64 @16x16 8.4 against 9.4, 64 -> 32 @16x16 4.8 against 5.9;
+/// 32 -> 64 @16x16 5.3 against 5.1; on 8x8 planes (two tiles per row, half-empty vectors in
+/// the transforms) F(4x4) loses: 64 -> 128 6.2 against 4.3, 128 -> 128 10.1 against 8.6.
+func convWinogradUsesF4(_ g: Conv2dGeometry) -> Bool {
+    g.width >= 32 || (g.width >= 16 && g.inChannels >= 64)
+}
+
 /// The block shape for `g`: tile rows per block and the padded tile count (row stride of V and M).
 func convWinogradBlock(_ g: Conv2dGeometry) -> (rows: Int, stride: Int, outPadded: Int) {
     let outPadded = (g.outChannels + 7) / 8 * 8
-    let tilesPerRow = (g.width + 1) / 2
-    let tiles = max(48, convWinogradBlockBudget / (16 * (g.inChannels + outPadded)))
+    let (side, positions) = convWinogradUsesF4(g) ? (4, 36) : (2, 16)
+    let tilesPerRow = (g.width + side - 1) / side
+    let tileRows = (g.height + side - 1) / side
+    let tiles = max(48, convWinogradBlockBudget / (positions * (g.inChannels + outPadded)))
     // Whole vectors of 16 tiles where tile rows divide them (the output's full-vector stores).
     let multiple = 16 % tilesPerRow == 0 ? 16 / tilesPerRow : 1
-    let rows = max(multiple, min(tiles / tilesPerRow, g.batch * ((g.height + 1) / 2)) / multiple * multiple)
+    let rows = max(multiple, min(tiles / tilesPerRow, g.batch * tileRows) / multiple * multiple)
     return (rows, (rows * tilesPerRow + 15) / 16 * 16, outPadded)
 }
 
 /// Forward 3x3 stride-1 padding-1 convolution of `input` (NCHW) into `output` by Winograd
-/// F(2x2, 3x3). Call only when `convWinogradApplies(g)`.
+/// F(2x2, 3x3) or F(4x4, 3x3) (`convWinogradUsesF4`). Call only when `convWinogradApplies(g)`.
 func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
                          scratch: inout Conv2dScratch) {
     precondition(convWinogradApplies(g), "the Winograd path is for 3x3 stride-1 padding-1 convolutions")
     let (rowsPerBlock, ldv, opad) = convWinogradBlock(g)
-    let tileRowsPerImage = (g.height + 1) / 2
+    let f4 = convWinogradUsesF4(g)
+    let (side, positions) = f4 ? (4, 36) : (2, 16)
+    let tileRowsPerImage = (g.height + side - 1) / side
+    let tilesPerRow = (g.width + side - 1) / side
     // 16 floats of slack per buffer so that each can start on a 64-byte boundary.
-    let weightCount = 16 * opad * g.inChannels + 16
-    let transformedSlice = 16 * g.inChannels * ldv + 16
-    let productSlice = 16 * opad * ldv + 16
+    let weightCount = positions * opad * g.inChannels + 16
+    let transformedSlice = positions * g.inChannels * ldv + 16
+    let productSlice = positions * opad * ldv + 16
     let threads = convThreads(g.batch)
     if scratch.winogradWeights.count < weightCount {
         scratch.winogradWeights = [Float](repeating: 0, count: weightCount)
@@ -71,7 +89,11 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
     scratch.winogradTransformed.withUnsafeMutableBufferPointer { vp in
     scratch.winogradProducts.withUnsafeMutableBufferPointer { mp in
         let u = alignedTo64(up.baseAddress!)
-        fm_winograd_f2_weights(weight, g.outChannels, g.inChannels, opad, u)
+        if f4 {
+            fm_winograd_f4_weights(weight, g.outChannels, g.inChannels, opad, u)
+        } else {
+            fm_winograd_f2_weights(weight, g.outChannels, g.inChannels, opad, u)
+        }
         parallelFor(threads) { range in
             for t in range {
                 let v = alignedTo64(vp.baseAddress! + t * transformedSlice)
@@ -81,10 +103,16 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
                 var row = images.lowerBound * tileRowsPerImage
                 while row < lastRow {
                     let rows = min(rowsPerBlock, lastRow - row)
-                    let tiles = (rows * ((g.width + 1) / 2) + 15) / 16 * 16
-                    fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
-                    fm_winograd_multiply(u, v, m, opad, g.inChannels, ldv, tiles)
-                    fm_winograd_f2_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
+                    let tiles = (rows * tilesPerRow + 15) / 16 * 16
+                    if f4 {
+                        fm_winograd_f4_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
+                        fm_winograd_multiply(36, u, v, m, opad, g.inChannels, ldv, tiles)
+                        fm_winograd_f4_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
+                    } else {
+                        fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
+                        fm_winograd_multiply(16, u, v, m, opad, g.inChannels, ldv, tiles)
+                        fm_winograd_f2_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
+                    }
                     row += rows
                 }
             }

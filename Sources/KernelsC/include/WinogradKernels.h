@@ -31,15 +31,29 @@ void fm_winograd_f2_weights(const float *w, long outChannels, long channels, lon
 void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
                           float *v, long ldv);
 
-/* M[p][o][t] = sum_c U[p][o][c] * V[p][c][t] for o < opad, t < tiles (a multiple of 16 and
-   <= ldv); m row stride ldv, position stride opad * ldv. Sums run over c in order. */
-void fm_winograd_multiply(const float *u, const float *v, float *m, long opad, long channels,
-                          long ldv, long tiles);
+/* M[p][o][t] = sum_c U[p][o][c] * V[p][c][t] for p < positions (16 for F(2x2, 3x3), 36 for
+   F(4x4, 3x3)), o < opad, t < tiles (a multiple of 16 and <= ldv); m row stride ldv, position
+   stride opad * ldv. Sums run over c in order. */
+void fm_winograd_multiply(long positions, const float *u, const float *v, float *m, long opad,
+                          long channels, long ldv, long tiles);
 
 /* y[n][o][2ty + a][2tx + b] = bias[o] + (A^T M A)[a][b] for the block's tile rows, rows and
    columns past h and w dropped. m as fm_winograd_multiply wrote it; bias [outChannels] or
    NULL. y: [images][outChannels][h][w]. */
 void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                           long h, long w, long firstRow, long rows, float *y);
+
+/* F(4x4, 3x3): the same three steps with 6x6 transformed patches (36 positions) and 4x4 output
+   tiles (th = ceil(h/4), tw = ceil(w/4) tiles per image, tile rows as above):
+     B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+     G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+   2.25 multiplies per output instead of 4, at larger rounding errors (the transforms scale
+   values by up to 8 and by fractions that are not exact in binary). */
+void fm_winograd_f4_weights(const float *w, long outChannels, long channels, long opad, float *u);
+void fm_winograd_f4_input(const float *x, long channels, long h, long w, long firstRow, long rows,
+                          float *v, long ldv);
+void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
                            long h, long w, long firstRow, long rows, float *y);
 
 #endif
