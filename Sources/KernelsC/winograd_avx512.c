@@ -334,7 +334,7 @@ WG_TARGET static inline void f4_at(const __m512 *m, __m512 *y) {
 
 #define WG_F4_BUFFER 6144
 
-/* As input_segment for F(2x2, 3x3): pass 1 multiplies each input row by B (8 tiles per
+/* As input_segment, for F(4x4, 3x3): pass 1 multiplies each input row by B (8 tiles per
    vector: lanes 4l + j of two loads) into hb[k][row % 4][row / 4][tx]; pass 2 combines six rows
    per tile along 16 consecutive tiles. */
 WG_TARGET static void f4_input_segment(const float *image, long channels, long h, long w, long ty0, long seg,

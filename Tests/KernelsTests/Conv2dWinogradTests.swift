@@ -19,11 +19,14 @@ let winogradRelativeTolerance: Float = 2e-5
 
 /// (N, C, H, W, O): odd and tiny planes (a partial last tile row and column, for 2x2 and for
 /// 4x4 tiles: 35x38, 17x18), 8 (the fewest the path takes), 16, 17, 32, 48, 64 and 128 channels, outputs that are no multiple of 8, planes wider than 32 (two vector chunks
-/// per tile row), and the VGG net's shapes at a smaller batch.
+/// per tile row), photo-wide rows, and the VGG net's shapes at a smaller batch.
 let winogradCases: [(Int, Int, Int, Int, Int)] = [
     (1, 16, 7, 9, 16), (2, 17, 5, 5, 17), (3, 32, 1, 1, 32), (5, 48, 9, 7, 20), (2, 16, 3, 4, 128),
     (1, 128, 8, 8, 128), (4, 32, 16, 16, 64), (2, 32, 32, 32, 32), (2, 64, 8, 8, 128), (1, 16, 35, 38, 9),
     (2, 8, 6, 5, 12), (2, 64, 17, 18, 24),
+    // Photo-wide rows, where the row buffers hold the fewest tile rows per segment: 512 (the
+    // widest the path takes), 301 (odd, partial last tiles) and 513 (past it: the direct kernel).
+    (1, 8, 6, 512, 8), (1, 8, 7, 301, 9), (1, 8, 3, 513, 8),
 ]
 
 /// The largest |y - expected| / scale over all outputs (scale = the absolute-value reference,

@@ -23,6 +23,8 @@ import Testing
 let winogradWeightGradientCases: [(Int, Int, Int, Int, Int)] = [
     (1, 16, 7, 9, 16), (2, 17, 5, 5, 32), (3, 32, 1, 1, 17), (4, 48, 3, 3, 48),
     (5, 16, 7, 9, 128), (2, 128, 8, 8, 128), (1, 32, 32, 32, 32), (3, 64, 9, 7, 17),
+    // A row of tiles larger than one 512 KiB block of transformed tiles.
+    (1, 16, 5, 1031, 32),
 ]
 
 @Test(arguments: winogradWeightGradientCases.indices)
