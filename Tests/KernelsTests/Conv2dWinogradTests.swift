@@ -42,6 +42,25 @@ func scaledError(_ y: Tensor, _ expected: Tensor, scale: Tensor) -> Float {
 
 func absolute(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, storage: t.storage.map { abs($0) }) }
 
+/// One backward pass of a 3x3 stride-1 padding-1 convolution on random x, weight and dy of
+/// [n,c,h,w] / [o,c,3,3] / [n,o,h,w], with the plain-loop gradients to compare against.
+struct Conv3x3BackwardCase {
+    let x: Tensor, weight: Tensor, gradOutput: Tensor
+    let dxExpected: Tensor, dwExpected: Tensor
+    var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+
+    init(_ shape: (Int, Int, Int, Int, Int), seed: UInt64) {
+        let (n, c, h, w, o) = shape
+        var rng = SeededGenerator(seed: seed)
+        x = randomTensor([n, c, h, w], &rng)
+        weight = randomTensor([o, c, 3, 3], &rng)
+        gradOutput = randomTensor([n, o, h, w], &rng)
+        (dxExpected, dwExpected) = referenceConv2dGradients(x, weight, gradOutput, stride: 1, padding: 1)
+        conv2dBackward(input: x, weight: weight, gradOutput: gradOutput, stride: 1, padding: 1,
+                       gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    }
+}
+
 @Test(arguments: winogradCases.indices)
 func winogradForwardMatchesReferenceLoops(_ index: Int) {
     let (n, c, h, w, o) = winogradCases[index]
@@ -61,18 +80,12 @@ func winogradForwardMatchesReferenceLoops(_ index: Int) {
 @Test(arguments: winogradCases.indices)
 func winogradInputGradientMatchesReferenceLoops(_ index: Int) {
     // dx is a convolution of dy (O channels) with the flipped kernel: Winograd when O >= 16.
-    let (n, c, h, w, o) = winogradCases[index]
-    var rng = SeededGenerator(seed: UInt64(4300 + index))
-    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
-    let r = randomTensor([n, o, h, w], &rng)
-    let (dxExpected, dwExpected) = referenceConv2dGradients(x, weight, r, stride: 1, padding: 1)
-    // Scale of dx[n,c,iy,ix] = sum over o and taps of |w| |dy|: the same gradient of |w| and |r|.
-    let (dxScale, _) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(r), stride: 1, padding: 1)
-    var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
-    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
-                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
-    #expect(scaledError(dx, dxExpected, scale: dxScale) < winogradRelativeTolerance, "case \(index)")
-    #expect(maxAbsDifference(dw, dwExpected) < 1e-3)
+    let t = Conv3x3BackwardCase(winogradCases[index], seed: UInt64(4300 + index))
+    // Scale of dx[n,c,iy,ix] = sum over o and taps of |w| |dy|: the same gradient of |w| and |dy|.
+    let (dxScale, _) = referenceConv2dGradients(absolute(t.x), absolute(t.weight), absolute(t.gradOutput),
+                                                stride: 1, padding: 1)
+    #expect(scaledError(t.dx, t.dxExpected, scale: dxScale) < winogradRelativeTolerance, "case \(index)")
+    #expect(maxAbsDifference(t.dw, t.dwExpected) < 1e-3)
 }
 
 @Test func winogradScratchReuseAcrossShapesGivesTheSameResults() {

@@ -30,28 +30,23 @@ let winogradWeightGradientCases: [(Int, Int, Int, Int, Int)] = [
 @Test(arguments: winogradWeightGradientCases.indices)
 func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     let (n, c, h, w, o) = winogradWeightGradientCases[index]
-    var rng = SeededGenerator(seed: UInt64(4100 + index))
-    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
-    let r = randomTensor([n, o, h, w], &rng)
-    let (dxExpected, dwExpected) = referenceConv2dGradients(x, weight, r, stride: 1, padding: 1)
-    var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
-    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
-                   gradInput: &dx, gradWeight: &dw, scratch: &scratch)
-    let largest = dwExpected.storage.map { abs($0) }.max() ?? 0
+    var t = Conv3x3BackwardCase((n, c, h, w, o), seed: UInt64(4100 + index))
+    let largest = t.dwExpected.storage.map { abs($0) }.max() ?? 0
     #expect(largest > 0)
-    #expect(dw.shape == dwExpected.shape)
-    #expect(maxAbsDifference(dw, dwExpected) <= 1e-5 * largest)
+    #expect(t.dw.shape == t.dwExpected.shape)
+    #expect(maxAbsDifference(t.dw, t.dwExpected) <= 1e-5 * largest)
     // dx runs through the forward Winograd path, F(4x4, 3x3) on the 32-wide plane (error bound
     // in Conv2dWinogradTests.swift): 1.0e-4 measured there, so 5e-4.
-    #expect(maxAbsDifference(dx, dxExpected) < 5e-4)
+    #expect(maxAbsDifference(t.dx, t.dxExpected) < 5e-4)
     // Scratch reused by a second, different shape and then this one again gives the same result.
+    var rng = SeededGenerator(seed: UInt64(5100 + index))
     var other = Tensor.empty, again = Tensor.empty
     let x2 = randomTensor([1, c, h + 2, w + 1], &rng), r2 = randomTensor([1, o, h + 2, w + 1], &rng)
-    conv2dBackward(input: x2, weight: weight, gradOutput: r2, stride: 1, padding: 1,
-                   gradInput: &dx, gradWeight: &other, computeGradInput: false, scratch: &scratch)
-    conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1,
-                   gradInput: &dx, gradWeight: &again, computeGradInput: false, scratch: &scratch)
-    #expect(again.storage == dw.storage)
+    conv2dBackward(input: x2, weight: t.weight, gradOutput: r2, stride: 1, padding: 1,
+                   gradInput: &t.dx, gradWeight: &other, computeGradInput: false, scratch: &t.scratch)
+    conv2dBackward(input: t.x, weight: t.weight, gradOutput: t.gradOutput, stride: 1, padding: 1,
+                   gradInput: &t.dx, gradWeight: &again, computeGradInput: false, scratch: &t.scratch)
+    #expect(again.storage == t.dw.storage)
 }
 
 /// The training-step tests' small net has no layer this path takes, so its determinism and
