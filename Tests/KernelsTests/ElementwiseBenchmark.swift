@@ -24,7 +24,7 @@ func memoryBoundOpTimes() {
         var copy = x
         copy.storage[0] += 1  // its own storage, so the timed copy below does not allocate
         times.append(("copy", bestMilliseconds {
-            x.withUnsafeBufferPointer { from in copy.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: from) } }
+            x.withUnsafeBufferPointer { from in _ = copy.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: from) } }
         }))
         times.append(("bn fwd", bestMilliseconds {
             batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: true,
