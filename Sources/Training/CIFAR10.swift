@@ -63,15 +63,14 @@ public struct CIFARSplit: Sendable {
         return counts
     }
 
-    /// Holds out `validation` images chosen by a fixed permutation (seed 12345, independent of
-    /// the training seed, so every run tunes on the same images) and returns (rest, held out);
-    /// the remaining training images keep their original order.
-    public func splittingValidation(_ validation: Int) throws -> (train: CIFARSplit, validation: CIFARSplit) {
+    /// Holds out `validation` images chosen by a permutation drawn from `seed` (by default
+    /// `ValidationSplit.permutationSeed`) and returns (rest, held out), both in their original order.
+    public func splittingValidation(_ validation: Int, seed: UInt64 = ValidationSplit.permutationSeed) throws -> (train: CIFARSplit, validation: CIFARSplit) {
         guard validation > 0 else { return (self, CIFARSplit()) }
         guard validation < count else {
             throw TrainingError("--validation \(validation) leaves no training images (there are \(count))")
         }
-        var generator = TrainingRandom(seed: 12345)
+        var generator = TrainingRandom(seed: seed)
         let permutation = generator.permutation(count)
         let held = Array(permutation[0 ..< validation]).sorted()
         var isHeld = [Bool](repeating: false, count: count)

@@ -12,6 +12,8 @@ public final class Classifier {
     public var classNames: [String]
     /// The input normalisation the network was trained with.
     public var normalization: Normalization
+    /// The training images its run held out for validation (nil: none, or not recorded).
+    public var validationSplit: ValidationSplit?
 
     /// A freshly initialised classifier (initialisation drawn from `seed`).
     public init(architecture: String, seed: UInt64, classNames: [String] = CIFAR10.classNames,
@@ -29,13 +31,35 @@ public final class Classifier {
 
     /// The metadata written with the model.
     public var metadata: [String: String] {
-        [
+        var metadata = [
             "format": "featuremaps-cifar10",
             "architecture": architecture,
             "classes": jsonArray(classNames.map { jsonQuoted($0) }),
             "mean": jsonArray(normalization.mean.map { "\($0)" }),
             "std": jsonArray(normalization.std.map { "\($0)" }),
         ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        if let validationSplit, let json = try? encoder.encode(validationSplit) {
+            metadata[Self.validationSplitKey] = String(decoding: json, as: UTF8.self)
+        }
+        return metadata
+    }
+
+    /// The metadata key of `validationSplit`.
+    static let validationSplitKey = "validation_split"
+
+    /// The images this classifier's run held out, drawn again from `train` (the training images
+    /// of the data being scored). `count`, when given, must be the number the run held out.
+    /// Errors name `source` (the model file): no recorded split, another count, other data.
+    public func heldOutImages(from train: CIFARSplit, count: Int? = nil, source: String) throws -> CIFARSplit {
+        guard let split = validationSplit else {
+            throw TrainingError("\(source): the model records no validation split (its run held out no training images, or the file predates recorded splits)")
+        }
+        if let count, count != split.count {
+            throw TrainingError("\(source): the model's run held out \(split.count) of its first \(split.pool) training images, not \(count)")
+        }
+        return try split.heldOutImages(from: train, source: source)
     }
 
     /// Writes model.safetensors (atomically).
@@ -90,6 +114,12 @@ public final class Classifier {
                                         normalization: Normalization(mean: mean.map(Float.init), std: std.map(Float.init)))
         } catch let error as TrainingError {
             throw TrainingError("\(path): architecture \"\(architecture)\" cannot be built: \(error.description)")
+        }
+        if let text = meta[validationSplitKey] {
+            guard let split = try? JSONDecoder().decode(ValidationSplit.self, from: Data(text.utf8)) else {
+                throw TrainingError("\(path): metadata \"\(validationSplitKey)\" is not a readable split record")
+            }
+            classifier.validationSplit = split
         }
         try classifier.load(contents, source: path)
         classifier.network.training = false

@@ -135,14 +135,14 @@ public final class Trainer {
         Parallelism.threadCount = max(1, o.threads)
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
 
-        var source = data.train
-        if let limit = o.limit { source = source.prefix(limit) }
-        let (train, validation) = try source.splittingValidation(o.validation)
+        let (split, train, validation) = try ValidationSplit.draw(count: o.validation, pool: o.limit ?? data.train.count, from: data.train)
         guard train.count >= 2 else { throw TrainingError("no training images left (--limit \(o.limit ?? 0), --validation \(o.validation))") }
         let normalization = Normalization.statistics(of: train)
         let assembler = BatchAssembler(normalization: normalization)
 
         let classifier = try Classifier(architecture: o.model, seed: o.seed, classNames: data.classNames, normalization: normalization)
+        // Recorded in the model file, so an evaluation of the held-out images scores these ones.
+        classifier.validationSplit = validation.count > 0 ? split : nil
         let network = classifier.network
         let parameters = network.namedParameters.map(\.parameter)
         let optimizer: any Optimizer = switch o.optimizer {

@@ -10,8 +10,8 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "Accuracy of a trained model on the CIFAR-10 test set, per class, with a confusion matrix.",
         discussion: """
             With --validation N it scores the N training images that `train-cifar --validation N` \
-            held out instead (the same images for the same N), so that choices such as --tta are \
-            made without looking at the test set.
+            held out instead (the model file records which ones, --limit included), so that choices \
+            such as --tta are made without looking at the test set.
             """)
 
     @Option(help: "A model.safetensors written by train-cifar.")
@@ -35,7 +35,7 @@ struct EvaluateCommand: ParsableCommand {
         if let validation, validation < 1 { throw ValidationError("--validation must be at least 1") }
         let classifier = try Classifier.load(path: model)
         let cifar = try CIFAR10.load(dataOption: data)
-        let split = try validation.map { try cifar.train.splittingValidation($0).validation } ?? cifar.test
+        let split = try validation.map { try classifier.heldOutImages(from: cifar.train, count: $0, source: model) } ?? cifar.test
         let splitName = validation == nil ? "test" : "validation"
         let outcome = evaluate(classifier, on: split, flipAveraging: tta)
         let matrix = Reports.confusionMatrix(labels: split.labels.map(Int.init), predictions: outcome.predictions)

@@ -82,16 +82,57 @@ final class StopAt: TrainingObserver {
         }
     }
 
-    @Test func savedModelScoresTheReportedValidationAccuracyOnTheHeldOutImages() throws {
-        // `evaluate --validation N` re-creates the held-out split from N alone.
+    @Test(arguments: [nil, 120])
+    func savedModelScoresTheReportedValidationAccuracyOnTheHeldOutImages(limit: Int?) throws {
+        // `evaluate --validation N` draws the held-out images the model file records, also
+        // when the run trained on only the first `limit` images.
         let data = syntheticData(train: 192, test: 50)
-        let o = options("seed")
+        var o = options("seed")
+        o.limit = limit
+        o.flipTest = false
         let folder = try Fixture.temporaryFolder().path
         let result = try Trainer(options: o, data: data, outputFolder: folder).run()
-        let loaded = try Classifier.load(path: folder + "/model.safetensors")
-        let held = try data.train.splittingValidation(o.validation).validation
-        #expect(held.count == o.validation)
+        let path = folder + "/model.safetensors"
+        let loaded = try Classifier.load(path: path)
+        let pool = limit ?? data.train.count
+        let expected = try data.train.prefix(pool).splittingValidation(o.validation)
+        #expect(loaded.validationSplit?.pool == pool && loaded.validationSplit?.count == o.validation)
+        let held = try loaded.heldOutImages(from: data.train, count: o.validation, source: path)
+        #expect(held.pixels == expected.validation.pixels && held.labels == expected.validation.labels)
         #expect(evaluate(loaded, on: held).accuracy == result.records.last?.validationAccuracy)
+        // No held-out image is one the run trained on (the limited pool minus the held-out ones).
+        let trained = Set((0 ..< expected.train.count).map { expected.train.image($0) })
+        #expect((0 ..< held.count).allSatisfy { !trained.contains(held.image($0)) })
+        if limit != nil {
+            // The old way, N alone on all the training images, gives other images: the bug this guards.
+            #expect(try data.train.splittingValidation(o.validation).validation.pixels != held.pixels)
+        }
+    }
+
+    @Test func heldOutImagesRefuseAnotherCountOtherDataAndModelsWithoutASplit() throws {
+        let data = syntheticData(train: 160, test: 20)
+        var o = options("seed")
+        o.epochs = 1
+        o.limit = 100
+        let folder = try Fixture.temporaryFolder().path
+        _ = try Trainer(options: o, data: data, outputFolder: folder).run()
+        let path = folder + "/model.safetensors"
+        let loaded = try Classifier.load(path: path)
+        let another = Fixture.message { _ = try loaded.heldOutImages(from: data.train, count: 50, source: path) }
+        #expect(another.hasPrefix(path) && another.contains("held out 32 of its first 100 training images, not 50"))
+        let fewer = Fixture.message { _ = try loaded.heldOutImages(from: data.train.prefix(64), source: path) }
+        #expect(fewer.contains("first 100 training images; this data has only 64"))
+        let other = syntheticData(train: 160, test: 20).train.selecting(Array((0 ..< 160).reversed()))
+        let differ = Fixture.message { _ = try loaded.heldOutImages(from: other, source: path) }
+        #expect(differ.contains("differ from those the run held out"))
+
+        o.validation = 0
+        let plain = try Fixture.temporaryFolder().path
+        _ = try Trainer(options: o, data: data, outputFolder: plain).run()
+        let none = try Classifier.load(path: plain + "/model.safetensors")
+        #expect(none.validationSplit == nil)
+        let message = Fixture.message { _ = try none.heldOutImages(from: data.train, count: 32, source: "m.safetensors") }
+        #expect(message.hasPrefix("m.safetensors: the model records no validation split"))
     }
 
     @Test func resumeRefusesOtherArguments() throws {
