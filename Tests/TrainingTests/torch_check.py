@@ -1,67 +1,85 @@
-"""Loads a featuremaps model.safetensors into the matching PyTorch module and reports its test
-accuracy, to compare with `featuremaps evaluate` (not part of CI: it needs torch).
+"""Loads a featuremaps model.safetensors into the matching PyTorch module and scores it on the
+official CIFAR-10 test set, to compare with `featuremaps evaluate` (plain forward pass, no flip
+averaging: evaluate without --tta). Not part of `swift test`: it needs torch.
 
-usage: python torch_check.py MODEL.safetensors [CIFAR10_DIR]
+    python3 -m venv .venv && .venv/bin/pip install torch safetensors numpy
+    .venv/bin/python Tests/TrainingTests/torch_check.py MODEL.safetensors [CIFAR10_DIR] [--per-class per-class.csv]
 
-seed: a module with attributes conv1, conv2, fc (the issue's names); vgg: nets_torch.py's net_m
-(index names "0.weight" ... "22.weight"), loaded with strict=True. The file is parsed with json +
-numpy as the safetensors format page describes (no safetensors package needed).
+Every architecture train-cifar saves has a module in Benchmarks/nets_torch.py: the seed and vgg
+presets and any model spec (rebuilt from the "architecture" string in the file's metadata). The
+weights load with strict=True, so a missing, extra or mis-shaped tensor is an error. Inputs are
+normalised with the mean and std stored in the file. With --per-class (the per-class.csv that
+`featuremaps evaluate` writes), the per-class correct counts must equal ours image for image
+in total; the script exits 1 when they differ.
 """
-import json, os, struct, sys
+import argparse
+import csv
+import json
+import os
+import sys
+
 import numpy as np
 import torch
-from torch import nn
+from safetensors import safe_open
+from safetensors.torch import load_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.join(HERE, "..", "..", "..", "shared")
-sys.path.insert(0, os.path.join(SHARED, "bench"))
-
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    tensors = {}
-    for name, info in header.items():
-        assert info["dtype"] == "F32"
-        b, e = info["data_offsets"]
-        tensors[name] = torch.from_numpy(np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").copy().reshape(info["shape"]))
-    return tensors, meta
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Benchmarks"))
+from nets_torch import build  # noqa: E402
 
 
-class Seed(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 5)
-        self.conv2 = nn.Conv2d(16, 16, 5)
-        self.fc = nn.Linear(2304, 10)
-
-    def forward(self, x):
-        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
-        return self.fc(torch.flatten(nn.functional.max_pool2d(x, 2), 1))
+def load_test_set(folder):
+    """(images float32 [N,3,32,32] in 0..1, labels int64 [N]) from test_batch.bin."""
+    path = os.path.join(folder, "test_batch.bin")
+    if not os.path.exists(path):
+        sys.exit(f"{path}: missing; pass the CIFAR-10 binary folder (cifar-10-batches-bin) or set $CIFAR10_DIR")
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size % 3073:
+        sys.exit(f"{path}: {raw.size} bytes is not a whole number of 3,073-byte records")
+    raw = raw.reshape(-1, 3073)
+    images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32)) / 255
+    return images, torch.from_numpy(raw[:, 0].astype(np.int64))
 
 
 def main():
-    tensors, meta = read_safetensors(sys.argv[1])
-    data = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("CIFAR10_DIR", os.path.join(SHARED, "data", "cifar-10-batches-bin"))
-    if meta["architecture"] == "seed":
-        net = Seed()
-    elif meta["architecture"] == "vgg":
-        from nets_torch import net_m
-        net = net_m()
-    else:
-        sys.exit("only the seed and vgg presets have a PyTorch module here")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("data", nargs="?", default=os.environ.get("CIFAR10_DIR"),
+                        help="CIFAR-10 binary folder (default: $CIFAR10_DIR)")
+    parser.add_argument("--per-class", help="per-class.csv from `featuremaps evaluate` (without --tta) to compare")
+    args = parser.parse_args()
+    if not args.data:
+        sys.exit("no CIFAR-10 data: pass the cifar-10-batches-bin folder or set CIFAR10_DIR")
+
+    with safe_open(args.model, "pt") as f:
+        meta = f.metadata() or {}
+    if "architecture" not in meta:
+        sys.exit(f"{args.model}: no \"architecture\" in the safetensors metadata; expected a model written by train-cifar")
+    tensors = load_file(args.model)
+    net = build(meta["architecture"])
+    # Our files store num_batches_tracked as F32; PyTorch's buffer is int64 (copy_ converts it).
     net.load_state_dict(tensors, strict=True)
     net.eval()
-    mean = torch.tensor(json.loads(meta["mean"])).view(1, 3, 1, 1)
-    std = torch.tensor(json.loads(meta["std"])).view(1, 3, 1, 1)
-    raw = np.fromfile(os.path.join(data, "test_batch.bin"), dtype=np.uint8).reshape(-1, 3073)
-    x = (torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32)) / 255 - mean) / std
-    y = torch.from_numpy(raw[:, 0].astype(np.int64))
+
+    mean = torch.tensor(json.loads(meta["mean"]), dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(json.loads(meta["std"]), dtype=torch.float32).view(1, 3, 1, 1)
+    images, labels = load_test_set(args.data)
     with torch.no_grad():
-        pred = torch.cat([net(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
-    print("pytorch test accuracy: %.4f on %d images" % ((pred == y).float().mean().item(), len(y)))
+        predictions = torch.cat([net((images[i:i + 500] - mean) / std).argmax(1) for i in range(0, len(images), 500)])
+    correct = predictions == labels
+    print(f"architecture: {meta['architecture']}")
+    print("pytorch test accuracy (plain forward pass, no flip averaging): %.4f on %d images"
+          % (correct.float().mean().item(), len(labels)))
+
+    if args.per_class:
+        classes = json.loads(meta["classes"])
+        ours = {row["class"]: int(row["correct"]) for row in csv.DictReader(open(args.per_class))}
+        theirs = {name: int(correct[labels == k].sum()) for k, name in enumerate(classes)}
+        differ = [f"{name}: featuremaps {ours.get(name)}, pytorch {theirs[name]}" for name in classes if ours.get(name) != theirs[name]]
+        if differ:
+            print("per-class correct counts differ: " + "; ".join(differ))
+            sys.exit(1)
+        print(f"per-class correct counts equal {args.per_class} for all {len(classes)} classes")
 
 
-main()
+if __name__ == "__main__":
+    main()
