@@ -1,29 +1,58 @@
-"""Runs `featuremaps bench --json` and its peers back to back and prints the ratios.
+"""Runs `featuremaps bench --json` and its peers in one invocation, alternating, and prints ratios.
 
-Peers: OpenBLAS sgemm through NumPy (Benchmarks/gemm_peer.py, 2 threads) and PyTorch CPU eager
-training of the same nets (../shared/bench/bench_torch.py: S at batch 128 NCHW, M at batch 128
-channels-last, 2 threads). The machine is shared, so the order alternates (ours, peers, ours)
-and each figure is the best of its runs; compare ratios from one invocation only.
+Peers: OpenBLAS sgemm through NumPy (Benchmarks/gemm_peer.py) for the GEMM shapes, and PyTorch
+CPU eager training of the same nets (Benchmarks/bench_torch.py, seed and vgg at batch 128) for
+the training figures. PyTorch runs in each configuration that can be its best on this CPU:
+float32 NCHW and channels-last, and, where the CPU has avx512_bf16 or AMX, bf16 autocast NCHW and
+channels-last. Each training row is then compared twice: with PyTorch's best float32
+configuration (our arithmetic is float32) and with its strongest configuration overall; the
+table names the configuration that won and the CPU. The machine may be shared, so each round
+alternates the order (ours first, then peers first) and each figure is the best of its rounds;
+compare ratios from one invocation only.
 
     python3 Benchmarks/compare_peers.py [--binary .build/release/featuremaps]
-        [--python /tmp/torch-venv/bin/python] [--shared ../shared] [--rounds 2]
+        [--python .venv/bin/python] [--rounds 2] [--threads 2] [--quick]
+
+--python is an interpreter with torch, numpy and threadpoolctl (`python3 -m venv .venv &&
+.venv/bin/pip install torch numpy threadpoolctl`). --quick (a smoke test of the
+script, not a measurement) runs one short round of the training rows only.
 """
-import argparse, json, os, subprocess, sys
+import argparse
+import json
+import os
+import subprocess
+import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from cpu_info import cpu_description, has_bf16  # noqa: E402
+
 root = os.path.dirname(here)
-p = argparse.ArgumentParser()
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--binary', default=os.path.join(root, '.build/release/featuremaps'))
-p.add_argument('--python', default='/tmp/torch-venv/bin/python')
-p.add_argument('--shared', default=os.path.join(root, '..', 'shared'))
+venv_python = os.path.join(root, '.venv', 'bin', 'python')
+p.add_argument('--python', default=venv_python if os.path.exists(venv_python) else sys.executable,
+               help='an interpreter with torch, numpy and threadpoolctl (default: .venv/bin/python, else this one)')
 p.add_argument('--rounds', type=int, default=2)
+p.add_argument('--threads', type=int, default=os.cpu_count())
+p.add_argument('--quick', action='store_true', help='one short round of the training rows: checks the script, measures nothing')
 args = p.parse_args()
+if args.quick:
+    args.rounds = 1
+
+cpu = cpu_description()
+NETS = ('seed', 'vgg')
+BATCH = 128
+configs = [(False, False), (False, True)] + ([(True, False), (True, True)] if has_bf16(cpu) else [])  # (bf16, channels-last)
 
 
-def run_json(cmd, env=None, last_line=True):
+def config_name(bf16, channels_last):
+    return ('bf16 autocast' if bf16 else 'fp32') + (', channels-last' if channels_last else ', NCHW')
+
+
+def run_json(cmd, env=None):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    lines = [l for l in out.splitlines() if l.startswith('{')]
-    return json.loads(lines[-1] if last_line else lines[0])
+    return json.loads([l for l in out.splitlines() if l.startswith('{')][-1])
 
 
 def best(a, b):
@@ -32,25 +61,73 @@ def best(a, b):
     return {k: (best(a[k], b[k]) if isinstance(a[k], dict) else max(a[k], b[k])) for k in a}
 
 
-blas_env = {k: v for k, v in os.environ.items() if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
-torch_script = os.path.join(args.shared, 'bench', 'bench_torch.py')
-ours = blas = None
-torch_s = torch_m = 0.0
+def ours():
+    cmd = [args.binary, 'bench', '--json', '--threads', str(args.threads)]
+    if args.quick:
+        cmd += ['--only', 'train', '--nets', ','.join(f'{n}_b{BATCH}' for n in NETS)]
+    return run_json(cmd)
+
+
+def peers():
+    result = {}
+    if not args.quick:
+        blas_env = {k: v for k, v in os.environ.items() if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
+        result['openblas_gflops'] = run_json([args.python, os.path.join(here, 'gemm_peer.py'),
+                                              '--threads', str(args.threads)], env=blas_env)['gemm_gflops']
+    for net in NETS:
+        for bf16, channels_last in configs:
+            cmd = [args.python, os.path.join(here, 'bench_torch.py'), '--net', net, '--batch', str(BATCH),
+                   '--threads', str(args.threads)]
+            cmd += (['--bf16'] if bf16 else []) + (['--channels-last'] if channels_last else [])
+            if args.quick:
+                cmd += ['--rounds', '1', '--round-seconds', '0.2', '--warmup', '2']
+            record = run_json(cmd)
+            result.setdefault('torch', {})[f'{net}_b{BATCH}|{config_name(bf16, channels_last)}'] = record['best']
+            result['torch_version'] = record['torch']
+    return result
+
+
+our_best = peer_best = None
 for r in range(args.rounds):
-    ours = best(ours, run_json([args.binary, 'bench', '--json']))
-    blas = best(blas, run_json([args.python, os.path.join(here, 'gemm_peer.py')], env=blas_env)['gemm_gflops'])
-    torch_s = max(torch_s, run_json([args.python, torch_script, '--net', 'S', '--batch', '128'])['max'])
-    torch_m = max(torch_m, run_json([args.python, torch_script, '--net', 'M', '--batch', '128',
-                                     '--channels-last'])['max'])
-rows = [('GEMM ' + k + ' GFLOP/s', v, blas.get(k)) for k, v in ours['gemm_gflops'].items()]
-rows += [('train ' + k + ' img/s', v, {'seed_b128': torch_s, 'vgg_b128': torch_m}.get(k))
-         for k, v in ours['train_images_per_s'].items()]
-rows += [('infer ' + k + ' img/s', v, None) for k, v in ours['infer_images_per_s'].items()]
-print('| measure | featuremaps | peer | ratio |')
-print('| --- | --- | --- | --- |')
-for name, v, peer in rows:
-    ratio = f'{v / peer:.2f}' if peer else ''
-    print(f'| {name} | {v:.1f} | {peer if peer else ""} | {ratio} |')
-print(f'| peak RSS MB | {ours["peak_rss_mb"]:.0f} | | |')
-print(json.dumps({'featuremaps': ours, 'openblas_gflops': blas,
-                  'torch_train_images_per_s': {'S_b128': torch_s, 'M_b128_channels_last': torch_m}}))
+    # Alternate the order, so neither side always runs right after the other's load.
+    if r % 2 == 0:
+        our_best = best(our_best, ours())
+        peer_best = best(peer_best, peers())
+    else:
+        peer_best = best(peer_best, peers())
+        our_best = best(our_best, ours())
+
+torch_version = peer_best.pop('torch_version', '?')
+
+
+def strongest(net, float32_only):
+    """(configuration name, images/s) of PyTorch's best configuration for `net`."""
+    rows = [(key.split('|')[1], v) for key, v in peer_best['torch'].items()
+            if key.startswith(f'{net}_b{BATCH}|') and not (float32_only and 'bf16' in key)]
+    return max(rows, key=lambda kv: kv[1])
+
+
+print(f'CPU: {cpu["model"]} (family/model {cpu["family_model"]}; flags {", ".join(cpu["flags"])}); '
+      f'{args.threads} threads both sides; PyTorch {torch_version} eager; best of {args.rounds} round(s)')
+print('PyTorch configurations measured (img/s): ' + '; '.join(f'{k.replace("|", " ")} {v:.1f}' for k, v in peer_best['torch'].items()))
+print('| measure | featuremaps | peer | peer configuration | ratio |')
+print('| --- | --- | --- | --- | --- |')
+for k, v in our_best.get('gemm_gflops', {}).items():
+    peer = peer_best.get('openblas_gflops', {}).get(k)
+    print(f'| GEMM {k} GFLOP/s | {v:.1f} | {peer or ""} | OpenBLAS (NumPy) | {f"{v / peer:.2f}" if peer else ""} |')
+for k, v in our_best.get('train_images_per_s', {}).items():
+    net, batch = k.split('_b')
+    if int(batch) != BATCH:
+        print(f'| train {k} img/s | {v:.1f} | | | |')
+        continue
+    for float32_only in (True, False):
+        name, peer = strongest(net, float32_only)
+        label = 'best fp32' if float32_only else 'strongest'
+        print(f'| train {k} img/s | {v:.1f} | {peer:.1f} | PyTorch {label}: {name} | {v / peer:.2f} |')
+for k, v in our_best.get('infer_images_per_s', {}).items():
+    print(f'| infer {k} img/s | {v:.1f} | | | |')
+if 'peak_rss_mb' in our_best:
+    print(f'| peak RSS MB | {our_best["peak_rss_mb"]:.0f} | | | |')
+print(json.dumps({'cpu': cpu, 'threads': args.threads, 'rounds': args.rounds, 'featuremaps': our_best,
+                  'openblas_gflops': peer_best.get('openblas_gflops'), 'torch_version': torch_version,
+                  'torch_train_images_per_s': peer_best['torch']}))
