@@ -5,16 +5,25 @@ the notebook's default stack (the two 3x3 edge filters, 3 random 5x5, 1 random 7
 valid cross-correlation -> ReLU -> 2x2/2 max pool), vectorised in NumPy (a float32 sum of shifted
 slices per kernel tap), then in_img.png and one labelled grid per layer, L1.png ... L3.png, laid out
 like featuremaps' grids (tiles min-max scaled to 0-255, nearest-neighbour enlargement, labels with
-Pillow's built-in font) and saved with Pillow's PNG defaults. One process, like a script a user
-would write; it prints images/s.
+Pillow's built-in font) and saved as PNG. One process, like a script a user would write; it prints
+images/s.
+
+The PNG settings (--png) decide most of the run time, since deflate dominates both programs:
+  pillow       Pillow's defaults: the filter chosen per row (Pillow's libpng-style heuristic),
+               zlib level 6, default strategy. What a plain script gets.
+  featuremaps  the settings featuremaps writes its figures with (PNGCompression.fastest): the Up
+               filter on every row, zlib level 1 with the Z_RLE strategy, written with NumPy and
+               Python's zlib (Pillow has no option to fix the filter). Equal settings on both sides.
 
     python3 Benchmarks/explorer_peer.py --make-photos /tmp/fm-photos    # the 42-photo benchmark folder
-    python3 Benchmarks/explorer_peer.py /tmp/fm-photos --out /tmp/peer-out
+    python3 Benchmarks/explorer_peer.py /tmp/fm-photos --out /tmp/peer-out [--png featuremaps]
 """
 import argparse
 import os
+import struct
 import sys
 import time
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -23,6 +32,40 @@ EDGES = np.array([[[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
                   [[1, 1, 1], [0, 0, 0], [-1, -1, -1]]], dtype=np.float32)
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 MIN_TILE_SIDE = 200
+
+# What each --png choice writes; FEATUREMAPS_PNG is also how explorer_bench.py states our side
+# (Sources/ImageIO/PNG.swift, encodePNGRunLength: PNG_FILTER_UP, level 1, FM_PNG_STRATEGY_RLE).
+FEATUREMAPS_PNG = "Up filter on every row, zlib level 1, Z_RLE strategy"
+PNG_SETTINGS = {
+    "pillow": f"Pillow {Image.__version__} defaults: filter chosen per row, zlib level 6, default strategy",
+    "featuremaps": FEATUREMAPS_PNG + " (NumPy + Python's zlib " + zlib.ZLIB_RUNTIME_VERSION + ")",
+}
+
+
+def save_png_up_rle(image, path):
+    """`image` as PNG with featuremaps' settings: Up-filtered rows, zlib level 1, Z_RLE."""
+    rows = np.asarray(image, dtype=np.uint8)
+    height, width = rows.shape[:2]
+    channels = 1 if rows.ndim == 2 else rows.shape[2]
+    rows = rows.reshape(height, width * channels)
+    up = rows.copy()
+    up[1:] -= rows[:-1]  # uint8 arithmetic wraps mod 256, as the filter defines
+    scanlines = np.hstack([np.full((height, 1), 2, dtype=np.uint8), up]).tobytes()
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    idat = deflate.compress(scanlines) + deflate.flush()
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def save_png(image, path, png):
+    if png == "featuremaps":
+        save_png_up_rle(image, path)
+    else:
+        image.save(path)
 
 
 def make_filters(seed):
@@ -84,17 +127,17 @@ def grid(number, conv, relu, pool, font):
     return canvas
 
 
-def explore(path, out_dir, filters, font):
+def explore(path, out_dir, filters, font, png):
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
     gray = rgb @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
     os.makedirs(out_dir, exist_ok=True)
-    Image.fromarray(np.round(gray * 255).astype(np.uint8), "L").save(os.path.join(out_dir, "in_img.png"))
+    save_png(Image.fromarray(np.round(gray * 255).astype(np.uint8), "L"), os.path.join(out_dir, "in_img.png"), png)
     x = gray[None]
     for n, w in enumerate(filters, start=1):
         conv = conv_valid(x, w)
         relu = np.maximum(conv, 0)
         pool = pool2x2(relu)
-        grid(n, conv, relu, pool, font).save(os.path.join(out_dir, f"L{n}.png"))
+        save_png(grid(n, conv, relu, pool, font), os.path.join(out_dir, f"L{n}.png"), png)
         x = pool
 
 
@@ -136,6 +179,7 @@ def main():
     parser.add_argument("paths", nargs="*")
     parser.add_argument("--out", default="PeerOutput")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--png", choices=sorted(PNG_SETTINGS), default="pillow", help="PNG settings (see above)")
     parser.add_argument("--make-photos", metavar="FOLDER")
     parser.add_argument("--source", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "SampleImages"))
     args = parser.parse_args()
@@ -149,11 +193,12 @@ def main():
     failed = 0
     for path, rel in images:
         try:
-            explore(path, os.path.join(args.out, rel), filters, font)
+            explore(path, os.path.join(args.out, rel), filters, font, args.png)
         except Exception as error:  # one bad file does not stop the batch
             failed += 1
             print(f"{path}: {error}", file=sys.stderr)
     seconds = time.perf_counter() - start
+    print(f"PNG: {PNG_SETTINGS[args.png]}")
     print(f"{len(images)} images in {seconds:.3f} s ({len(images) / seconds:.1f} images/s), {failed} failed")
 
 
