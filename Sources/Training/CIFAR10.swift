@@ -50,9 +50,10 @@ public struct CIFARSplit: Sendable {
         return out
     }
 
-    /// The first `n` images (all of them when `n` is larger).
+    /// The first `n` images (all of them, sharing this split's storage, when `n` is larger).
     public func prefix(_ n: Int) -> CIFARSplit {
-        let k = min(max(n, 0), count)
+        guard n < count else { return self }
+        let k = max(n, 0)
         return CIFARSplit(pixels: Array(pixels[0 ..< k * CIFAR10.pixelsPerImage]), labels: Array(labels[0 ..< k]))
     }
 
