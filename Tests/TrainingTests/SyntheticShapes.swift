@@ -10,9 +10,8 @@ import Training
 /// Each image has a background of one random colour and its figure in another (at least
 /// `minimumContrast` apart in RGB, so the figure is always visible), a random size and a random
 /// position wholly inside the image, and noise on every sample. Neither colour nor position says
-/// anything about the class; only the form does, and some forms differ in a few pixels (a disc from
-/// a square, a plus from an X at small sizes, thin stripes from a frame), so the set is learnable but
-/// not by counting colours. Every class is its own mirror image (diagonal stripes run either way), so
+/// anything about the class; only the form does, and some forms differ in a few pixels (a small disc
+/// from a small square), so the set is learnable but not by counting colours. Every class is its own mirror image (diagonal stripes run either way), so
 /// the trainer's flip augmentation and flip-averaged evaluation keep every label true.
 ///
 /// The same `seed` always draws the same images: the generator is `TrainingRandom`, whose stream
