@@ -7,13 +7,8 @@ enum TestSupport {
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// chelsea.png: the copy shipped in SampleImages/, else the shared one beside the checkout
-    /// (../shared, as in CI, or ../../shared for a clone inside a work folder).
-    static var chelseaPath: String {
-        let candidates = ["SampleImages/chelsea.png", "../shared/images/chelsea.png", "../../shared/images/chelsea.png"]
-            .map { repositoryRoot.appendingPathComponent($0).standardized.path }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
-    }
+    /// SampleImages/chelsea.png, the photo the layer-1 fixture was computed from.
+    static let chelseaPath = repositoryRoot.appendingPathComponent("SampleImages/chelsea.png").path
 
     /// A fresh empty folder under the system's temporary folder.
     static func temporaryFolder(_ name: String = #function) throws -> String {

@@ -3,7 +3,7 @@ import ImageIO
 
 @Suite struct ImageOpsTests {
     @Test func grayscaleOfChelseaMatchesNumPy() throws {
-        let fixture = try #require(Fixtures.shared?.chelseaGray)
+        let fixture = try #require(Fixtures.loaded?.chelseaGray)
         let image = try readImage(atPath: sampleImages.appendingPathComponent("chelsea.png").path)
         #expect(image.width == fixture.width && image.height == fixture.height)
         let gray = image.grayscale()

@@ -7,17 +7,16 @@ import ImageIO
 /// output is expected; the tolerance allows one level for a differing library version's rounding.
 @Suite struct JPEGDecodeTests {
     static let tolerance = 1
-    static let fixturesFolder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)
 
     static func path(of name: String) -> String {
         name.hasPrefix("small-")
-            ? (fixturesFolder?.appendingPathComponent(name).path ?? name)
+            ? fixturesFolder.appendingPathComponent(name).path
             : sampleImages.appendingPathComponent(name).path
     }
 
     @Test(arguments: ["rocket.jpg", "hubble_deep_field.jpg", "small-progressive.jpg", "small-gray.jpg", "small-cmyk.jpg"])
     func decodesLikePillow(name: String) throws {
-        let entry = try #require(Fixtures.shared?.jpeg[name])
+        let entry = try #require(Fixtures.loaded?.jpeg[name])
         let image = try readImage(atPath: Self.path(of: name))
         #expect(image.width == entry.width && image.height == entry.height && image.channels == 3)
         let expected = base64Bytes(entry.sampled)

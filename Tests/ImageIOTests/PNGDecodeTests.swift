@@ -5,14 +5,14 @@ import ImageIO
 /// Every PngSuite file (and libpng's own gray/rgb/palette/alpha test images) decoded by libpng through
 /// readImage, compared pixel for pixel with Pillow/pypng (Fixtures/make_fixtures.py).
 @Suite struct PNGDecodeTests {
-    static let fixtureNames: [String] = Fixtures.shared.map { $0.png.files.keys.sorted() } ?? []
+    static let fixtureNames: [String] = Fixtures.loaded.map { $0.png.files.keys.sorted() } ?? []
 
     @Test func fixturesCoverEveryPngSuiteFile() throws {
-        let fixtures = try #require(Fixtures.shared)
+        let fixtures = try #require(Fixtures.loaded)
         let suite = pngFiles(in: pngTestData.appendingPathComponent("pngsuite"))
             + pngFiles(in: pngTestData.appendingPathComponent("pngsuite/interlaced"))
             + pngFiles(in: pngTestData.appendingPathComponent("testpngs"))
-        #expect(suite.count >= 160, "shared test data not found at \(pngTestData.path)")
+        #expect(suite.count >= 160, "PNG test images not found at \(pngTestData.path)")
         for url in suite {
             let name = String(url.path.dropFirst(pngTestData.path.count + 1))
             #expect(fixtures.png.files[name] != nil, "no fixture for \(name)")
@@ -21,14 +21,14 @@ import ImageIO
 
     @Test(arguments: fixtureNames)
     func decodesLikeAnIndependentDecoder(name: String) throws {
-        let entry = try #require(Fixtures.shared?.png.files[name])
+        let entry = try #require(Fixtures.loaded?.png.files[name])
         let path = pngTestData.appendingPathComponent(name).path
         let image = try readImage(atPath: path)
         #expect(image.width == entry.width && image.height == entry.height && image.channels == 3)
         expectPixels(image, entry: entry, hash: entry.fnv1a64, bytes: entry.rgb, name: name)
 
         if let otherHash = entry.fnv1a64OnOtherBackground {
-            let bg = try #require(Fixtures.shared?.png.otherBackground)
+            let bg = try #require(Fixtures.loaded?.png.otherBackground)
             var options = ImageReadOptions()
             options.background = (bg[0], bg[1], bg[2])
             let onOther = try readImage(atPath: path, options: options)
@@ -67,7 +67,7 @@ import ImageIO
     @Test func sixteenBitKeepsTheHighByteNotAGammaCurve() throws {
         // basn0g16 has gAMA 1.0: libpng's simplified API would gamma-encode it; we keep v >> 8.
         let image = try readImage(atPath: pngTestData.appendingPathComponent("pngsuite/basn0g16.png").path)
-        let entry = try #require(Fixtures.shared?.png.files["pngsuite/basn0g16.png"])
+        let entry = try #require(Fixtures.loaded?.png.files["pngsuite/basn0g16.png"])
         #expect(image.pixels == base64Bytes(entry.rgb ?? ""))
     }
 

@@ -2,15 +2,13 @@ import Foundation
 import Testing
 import ImageIO
 
-/// Where the shared read-only material is: `<repo>/../shared` (CI clones the repo beside a copy of it).
-let sharedDirectory: URL = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent()  // ImageIOTests
-    .deletingLastPathComponent()  // Tests
-    .deletingLastPathComponent()  // repo root
-    .deletingLastPathComponent()
-    .appendingPathComponent("shared")
+/// This target's Fixtures folder as SwiftPM bundles it (`.copy("Fixtures")` in Package.swift): fixtures.json,
+/// the small JPEGs, and png/, libpng's PngSuite and test images (licences in Fixtures/png/README.md).
+let fixturesFolder: URL = Bundle.module.url(forResource: "Fixtures", withExtension: nil)
+    ?? Bundle.module.bundleURL.appendingPathComponent("Fixtures")
 
-let pngTestData = sharedDirectory.appendingPathComponent("testdata/png")
+/// The PNG test images: pngsuite/ and testpngs/ (with badpal/ and crashers/).
+let pngTestData = fixturesFolder.appendingPathComponent("png")
 
 /// The repo's SampleImages folder.
 let sampleImages: URL = URL(fileURLWithPath: #filePath)
@@ -37,9 +35,8 @@ struct Fixtures: Decodable {
     let jpeg: [String: JPEGEntry]
     let chelseaGray: GrayEntry
 
-    static let shared: Fixtures? = {
-        guard let url = Bundle.module.url(forResource: "fixtures", withExtension: "json", subdirectory: "Fixtures"),
-              let data = try? Data(contentsOf: url) else { return nil }
+    static let loaded: Fixtures? = {
+        guard let data = try? Data(contentsOf: fixturesFolder.appendingPathComponent("fixtures.json")) else { return nil }
         return try? JSONDecoder().decode(Fixtures.self, from: data)
     }()
 }

@@ -2,7 +2,10 @@
 """Makes the ImageIO test fixtures from independent decoders (Pillow, pypng, NumPy).
 
     pip install pillow pypng numpy
-    python3 Tests/ImageIOTests/Fixtures/make_fixtures.py   # from the repo root, ../shared beside it
+    python3 Tests/ImageIOTests/Fixtures/make_fixtures.py
+
+It reads only files in the repository: png/ beside it (PngSuite and libpng's test images) and
+SampleImages/ (chelsea.png, rocket.jpg, hubble_deep_field.jpg).
 
 The rules applied here are the ones Docs/IMAGEIO.md documents for readImage:
   * samples are the stored values: colour-space chunks (gAMA, cHRM, sRGB, iCCP) are ignored, as Pillow does;
@@ -20,8 +23,8 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SHARED = os.path.abspath(os.path.join(REPO, "..", "shared"))
-PNGDIR = os.path.join(SHARED, "testdata", "png")
+SAMPLES = os.path.join(REPO, "SampleImages")
+PNGDIR = os.path.join(HERE, "png")
 OTHER_BACKGROUND = (10, 120, 250)  # a second background, so the compositing is tested off white
 
 
@@ -139,7 +142,7 @@ def jpeg_fixture():
     out = {}
     small = make_small_jpegs()
     for name in small + ["rocket.jpg", "hubble_deep_field.jpg"]:
-        folder = HERE if name in small else os.path.join(SHARED, "images")
+        folder = HERE if name in small else SAMPLES
         a = np.asarray(Image.open(os.path.join(folder, name)).convert("RGB"))
         h, w, _ = a.shape
         out[name] = {"width": w, "height": h, "step": out_step(name, small),
@@ -150,7 +153,7 @@ def jpeg_fixture():
 
 def gray_fixture():
     """skimage.color.rgb2gray of chelsea, in NumPy (same coefficients, float64), every 3rd pixel each way."""
-    a = np.asarray(Image.open(os.path.join(SHARED, "images", "chelsea.png")).convert("RGB"), dtype=np.float64) / 255
+    a = np.asarray(Image.open(os.path.join(SAMPLES, "chelsea.png")).convert("RGB"), dtype=np.float64) / 255
     y = a @ np.array([0.2125, 0.7154, 0.0721])
     return {"width": a.shape[1], "height": a.shape[0], "step": 3, "sum": float(y.sum()),
             "sampled": base64.b64encode(np.ascontiguousarray(y[::3, ::3]).astype("<f4").tobytes()).decode()}
