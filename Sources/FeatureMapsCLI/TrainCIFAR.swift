@@ -18,7 +18,7 @@ public struct TrainCIFARCommand: ParsableCommand {
         Writes model.safetensors, metrics.csv, curves.svg, confusion.svg and per-class.csv in the output folder.
         """)
 
-    @Option(help: ArgumentHelp("The network to train: seed, vgg, or a layer spec.", valueName: "arch"))
+    @Option(help: ArgumentHelp("The network to train: seed (the default), vgg, or a layer spec.", valueName: "arch"))
     var arch: String?
     /// The old name of --arch, from before --model meant a model file in every subcommand.
     @Option(help: .hidden)
@@ -45,7 +45,7 @@ public struct TrainCIFARCommand: ParsableCommand {
     var warmup: Float?
     @Flag(inversion: .prefixedNo, help: "Random crop (4-pixel padding) and horizontal flip.")
     var augment: Bool?
-    @Flag(inversion: .prefixedNo, help: "Test-time augmentation: average each test image's logits with its mirror image's.")
+    @Flag(inversion: .prefixedNo, help: "Test-time augmentation: average each image's logits with its mirror image's.")
     var tta: Bool?
     @Option(help: "Label smoothing of the loss.")
     var labelSmoothing: Float?
