@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "ImageIO", targets: ["ImageIO"]),
         .library(name: "FeatureMaps", targets: ["FeatureMaps"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "TrainedMaps", targets: ["TrainedMaps"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,14 +57,22 @@ let package = Package(
         .target(name: "FeatureMaps", dependencies: ["Kernels", "ImageIO"]),
         // CIFAR-10 data, models, optimisers, the training loop, checkpoints, reports.
         .target(name: "Training", dependencies: ["Kernels", "ImageIO", "CZlib"]),
-        // The thin command-line front end: one file per subcommand.
-        .executableTarget(
-            name: "featuremaps",
+        // The speed benchmark behind `featuremaps bench`: GEMM and the model zoo's nets.
+        .target(name: "Benchmarking", dependencies: ["Kernels", "Training"]),
+        // A trained CIFAR-10 model as an explorer network: the bridge between the two libraries.
+        .target(name: "TrainedMaps", dependencies: ["FeatureMaps", "Training", "Kernels"]),
+        // The command line: one file per subcommand, option groups shared by them, and the one
+        // place library errors become messages naming flags. A library so tests can parse and
+        // run commands in-process.
+        .target(
+            name: "FeatureMapsCLI",
             dependencies: [
-                "FeatureMaps", "Training", "Kernels", "ImageIO",
+                "FeatureMaps", "Training", "TrainedMaps", "Benchmarking", "Kernels", "ImageIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The executable: main.swift only.
+        .executableTarget(name: "featuremaps", dependencies: ["FeatureMapsCLI"]),
 
         // Test-only: counts heap allocations (malloc interposition) for the no-allocation test.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
@@ -73,6 +82,14 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "ImageIO"],
                     // Read from the source tree by path (#filePath), not bundled.
                     exclude: ["Fixtures", "torch_check.py"]),
+        .testTarget(name: "BenchmarkingTests", dependencies: ["Benchmarking", "Kernels"]),
+        .testTarget(name: "TrainedMapsTests", dependencies: ["TrainedMaps", "FeatureMaps", "Training", "Kernels", "ImageIO"]),
+        // Parses and runs every subcommand; depends on the executable so `swift test` builds it
+        // for the tests that run it as a subprocess.
+        .testTarget(name: "FeatureMapsCLITests", dependencies: [
+            "FeatureMapsCLI", "featuremaps", "ImageIO", "Training", "Kernels",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

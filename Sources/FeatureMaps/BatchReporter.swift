@@ -73,7 +73,7 @@ public final class ConsoleReporter: BatchReporter, @unchecked Sendable {
         lock.withLock { reportError(failure) }
     }
 
-    /// Prints an error that is not about one input (for example an unwritable `--out`).
+    /// Prints an error that is not about one input (for example an unwritable output folder).
     public func error(_ message: String) {
         lock.withLock {
             clearProgress()

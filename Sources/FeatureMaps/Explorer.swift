@@ -4,27 +4,37 @@ import ImageIO
 
 /// Settings of an explorer run that are not the network itself.
 public struct ExplorerOptions: Sendable {
-    /// The output root (`--out`); each image gets `<root>/<outputFolder>/`.
+    /// The output root; each image gets `<root>/<outputFolder>/`.
     public var outputRoot: String
-    /// Also write every tensor as .npy under `maps/` (`--save-maps`).
+    /// Also write every tensor as .npy under `maps/`.
     public var saveMaps: Bool
-    /// Images with more pixels than this are refused before decoding (`--max-pixels`).
+    /// Images with more pixels than this are refused before decoding.
     public var maxPixels: Int
-    /// Threads to use in all (`--threads`): images run in parallel, one per thread, and a single
-    /// image gets all threads for its kernels.
+    /// Threads to use in all: `jobs` images at a time, each with `threads / jobs` kernel threads.
     public var threads: Int
-    /// The longest side of a grid tile (`--max-tile`); larger maps are averaged down in the
-    /// figures (never in the .npy files).
+    /// Images processed at a time (nil: as many as `threads`); never more than there are images.
+    public var jobs: Int?
+    /// The longest side of a grid tile; larger maps are averaged down in the figures (never in
+    /// the .npy files).
     public var maxTileSide: Int
 
-    /// Options with the CLI's defaults unless given.
+    /// Options with the command line's defaults unless given.
     public init(outputRoot: String = "Output", saveMaps: Bool = false, maxPixels: Int = 100_000_000,
-                threads: Int = ProcessInfoCores.active, maxTileSide: Int = FeatureMapGrid.defaultTileSides.upperBound) {
+                threads: Int = ProcessInfoCores.active, jobs: Int? = nil,
+                maxTileSide: Int = FeatureMapGrid.defaultTileSides.upperBound) {
         self.outputRoot = outputRoot
         self.saveMaps = saveMaps
         self.maxPixels = maxPixels
         self.threads = max(1, threads)
+        self.jobs = jobs.map { max(1, $0) }
         self.maxTileSide = max(1, maxTileSide)
+    }
+
+    /// How a batch of `images` images runs: images at a time, and the kernel threads each gets
+    /// (the threads left over, at least 1; a lone image gets them all).
+    public func split(images: Int) -> (jobs: Int, kernelThreads: Int) {
+        let jobs = max(1, min(self.jobs ?? threads, images))
+        return (jobs, max(1, threads / jobs))
     }
 
     /// The grid tile sides these options give: the default range, capped at `maxTileSide`.
@@ -66,7 +76,7 @@ public struct Explorer: Sendable {
     }
 
     /// Creates the output root and proves it writable (a probe file written and removed), so an
-    /// unusable `--out` is one error before any work rather than one per image.
+    /// unusable output root is one error before any work rather than one per image.
     public func prepareOutputRoot() throws(FileWriteError) {
         try AtomicFile.createDirectories(options.outputRoot)
         let probe = outputPath(for: ExplorerInput(path: "", outputFolder: ".featuremaps-write-probe"))
@@ -153,29 +163,27 @@ public struct Explorer: Sendable {
         return (Tensor(shape: [1, 3, image.height, image.width], storage: planes), image)
     }
 
-    /// Runs `inputs` on up to `options.threads` threads (one image per thread; a lone image gets
-    /// the threads for its kernels instead), telling `reporter` as each finishes. One bad image
-    /// never stops the others.
+    /// Runs `inputs` `options.split(images:)` at a time, telling `reporter` as each finishes.
+    /// One bad image never stops the others.
     public func run(_ inputs: [ExplorerInput], reporter: (any BatchReporter)? = nil) -> BatchSummary {
-        let workers = max(1, min(options.threads, inputs.count))
         // Images are the parallel unit here; each image's kernels get the threads left over.
-        // The setting is process-wide, so put it back for whoever runs kernels next.
-        let previousThreadCount = Parallelism.threadCount
-        Parallelism.threadCount = max(1, options.threads / workers)
-        defer { Parallelism.threadCount = previousThreadCount }
+        let (workers, kernelThreads) = options.split(images: inputs.count)
         let start = monotonicSeconds()
         let state = BatchState()
         reporter?.started(total: inputs.count)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = state.claim(below: inputs.count) {
-                let input = inputs[index]
-                do throws(ExplorerFailure) {
-                    let written = try explore(input)
-                    state.recordSuccess()
-                    reporter?.finished(input, outputFolder: outputPath(for: input), files: written)
-                } catch {
-                    state.recordFailure(error)
-                    reporter?.failed(error)
+            // A task-local thread count does not reach Dispatch's threads: each worker opens its own scope.
+            Parallelism.withThreadCount(kernelThreads) {
+                while let index = state.claim(below: inputs.count) {
+                    let input = inputs[index]
+                    do throws(ExplorerFailure) {
+                        let written = try explore(input)
+                        state.recordSuccess()
+                        reporter?.finished(input, outputFolder: outputPath(for: input), files: written)
+                    } catch {
+                        state.recordFailure(error)
+                        reporter?.failed(error)
+                    }
                 }
             }
         }

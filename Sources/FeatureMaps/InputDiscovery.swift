@@ -9,7 +9,7 @@ import ImageIO
 public struct ExplorerInput: Sendable, Equatable {
     /// The image file as found (the user's path, or the folder path joined with the sub-path).
     public var path: String
-    /// Where its output goes under `--out`: the image's stem, preceded by its sub-folders when it
+    /// Where its output goes under the output root: the image's stem, preceded by its sub-folders when it
     /// was found inside a folder given on the command line (`photos/trip/cat.jpg` found under
     /// `photos` -> `trip/cat`).
     public var outputFolder: String

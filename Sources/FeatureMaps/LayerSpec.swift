@@ -27,7 +27,7 @@ public enum LayerSpec: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The layer in the `--layers` grammar (`edges` or `COUNTxSIZE`).
+    /// The layer in the stack-spec grammar (`edges` or `COUNTxSIZE`).
     public var description: String {
         switch self {
         case .edges: "edges"
@@ -36,7 +36,7 @@ public enum LayerSpec: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A stack of explorer layers, written in the `--layers` grammar:
+/// A stack of explorer layers, written in this grammar:
 ///
 ///     SPEC  := LAYER ( "," LAYER )*
 ///     LAYER := "edges"            the two 3x3 edge filters
@@ -65,7 +65,7 @@ public struct StackSpec: Sendable, Equatable, CustomStringConvertible {
         self.layers = layers
     }
 
-    /// Parses the `--layers` grammar; the error says which layer is wrong and why.
+    /// Parses the stack-spec grammar; the error says which layer is wrong and why.
     public init(parsing text: String) throws(LayerSpecError) {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         if text.allSatisfy(\.isWhitespace) {
@@ -106,7 +106,7 @@ public struct StackSpec: Sendable, Equatable, CustomStringConvertible {
         return .random(count: count, size: size)
     }
 
-    /// The spec in the `--layers` grammar; parsing it gives this stack back.
+    /// The spec in the stack-spec grammar; parsing it gives this stack back.
     public var description: String {
         layers.map(\.description).joined(separator: ",")
     }
@@ -123,15 +123,15 @@ public struct StackSpec: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A `--layers` spec that does not parse.
+/// A stack spec that does not parse: the text and what is wrong with it.
 public struct LayerSpecError: Error, Equatable, CustomStringConvertible {
     /// The text as the user gave it.
     public var spec: String
     /// What is wrong with it.
     public var reason: String
 
-    /// `invalid --layers 'SPEC': REASON`.
-    public var description: String { "invalid --layers '\(spec)': \(reason)" }
+    /// `invalid layer spec 'SPEC': REASON`.
+    public var description: String { "invalid layer spec '\(spec)': \(reason)" }
 }
 
 extension StringProtocol {

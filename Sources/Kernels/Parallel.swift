@@ -7,10 +7,33 @@ import Darwin
 
 /// How many threads kernels split work across. Results are bit-identical for a given value:
 /// work is partitioned statically by index, never by which thread finishes first.
+///
+/// The count is scoped, never set process-wide: `withThreadCount(n) { ... }` gives `n` to
+/// everything its body runs on the same task or thread (and, through `parallelFor`, to the code
+/// its chunks run on the worker threads), so concurrent callers (parallel tests, the explorer's
+/// image workers) each see their own count. Code on threads the scope does not reach (a
+/// `DispatchQueue`, a `Thread`, a detached task) must be handed the count and open its own scope.
 public enum Parallelism {
-    /// Worker count used by `parallelFor`; defaults to the number of active cores.
-    /// Set once at start-up (for example from a `--threads` option), before any kernel runs.
-    nonisolated(unsafe) public static var threadCount: Int = ProcessInfoCores.active
+    /// The count in effect here: the innermost `withThreadCount` of this task or thread, else
+    /// the count of the `parallelFor` whose chunk this code runs in, else every active core.
+    public static var threadCount: Int {
+        if let scoped = scopedThreadCount { return scoped }
+        return WorkerPool.chunkThreadCount ?? defaultThreadCount
+    }
+
+    /// Runs `body` with `threadCount` equal to `count` (at least 1) for everything it calls on
+    /// this task or thread, and for `parallelFor` chunks it starts; the previous count applies
+    /// again when it returns. A task-local value, so it works from synchronous code and child
+    /// tasks inherit it.
+    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        try $scopedThreadCount.withValue(max(1, count), operation: body)
+    }
+
+    /// The innermost `withThreadCount` scope's count (nil outside every scope).
+    @TaskLocal private static var scopedThreadCount: Int?
+
+    /// Every active core, read once (the count outside every scope).
+    static let defaultThreadCount = ProcessInfoCores.active
 }
 
 /// The number of cores available to this process.
@@ -28,12 +51,13 @@ public enum ProcessInfoCores {
 /// another one, or a second thread calling at the same time) the chunks run one after another
 /// on the calling thread, with the same partition and therefore the same results.
 public func parallelFor(_ count: Int, _ body: (_ range: Range<Int>) -> Void) {
-    let threads = min(Parallelism.threadCount, count)
+    let scope = Parallelism.threadCount
+    let threads = min(scope, count)
     if threads <= 1 {
         if count > 0 { body(0..<count) }
         return
     }
-    let ranOnPool = WorkerPool.shared.run(width: threads) { t in
+    let ranOnPool = WorkerPool.shared.run(width: threads, threadCount: scope) { t in
         let lo = count * t / threads, hi = count * (t + 1) / threads
         if lo < hi { body(lo..<hi) }
     }
@@ -66,7 +90,22 @@ final class WorkerPool: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var job: ((Int) -> Void)?
     private var width = 0
+    private var threadCount = 1
     private var remaining = 0
+
+    /// The thread-specific slot holding, on a worker thread, the thread count of the
+    /// `parallelFor` whose chunk it runs (nil on every other thread). Created once.
+    private static let chunkThreadCountKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// On a worker thread, the count of the caller whose chunk runs here; nil elsewhere.
+    static var chunkThreadCount: Int? {
+        guard let word = pthread_getspecific(chunkThreadCountKey) else { return nil }
+        return Int(bitPattern: word)
+    }
 
     private init() {
         pthread_mutex_init(mutex, nil)
@@ -76,8 +115,9 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs `body(0)` on the caller and `body(1..<width)` on workers, returning when all are done;
-    /// returns false without running anything when another caller holds the pool.
-    func run(width: Int, _ body: (Int) -> Void) -> Bool {
+    /// returns false without running anything when another caller holds the pool. Code in the
+    /// workers' chunks sees `Parallelism.threadCount == threadCount`, the caller's count.
+    func run(width: Int, threadCount: Int, _ body: (Int) -> Void) -> Bool {
         guard pthread_mutex_trylock(owner) == 0 else { return false }
         defer { pthread_mutex_unlock(owner) }
         startWorkers(upTo: width - 1)
@@ -87,6 +127,7 @@ final class WorkerPool: @unchecked Sendable {
             pthread_mutex_lock(mutex)
             job = escapable
             self.width = width
+            self.threadCount = threadCount
             remaining = width - 1
             generation &+= 1
             pthread_cond_broadcast(wake)
@@ -123,8 +164,12 @@ final class WorkerPool: @unchecked Sendable {
             while generation == seen { pthread_cond_wait(wake, mutex) }
             seen = generation
             let takesPart = index < width
+            let count = threadCount
             pthread_mutex_unlock(mutex)
             guard takesPart else { continue }
+            // A task-local scope does not reach this thread, so the caller's count is published
+            // in thread-specific storage (a word, no allocation) for the chunk to read.
+            pthread_setspecific(Self.chunkThreadCountKey, UnsafeRawPointer(bitPattern: count))
             runChunk(index)
             pthread_mutex_lock(mutex)
             remaining -= 1

@@ -5,7 +5,7 @@ enum Gzip {
     /// The decompressed bytes of the gzip stream `compressed` (all members, as gunzip does).
     static func inflate(_ compressed: [UInt8], named name: String) throws -> [UInt8] {
         guard compressed.count >= 18, compressed[0] == 0x1f, compressed[1] == 0x8b else {
-            throw TrainingError("\(name): not a gzip file (expected the official \(CIFAR10.archiveName) or a folder of .bin files)")
+            throw TrainingError.file(path: name, reason: "not a gzip file (expected the official \(CIFAR10.archiveName) or a folder of .bin files)")
         }
         var output = [UInt8]()
         // The official archive inflates to about 185 MB; grow from a guess to avoid many copies.
@@ -13,7 +13,7 @@ enum Gzip {
         var stream = z_stream()
         // 16 + MAX_WBITS: expect a gzip header and trailer rather than a raw zlib stream.
         var status = inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        guard status == Z_OK else { throw TrainingError("\(name): zlib could not start (status \(status))") }
+        guard status == Z_OK else { throw TrainingError.file(path: name, reason: "zlib could not start (status \(status))") }
         defer { inflateEnd(&stream) }
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
@@ -31,7 +31,7 @@ enum Gzip {
                     }
                     guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
                         let detail = stream.msg.map { String(cString: $0) } ?? "status \(status)"
-                        throw TrainingError("\(name): corrupt gzip data (\(detail))")
+                        throw TrainingError.file(path: name, reason: "corrupt gzip data (\(detail))")
                     }
                     output.append(contentsOf: buffer[0 ..< produced])
                     if status == Z_BUF_ERROR && produced == 0 { break }
@@ -46,7 +46,7 @@ enum Gzip {
                 }
             }
             if status != Z_STREAM_END {
-                throw TrainingError("\(name): truncated gzip data (the stream ends before its trailer; \(output.count) bytes inflated)")
+                throw TrainingError.file(path: name, reason: "truncated gzip data (the stream ends before its trailer; \(output.count) bytes inflated)")
             }
         }
         return output
@@ -70,14 +70,14 @@ enum TarArchive {
             let header = bytes[offset ..< offset + 512]
             if header.allSatisfy({ $0 == 0 }) { return members }
             guard checksumMatches(header) else {
-                throw TrainingError("\(name): not a tar archive (bad header checksum at byte \(offset) of the inflated data); expected the official \(CIFAR10.archiveName)")
+                throw TrainingError.file(path: name, reason: "not a tar archive (bad header checksum at byte \(offset) of the inflated data); expected the official \(CIFAR10.archiveName)")
             }
             guard let size = octal(header[(offset + 124) ..< (offset + 136)]) else {
-                throw TrainingError("\(name): bad tar header at byte \(offset) (unreadable size field)")
+                throw TrainingError.file(path: name, reason: "bad tar header at byte \(offset) (unreadable size field)")
             }
             let dataStart = offset + 512
             guard dataStart + size <= bytes.count else {
-                throw TrainingError("\(name): truncated tar archive (a member of \(size) bytes at byte \(dataStart) runs past the end, \(bytes.count) bytes)")
+                throw TrainingError.file(path: name, reason: "truncated tar archive (a member of \(size) bytes at byte \(dataStart) runs past the end, \(bytes.count) bytes)")
             }
             let type = header[offset + 156]
             var path = longName ?? string(header[offset ..< offset + 100])

@@ -1,14 +1,5 @@
 import Foundation
 
-/// A problem with the data or a model file, worded for the person running the command:
-/// it names the file and says what was expected.
-public struct TrainingError: Error, CustomStringConvertible, Sendable {
-    /// The one-line message.
-    public let description: String
-    /// An error with the message `description`.
-    public init(_ description: String) { self.description = description }
-}
-
 /// Images and labels of one CIFAR-10 split, kept as the raw bytes of the binary files:
 /// each image is 3,072 bytes, the R plane, then G, then B, each 32x32 row-major (CHW order).
 public struct CIFARSplit: Sendable {
@@ -69,7 +60,7 @@ public struct CIFARSplit: Sendable {
     public func splittingValidation(_ validation: Int, seed: UInt64 = ValidationSplit.permutationSeed) throws -> (train: CIFARSplit, validation: CIFARSplit) {
         guard validation > 0 else { return (self, CIFARSplit()) }
         guard validation < count else {
-            throw TrainingError("--validation \(validation) leaves no training images (there are \(count))")
+            throw TrainingError.setting(.validation, reason: "holding out \(validation) images leaves no training images (there are \(count))")
         }
         var generator = TrainingRandom(seed: seed)
         let permutation = generator.permutation(count)
@@ -130,35 +121,6 @@ public enum CIFAR10 {
     public static let classNames = ["airplane", "automobile", "bird", "cat", "deer",
                                     "dog", "frog", "horse", "ship", "truck"]
 
-    /// The message shown when no data is found.
-    public static var whereToGetIt: String {
-        "download the CIFAR-10 binary version from \(downloadURL) (162 MB) and pass --data PATH "
-            + "(the .tar.gz as downloaded, or the folder \(archiveFolder) unpacked from it), "
-            + "or set the environment variable CIFAR10_DIR to that path"
-    }
-
-    /// The data path from `--data`, else `CIFAR10_DIR`; an error explaining where to get the
-    /// data when neither is given or the path does not exist.
-    public static func resolvePath(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        let (path, origin): (String, String)
-        if let option, !option.isEmpty {
-            (path, origin) = (option, "--data")
-        } else if let env = environment["CIFAR10_DIR"], !env.isEmpty {
-            (path, origin) = (env, "CIFAR10_DIR")
-        } else {
-            throw TrainingError("no CIFAR-10 data given: \(whereToGetIt)")
-        }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw TrainingError("\(path) (from \(origin)) does not exist: \(whereToGetIt)")
-        }
-        return path
-    }
-
-    /// Reads the data named by `--data` (else `CIFAR10_DIR`), as the subcommands do.
-    public static func load(dataOption: String?) throws -> CIFAR10Data {
-        try load(from: resolvePath(option: dataOption))
-    }
-
     /// Reads both splits from `path`: a folder holding the .bin files (or holding the folder
     /// cifar-10-batches-bin, or the archive), or the .tar.gz itself.
     ///
@@ -167,7 +129,7 @@ public enum CIFAR10 {
     public static func load(from path: String, recordsPerFile: Int = CIFAR10.recordsPerFile) throws -> CIFAR10Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw TrainingError("\(path) does not exist: \(whereToGetIt)")
+            throw TrainingError.file(path: path, reason: "does not exist")
         }
         if isDirectory.boolValue {
             let folder = URL(fileURLWithPath: path)
@@ -190,12 +152,12 @@ public enum CIFAR10 {
         func read(_ name: String) throws -> [UInt8] {
             let url = folder.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw TrainingError("\(url.path): missing; a CIFAR-10 folder holds \((trainFiles + [testFile, metaFile]).joined(separator: ", ")) (\(whereToGetIt))")
+                throw TrainingError.file(path: url.path, reason: "missing; a CIFAR-10 folder holds \((trainFiles + [testFile, metaFile]).joined(separator: ", "))")
             }
             do {
                 return [UInt8](try Data(contentsOf: url))
             } catch {
-                throw TrainingError("\(url.path): cannot be read (\(error.localizedDescription))")
+                throw TrainingError.file(path: url.path, reason: "cannot be read (\(error.localizedDescription))")
             }
         }
         var train = CIFARSplit()
@@ -213,7 +175,7 @@ public enum CIFAR10 {
         do {
             compressed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw TrainingError("\(path): cannot be read (\(error.localizedDescription))")
+            throw TrainingError.file(path: path, reason: "cannot be read (\(error.localizedDescription))")
         }
         let tarBytes = try Gzip.inflate(compressed, named: path)
         let members = try TarArchive.members(of: tarBytes, named: path)
@@ -226,7 +188,7 @@ public enum CIFAR10 {
         let wanted = trainFiles + [testFile, metaFile]
         let missing = wanted.filter { byName[$0] == nil }
         guard missing.isEmpty else {
-            throw TrainingError("\(path): the archive lacks \(missing.joined(separator: ", ")); expected the official \(archiveName) holding \(archiveFolder)/{\(wanted.joined(separator: ","))}")
+            throw TrainingError.file(path: path, reason: "the archive lacks \(missing.joined(separator: ", ")); expected the official \(archiveName) holding \(archiveFolder)/{\(wanted.joined(separator: ","))}")
         }
         func member(_ name: String) -> ArraySlice<UInt8> { tarBytes[byName[name] ?? 0 ..< 0] }
         var train = CIFARSplit()
@@ -244,7 +206,7 @@ public enum CIFAR10 {
         let expected = recordsPerFile * recordSize
         guard bytes.count == expected else {
             let what = bytes.count < expected ? "truncated" : "too long"
-            throw TrainingError("\(name): \(what), \(bytes.count) bytes; expected \(expected) (\(recordsPerFile) records of \(recordSize) bytes: 1 label byte + 3072 pixel bytes)")
+            throw TrainingError.file(path: name, reason: "\(what), \(bytes.count) bytes; expected \(expected) (\(recordsPerFile) records of \(recordSize) bytes: 1 label byte + 3072 pixel bytes)")
         }
         try bytes.withUnsafeBufferPointer { raw in
             split.pixels.reserveCapacity(split.pixels.count + recordsPerFile * pixelsPerImage)
@@ -253,7 +215,7 @@ public enum CIFAR10 {
                 let base = r * recordSize
                 let label = raw[base]
                 guard label <= 9 else {
-                    throw TrainingError("\(name): record \(r) (byte offset \(base)) has label \(label); expected a class 0-9")
+                    throw TrainingError.file(path: name, reason: "record \(r) (byte offset \(base)) has label \(label); expected a class 0-9")
                 }
                 split.labels.append(label)
                 split.pixels.append(contentsOf: UnsafeBufferPointer(rebasing: raw[(base + 1) ..< (base + recordSize)]))
@@ -264,11 +226,11 @@ public enum CIFAR10 {
     /// The ten class names of batches.meta.txt (one per line, blank lines ignored).
     static func parseClassNames<Bytes: Collection>(_ bytes: Bytes, named name: String) throws -> [String] where Bytes.Element == UInt8 {
         guard let text = String(bytes: Array(bytes), encoding: .utf8) else {
-            throw TrainingError("\(name): not UTF-8 text; expected the ten class names, one per line")
+            throw TrainingError.file(path: name, reason: "not UTF-8 text; expected the ten class names, one per line")
         }
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard names.count == 10 else {
-            throw TrainingError("\(name): \(names.count) class names; expected 10, one per line")
+            throw TrainingError.file(path: name, reason: "\(names.count) class names; expected 10, one per line")
         }
         return names
     }

@@ -28,15 +28,15 @@ enum Checkpoint {
 
     static func restore(from path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer) throws -> RunState {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw TrainingError("--resume: no checkpoint at \(path) (is --out the folder of the stopped run?)")
+            throw TrainingError.noCheckpoint(path: path)
         }
         let contents = try Safetensors.read(path: path)
         let meta = contents.metadata
         guard let saved = meta["options"].flatMap({ try? JSONDecoder().decode(TrainingOptions.self, from: Data($0.utf8)) }) else {
-            throw TrainingError("\(path): not a train-cifar checkpoint (no readable options)")
+            throw TrainingError.file(path: path, reason: "not a train-cifar checkpoint (no readable options)")
         }
         guard saved == options else {
-            throw TrainingError("\(path): the checkpoint was made with other arguments (\(differences(saved, options))); --resume needs the same ones")
+            throw TrainingError.checkpointMismatch(path: path, differences: differences(saved, options))
         }
         var model = [(name: String, tensor: Tensor)]()
         var optimizerState = [String: Tensor]()
@@ -45,12 +45,16 @@ enum Checkpoint {
             if name.hasPrefix("optimizer.") { optimizerState[String(name.dropFirst(10))] = tensor }
         }
         try classifier.load(Safetensors.Contents(tensors: model, metadata: [:]), source: path)
-        try optimizer.restore(state: optimizerState)
+        do {
+            try optimizer.restore(state: optimizerState)
+        } catch TrainingError.optimizerState(let reason) {
+            throw TrainingError.file(path: path, reason: "optimiser state \(reason)")
+        }
         let words = (meta["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         guard let rng = TrainingRandom(state: words),
               let epoch = meta["epoch"].flatMap({ Int($0) }), let step = meta["step"].flatMap({ Int($0) }),
               let records = meta["records"].flatMap({ try? JSONDecoder().decode([EpochRecord].self, from: Data($0.utf8)) }) else {
-            throw TrainingError("\(path): checkpoint metadata incomplete (rng, epoch, step or records)")
+            throw TrainingError.file(path: path, reason: "checkpoint metadata incomplete (rng, epoch, step or records)")
         }
         var state = RunState(rng: rng)
         state.epoch = epoch
@@ -65,12 +69,12 @@ enum Checkpoint {
         return state
     }
 
-    private static func differences(_ a: TrainingOptions, _ b: TrainingOptions) -> String {
+    private static func differences(_ a: TrainingOptions, _ b: TrainingOptions) -> [String] {
         let mirrorA = Mirror(reflecting: a).children, mirrorB = Mirror(reflecting: b).children
         let diffs = zip(mirrorA, mirrorB).compactMap { x, y -> String? in
             let (va, vb) = ("\(x.value)", "\(y.value)")
             return va == vb ? nil : "\(x.label ?? "?"): \(va) then, \(vb) now"
         }
-        return diffs.joined(separator: "; ")
+        return diffs
     }
 }

@@ -54,10 +54,10 @@ public final class Classifier {
     /// Errors name `source` (the model file): no recorded split, another count, other data.
     public func heldOutImages(from train: CIFARSplit, count: Int? = nil, source: String) throws -> CIFARSplit {
         guard let split = validationSplit else {
-            throw TrainingError("\(source): the model records no validation split (its run held out no training images, or the file predates recorded splits)")
+            throw TrainingError.file(path: source, reason: "the model records no validation split (its run held out no training images, or the file predates recorded splits)")
         }
         if let count, count != split.count {
-            throw TrainingError("\(source): the model's run held out \(split.count) of its first \(split.pool) training images, not \(count)")
+            throw TrainingError.file(path: source, reason: "the model's run held out \(split.count) of its first \(split.pool) training images, not \(count)")
         }
         return try split.heldOutImages(from: train, source: source)
     }
@@ -79,16 +79,16 @@ public final class Classifier {
             network.setBuffer(named: name, to: try take(name, shape: tensor.shape, from: &byName, source: source))
         }
         if let extra = byName.keys.sorted().first {
-            throw TrainingError("\(source): holds tensor \(extra), which architecture \"\(architecture)\" does not have (a model of another architecture?)")
+            throw TrainingError.file(path: source, reason: "holds tensor \(extra), which architecture \"\(architecture)\" does not have (a model of another architecture?)")
         }
     }
 
     private func take(_ name: String, shape: [Int], from tensors: inout [String: Tensor], source: String) throws -> Tensor {
         guard let t = tensors.removeValue(forKey: name) else {
-            throw TrainingError("\(source): lacks tensor \(name) \(shape) of architecture \"\(architecture)\" (a model of another architecture?)")
+            throw TrainingError.file(path: source, reason: "lacks tensor \(name) \(shape) of architecture \"\(architecture)\" (a model of another architecture?)")
         }
         guard t.shape == shape else {
-            throw TrainingError("\(source): tensor \(name) has shape \(t.shape); architecture \"\(architecture)\" expects \(shape)")
+            throw TrainingError.file(path: source, reason: "tensor \(name) has shape \(t.shape); architecture \"\(architecture)\" expects \(shape)")
         }
         return t
     }
@@ -102,22 +102,22 @@ public final class Classifier {
     public static func load(_ contents: Safetensors.Contents, source path: String) throws -> Classifier {
         let meta = contents.metadata
         guard let architecture = meta["architecture"] else {
-            throw TrainingError("\(path): no \"architecture\" in the safetensors metadata; expected a model written by train-cifar")
+            throw TrainingError.file(path: path, reason: "no \"architecture\" in the safetensors metadata; expected a model written by train-cifar")
         }
         let classes = try decodeArray(meta["classes"], as: String.self, key: "classes", count: 10, path: path)
         let mean = try decodeArray(meta["mean"], as: Double.self, key: "mean", count: 3, path: path)
         let std = try decodeArray(meta["std"], as: Double.self, key: "std", count: 3, path: path)
-        guard std.allSatisfy({ $0 > 0 }) else { throw TrainingError("\(path): metadata std must be positive") }
+        guard std.allSatisfy({ $0 > 0 }) else { throw TrainingError.file(path: path, reason: "metadata std must be positive") }
         let classifier: Classifier
         do {
             classifier = try Classifier(architecture: architecture, seed: 0, classNames: classes,
                                         normalization: Normalization(mean: mean.map(Float.init), std: std.map(Float.init)))
         } catch let error as TrainingError {
-            throw TrainingError("\(path): architecture \"\(architecture)\" cannot be built: \(error.description)")
+            throw TrainingError.file(path: path, reason: "architecture \"\(architecture)\" cannot be built: \(error.description)")
         }
         if let text = meta[validationSplitKey] {
             guard let split = try? JSONDecoder().decode(ValidationSplit.self, from: Data(text.utf8)) else {
-                throw TrainingError("\(path): metadata \"\(validationSplitKey)\" is not a readable split record")
+                throw TrainingError.file(path: path, reason: "metadata \"\(validationSplitKey)\" is not a readable split record")
             }
             classifier.validationSplit = split
         }
@@ -129,14 +129,14 @@ public final class Classifier {
     private static func decodeArray<T>(_ text: String?, as: T.Type, key: String, count: Int, path: String) throws -> [T] {
         guard let text, let data = text.data(using: .utf8),
               let array = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
-            throw TrainingError("\(path): metadata \"\(key)\" missing or not a JSON array")
+            throw TrainingError.file(path: path, reason: "metadata \"\(key)\" missing or not a JSON array")
         }
         let values: [T] = array.compactMap { element in
             if T.self == Double.self, let n = element as? NSNumber { return n.doubleValue as? T }
             return element as? T
         }
         guard values.count == count, array.count == count else {
-            throw TrainingError("\(path): metadata \"\(key)\" must hold \(count) \(T.self == String.self ? "strings" : "numbers")")
+            throw TrainingError.file(path: path, reason: "metadata \"\(key)\" must hold \(count) \(T.self == String.self ? "strings" : "numbers")")
         }
         return values
     }

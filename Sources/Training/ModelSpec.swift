@@ -43,7 +43,7 @@ public struct ModelSpec: Sendable, Equatable {
         spec.layers = try spec.insertingFlattens(inputShape: [3, 32, 32], whole: text)
         let output = try spec.outputShape(input: [3, 32, 32], whole: text)
         guard output == [10] else {
-            throw TrainingError("model spec \"\(text)\": the network outputs \(output); it must end with 10 class scores (for example with fc10)")
+            throw TrainingError.modelSpec(spec: text, reason: "the network outputs \(output); it must end with 10 class scores (for example with fc10)")
         }
         return spec
     }
@@ -55,20 +55,20 @@ public struct ModelSpec: Sendable, Equatable {
         for ch in text where !ch.isWhitespace {
             if ch == "," && depth == 0 { items.append(current); current = ""; continue }
             if ch == "(" { depth += 1 }
-            if ch == ")" { depth -= 1; guard depth >= 0 else { throw TrainingError("model spec \"\(whole)\": unbalanced ')'") } }
+            if ch == ")" { depth -= 1; guard depth >= 0 else { throw TrainingError.modelSpec(spec: whole, reason: "unbalanced ')'") } }
             current.append(ch)
         }
-        guard depth == 0 else { throw TrainingError("model spec \"\(whole)\": unbalanced '('") }
+        guard depth == 0 else { throw TrainingError.modelSpec(spec: whole, reason: "unbalanced '('") }
         items.append(current)
         return ModelSpec(layers: try items.map { item in
-            guard !item.isEmpty else { throw TrainingError("model spec \"\(whole)\": empty item (two commas in a row?)") }
+            guard !item.isEmpty else { throw TrainingError.modelSpec(spec: whole, reason: "empty item (two commas in a row?)") }
             return try parseItem(item, in: whole)
         })
     }
 
     private static func parseItem(_ item: String, in text: String) throws -> LayerSpec {
         func bad(_ expected: String) -> TrainingError {
-            TrainingError("model spec \"\(text)\": cannot read \"\(item)\"; expected \(expected)")
+            TrainingError.modelSpec(spec: text, reason: "cannot read \"\(item)\"; expected \(expected)")
         }
         switch item {
         case "bn": return .batchNorm
@@ -132,7 +132,7 @@ public struct ModelSpec: Sendable, Equatable {
     }
 
     static func apply(_ layer: LayerSpec, to shape: [Int], whole: String) throws -> [Int] {
-        func fail(_ why: String) -> TrainingError { TrainingError("model spec \"\(whole)\": \(why)") }
+        func fail(_ why: String) -> TrainingError { TrainingError.modelSpec(spec: whole, reason: "\(why)") }
         func needImage(_ name: String) throws -> (Int, Int, Int) {
             guard shape.count == 3 else { throw fail("\(name) needs an image input [C,H,W], got \(shape)") }
             return (shape[0], shape[1], shape[2])

@@ -18,7 +18,7 @@ extension Optimizer {
         for i in buffers.indices {
             let name = "\(i).\(kind)"
             guard let t = saved[name], t.shape == buffers[i].shape else {
-                throw TrainingError("checkpoint optimiser state lacks \(name) of shape \(buffers[i].shape)")
+                throw TrainingError.optimizerState(reason: "lacks \(name) of shape \(buffers[i].shape)")
             }
             buffers[i] = t
         }
@@ -138,7 +138,7 @@ public final class Adam: Optimizer {
     public func restore(state: [String: Tensor]) throws {
         try restoreBuffers(&firstMoments, kind: "exp_avg", from: state)
         try restoreBuffers(&secondMoments, kind: "exp_avg_sq", from: state)
-        guard let step = state["step"]?.storage.first else { throw TrainingError("checkpoint optimiser state lacks step") }
+        guard let step = state["step"]?.storage.first else { throw TrainingError.optimizerState(reason: "lacks step") }
         stepCount = Int(step)
     }
 }

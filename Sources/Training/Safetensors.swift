@@ -66,7 +66,7 @@ public enum Safetensors {
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw TrainingError("\(path): cannot be read (\(error.localizedDescription))")
+            throw TrainingError.file(path: path, reason: "cannot be read (\(error.localizedDescription))")
         }
         return try decode(bytes, named: path)
     }
@@ -75,25 +75,25 @@ public enum Safetensors {
     public static func decode(_ bytes: [UInt8], named name: String) throws -> Contents {
         let notSafetensors = "not a safetensors file"
         guard bytes.count >= 8 else {
-            throw TrainingError("\(name): \(notSafetensors) (\(bytes.count) bytes, shorter than the 8-byte header length)")
+            throw TrainingError.file(path: name, reason: "\(notSafetensors) (\(bytes.count) bytes, shorter than the 8-byte header length)")
         }
         var n: UInt64 = 0
         for i in (0 ..< 8).reversed() { n = n << 8 | UInt64(bytes[i]) }
         guard n >= 2, n <= 100_000_000 else {
-            throw TrainingError("\(name): \(notSafetensors) (header length \(n) is implausible)")
+            throw TrainingError.file(path: name, reason: "\(notSafetensors) (header length \(n) is implausible)")
         }
         guard 8 + Int(n) <= bytes.count else {
-            throw TrainingError("\(name): truncated (the header says \(n) bytes of JSON, the file holds \(bytes.count - 8) after the length)")
+            throw TrainingError.file(path: name, reason: "truncated (the header says \(n) bytes of JSON, the file holds \(bytes.count - 8) after the length)")
         }
         let headerEnd = 8 + Int(n)
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes[8 ..< headerEnd])),
               let header = object as? [String: Any] else {
-            throw TrainingError("\(name): \(notSafetensors) (the header is not a JSON object)")
+            throw TrainingError.file(path: name, reason: "\(notSafetensors) (the header is not a JSON object)")
         }
         var metadata = [String: String]()
         if let meta = header["__metadata__"] {
             guard let strings = meta as? [String: String] else {
-                throw TrainingError("\(name): __metadata__ must map strings to strings")
+                throw TrainingError.file(path: name, reason: "__metadata__ must map strings to strings")
             }
             metadata = strings
         }
@@ -104,17 +104,17 @@ public enum Safetensors {
                   let dtype = info["dtype"] as? String,
                   let shape = info["shape"] as? [Int],
                   let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw TrainingError("\(name): tensor \(key) lacks dtype, shape or data_offsets")
+                throw TrainingError.file(path: name, reason: "tensor \(key) lacks dtype, shape or data_offsets")
             }
             guard dtype == "F32" else {
-                throw TrainingError("\(name): tensor \(key) has dtype \(dtype); only F32 is supported")
+                throw TrainingError.file(path: name, reason: "tensor \(key) has dtype \(dtype); only F32 is supported")
             }
             let elements = shape.reduce(1, *)
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == elements * 4 else {
-                throw TrainingError("\(name): tensor \(key) of shape \(shape) has data_offsets \(offsets), which do not span \(elements * 4) bytes")
+                throw TrainingError.file(path: name, reason: "tensor \(key) of shape \(shape) has data_offsets \(offsets), which do not span \(elements * 4) bytes")
             }
             guard offsets[1] <= dataSize else {
-                throw TrainingError("\(name): truncated (tensor \(key) ends at data byte \(offsets[1]), the file holds \(dataSize) bytes of data)")
+                throw TrainingError.file(path: name, reason: "truncated (tensor \(key) ends at data byte \(offsets[1]), the file holds \(dataSize) bytes of data)")
             }
             entries.append((key, offsets[0], offsets[1], shape))
         }
@@ -154,14 +154,14 @@ public enum Safetensors {
 
 /// Writes `bytes` to `path` with ImageIO's `AtomicFile` (a temporary file in the same folder, then a
 /// rename, so a reader or a crash never sees a half-written file), creating the folder first.
-/// Failures become a `TrainingError` reading `<path>: <reason>`.
+/// Failures become a `TrainingError.file` naming the path.
 public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     do {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try AtomicFile.createDirectories(folder) }
         try AtomicFile.write(bytes, toPath: path)
     } catch {
-        throw TrainingError(error.description)
+        throw TrainingError.file(path: error.path, reason: error.reason)
     }
 }
 

@@ -9,7 +9,7 @@ public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
     case adam
 }
 
-/// Every choice that shapes a run. A checkpoint records them, and `--resume` requires the
+/// Every choice that shapes a run. A checkpoint records them, and resuming requires the
 /// same ones, so a resumed run is the run that was stopped.
 public struct TrainingOptions: Sendable, Equatable, Codable {
     /// "seed", "vgg" or a layer spec.
@@ -51,6 +51,21 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// Options with every default of the seed preset.
     public init() {}
 
+    /// Throws `TrainingError.setting` for the first setting a run cannot use.
+    public func validate() throws(TrainingError) {
+        func check(_ ok: Bool, _ setting: TrainingSetting, _ reason: String) throws(TrainingError) {
+            if !ok { throw .setting(setting, reason: reason) }
+        }
+        try check(batchSize >= 1, .batchSize, "must be at least 1")
+        try check(epochs >= 1, .epochs, "must be at least 1")
+        try check(learningRate.isFinite && learningRate >= 0, .learningRate, "must be a non-negative number")
+        try check((0 ... 1).contains(warmup), .warmup, "must be in [0, 1]")
+        try check((0 ..< 1).contains(labelSmoothing), .labelSmoothing, "must be in [0, 1)")
+        try check(limit.map { $0 >= 2 } ?? true, .limit, "must be at least 2")
+        try check(validation >= 0, .validation, "must not be negative")
+        try check(threads >= 1, .threads, "must be at least 1")
+    }
+
     /// The default recipe (PyTorch's reference) of a preset (`seed`, `vgg`), or the seed recipe for a custom spec.
     public static func preset(for model: String) -> TrainingOptions {
         var o = TrainingOptions()
@@ -88,7 +103,7 @@ public protocol TrainingObserver: AnyObject {
 public struct TrainingResult: Sendable {
     /// Per-epoch figures.
     public var records: [EpochRecord]
-    /// True when a stop was requested: a checkpoint was saved and `--resume` continues.
+    /// True when a stop was requested: a checkpoint was saved and resuming continues the run.
     public var interrupted: Bool
     /// Accuracy on the official test set (nil when interrupted).
     public var testAccuracy: Double?
@@ -126,17 +141,21 @@ public final class Trainer {
     }
 
     /// Trains (continuing from the checkpoint when `resume` is true), writes the outputs and
-    /// evaluates on the test set. Returns early, with a checkpoint saved, when a stop is requested.
+    /// evaluates on the test set, with `options.threads` kernel threads. Returns early, with a
+    /// checkpoint saved, when a stop is requested.
     public func run(resume: Bool = false) throws -> TrainingResult {
+        try options.validate()
+        return try Parallelism.withThreadCount(options.threads) { try train(resume: resume) }
+    }
+
+    private func train(resume: Bool) throws -> TrainingResult {
         let o = options
-        guard o.batchSize >= 1, o.epochs >= 1, o.learningRate.isFinite, o.learningRate >= 0 else {
-            throw TrainingError("--batch-size and --epochs must be at least 1 and --lr a non-negative number")
-        }
-        Parallelism.threadCount = max(1, o.threads)
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
 
         let (split, train, validation) = try ValidationSplit.draw(count: o.validation, pool: o.limit ?? data.train.count, from: data.train)
-        guard train.count >= 2 else { throw TrainingError("no training images left (--limit \(o.limit ?? 0), --validation \(o.validation))") }
+        guard train.count >= 2 else {
+            throw TrainingError.setting(.validation, reason: "holding out \(validation.count) of \(split.pool) images leaves \(train.count) to train on; at least 2 are needed")
+        }
         let normalization = Normalization.statistics(of: train)
         let assembler = BatchAssembler(normalization: normalization)
 
@@ -182,7 +201,8 @@ public final class Trainer {
                 let value = loss(logits, labels: labels)
                 let globalStep = epoch * stepsPerEpoch + step
                 guard value.isFinite else {
-                    throw TrainingError("the loss became \(value) at step \(globalStep + 1) (epoch \(epoch + 1), step \(step + 1) of \(stepsPerEpoch)); stopped without saving, the last good checkpoint is \(checkpointPath). Try a lower --lr.")
+                    throw TrainingError.lossNotFinite(loss: value, step: globalStep + 1, epoch: epoch + 1, stepInEpoch: step + 1,
+                                                      stepsPerEpoch: stepsPerEpoch, lastCheckpoint: checkpointPath)
                 }
                 state.lossSum += Double(value) * Double(range.count)
                 state.correct += loss.correctCount
@@ -210,7 +230,7 @@ public final class Trainer {
                     // the same order and crops and continues at the next step.
                     state.rng = epochStart
                     try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer)
-                    observer?.note("stopped at epoch \(epoch + 1), step \(step + 1) of \(stepsPerEpoch); checkpoint saved to \(checkpointPath); continue with --resume")
+                    observer?.note("stopped at epoch \(epoch + 1), step \(step + 1) of \(stepsPerEpoch); checkpoint saved to \(checkpointPath)")
                     return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
                 }
             }
@@ -234,7 +254,7 @@ public final class Trainer {
             try writeAtomically(Reports.curvesSVG(state.records), to: path("curves.svg"))
             observer?.epochFinished(record, epochs: o.epochs)
             if shouldStop() && state.epoch < o.epochs {
-                observer?.note("stopped after epoch \(state.epoch); checkpoint saved to \(checkpointPath); continue with --resume")
+                observer?.note("stopped after epoch \(state.epoch); checkpoint saved to \(checkpointPath)")
                 return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
             }
         }

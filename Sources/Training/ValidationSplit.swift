@@ -31,11 +31,11 @@ public struct ValidationSplit: Sendable, Equatable, Codable {
     /// data cannot give them: too few images, or other images under the same draw.
     public func heldOutImages(from train: CIFARSplit, source: String) throws -> CIFARSplit {
         guard train.count >= pool else {
-            throw TrainingError("\(source): the validation split was drawn from the first \(pool) training images; this data has only \(train.count)")
+            throw TrainingError.file(path: source, reason: "the validation split was drawn from the first \(pool) training images; this data has only \(train.count)")
         }
         let held = try train.prefix(pool).splittingValidation(count, seed: seed).validation
         guard Self.fingerprint(of: held) == fingerprint else {
-            throw TrainingError("\(source): the images this data gives for the validation split differ from those the run held out (other training data?)")
+            throw TrainingError.file(path: source, reason: "the images this data gives for the validation split differ from those the run held out (other training data?)")
         }
         return held
     }

@@ -44,7 +44,7 @@ struct LayerSpecTests {
             Issue.record("'\(text)' parsed as \(spec)")
         } catch {
             #expect(error.description.contains(expected), "\(error.description)")
-            #expect(error.description.hasPrefix("invalid --layers '\(text)'"))
+            #expect(error.description.hasPrefix("invalid layer spec '\(text)'"))
         }
     }
 

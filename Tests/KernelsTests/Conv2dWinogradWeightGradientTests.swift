@@ -61,17 +61,14 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
         conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: 1, gradInput: &dx,
                        gradWeight: &dw, computeGradInput: false, scratch: &scratch)
     }
-    // Other suites change the process-wide thread count; results are promised for one count.
-    for _ in 0..<20 {
-        let threads = Parallelism.threadCount
+    // Results are promised for one thread count: the scope fixes it for the three calls.
+    Parallelism.withThreadCount(2) {
         var first = Tensor.empty, second = Tensor.empty, fresh = Tensor.empty, freshScratch = Conv2dScratch()
         gradient(&scratch, into: &first)
         gradient(&scratch, into: &second)
         gradient(&freshScratch, into: &fresh)
-        guard Parallelism.threadCount == threads else { continue }
         #expect(first.storage.map(\.bitPattern) == second.storage.map(\.bitPattern))
         #expect(first.storage.map(\.bitPattern) == fresh.storage.map(\.bitPattern))
-        break
     }
     guard allocation_counter_installed() == 1 else { return }
     // From inside a parallelFor chunk the kernel's own parallelFor runs inline (one transient
@@ -90,8 +87,10 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
 /// with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggWeightGradientTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
 func vggWeightGradientTimes() {
-    Parallelism.threadCount = 1
-    defer { Parallelism.threadCount = ProcessInfoCores.active }
+    Parallelism.withThreadCount(1, vggWeightGradientTimesSingleThreaded)
+}
+
+private func vggWeightGradientTimesSingleThreaded() {
     var rng = SeededGenerator(seed: 3)
     var scratch = Conv2dScratch()
     var total = 0.0

@@ -7,8 +7,10 @@ import Kernels
 /// KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter conv2dDirectVersusIm2colTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
 func conv2dDirectVersusIm2colTimes() {
-    Parallelism.threadCount = 1
-    defer { Parallelism.threadCount = ProcessInfoCores.active }
+    Parallelism.withThreadCount(1, conv2dDirectVersusIm2colTimesSingleThreaded)
+}
+
+private func conv2dDirectVersusIm2colTimesSingleThreaded() {
     var rng = SeededGenerator(seed: 1)
     // (N, C, H, W, O, k): the explorer's default stack on a 300x451 photo, then more filters,
     // more channels, and CIFAR-sized maps.
@@ -35,8 +37,10 @@ func conv2dDirectVersusIm2colTimes() {
 /// KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggConvolutionTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
 func vggConvolutionTimes() {
-    Parallelism.threadCount = 1
-    defer { Parallelism.threadCount = ProcessInfoCores.active }
+    Parallelism.withThreadCount(1, vggConvolutionTimesSingleThreaded)
+}
+
+private func vggConvolutionTimesSingleThreaded() {
     var rng = SeededGenerator(seed: 2)
     // (C, H, O): layers 2-6 forward, then their input gradients as convolutions.
     let cases = [(32, 32, 32), (32, 16, 64), (64, 16, 64), (64, 8, 128), (128, 8, 128),

@@ -8,8 +8,10 @@ import Kernels
 /// `KERNELS_BENCH=1 swift test -c release --filter memoryBoundOpTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
 func memoryBoundOpTimes() {
-    Parallelism.threadCount = 1
-    defer { Parallelism.threadCount = ProcessInfoCores.active }
+    Parallelism.withThreadCount(1, memoryBoundOpTimesSingleThreaded)
+}
+
+private func memoryBoundOpTimesSingleThreaded() {
     var rng = SeededGenerator(seed: 1)
     let shapes = [[128, 32, 32, 32], [128, 64, 16, 16], [128, 128, 8, 8], [128, 16, 28, 28], [128, 16, 24, 24]]
     for shape in shapes {

@@ -35,16 +35,9 @@ private func bits(_ t: Tensor) -> [UInt32] { t.storage.map(\.bitPattern) }
         net.eval()
         return (losses, state, bits(net(x)))
     }
-    // Other suites' code sets the process-wide Parallelism.threadCount (the explorer and the
-    // trainer do), and results are only promised identical for one thread count: retry until
-    // both runs saw the same count from start to end.
-    var runs: [(losses: [Float], state: [[UInt32]], output: [UInt32])] = []
-    for _ in 0..<20 {
-        let threads = Parallelism.threadCount
-        runs = [run(), run()]
-        if Parallelism.threadCount == threads { break }
-    }
-    let first = runs[0], second = runs[1]
+    // Results are promised identical for one thread count; the scope fixes it for both runs
+    // whatever other tests run at the same time.
+    let (first, second) = Parallelism.withThreadCount(2) { (run(), run()) }
     #expect(first.losses.map(\.bitPattern) == second.losses.map(\.bitPattern))
     #expect(first.state == second.state)
     #expect(first.output == second.output)

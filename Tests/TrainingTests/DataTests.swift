@@ -103,14 +103,10 @@ import Kernels
         #expect(message.contains("not a gzip file"))
     }
 
-    @Test func missingDataExplainsWhereToGetIt() {
-        let none = Fixture.message { _ = try CIFAR10.resolvePath(option: nil, environment: [:]) }
-        #expect(none.contains(CIFAR10.downloadURL))
-        #expect(none.contains("CIFAR10_DIR"))
-        let wrong = Fixture.message { _ = try CIFAR10.resolvePath(option: nil, environment: ["CIFAR10_DIR": "/nonexistent/cifar"]) }
-        #expect(wrong.contains("/nonexistent/cifar"))
-        #expect(wrong.contains("CIFAR10_DIR"))
-        #expect((try? CIFAR10.resolvePath(option: "/tmp", environment: ["CIFAR10_DIR": "/nonexistent"])) == "/tmp")
+    @Test func aMissingPathIsAFileError() {
+        #expect(throws: TrainingError.file(path: "/nonexistent/cifar", reason: "does not exist")) {
+            _ = try CIFAR10.load(from: "/nonexistent/cifar")
+        }
     }
 
     @Test func validationSplitIsDisjointAndStable() throws {

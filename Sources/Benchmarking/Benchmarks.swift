@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Training
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,7 +9,17 @@ import Darwin
 
 /// The speed benchmark behind `featuremaps bench`: GEMM GFLOP/s at square and im2col shapes,
 /// training and inference images/s of the model zoo's nets, and the peak resident memory.
+/// Kernels run with the caller's `Parallelism.threadCount`.
 public enum Benchmarks {
+    /// Which clock a measurement reads.
+    public enum Timing: Sendable {
+        /// Wall time on a monotonic clock (the headline figures).
+        case wall
+        /// Process CPU time. With one thread this ignores the time other processes on a shared
+        /// machine take the core away (a tuning aid, not the headline).
+        case processCPU
+    }
+
     /// A GEMM shape, C[M,N] = A[M,K] B[K,N].
     public struct GEMMShape: Sendable {
         public let m: Int, k: Int, n: Int
@@ -34,38 +45,34 @@ public enum Benchmarks {
         GEMMShape(m: 128, k: 1152, n: 32_768),
     ]
 
-    /// Measure process CPU time instead of wall time. With one thread this ignores the time
-    /// other processes on a shared machine take the core away (a tuning aid, not the headline).
-    nonisolated(unsafe) public static var useCPUTime = false
-
-    /// Seconds on a monotonic clock (or of process CPU time, see `useCPUTime`).
-    public static func now() -> Double {
+    /// Seconds on `timing`'s clock.
+    public static func now(_ timing: Timing) -> Double {
         var ts = timespec()
-        clock_gettime(useCPUTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
+        clock_gettime(timing == .processCPU ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     /// Best rate over `rounds` rounds of `body`, each round repeating it for about `roundSeconds`.
     /// `work` is the amount done per call (FLOPs, images); the result is work per second.
     /// Best-of rather than mean because the machine is shared: slow rounds are other people's.
-    public static func bestRate(work: Double, rounds: Int = 3, roundSeconds: Double = 0.4,
+    public static func bestRate(work: Double, rounds: Int = 3, roundSeconds: Double = 0.4, timing: Timing = .wall,
                                 _ body: () -> Void) -> Double {
         body()  // warm-up: sizes buffers, faults pages in
-        let t0 = now()
+        let t0 = now(timing)
         body()
-        let one = max(now() - t0, 1e-6)
+        let one = max(now(timing) - t0, 1e-6)
         let reps = max(1, Int(roundSeconds / one))
         var best = 0.0
         for _ in 0..<rounds {
-            let start = now()
+            let start = now(timing)
             for _ in 0..<reps { body() }
-            best = max(best, work * Double(reps) / (now() - start))
+            best = max(best, work * Double(reps) / max(now(timing) - start, 1e-9))
         }
         return best
     }
 
     /// GFLOP/s of `sgemm` at one shape (operands filled with small deterministic values).
-    public static func gemmGFLOPS(_ s: GEMMShape, rounds: Int = 3, roundSeconds: Double = 0.4) -> Double {
+    public static func gemmGFLOPS(_ s: GEMMShape, rounds: Int = 3, roundSeconds: Double = 0.4, timing: Timing = .wall) -> Double {
         var a = [Float](repeating: 0, count: s.m * s.k)
         var b = [Float](repeating: 0, count: s.k * s.n)
         for i in a.indices { a[i] = Float((i * 7) % 13) * 0.1 - 0.6 }
@@ -75,7 +82,7 @@ public enum Benchmarks {
         return a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    bestRate(work: flops, rounds: rounds, roundSeconds: roundSeconds) {
+                    bestRate(work: flops, rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
                         sgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1,
                               a: pa.baseAddress!, lda: s.transA == .none ? s.k : s.m,
                               b: pb.baseAddress!, ldb: s.transB == .none ? s.n : s.k,
@@ -111,13 +118,14 @@ public enum Benchmarks {
 
     /// Training images/s: forward, softmax cross-entropy, backward and an SGD-momentum step
     /// (lr 0.01, momentum 0.9, as bench_torch.py) on one fixed batch, repeated.
-    public static func trainImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 1.0) throws -> Double {
+    public static func trainImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 1.0,
+                                            timing: Timing = .wall) throws -> Double {
         let net = try ModelZoo.build(c.net, seed: 1)
         net.training = true
         let (x, labels) = batch(c.batch)
         let loss = SoftmaxCrossEntropy()
         let optimizer = SGD(parameters: net.namedParameters.map { $0.parameter }, momentum: 0.9)
-        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds) {
+        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
             let logits = net(x)
             _ = loss(logits, labels: labels)
             _ = net.backward(loss.backward())
@@ -126,11 +134,12 @@ public enum Benchmarks {
     }
 
     /// Inference images/s: the forward pass in evaluation mode (running BN statistics).
-    public static func inferImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 0.7) throws -> Double {
+    public static func inferImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 0.7,
+                                            timing: Timing = .wall) throws -> Double {
         let net = try ModelZoo.build(c.net, seed: 1)
         net.training = false
         let (x, _) = batch(c.batch)
-        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds) {
+        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
             _ = net(x)
         }
     }

@@ -1,11 +1,11 @@
 import ArgumentParser
+import FeatureMaps
 import Foundation
-import Kernels
 import Training
 
 /// `featuremaps train-cifar`: trains a CIFAR-10 classifier and writes the model and reports.
-struct TrainCIFARCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct TrainCIFARCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "train-cifar",
         abstract: "Train a CNN on CIFAR-10 from scratch; writes model.safetensors, metrics, curves and a confusion matrix.",
         discussion: """
@@ -15,14 +15,16 @@ struct TrainCIFARCommand: ParsableCommand {
           vgg:  batch 128, same optimiser, one-cycle to lr 0.1, crop+flip, 15 epochs, --tta
         A custom network is a spec such as "c32k3p1,bn,relu,mp2,c64k3p1,bn,relu,mp2,fc10" (Docs/TRAINING.md).
         Ctrl-C saves a checkpoint; the same command with --resume continues to the same result.
+        Writes model.safetensors, metrics.csv, curves.svg, confusion.svg and per-class.csv in the output folder.
         """)
 
-    @Option(help: "seed, vgg, or a layer spec.")
-    var model = "seed"
-    @Option(help: "CIFAR-10 binary folder or cifar-10-binary.tar.gz (default: $CIFAR10_DIR).")
-    var data: String?
-    @Option(help: "Output folder.")
-    var out = "Output"
+    @Option(help: ArgumentHelp("The network to train: seed (the default), vgg, or a layer spec.", valueName: "arch"))
+    var arch: String?
+    /// The old name of --arch, from before --model meant a model file in every subcommand.
+    @Option(help: .hidden)
+    var model: String?
+    @OptionGroup var data: CIFARDataOptions
+    @OptionGroup var output: OutputOptions
     @Option(help: "Images per step.")
     var batchSize: Int?
     @Option(help: "Passes over the training images.")
@@ -43,14 +45,13 @@ struct TrainCIFARCommand: ParsableCommand {
     var warmup: Float?
     @Flag(inversion: .prefixedNo, help: "Random crop (4-pixel padding) and horizontal flip.")
     var augment: Bool?
-    @Flag(inversion: .prefixedNo, help: "Test-time augmentation: average each test image's logits with its mirror image's.")
+    @Flag(inversion: .prefixedNo, help: "Test-time augmentation: average each image's logits with its mirror image's.")
     var tta: Bool?
     @Option(help: "Label smoothing of the loss.")
     var labelSmoothing: Float?
     @Option(help: "Seed of initialisation, data order and augmentation.")
     var seed: UInt64 = 0
-    @Option(help: "Kernel threads (default: all cores); a run is reproducible for a seed and thread count.")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
     @Option(help: "Hold out N training images for validation.")
@@ -58,8 +59,34 @@ struct TrainCIFARCommand: ParsableCommand {
     @Flag(help: "Continue the stopped run in --out (same arguments).")
     var resume = false
 
-    func options() throws -> TrainingOptions {
-        var o = TrainingOptions.preset(for: model)
+    public init() {}
+
+    /// The architecture: --arch, else the deprecated --model, else the seed preset. A model file
+    /// given to --model is refused: train-cifar trains a new network.
+    public func architecture() throws -> String {
+        switch (arch, model) {
+        case (let arch?, nil): return arch
+        case (nil, nil): return "seed"
+        case (_?, _?): throw ValidationError("give the network with --arch only (--model is its old name)")
+        case (nil, let name?):
+            if name.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: name) {
+                throw ValidationError("train-cifar trains a new network: give it with --arch (seed, vgg or a layer spec); \(name) looks like a model file")
+            }
+            return name
+        }
+    }
+
+    public func validate() throws {
+        _ = try options()
+    }
+
+    /// The run's settings: the preset of the architecture, then every flag given.
+    public func options() throws -> TrainingOptions {
+        let architecture = try architecture()
+        if !ModelZoo.presets.contains(architecture) {
+            do { _ = try ModelSpec.parse(architecture) } catch let error as TrainingError { throw ValidationError(error) }
+        }
+        var o = TrainingOptions.preset(for: architecture)
         if let batchSize { o.batchSize = batchSize }
         if let epochs { o.epochs = epochs }
         if let lr { o.learningRate = lr }
@@ -80,36 +107,32 @@ struct TrainCIFARCommand: ParsableCommand {
         if let augment { o.augment = augment }
         if let labelSmoothing { o.labelSmoothing = labelSmoothing }
         if let tta { o.flipTest = tta }
-        if let threads {
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-            o.threads = threads
-        }
-        if let limit {
-            guard limit >= 2 else { throw ValidationError("--limit must be at least 2") }
-            o.limit = limit
-        }
-        guard validation >= 0 else { throw ValidationError("--validation must not be negative") }
-        guard o.batchSize >= 1, o.epochs >= 1 else { throw ValidationError("--batch-size and --epochs must be at least 1") }
-        guard (0 ... 1).contains(o.warmup), (0 ..< 1).contains(o.labelSmoothing) else {
-            throw ValidationError("--warmup must be in [0, 1] and --label-smoothing in [0, 1)")
-        }
+        o.threads = threads.count
+        o.limit = limit
         o.validation = validation
         o.seed = seed
+        do { try o.validate() } catch { throw ValidationError(error) }
         return o
     }
 
-    func run() throws {
+    public func run() throws {
         let options = try options()
+        if arch == nil, let model {
+            printToStandardError("featuremaps: note: train-cifar --model is deprecated (--model names a model file elsewhere); use --arch \(model)\n")
+        }
         let started = ContinuousClock.now
-        let cifar = try CIFAR10.load(dataOption: data)
+        let cifar = try data.load()
         StopRequest.install()
         let console = ConsoleProgress()
-        let trainer = Trainer(options: options, data: cifar, outputFolder: out, observer: console)
+        let trainer = Trainer(options: options, data: cifar, outputFolder: output.out, observer: console)
         let result = try trainer.run(resume: resume)
         console.finishLine()
-        if result.interrupted { throw ExitCode(130) }
+        if result.interrupted {
+            print("continue with the same command and --resume")
+            throw ExitCode(130)
+        }
         let wall = ContinuousClock.now - started
-        print("wrote \(trainer.modelPath), metrics.csv, curves.svg, confusion.svg, per-class.csv in \(out)")
+        print("wrote \(trainer.modelPath), metrics.csv, curves.svg, confusion.svg, per-class.csv in \(output.out)")
         print(String(format: "training time %.1f s, whole run %.1f s", result.trainingSeconds, Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18))
         print(String(format: "test accuracy: %.4f on %d images", result.testAccuracy ?? 0, result.testCount))
     }

@@ -1,18 +1,18 @@
 import ArgumentParser
+import Benchmarking
 import Foundation
 import Kernels
-import Training
 
 /// `featuremaps bench`: GEMM and training/inference throughput, as a table or one JSON object.
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Measure GEMM GFLOP/s and training/inference images per second.")
 
     @Flag(help: "Print exactly one JSON object instead of the table.")
     var json = false
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Option(help: "Only these parts, comma-separated: gemm, train, infer (default: all).")
     var only: String?
@@ -23,15 +23,17 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time by process CPU time instead of wall time (for tuning with --threads 1 on a busy machine).")
     var cpuTime = false
 
+    public init() {}
+
     @Option(help: "GEMM shapes to measure instead of the standard ones, as MxKxN[:NT][,...] (N/T: A, B as stored or transposed; for profiling).")
     var gemmShapes: String?
 
     /// Images/s of each selected case, printed as a table row unless --json.
     private func measure(_ cases: [Benchmarks.NetCase], label: String,
-                         _ rate: (Benchmarks.NetCase, Int, Double) throws -> Double) throws -> [(String, Double)] {
+                         _ rate: (Benchmarks.NetCase, Int, Double, Benchmarks.Timing) throws -> Double) throws -> [(String, Double)] {
         var results: [(String, Double)] = []
         for c in cases where selected(c.name) {
-            let r = try rate(c, 3, label == "train" ? 1.0 : 0.7)
+            let r = try rate(c, 3, label == "train" ? 1.0 : 0.7, timing)
             results.append((c.name, r))
             if !json { print(String(format: "%@ %-14@ %9.1f images/s", label as NSString, c.name as NSString, r)) }
         }
@@ -43,12 +45,13 @@ struct Bench: ParsableCommand {
         return nets.split(separator: ",").contains { $0 == name }
     }
 
-    func run() throws {
-        Benchmarks.useCPUTime = cpuTime
-        if let threads {
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-            Parallelism.threadCount = threads
-        }
+    private var timing: Benchmarks.Timing { cpuTime ? .processCPU : .wall }
+
+    public func run() throws {
+        try threads.scoped(measureAll)
+    }
+
+    private func measureAll() throws {
         let parts = Set((only ?? "gemm,train,infer").split(separator: ",").map { String($0) })
         var gemm: [(String, Double)] = []
         if parts.contains("gemm") {
@@ -68,7 +71,7 @@ struct Bench: ParsableCommand {
                 }
             }
             for shape in shapes {
-                let g = Benchmarks.gemmGFLOPS(shape)
+                let g = Benchmarks.gemmGFLOPS(shape, timing: timing)
                 gemm.append((shape.name, g))
                 if !json { print(String(format: "gemm %-16@ %8.1f GFLOP/s", shape.name as NSString, g)) }
             }

@@ -2,30 +2,34 @@ import FeatureMaps
 import Kernels
 import Training
 
-/// A trained CIFAR-10 network as the explorer sees it (`featuremaps PHOTO --model M`): the
+/// A trained CIFAR-10 network as the explorer sees it (a model file written by the trainer): the
 /// photo at its own size, normalised with the model's mean and std, through the network's
 /// convolutional part; one explorer layer per convolution, whose rows show the convolution
 /// (after batch normalisation when the network has it), the activation, and the pooled maps
 /// (the activation again when no pooling follows that convolution).
-struct TrainedFeatureMaps: FeatureMapNetwork {
+public struct TrainedFeatureMaps: FeatureMapNetwork {
     /// The model file's contents (a value, so every image builds its own network and images can
     /// run in parallel without sharing layer buffers).
     let contents: Safetensors.Contents
-    let source: String
-    let inputChannels = 3
+    /// The model file's path.
+    public let source: String
+    /// Colour images: the network was trained on RGB.
+    public let inputChannels = 3
     /// The size the network was trained at.
-    let minimumInputSide = CIFAR10.side
-    let summary: String
+    public let minimumInputSide = CIFAR10.side
+    /// "trained ARCHITECTURE (PATH)", for messages.
+    public let summary: String
 
-    /// Reads and checks the model at `path`.
-    init(path: String) throws {
+    /// Reads and checks the model at `path`; a `TrainingError.file` naming it when it cannot be used.
+    public init(path: String) throws {
         contents = try Safetensors.read(path: path)
         source = path
         let classifier = try Classifier.load(contents, source: path)
         summary = "trained \(classifier.architecture) (\(path))"
     }
 
-    func layerMaps(for input: Tensor) -> [LayerMaps] {
+    /// One stage per convolution of the network's convolutional part, for `input` [1, 3, H, W] in [0, 1].
+    public func layerMaps(for input: Tensor) -> [LayerMaps] {
         // The contents were checked when the model was opened, so loading again cannot fail.
         guard let classifier = try? Classifier.load(contents, source: source),
               let network = classifier.network as? Sequential else { return [] }

@@ -1,21 +1,24 @@
 import ArgumentParser
 import FeatureMaps
 import Kernels
+import TrainedMaps
 
 /// `featuremaps [explore] PATH...`: the feature maps of the notebook's conv/ReLU/pool stack (or
 /// another one) for every photo given, as labelled PNG grids.
-struct Explore: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct ExploreCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "explore",
         abstract: "Draw the feature maps of a conv -> ReLU -> max-pool stack for photos (the default command).",
         discussion: """
         For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. Images found in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/. With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters.npy, Ln_conv.npy, Ln_relu.npy, Ln_pool.npy (float32, NumPy's .npy).
 
+        Threads: --jobs images are processed at a time (default: as many as --threads, at most one per image), each with --threads / --jobs kernel threads (at least 1), so a lone image gets every thread.
+
         Layer spec (--layers): comma-separated layers, each 'edges' (the two 3x3 edge filters) or COUNTxSIZE (COUNT random SIZExSIZE filters, uniform in [0, 1), as deep as the layer's input). Every layer is conv (valid, no bias) -> ReLU -> 2x2 max pool with stride 2. The default, edges,3x5,1x7, is the original notebook's stack and needs images of at least 42x42 pixels.
 
         Examples:
           featuremaps SampleImages/chelsea.png
-          featuremaps photos/ --out Maps --seed 7 --color
+          featuremaps photos/ -o Maps --seed 7 --color
           featuremaps cat.jpg --layers edges,8x3,4x5,2x7 --save-maps
 
         Exit status: 0 all done, 1 some inputs failed (or the output folder is not writable), 2 usage error. Details: Docs/EXPLORER.md.
@@ -26,11 +29,10 @@ struct Explore: ParsableCommand {
                                  valueName: "path"))
     var paths: [String] = []
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Output folder.", valueName: "folder"))
-    var out: String = "Output"
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Seed of the random filters (the same seed gives the same filters).")
-    var seed: UInt64 = 1
+    var seed: UInt64 = 0
 
     @Option(help: ArgumentHelp("Layer stack, for example edges,3x5,1x7 (see below).", valueName: "spec"))
     var layers: String = StackSpec.notebook.description
@@ -47,36 +49,48 @@ struct Explore: ParsableCommand {
     @Option(help: ArgumentHelp("Refuse images with more pixels than this.", valueName: "pixels"))
     var maxPixels: Int = 100_000_000
 
-    @Option(help: ArgumentHelp("Threads to use (the default is every core): images run in parallel, one per thread.", valueName: "n"))
-    var threads: Int = ProcessInfoCores.active
+    @OptionGroup var threads: ThreadOptions
+
+    @Option(help: ArgumentHelp("Images processed at a time (default: as many as --threads).", valueName: "n"))
+    var jobs: Int?
 
     @Option(help: ArgumentHelp("Longest side of a grid tile in pixels; larger maps are averaged down in the figures (not in the .npy files).",
                                valueName: "pixels"))
     var maxTile: Int = FeatureMapGrid.defaultTileSides.upperBound
 
-    @Option(help: ArgumentHelp("Draw the maps of this trained model (train-cifar's model.safetensors) instead of --layers.", valueName: "model"))
+    @Option(help: ArgumentHelp("Draw the maps of this trained model file (train-cifar's model.safetensors) instead of --layers.",
+                               valueName: "file"))
     var model: String?
 
-    func validate() throws {
-        if paths.isEmpty { throw ValidationError("give at least one image file or folder") }
+    public init() {}
+
+    /// The parsed --layers.
+    func stackSpec() throws -> StackSpec {
         do {
-            _ = try StackSpec(parsing: layers)
+            return try StackSpec(parsing: layers)
         } catch {
-            throw ValidationError(error.description)
+            throw ValidationError("invalid --layers '\(error.spec)': \(error.reason)")
         }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    public func validate() throws {
+        if paths.isEmpty { throw ValidationError("give at least one image file or folder") }
+        _ = try stackSpec()
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1") }
         if maxTile < 16 { throw ValidationError("--max-tile must be at least 16") }
     }
 
-    func run() throws {
-        let spec: StackSpec
-        do { spec = try StackSpec(parsing: layers) } catch { throw ValidationError(error.description) }
+    /// The explorer's settings from these flags.
+    public var explorerOptions: ExplorerOptions {
+        ExplorerOptions(outputRoot: output.out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads.count,
+                        jobs: jobs, maxTileSide: maxTile)
+    }
+
+    public func run() throws {
         let network: any FeatureMapNetwork = try model.map { try TrainedFeatureMaps(path: $0) }
-            ?? FeatureMapStack(spec: spec, inputChannels: color ? 3 : 1, seed: seed)
-        let explorer = Explorer(network: network, options: ExplorerOptions(
-            outputRoot: out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads, maxTileSide: maxTile))
-        try runBatch(explorer, paths: paths, quiet: quiet)
+            ?? FeatureMapStack(spec: stackSpec(), inputChannels: color ? 3 : 1, seed: seed)
+        try runBatch(Explorer(network: network, options: explorerOptions), paths: paths, quiet: quiet)
     }
 }
 

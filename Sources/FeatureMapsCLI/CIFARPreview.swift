@@ -5,16 +5,14 @@ import Training
 
 /// `featuremaps cifar-preview`: the notebook's first cell, a labelled grid of the first
 /// training images, plus the shapes and per-class counts of both splits.
-struct CIFARPreviewCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct CIFARPreviewCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "cifar-preview",
         abstract: "Draw the first CIFAR-10 training images with their class names, and print the splits' shapes and class counts.")
 
-    @Option(help: "CIFAR-10 binary folder or cifar-10-binary.tar.gz (default: $CIFAR10_DIR).")
-    var data: String?
+    @OptionGroup var data: CIFARDataOptions
 
-    @Option(help: "Output folder.")
-    var out = "Output"
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Grid size: images per row and per column.")
     var grid = 3
@@ -22,11 +20,16 @@ struct CIFARPreviewCommand: ParsableCommand {
     @Option(help: "Upscaling factor of each 32x32 image.")
     var scale = 4
 
-    func run() throws {
+    public init() {}
+
+    public func validate() throws {
         guard (1 ... 20).contains(grid), (1 ... 16).contains(scale) else {
             throw ValidationError("--grid must be 1-20 and --scale 1-16")
         }
-        let cifar = try CIFAR10.load(dataOption: data)
+    }
+
+    public func run() throws {
+        let cifar = try data.load()
         for (name, split) in [("train", cifar.train), ("test", cifar.test)] {
             print("\(name): images \(split.shape) (uint8, CHW), labels [\(split.count)]")
         }
@@ -36,8 +39,8 @@ struct CIFARPreviewCommand: ParsableCommand {
             print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %6d %6d", trainCounts[i], testCounts[i]))
         }
         let canvas = CIFARPreview.grid(cifar.train, classNames: cifar.classNames, columns: grid, rows: grid, scale: scale)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let path = (out as NSString).appendingPathComponent("cifar-preview.png")
+        try FileManager.default.createDirectory(atPath: output.out, withIntermediateDirectories: true)
+        let path = output.path("cifar-preview.png")
         try writePNG(canvas, toPath: path)
         print("wrote \(path) (\(grid)x\(grid) grid of the first training images)")
     }

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import Training
+
+/// `--threads N`, for every subcommand that runs kernels: one help text, one check.
+public struct ThreadOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Threads to use (default: every core); results are reproducible for a given count.",
+                               valueName: "n"))
+    var threads: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// The count given, else every active core.
+    public var count: Int { threads ?? ProcessInfoCores.active }
+
+    /// Runs `body` with `count` kernel threads (a scope, so nothing global changes).
+    func scoped<R>(_ body: () throws -> R) rethrows -> R {
+        try Parallelism.withThreadCount(count, body)
+    }
+}
+
+/// `--data PATH` (else `$CIFAR10_DIR`), for every subcommand that reads CIFAR-10: the one place
+/// the command line decides where the data set is.
+public struct CIFARDataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("CIFAR-10 binary folder or cifar-10-binary.tar.gz (default: $CIFAR10_DIR).",
+                               valueName: "path"))
+    var data: String?
+
+    /// The official files hold 10,000 records each; the tests' small fixtures hold fewer.
+    @Option(help: .hidden)
+    var recordsPerFile = CIFAR10.recordsPerFile
+
+    public init() {}
+
+    public func validate() throws {
+        if recordsPerFile < 1 { throw ValidationError("--records-per-file must be at least 1") }
+    }
+
+    /// How to get the data, for the messages below.
+    static let whereToGetIt = "download the CIFAR-10 binary version from \(CIFAR10.downloadURL) (162 MB) and pass --data PATH "
+        + "(the .tar.gz as downloaded, or the folder \(CIFAR10.archiveFolder) unpacked from it), "
+        + "or set the environment variable CIFAR10_DIR to that path"
+
+    /// `--data`, else `CIFAR10_DIR` from `environment`; a one-line failure saying where to get
+    /// the data when neither is given or the path does not exist.
+    public func resolvedPath(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        let (path, origin): (String, String)
+        if let data, !data.isEmpty {
+            (path, origin) = (data, "--data")
+        } else if let env = environment["CIFAR10_DIR"], !env.isEmpty {
+            (path, origin) = (env, "CIFAR10_DIR")
+        } else {
+            throw CommandFailure("no CIFAR-10 data given: \(Self.whereToGetIt)")
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandFailure("\(path) (from \(origin)) does not exist: \(Self.whereToGetIt)")
+        }
+        return path
+    }
+
+    /// Reads both splits from the resolved path.
+    func load() throws -> CIFAR10Data {
+        try CIFAR10.load(from: resolvedPath(), recordsPerFile: recordsPerFile)
+    }
+}
+
+/// `-o, --out FOLDER`, for every subcommand that writes files.
+public struct OutputOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: ArgumentHelp("Output folder, created if missing.", valueName: "folder"))
+    var out = "Output"
+
+    public init() {}
+
+    /// `name` inside the output folder.
+    func path(_ name: String) -> String { (out as NSString).appendingPathComponent(name) }
+}
+
+/// `--model FILE`: a trained model, for the subcommands that use one (evaluate, predict).
+public struct ModelFileOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A model file written by train-cifar (its model.safetensors).", valueName: "file"))
+    var model = "Output/model.safetensors"
+
+    public init() {}
+}

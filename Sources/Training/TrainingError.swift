@@ -1,0 +1,47 @@
+/// What went wrong in reading data or models, or in a run, in the library's own terms: the file
+/// and the reason, the setting and the reason. Front ends turn the cases into their own wording
+/// (a command line names its flags); `description` is a complete one-line message without them.
+public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A file that cannot be used: missing, unreadable, or not what it should be (a data set, a
+    /// model, a checkpoint). A member of an archive is named `archive:member`.
+    case file(path: String, reason: String)
+    /// A model description (a preset name or a layer spec) that does not give a usable network.
+    case modelSpec(spec: String, reason: String)
+    /// A training setting whose value cannot be used.
+    case setting(TrainingSetting, reason: String)
+    /// A run asked to resume found no checkpoint at `path`.
+    case noCheckpoint(path: String)
+    /// The checkpoint at `path` was made with other settings; one "name: then, now" per difference.
+    case checkpointMismatch(path: String, differences: [String])
+    /// Saved optimiser state that lacks a buffer (the file is named by the caller that read it).
+    case optimizerState(reason: String)
+    /// The loss became `loss` (not finite) at 1-based `step` of the run, step `stepInEpoch` of
+    /// `stepsPerEpoch` in `epoch`; nothing was saved, and `lastCheckpoint` is the last good one.
+    case lossNotFinite(loss: Float, step: Int, epoch: Int, stepInEpoch: Int, stepsPerEpoch: Int, lastCheckpoint: String)
+
+    /// The one-line message.
+    public var description: String {
+        switch self {
+        case let .file(path, reason):
+            "\(path): \(reason)"
+        case let .modelSpec(spec, reason):
+            "model spec \"\(spec)\": \(reason)"
+        case let .setting(setting, reason):
+            "\(setting.rawValue): \(reason)"
+        case let .noCheckpoint(path):
+            "no checkpoint at \(path) to resume from"
+        case let .checkpointMismatch(path, differences):
+            "\(path): the checkpoint was made with other settings (\(differences.joined(separator: "; "))); resuming needs the same ones"
+        case let .optimizerState(reason):
+            "optimiser state: \(reason)"
+        case let .lossNotFinite(loss, step, epoch, stepInEpoch, stepsPerEpoch, lastCheckpoint):
+            "the loss became \(loss) at step \(step) (epoch \(epoch), step \(stepInEpoch) of \(stepsPerEpoch)); "
+                + "stopped without saving, the last good checkpoint is \(lastCheckpoint); a lower learning rate may help"
+        }
+    }
+}
+
+/// The training settings a `TrainingError.setting` can name (`TrainingOptions`' properties).
+public enum TrainingSetting: String, Sendable, CaseIterable {
+    case batchSize, epochs, learningRate, warmup, labelSmoothing, limit, validation, threads
+}

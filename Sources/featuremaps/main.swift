@@ -1,0 +1,4 @@
+import FeatureMapsCLI
+
+// Everything lives in FeatureMapsCLI, so the tests can parse and run the commands in-process.
+FeatureMapsCommand.runCommandLine()

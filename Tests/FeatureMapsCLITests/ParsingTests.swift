@@ -1,0 +1,124 @@
+import ArgumentParser
+import FeatureMapsCLI
+import Foundation
+import Testing
+
+/// Every subcommand parsed in-process: flags, defaults, option groups, deprecated spellings.
+@Suite struct ParsingTests {
+    func parse<T: ParsableCommand>(_ arguments: [String], as type: T.Type = T.self) throws -> T {
+        try #require(try FeatureMapsCommand.parseAsRoot(arguments) as? T)
+    }
+
+    /// Whether `arguments` are refused as a usage error.
+    func refused(_ arguments: [String]) -> Bool {
+        do {
+            _ = try FeatureMapsCommand.parseAsRoot(arguments)
+            return false
+        } catch {
+            return FeatureMapsCommand.exitCode(for: error) == .validationFailure
+        }
+    }
+
+    @Test func everySubcommandParses() throws {
+        let explore = try parse(["photo.png", "-o", "Maps", "--jobs", "2", "--threads", "4"], as: ExploreCommand.self)
+        #expect(explore.explorerOptions.outputRoot == "Maps")
+        #expect(explore.explorerOptions.split(images: 10) == (jobs: 2, kernelThreads: 2))
+        let explicit = try parse(["explore", "a.png", "b.png", "--threads", "3"], as: ExploreCommand.self)
+        #expect(explicit.explorerOptions.split(images: 2) == (jobs: 2, kernelThreads: 1))
+        #expect(explicit.explorerOptions.split(images: 1) == (jobs: 1, kernelThreads: 3))
+        _ = try parse(["bench", "--only", "gemm", "--json", "--threads", "1"], as: BenchCommand.self)
+        _ = try parse(["cifar-preview", "--data", "D", "-o", "O", "--grid", "4"], as: CIFARPreviewCommand.self)
+        _ = try parse(["evaluate", "--model", "m.safetensors", "--data", "D", "-o", "O", "--no-tta", "--threads", "2"], as: EvaluateCommand.self)
+        _ = try parse(["evaluate", "--tta", "--validation", "5"], as: EvaluateCommand.self)
+        _ = try parse(["predict", "--model", "m.safetensors", "--threads", "1", "a.png", "b.jpg"], as: PredictCommand.self)
+        let train = try parse(["train-cifar", "--arch", "vgg", "--data", "D", "-o", "O", "--no-tta", "--threads", "2", "--lr", "0.05"],
+                              as: TrainCIFARCommand.self)
+        let options = try train.options()
+        #expect(options.model == "vgg" && options.batchSize == 128 && !options.flipTest)
+        #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0)
+    }
+
+    @Test func seedDefaultsToZeroEverywhere() throws {
+        #expect(try parse(["train-cifar"], as: TrainCIFARCommand.self).options().seed == 0)
+        let help = FeatureMapsCommand.helpMessage(for: ExploreCommand.self)
+        #expect(help.contains("--seed <seed>") && help.contains("(default: 0)"))
+    }
+
+    @Test func trainCIFARStillTakesItsArchitectureAsModel() throws {
+        let old = try parse(["train-cifar", "--model", "vgg"], as: TrainCIFARCommand.self)
+        #expect(try old.architecture() == "vgg")
+        #expect(try old.options().model == "vgg")
+        #expect(try parse(["train-cifar"], as: TrainCIFARCommand.self).architecture() == "seed")
+        #expect(refused(["train-cifar", "--model", "Output/model.safetensors"]))
+        #expect(refused(["train-cifar", "--model", "seed", "--arch", "vgg"]))
+        #expect(refused(["train-cifar", "--arch", "c8k3,wobble,fc10"]))
+    }
+
+    @Test func oneThreadCheckForEverySubcommand() {
+        for prefix in [["photo.png"], ["bench"], ["train-cifar"], ["evaluate"], ["predict", "a.png"]] {
+            #expect(refused(prefix + ["--threads", "0"]), "\(prefix)")
+            #expect(!refused(prefix + ["--threads", "1"]), "\(prefix)")
+        }
+    }
+
+    @Test func trainingSettingsAreCheckedBeforeAnyWork() {
+        #expect(refused(["train-cifar", "--lr=-1"]))
+        #expect(refused(["train-cifar", "--batch-size", "0"]))
+        #expect(refused(["train-cifar", "--limit", "1"]))
+        #expect(refused(["train-cifar", "--warmup", "2"]))
+        #expect(refused(["train-cifar", "--optimizer", "rmsprop"]))
+        #expect(refused(["cifar-preview", "--grid", "0"]))
+        #expect(refused(["evaluate", "--validation", "0"]))
+        #expect(refused(["predict"]))
+    }
+
+    @Test func theDataFolderComesFromTheFlagThenTheEnvironment() throws {
+        let cifar = try parse(["cifar-preview", "--data", "/tmp"], as: CIFARPreviewCommand.self)
+        _ = cifar
+        let withFlag = try CIFARDataOptions.parse(["--data", "/tmp"])
+        #expect(try withFlag.resolvedPath(environment: ["CIFAR10_DIR": "/nonexistent"]) == "/tmp")
+        let none = try CIFARDataOptions.parse([])
+        #expect(try none.resolvedPath(environment: ["CIFAR10_DIR": "/tmp"]) == "/tmp")
+        do {
+            _ = try none.resolvedPath(environment: [:])
+            Issue.record("no data given, yet a path")
+        } catch {
+            #expect("\(error)".contains("no CIFAR-10 data given") && "\(error)".contains("--data"))
+            #expect("\(error)".contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"))
+        }
+        do {
+            _ = try none.resolvedPath(environment: ["CIFAR10_DIR": "/nonexistent/cifar"])
+            Issue.record("a missing folder, yet a path")
+        } catch {
+            #expect("\(error)".hasPrefix("/nonexistent/cifar (from CIFAR10_DIR) does not exist"))
+        }
+    }
+
+    /// The line of `help` that documents `flag`.
+    func helpLine(_ help: String, _ flag: String) -> String? {
+        help.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(flag) }.map(String.init)
+    }
+
+    @Test func sharedFlagsHaveOneHelpText() throws {
+        let commands: [any ParsableCommand.Type] = [ExploreCommand.self, BenchCommand.self, CIFARPreviewCommand.self,
+                                                   TrainCIFARCommand.self, EvaluateCommand.self, PredictCommand.self]
+        let help = Dictionary(uniqueKeysWithValues: commands.map { ("\($0)", FeatureMapsCommand.helpMessage(for: $0)) })
+        func lines(_ flag: String, in names: [String]) -> Set<String> {
+            Set(names.compactMap { help[$0].flatMap { helpLine($0, flag) } })
+        }
+        let threads = lines("--threads", in: ["ExploreCommand", "BenchCommand", "TrainCIFARCommand", "EvaluateCommand", "PredictCommand"])
+        #expect(threads.count == 1, "\(threads)")
+        let data = lines("--data", in: ["CIFARPreviewCommand", "TrainCIFARCommand", "EvaluateCommand"])
+        #expect(data.count == 1, "\(data)")
+        let out = lines("-o, --out", in: ["ExploreCommand", "CIFARPreviewCommand", "TrainCIFARCommand", "EvaluateCommand"])
+        #expect(out.count == 1, "\(out)")
+        let tta = lines("--tta/--no-tta", in: ["TrainCIFARCommand", "EvaluateCommand"])
+        #expect(tta.count == 1, "\(tta)")
+        for name in ["ExploreCommand", "EvaluateCommand", "PredictCommand"] {
+            #expect(helpLine(help[name]!, "--model <file>") != nil, "\(name)")
+        }
+        #expect(helpLine(help["TrainCIFARCommand"]!, "--arch <arch>") != nil)
+        #expect(helpLine(help["TrainCIFARCommand"]!, "--model") == nil)  // the old spelling is hidden
+        #expect(helpLine(help["ExploreCommand"]!, "--jobs <n>") != nil)
+    }
+}
