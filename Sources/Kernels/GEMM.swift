@@ -108,30 +108,6 @@ public func sgemm(
     }
 }
 
-/// The plain triple loop that defines `sgemm`'s result (for tests; slow).
-public func sgemmReference(
-    transA: Transpose, transB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: Float,
-    a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int,
-    beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int
-) {
-    for i in 0..<m {
-        for j in 0..<n {
-            var acc: Float = 0
-            for p in 0..<k {
-                let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
-                let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
-                acc += av * bv
-            }
-            let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
-            c[i * ldc + j] = alpha * acc + prior
-        }
-    }
-}
-
 /// Threads worth using: small products do not repay the hand-off to a second core.
 @inline(__always)
 func gemmThreadCount(m: Int, n: Int, k: Int) -> Int {

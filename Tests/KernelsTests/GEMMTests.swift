@@ -164,3 +164,27 @@ func gemmMatchesNaiveLoop(transA: Transpose, transB: Transpose) {
           beta: 0, c: &second, ldc: n)
     #expect(first == second, "two calls with the same thread count differ")
 }
+
+/// The plain triple loop that defines `sgemm`'s result (slow).
+func sgemmReference(
+    transA: Transpose, transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var acc: Float = 0
+            for p in 0..<k {
+                let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
+                let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
+                acc += av * bv
+            }
+            let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
+            c[i * ldc + j] = alpha * acc + prior
+        }
+    }
+}
