@@ -86,9 +86,10 @@ public let conv2dMinimumColumns = 256
 public struct Conv2dScratch: Sendable {
     /// The method of the last `conv2dForward` with this scratch.
     public internal(set) var lastForward: ConvForwardMethod?
-    /// The methods of the last `conv2dBackward` with this scratch (input gradient nil when it
-    /// was not computed).
+    /// The weight-gradient method of the last `conv2dBackward` with this scratch.
     public internal(set) var lastWeightGradient: ConvWeightGradientMethod?
+    /// The input-gradient method of the last `conv2dBackward` with this scratch (nil when it
+    /// did not compute one).
     public internal(set) var lastInputGradient: ConvInputGradientMethod?
     var columns: [Float] = []
     var staged: [Float] = []
