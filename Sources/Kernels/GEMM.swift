@@ -5,16 +5,27 @@ public enum Transpose: Sendable {
     case none, transposed
 }
 
+/// Where `sgemm` runs its work.
+public enum GEMMThreading: Sendable {
+    /// Split over `Parallelism.threadCount` threads when the product is large enough to repay it.
+    case automatic
+    /// On the calling thread only: for callers that already split their work across threads (a
+    /// convolution running one image group per thread), where `sgemm`'s own split would nest.
+    /// The same results as `.automatic` with one thread.
+    case callingThread
+}
+
 /// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, single precision, row-major.
 ///
 /// `lda`, `ldb`, `ldc` are row strides (in elements) of A, B, C as stored: A is stored
 /// [M,K] (or [K,M] when transposed), B is stored [K,N] (or [N,K] when transposed).
 /// When `beta` is 0, C is overwritten without being read (NaNs in C do not propagate).
 ///
-/// Packed operands, cache blocking and a register-blocked SIMD micro-kernel (AVX-512 when the
-/// CPU has it, chosen once at run time; the Swift SIMD kernel otherwise), split over
+/// Packed operands, cache blocking and a register-blocked SIMD micro-kernel: AVX-512 when
+/// `cpu` has it, the Swift SIMD kernel otherwise (`cpu: .portable` runs the code of arm64 and of
+/// x86-64 without AVX-512 on any machine). With `.automatic` threading it is split over
 /// `Parallelism.threadCount` threads by a static partition of C, so a given thread count gives
-/// bit-identical results. Multi-threaded inside: do not call it from a `parallelFor` body.
+/// bit-identical results; do not call it so from a `parallelFor` body (use `.callingThread`).
 /// Packing buffers are cached per thread, so steady-state calls do not allocate.
 public func sgemm(
     transA: Transpose, transB: Transpose,
@@ -23,54 +34,15 @@ public func sgemm(
     a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int,
     beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int
+    c: UnsafeMutablePointer<Float>, ldc: Int,
+    threading: GEMMThreading = .automatic,
+    cpu: CPUFeatures = .enabled
 ) {
-    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: gemmThreadCount(m: m, n: n, k: k))
-}
-
-/// `sgemm` on the calling thread only: for callers that already split their work across
-/// threads (a convolution running one image group per thread), where `sgemm`'s own split
-/// would nest. Same arguments, same results as `sgemm` with one thread.
-public func sgemmSingleThreaded(
-    transA: Transpose, transB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: Float,
-    a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int,
-    beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int
-) {
-    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: 1)
-}
-
-/// `sgemm` with the portable Swift SIMD micro-kernel whatever the CPU: the code path of arm64
-/// and of x86-64 without AVX-512, exposed so the tests check it on every machine.
-public func sgemmPortableKernel(
-    transA: Transpose, transB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: Float,
-    a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int,
-    beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int
-) {
-    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: gemmThreadCount(m: m, n: n, k: k),
-         kernel: .swiftSIMD)
-}
-
-/// The body of `sgemm` with an explicit thread count and micro-kernel.
-func gemm(
-    transA: Transpose, transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
-    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int,
-    kernel: MicroKernel = .selected
-) {
-    precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
+    require(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
     if m == 0 || n == 0 { return }
-    precondition(ldc >= n, "sgemm: ldc \(ldc) < n \(n)")
+    require(ldc >= n, "sgemm: ldc \(ldc) < n \(n)")
+    let kernel = MicroKernel(cpu)
+    let threads = threading == .automatic ? gemmThreadCount(m: m, n: n, k: k) : 1
     if k == 0 || alpha == 0 {
         scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
         return
@@ -132,30 +104,6 @@ func gemm(
                                 beta: beta, c: cOut + lo * ldc, ldc: ldc, workspace: ws)
                 }
             }
-        }
-    }
-}
-
-/// The plain triple loop that defines `sgemm`'s result (for tests; slow).
-public func sgemmReference(
-    transA: Transpose, transB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: Float,
-    a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int,
-    beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int
-) {
-    for i in 0..<m {
-        for j in 0..<n {
-            var acc: Float = 0
-            for p in 0..<k {
-                let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
-                let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
-                acc += av * bv
-            }
-            let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
-            c[i * ldc + j] = alpha * acc + prior
         }
     }
 }
@@ -259,27 +207,47 @@ func gemmBlocked(
     a: GEMMOperand, b: GEMMOperand, beta: Float,
     c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace
 ) {
-    let mr = kernel.mr, nr = kernel.nr
-    let mcBlock = GEMMBlocking.evenBlock(m, limit: GEMMBlocking.maxMC, quantum: mr)
+    let mcBlock = GEMMBlocking.evenBlock(m, limit: GEMMBlocking.maxMC, quantum: kernel.mr)
     let kcBlock = GEMMBlocking.evenBlock(k, limit: GEMMBlocking.maxKC, quantum: 8)
+    let ap = ws.packedA(capacity: kcBlock * mcBlock)
+    blockedProduct(kernel, m: m, n: n, k: k, kcBlock: kcBlock, mcBlock: mcBlock, alpha: alpha, beta: beta,
+                   c: c, ldc: ldc, workspace: ws,
+                   packA: { ic, mc, pc, kc in
+                       packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: kernel.mr, into: ap)
+                       return UnsafePointer(ap)
+                   },
+                   packB: { pc, kc, jc, nc, panel in
+                       packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: kernel.nr, into: panel)
+                   })
+}
+
+/// The loop nest of every packed product (`gemmBlocked`, the convolutions' panel GEMMs), BLIS
+/// order: N blocks (jc), K blocks (pc, B panel packed once by `packB(pc, kc, jc, nc, into)`),
+/// M blocks (ic, the A block `packA(ic, mc, pc, kc)` returns, packed now or beforehand), then
+/// the micro-tiles. Later K blocks accumulate onto the partial sums already in C.
+@inline(__always)
+func blockedProduct(
+    _ kernel: MicroKernel, m: Int, n: Int, k: Int, kcBlock: Int, mcBlock: Int, alpha: Float, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace,
+    packA: (_ ic: Int, _ mc: Int, _ pc: Int, _ kc: Int) -> UnsafePointer<Float>,
+    packB: (_ pc: Int, _ kc: Int, _ jc: Int, _ nc: Int, _ into: UnsafeMutablePointer<Float>) -> Void
+) {
+    let nr = kernel.nr
     let ncLimit = max(nr, GEMMBlocking.panelBytes / 4 / kcBlock)
     let ncBlock = GEMMBlocking.evenBlock(n, limit: ncLimit, quantum: nr)
     let bp = ws.packedB(capacity: kcBlock * ncBlock)
-    let ap = ws.packedA(capacity: kcBlock * mcBlock)
     var jc = 0
     while jc < n {
         let nc = min(ncBlock, n - jc)
         var pc = 0
         while pc < k {
             let kc = min(kcBlock, k - pc)
-            packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: nr, into: bp)
-            // Later K blocks accumulate onto the partial sums already in C.
+            packB(pc, kc, jc, nc, bp)
             let blockBeta: Float = pc == 0 ? beta : 1
             var ic = 0
             while ic < m {
                 let mc = min(mcBlock, m - ic)
-                packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: mr, into: ap)
-                runMacroKernel(kernel, kc: kc, rows: mc, columns: nc, a: ap, b: bp,
+                runMacroKernel(kernel, kc: kc, rows: mc, columns: nc, a: packA(ic, mc, pc, kc), b: bp,
                                c: c + ic * ldc + jc, ldc: ldc, alpha: alpha, beta: blockBeta)
                 ic += mc
             }

@@ -1,18 +1,20 @@
-import Foundation
 import KernelsC
 
-/// The register-blocked inner kernel `sgemm` runs, chosen once per process: the AVX-512
-/// C kernel when the CPU has AVX-512F, the Swift SIMD kernel otherwise (AVX2 on x86-64,
-/// NEON on arm64). Docs/BENCHMARKS.md has the measurements behind the choice.
-/// `FEATUREMAPS_GEMM_KERNEL=swift` forces the Swift kernel (for those measurements).
+/// The register-blocked inner kernel `sgemm` runs: the AVX-512 C kernel when the CPU features
+/// allow AVX-512, the Swift SIMD kernel otherwise (AVX2 on x86-64, NEON on arm64).
+/// Docs/BENCHMARKS.md has the measurements behind the choice; `FEATUREMAPS_CPU=portable`
+/// (`CPUFeatures`) forces the Swift kernel.
 enum MicroKernel: Sendable {
     case swiftSIMD
     case avx512
 
-    static let selected: MicroKernel = {
-        if ProcessInfo.processInfo.environment["FEATUREMAPS_GEMM_KERNEL"] == "swift" { return .swiftSIMD }
-        return fm_cpu_has_avx512() != 0 ? .avx512 : .swiftSIMD
-    }()
+    /// The kernel for `features`.
+    init(_ features: CPUFeatures) {
+        self = features.avx512 ? .avx512 : .swiftSIMD
+    }
+
+    /// The kernel for `CPUFeatures.enabled`, fixed for the process.
+    static let selected = MicroKernel(CPUFeatures.enabled)
 
     /// Rows of C per micro-tile.
     var mr: Int {

@@ -88,17 +88,17 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// Element access by multi-index (slow; for tests and small code, not hot loops). Indices
-    /// are checked with `precondition`, which -Ounchecked builds of this module remove.
+    /// are checked in every build (`require`).
     public subscript(_ index: Int...) -> Float {
         get { storage[offset(index)] }
         set { storage[offset(index)] = newValue }
     }
 
     private func offset(_ index: [Int]) -> Int {
-        precondition(index.count == shape.count, "index \(index) does not match shape \(shape)")
+        require(index.count == shape.count, "index \(index) does not match shape \(shape)")
         var o = 0
         for (i, d) in zip(index, shape) {
-            precondition(i >= 0 && i < d, "index \(index) out of range for shape \(shape)")
+            require(i >= 0 && i < d, "index \(index) out of range for shape \(shape)")
             o = o * d + i
         }
         return o

@@ -3,10 +3,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-int fm_cpu_has_avx512(void) {
+unsigned fm_cpu_features(void) {
     __builtin_cpu_init();
+    unsigned features = 0;
     /* VL (AVX-512 on 256-bit registers, for masked stores) is on every AVX-512 CPU but Xeon Phi. */
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) features |= FM_CPU_AVX512;
+    if (__builtin_cpu_supports("avx512bf16")) features |= FM_CPU_AVX512_BF16;
+    if (__builtin_cpu_supports("amx-tile")) features |= FM_CPU_AMX_TILE;
+    return features;
 }
 
 #define MR FM_AVX512_MR
@@ -61,7 +65,7 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
 
 #else
 
-int fm_cpu_has_avx512(void) { return 0; }
+unsigned fm_cpu_features(void) { return 0; }
 
 void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
                             long rows, long cols, float alpha, float beta) {

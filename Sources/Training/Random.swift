@@ -1,3 +1,5 @@
+import Kernels
+
 /// A small, fast, seedable random generator (xoshiro256**, seeded through SplitMix64) whose
 /// whole state is four integers, so a checkpoint can save it and `--resume` can continue the
 /// exact same stream of shuffles and augmentations.
@@ -12,17 +14,9 @@ public struct TrainingRandom: RandomNumberGenerator, Sendable, Equatable {
 
     /// A generator whose stream is determined by `seed`.
     public init(seed: UInt64) {
-        var s = seed
-        var words = [UInt64]()
-        for _ in 0..<4 {
-            // SplitMix64 spreads a small seed over the 256-bit state.
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            words.append(z ^ (z >> 31))
-        }
-        state = words
+        // SplitMix64 (Kernels' SeededGenerator) spreads a small seed over the 256-bit state.
+        var splitMix = SeededGenerator(seed: seed)
+        state = (0..<4).map { _ in splitMix.next() }
     }
 
     /// A generator continuing from a saved `state` (four words, not all zero).

@@ -25,8 +25,9 @@ let winogradCases: [(Int, Int, Int, Int, Int)] = [
     (1, 128, 8, 8, 128), (4, 32, 16, 16, 64), (2, 32, 32, 32, 32), (2, 64, 8, 8, 128), (1, 16, 35, 38, 9),
     (2, 8, 6, 5, 12), (2, 64, 17, 18, 24),
     // Photo-wide rows, where the row buffers hold the fewest tile rows per segment: 512 (the
-    // widest the path takes), 301 (odd, partial last tiles) and 513 (past it: the direct kernel).
-    (1, 8, 6, 512, 8), (1, 8, 7, 301, 9), (1, 8, 3, 513, 8),
+    // widest the path takes), 301 (odd, partial last tiles) and 513 (past it: the vector direct
+    // kernel). 9 filters, as 8 or fewer on rows this long take the direct loops.
+    (1, 8, 6, 512, 9), (1, 8, 7, 301, 9), (1, 8, 3, 513, 9),
 ]
 
 /// The largest |y - expected| / scale over all outputs (scale = the absolute-value reference,
@@ -72,6 +73,9 @@ func winogradForwardMatchesReferenceLoops(_ index: Int) {
         let scale = referenceConv2d(absolute(x), absolute(weight), b.map(absolute), stride: 1, padding: 1)
         var y = Tensor.empty, scratch = Conv2dScratch()
         conv2dForward(x, weight: weight, bias: b, stride: 1, padding: 1, into: &y, scratch: &scratch)
+        // Every case takes Winograd where the CPU allows it, but the row past 512.
+        let tookWinograd = scratch.lastForward == .winogradF2 || scratch.lastForward == .winogradF4
+        #expect(tookWinograd == (CPUFeatures.enabled.avx512 && w <= 512), "case \(index): \(String(describing: scratch.lastForward))")
         #expect(y.shape == expected.shape)
         #expect(scaledError(y, expected, scale: scale) < winogradRelativeTolerance, "case \(index), bias \(b != nil)")
     }

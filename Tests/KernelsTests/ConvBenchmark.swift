@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import Kernels
 
-/// A benchmark, not a test of speed: prints the time of the direct and im2col convolutions on
+/// A benchmark, not a test of speed: prints the time of the direct loops and the panel GEMM on
 /// explorer- and CIFAR-sized shapes (Docs/KERNELS.md), single-threaded, best of 7. Only runs with
 /// KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter conv2dDirectVersusIm2colTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
@@ -19,14 +19,15 @@ private func conv2dDirectVersusIm2colTimesSingleThreaded() {
                  (1, 8, 300, 451, 8, 5), (1, 16, 64, 64, 4, 3), (32, 3, 32, 32, 4, 5)]
     for (n, c, h, w, o, k) in cases {
         let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng)
-        var direct = Tensor.empty, viaGEMM = Tensor.empty
-        let directMs = bestMilliseconds { conv2dDirect(x, weight: weight, bias: nil, stride: 1, padding: 0, into: &direct) }
-        var scratch = Conv2dScratch()
+        var direct = Tensor.empty, viaGEMM = Tensor.empty, scratch = Conv2dScratch()
+        let directMs = bestMilliseconds {
+            direct = conv2d(x, weight: weight, bias: nil, stride: 1, padding: 0, by: .directLoops, scratch: &scratch)
+        }
         let im2colMs = bestMilliseconds {
-            conv2dGEMMForward(x, weight: weight, bias: nil, stride: 1, padding: 0, into: &viaGEMM, scratch: &scratch)
+            viaGEMM = conv2d(x, weight: weight, bias: nil, stride: 1, padding: 0, by: .paddedPanels, scratch: &scratch)
         }
         #expect(maxAbsDifference(direct, viaGEMM) < 1e-4)
-        print("conv N\(n) C\(c) \(h)x\(w) O\(o) k\(k): direct \(String(format: "%.2f", directMs)) ms, im2col+GEMM \(String(format: "%.2f", im2colMs)) ms")
+        print("conv N\(n) C\(c) \(h)x\(w) O\(o) k\(k): direct \(String(format: "%.2f", directMs)) ms, panel GEMM \(String(format: "%.2f", im2colMs)) ms")
     }
 }
 

@@ -25,7 +25,11 @@ private struct Case: CustomStringConvertible {
 /// the portable Swift SIMD kernel (arm64, AVX2-only x86-64), so both run on every CI machine.
 private typealias GEMMFunction = @Sendable (Transpose, Transpose, Int, Int, Int, Float, UnsafePointer<Float>, Int,
                                   UnsafePointer<Float>, Int, Float, UnsafeMutablePointer<Float>, Int) -> Void
-private let gemmVariants: [GEMMFunction] = [sgemm, sgemmPortableKernel]
+private let gemmVariants: [GEMMFunction] = [
+    { sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) },
+    { sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12,
+            cpu: .portable) },
+]
 
 private func worstError(_ t: Case, cFill: Float? = nil) -> Float {
     gemmVariants.map { worstError(t, cFill: cFill, using: $0) }.max()!
@@ -159,4 +163,28 @@ func gemmMatchesNaiveLoop(transA: Transpose, transB: Transpose) {
     sgemm(transA: .none, transB: .none, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
           beta: 0, c: &second, ldc: n)
     #expect(first == second, "two calls with the same thread count differ")
+}
+
+/// The plain triple loop that defines `sgemm`'s result (slow).
+func sgemmReference(
+    transA: Transpose, transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var acc: Float = 0
+            for p in 0..<k {
+                let av = transA == .none ? a[i * lda + p] : a[p * lda + i]
+                let bv = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
+                acc += av * bv
+            }
+            let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
+            c[i * ldc + j] = alpha * acc + prior
+        }
+    }
 }

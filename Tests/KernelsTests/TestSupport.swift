@@ -69,3 +69,23 @@ func bestMilliseconds(_ body: () -> Void) -> Double {
     }
     return best
 }
+
+/// `conv2dForward` with its method forced (`Conv2dDispatch.withMethods`); checks that it ran.
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, by method: ConvForwardMethod,
+            scratch: inout Conv2dScratch) -> Tensor {
+    var y = Tensor.empty
+    Conv2dDispatch.withMethods(ConvolutionMethods(forward: method)) {
+        conv2dForward(x, weight: weight, bias: bias, stride: stride, padding: padding, into: &y, scratch: &scratch)
+    }
+    #expect(scratch.lastForward == method)
+    return y
+}
+
+/// `conv2d(...by:scratch:)` with fresh scratch.
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, by method: ConvForwardMethod) -> Tensor {
+    var scratch = Conv2dScratch()
+    return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, by: method, scratch: &scratch)
+}
+
+/// The panel GEMM for a stride: padded wide rows at stride 1, the tap table otherwise.
+func panelMethod(stride: Int) -> ConvForwardMethod { stride == 1 ? .paddedPanels : .tapPanels }

@@ -5,7 +5,7 @@ import Training
 /// True when `CIFAR10_DIR` names a data set: the only place the end-to-end test looks. A clone
 /// without the 162 MB download sees the test skipped with where to get it; CI sets the variable
 /// (.ci/run stops before the tests when the files are not there), so there it always runs. Set
-/// but wrong, the variable fails the test with the loader's own error, as `train-cifar` would.
+/// but wrong, the variable fails the test with the loader's own error.
 let cifarDataGiven = !(ProcessInfo.processInfo.environment["CIFAR10_DIR"] ?? "").isEmpty
 
 @Suite struct EndToEndTests {
@@ -16,8 +16,7 @@ let cifarDataGiven = !(ProcessInfo.processInfo.environment["CIFAR10_DIR"] ?? "")
         version (https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, 162 MB) to run this test
         """))
     func seedNetLearnsInOneEpoch() throws {
-        // The data path as the subcommands resolve it with no --data: CIFAR10_DIR.
-        let data = try CIFAR10.load(dataOption: nil)
+        let data = try CIFAR10.load(from: ProcessInfo.processInfo.environment["CIFAR10_DIR"] ?? "")
         var options = TrainingOptions.preset(for: "seed")
         options.epochs = 1
         options.limit = 10_000

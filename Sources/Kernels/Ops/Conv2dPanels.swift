@@ -12,7 +12,10 @@
 // no second pass adds the bias.
 //
 // The weights are packed once per call (`ConvPackedWeights`) and shared read-only by the
-// threads; each thread packs its own panels into its GEMM workspace.
+// threads; each thread packs its own panels into its GEMM workspace. Two sources of panels:
+// `PaddedPanelSource` (stride 1, zero-padded wide rows: method `.paddedPanels`) and
+// `ConvPanelSource` (any stride, through a tap table: `.tapPanels`); the drivers at the end of
+// this file run them per thread (`convPanelForward`). Both are the path of CPUs without AVX-512.
 
 /// Weights [O, C*kh*kw] (plus a bias column) packed into the micro-kernel's MR-row slivers,
 /// K block by K block: block b (taps pc..<pc+kc) starts at pc * paddedRows and holds
@@ -32,8 +35,8 @@ struct ConvPackedWeights {
         let paddedRows = (m + kernel.mr - 1) / kernel.mr * kernel.mr
         layout = ConvWeightLayout(rows: m, depth: depth, kcBlock: kcBlock, paddedRows: paddedRows)
         let needed = paddedRows * depth
-        if storage.count < needed { storage = [Float](repeating: 0, count: needed) }
-        if augmented.count < m * depth { augmented = [Float](repeating: 0, count: m * depth) }
+        storage.growScratch(to: needed)
+        augmented.growScratch(to: m * depth)
         augmented.withUnsafeMutableBufferPointer { aug in
             for o in 0..<m {
                 (aug.baseAddress! + o * depth).update(from: weight + o * lda, count: taps)
@@ -204,32 +207,141 @@ func packPaddedConvPanel(_ src: PaddedPanelSource, pc: Int, kc: Int, jc: Int, nc
     }
 }
 
-/// C[O, n] = Waug * cols for one image group, on the calling thread: the blocked loops of
-/// `gemmBlocked` with the weights already packed and B panels made by `pack(pc, kc, jc, nc, into)`.
+/// C[O, n] = Waug * cols for one image group, on the calling thread: `blockedProduct` with the
+/// weights already packed (all rows in one M block) and B panels made by `pack(pc, kc, jc, nc, into)`.
 @inline(__always)
 func convPanelGEMM(columns n: Int, weights w: ConvWeightLayout, weightBase: UnsafePointer<Float>,
                    kernel: MicroKernel, c: UnsafeMutablePointer<Float>, ldc: Int,
                    pack: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-    let k = w.depth, m = w.rows
-    let nr = kernel.nr
-    let kcBlock = w.kcBlock
-    let ncLimit = max(nr, GEMMBlocking.panelBytes / 4 / kcBlock)
-    let ncBlock = GEMMBlocking.evenBlock(n, limit: ncLimit, quantum: nr)
     GEMMWorkspace.withWorkspace { ws in
-        let bp = ws.packedB(capacity: kcBlock * ncBlock)
-        var jc = 0
-        while jc < n {
-            let nc = min(ncBlock, n - jc)
-            var pc = 0
-            while pc < k {
-                let kc = min(kcBlock, k - pc)
-                pack(pc, kc, jc, nc, bp)
-                let blockBeta: Float = pc == 0 ? 0 : 1
-                runMacroKernel(kernel, kc: kc, rows: m, columns: nc, a: weightBase + pc * w.paddedRows, b: bp,
-                               c: c + jc, ldc: ldc, alpha: 1, beta: blockBeta)
-                pc += kc
-            }
-            jc += nc
-        }
+        blockedProduct(kernel, m: w.rows, n: n, k: w.depth, kcBlock: w.kcBlock, mcBlock: max(1, w.rows),
+                       alpha: 1, beta: 0, c: c, ldc: ldc, workspace: ws,
+                       packA: { _, _, pc, _ in weightBase + pc * w.paddedRows }, packB: pack)
     }
+}
+
+/// Images per panel GEMM: one when an image's output plane is wide enough for the GEMM (its
+/// output then lands in `y` directly), else enough images for `conv2dMinimumColumns`, staged
+/// and copied out.
+func panelImages(_ g: Conv2dGeometry) -> Int {
+    if g.outPlane >= conv2dMinimumColumns { return 1 }
+    return max(1, min(g.batch, (conv2dMinimumColumns + g.outPlane - 1) / g.outPlane))
+}
+
+/// Forward convolution of `input` (NCHW) into `output` by the panel GEMM: the weights (and
+/// bias) packed once, then each thread's images through `convPaddedPanelForward` (stride 1,
+/// `padded`) or `convTapPanelForward` (any stride).
+func convPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                      bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
+                      padded: Bool, scratch: inout Conv2dScratch) {
+    scratch.packedWeights.pack(weight: weight, rows: g.outChannels, taps: g.taps, lda: g.taps,
+                               bias: bias, kernel: .selected)
+    if padded {
+        convPaddedPanelForward(g, input: input, output: output, scratch: &scratch)
+    } else {
+        convTapPanelForward(g, input: input, output: output, scratch: &scratch)
+    }
+}
+
+/// The panel convolution through a tap table (`ConvPanelSource`), with the weights already in
+/// `scratch.packedWeights`.
+func convTapPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
+                         output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    let threads = convThreads(g.batch)
+    let perGroup = panelImages(g)
+    let stagedSlice = perGroup > 1 ? g.outChannels * perGroup * g.outPlane : 0
+    scratch.panelStaged.growScratch(to: stagedSlice * threads)
+    scratch.tapTable.growScratch(to: g.taps, filling: ConvTap(rowOffset: 0, i: 0, lo: 0, hi: 0))
+    let weights = scratch.packedWeights.layout
+    let kernel = MicroKernel.selected
+    nonisolated(unsafe) let out = output
+    scratch.tapTable.withUnsafeMutableBufferPointer { tp in
+    ConvTap.fill(tp.baseAddress!, for: g)
+    let taps = UnsafePointer(tp.baseAddress!)
+    scratch.packedWeights.storage.withUnsafeBufferPointer { wp in
+    scratch.panelStaged.withUnsafeMutableBufferPointer { stp in
+        parallelFor(threads) { range in
+            for t in range {
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                var n0 = images.lowerBound
+                while n0 < images.upperBound {
+                    let nb = min(perGroup, images.upperBound - n0)
+                    let src = ConvPanelSource(geometry: g, input: input, taps: taps, firstImage: n0, images: nb)
+                    let yImage = out + n0 * g.outChannels * g.outPlane
+                    // One image: the GEMM result [O, Ho*Wo] is that image's NCHW block.
+                    let target = nb == 1 ? yImage : stp.baseAddress! + t * stagedSlice
+                    let cols = src.columns
+                    convPanelGEMM(columns: cols, weights: weights, weightBase: wp.baseAddress!, kernel: kernel,
+                                  c: target, ldc: cols) { pc, kc, jc, nc, panel in
+                        packConvPanel(src, pc: pc, kc: kc, jc: jc, nc: nc, nr: kernel.nr, into: panel)
+                    }
+                    if nb > 1 {
+                        for n in 0..<nb {
+                            for o in 0..<g.outChannels {
+                                (yImage + (n * g.outChannels + o) * g.outPlane)
+                                    .update(from: target + o * cols + n * g.outPlane, count: g.outPlane)
+                            }
+                        }
+                    }
+                    n0 += nb
+                }
+            }
+        }
+    }}}
+}
+
+/// Stride-1 panel convolution on wide rows of zero-padded images (`PaddedPanelSource`): each
+/// thread pads its image group, runs the GEMM into a staged [O, nb*Ho*Wp] and copies the Wo
+/// valid columns of every row into `output`.
+func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
+                            output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    let widePlane = g.outHeight * wp
+    let threads = convThreads(g.batch)
+    let perGroup = max(1, min(g.batch, (conv2dMinimumColumns + widePlane - 1) / widePlane))
+    let paddedSlice = perGroup * imageSize + g.kernelWidth + 16
+    let stagedSlice = g.outChannels * perGroup * widePlane
+    scratch.panelStaged.growScratch(to: stagedSlice * threads)
+    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.fillPaddedTapOffsets(g)
+    let weights = scratch.packedWeights.layout
+    let kernel = MicroKernel.selected
+    nonisolated(unsafe) let out = output
+    scratch.tapOffsets.withUnsafeBufferPointer { tp in
+    scratch.packedWeights.storage.withUnsafeBufferPointer { wtp in
+    scratch.panelStaged.withUnsafeMutableBufferPointer { stp in
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+        parallelFor(threads) { range in
+            for t in range {
+                let padded = pp.baseAddress! + t * paddedSlice
+                let staged = stp.baseAddress! + t * stagedSlice
+                let images = convImages(thread: t, of: threads, batch: g.batch)
+                var n0 = images.lowerBound
+                while n0 < images.upperBound {
+                    let nb = min(perGroup, images.upperBound - n0)
+                    padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
+                    (padded + nb * imageSize).update(repeating: 0, count: g.kernelWidth + 16)
+                    let src = PaddedPanelSource(input: padded, tapOffsets: tp.baseAddress!, tapCount: g.taps,
+                                                imageSize: imageSize, widePlane: widePlane, images: nb)
+                    let cols = src.columns
+                    convPanelGEMM(columns: cols, weights: weights, weightBase: wtp.baseAddress!, kernel: kernel,
+                                  c: staged, ldc: cols) { pc, kc, jc, nc, panel in
+                        packPaddedConvPanel(src, pc: pc, kc: kc, jc: jc, nc: nc, nr: kernel.nr, into: panel)
+                    }
+                    let yGroup = out + n0 * g.outChannels * g.outPlane
+                    for n in 0..<nb {
+                        for o in 0..<g.outChannels {
+                            let from = staged + o * cols + n * widePlane
+                            let to = yGroup + (n * g.outChannels + o) * g.outPlane
+                            for oy in 0..<g.outHeight {
+                                copyRow(to + oy * g.outWidth, from + oy * wp, count: g.outWidth)
+                            }
+                        }
+                    }
+                    n0 += nb
+                }
+            }
+        }
+    }}}}
 }

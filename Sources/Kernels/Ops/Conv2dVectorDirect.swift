@@ -11,12 +11,12 @@ import KernelsC
 // tap, and nothing is packed but the weights, once per call. The panel GEMM does the same sums
 // with a columns panel packed per image group; this kernel skips that copy.
 
-/// Forward stride-1 convolution of `input` (NCHW) into `output` with the AVX-512 kernel.
-/// Call only when `MicroKernel.selected == .avx512`.
+/// Forward stride-1 convolution of `input` (NCHW) into `output` with the AVX-512 kernel
+/// (when: `Conv2dDispatch`).
 func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
                              scratch: inout Conv2dScratch) {
-    precondition(g.stride == 1, "the vector direct kernel is for stride 1")
+    require(g.stride == 1, "conv2d: the vector direct kernel is for stride 1, not \(g)")
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
     let imageSize = g.inChannels * hp * wp
     let vectors = g.outChannels % 32 == 0 ? 2 : 1
@@ -26,8 +26,8 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
 
     // Weights as [block][tap][lane], zero past the last channel; bias likewise.
     let packedCount = blocks * taps * lanes
-    if scratch.directWeights.count < packedCount { scratch.directWeights = [Float](repeating: 0, count: packedCount) }
-    if scratch.directBias.count < blocks * lanes { scratch.directBias = [Float](repeating: 0, count: blocks * lanes) }
+    scratch.directWeights.growScratch(to: packedCount)
+    scratch.directBias.growScratch(to: blocks * lanes)
     scratch.directWeights.withUnsafeMutableBufferPointer { dst in
         for block in 0..<blocks {
             for lane in 0..<lanes {
@@ -52,9 +52,7 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
 
     let threads = convThreads(g.batch)
     let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
-    if scratch.paddedInput.count < paddedSlice * threads {
-        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
-    }
+    scratch.paddedInput.growScratch(to: paddedSlice * threads)
     let hasBias = bias != nil
     nonisolated(unsafe) let out = output
     scratch.tapOffsets.withUnsafeBufferPointer { tp in
@@ -87,75 +85,51 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
 // (zero in the dropped columns) with the padded image read in place. Each thread sums its images
 // in groups that fit L2 into its own partial; partials are added in thread order.
 
-/// Overwrites `gradWeight` ([O, C*kh*kw]) with the weight gradient of a stride-1 convolution.
-/// Call only when `MicroKernel.selected == .avx512`.
-func convVectorDirectWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-                                    gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
-    precondition(g.stride == 1, "the vector direct kernel is for stride 1")
-    if convWinogradWeightGradientApplies(g) {
-        convWinogradWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
-        return
-    }
-    if g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5) {
-        convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
-        return
-    }
+/// Overwrites `gradWeight` ([O, C*kh*kw]) with the weight gradient of a stride-1 convolution by
+/// dot products along wide rows (when: `Conv2dDispatch`; 3x3 and 5x5 take the broadcast kernel below).
+func convVectorDotWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                 gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    require(g.stride == 1, "conv2d: the vector direct kernel is for stride 1, not \(g)")
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
     let imageSize = g.inChannels * hp * wp
     let widePlane = g.outHeight * wp
     let taps = g.taps
-    let weightCount = g.outChannels * taps
     // Images per group: the group's padded inputs and wide gradients within about 1 MiB of L2.
     let perImage = imageSize + g.outChannels * widePlane
     let perGroup = max(1, min(g.batch, (1 << 18) / perImage))
     let threads = convThreads(g.batch)
     let paddedSlice = perGroup * imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
     let wideSlice = perGroup * g.outChannels * widePlane
-    if scratch.paddedInput.count < paddedSlice * threads {
-        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
-    }
-    if scratch.panelStaged.count < wideSlice * threads {
-        scratch.panelStaged = [Float](repeating: 0, count: wideSlice * threads)
-    }
-    if scratch.partialGradWeight.count < weightCount * (threads - 1) {
-        scratch.partialGradWeight = [Float](repeating: 0, count: weightCount * (threads - 1))
-    }
+    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.panelStaged.growScratch(to: wideSlice * threads)
     scratch.fillPaddedTapOffsets(g)
-    nonisolated(unsafe) let dwTotal = gradWeight
     scratch.tapOffsets.withUnsafeBufferPointer { tp in
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
     scratch.panelStaged.withUnsafeMutableBufferPointer { wdp in
-    scratch.partialGradWeight.withUnsafeMutableBufferPointer { pwp in
-        parallelFor(threads) { range in
-            for t in range {
-                let padded = pp.baseAddress! + t * paddedSlice
-                let wide = wdp.baseAddress! + t * wideSlice
-                let dwThread = t == 0 ? dwTotal : pwp.baseAddress! + (t - 1) * weightCount
-                let images = convImages(thread: t, of: threads, batch: g.batch)
-                if images.isEmpty { dwThread.update(repeating: 0, count: weightCount) }
-                var n0 = images.lowerBound
-                while n0 < images.upperBound {
-                    let nb = min(perGroup, images.upperBound - n0)
-                    padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
-                    (padded + nb * imageSize).update(repeating: 0, count: Int(FM_CONV_MARGIN) + g.kernelWidth)
-                    // dy on wide rows: each output row followed by Wp - Wo zeros.
-                    let dyGroup = gradOutput + n0 * g.outChannels * g.outPlane
-                    for plane in 0..<(nb * g.outChannels) {
-                        let from = dyGroup + plane * g.outPlane
-                        let to = wide + plane * widePlane
-                        for oy in 0..<g.outHeight {
-                            copyRow(to + oy * wp, from + oy * g.outWidth, count: g.outWidth)
-                            (to + oy * wp + g.outWidth).update(repeating: 0, count: wp - g.outWidth)
-                        }
+        convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
+            let padded = pp.baseAddress! + t * paddedSlice
+            let wide = wdp.baseAddress! + t * wideSlice
+            var n0 = images.lowerBound
+            while n0 < images.upperBound {
+                let nb = min(perGroup, images.upperBound - n0)
+                padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
+                (padded + nb * imageSize).update(repeating: 0, count: Int(FM_CONV_MARGIN) + g.kernelWidth)
+                // dy on wide rows: each output row followed by Wp - Wo zeros.
+                let dyGroup = gradOutput + n0 * g.outChannels * g.outPlane
+                for plane in 0..<(nb * g.outChannels) {
+                    let from = dyGroup + plane * g.outPlane
+                    let to = wide + plane * widePlane
+                    for oy in 0..<g.outHeight {
+                        copyRow(to + oy * wp, from + oy * g.outWidth, count: g.outWidth)
+                        (to + oy * wp + g.outWidth).update(repeating: 0, count: wp - g.outWidth)
                     }
-                    fm_conv_wgrad_avx512(g.outChannels, taps, nb, widePlane, wide, padded, imageSize,
-                                         tp.baseAddress!, dwThread, n0 == images.lowerBound ? 0 : 1)
-                    n0 += nb
                 }
+                fm_conv_wgrad_avx512(g.outChannels, taps, nb, widePlane, wide, padded, imageSize,
+                                     tp.baseAddress!, dwThread, n0 == images.lowerBound ? 0 : 1)
+                n0 += nb
             }
         }
-        addPartials(pwp.baseAddress!, threads: threads, count: weightCount, into: dwTotal)
-    }}}}
+    }}}
 }
 
 // For 3x3 and 5x5 kernels the weight gradient runs with vectors along output channels instead:
@@ -166,9 +140,12 @@ func convVectorDirectWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Fl
 // channels, all kh*kw taps of one input channel in registers while the pixels stream by: no
 // horizontal sums and no dropped columns.
 
-/// `convVectorDirectWeightGradient` for square 3x3 and 5x5 kernels.
+/// The weight gradient of a stride-1 convolution with a square 3x3 or 5x5 kernel (when:
+/// `Conv2dDispatch`).
 func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                  gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    require(g.stride == 1 && g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5),
+            "conv2d: the broadcast weight-gradient kernel is for stride-1 3x3 and 5x5 kernels, not \(g)")
     let k = g.kernelHeight, kk = k * k
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
     let imageSize = g.inChannels * hp * wp
@@ -177,58 +154,37 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
     let blocks = (g.outChannels + lanes - 1) / lanes
     let opad = blocks * lanes
     let taps = g.taps
-    let weightCount = g.outChannels * taps
     let accSlice = blocks * g.inChannels * kk * lanes
     let threads = convThreads(g.batch)
     let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + k
     let transposedSlice = g.outPlane * opad
-    if scratch.paddedInput.count < paddedSlice * threads {
-        scratch.paddedInput = [Float](repeating: 0, count: paddedSlice * threads)
-    }
+    scratch.paddedInput.growScratch(to: paddedSlice * threads)
     // Lanes past the last channel are never written, so they stay zero from here on.
-    if scratch.transposedGradient.count < transposedSlice * threads {
-        scratch.transposedGradient = [Float](repeating: 0, count: transposedSlice * threads)
-    }
-    if scratch.channelAccumulators.count < accSlice * threads {
-        scratch.channelAccumulators = [Float](repeating: 0, count: accSlice * threads)
-    }
-    if scratch.partialGradWeight.count < weightCount * (threads - 1) {
-        scratch.partialGradWeight = [Float](repeating: 0, count: weightCount * (threads - 1))
-    }
-    nonisolated(unsafe) let dwTotal = gradWeight
+    scratch.transposedGradient.growScratch(to: transposedSlice * threads)
+    scratch.channelAccumulators.growScratch(to: accSlice * threads)
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
     scratch.transposedGradient.withUnsafeMutableBufferPointer { tgp in
     scratch.channelAccumulators.withUnsafeMutableBufferPointer { ap in
-    scratch.partialGradWeight.withUnsafeMutableBufferPointer { pwp in
-        parallelFor(threads) { range in
-            for t in range {
-                let padded = pp.baseAddress! + t * paddedSlice
-                let dyT = tgp.baseAddress! + t * transposedSlice
-                let acc = ap.baseAddress! + t * accSlice
-                let dwThread = t == 0 ? dwTotal : pwp.baseAddress! + (t - 1) * weightCount
-                let images = convImages(thread: t, of: threads, batch: g.batch)
-                if images.isEmpty {
-                    dwThread.update(repeating: 0, count: weightCount)
-                    continue
-                }
-                for n in images {
-                    padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
-                    let dyImage = gradOutput + n * g.outChannels * g.outPlane
-                    fm_transpose_avx512(dyImage, g.outChannels, g.outPlane, g.outPlane, dyT, opad)
-                    _ = fm_conv_wgrad_bcast_avx512(g.inChannels, k, k, vectors, blocks, dyT, opad, padded, hp, wp,
-                                                   g.outHeight, g.outWidth, acc, n == images.lowerBound ? 0 : 1)
-                }
-                // acc [block][c][tap][lane] -> dW [o][c*kk + tap]
-                for o in 0..<g.outChannels {
-                    let block = o / lanes, lane = o % lanes
-                    let row = dwThread + o * taps
-                    for c in 0..<g.inChannels {
-                        let from = acc + (block * g.inChannels + c) * kk * lanes + lane
-                        for tap in 0..<kk { row[c * kk + tap] = from[tap * lanes] }
-                    }
+        convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
+            let padded = pp.baseAddress! + t * paddedSlice
+            let dyT = tgp.baseAddress! + t * transposedSlice
+            let acc = ap.baseAddress! + t * accSlice
+            for n in images {
+                padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                let dyImage = gradOutput + n * g.outChannels * g.outPlane
+                fm_transpose_avx512(dyImage, g.outChannels, g.outPlane, g.outPlane, dyT, opad)
+                _ = fm_conv_wgrad_bcast_avx512(g.inChannels, k, k, vectors, blocks, dyT, opad, padded, hp, wp,
+                                               g.outHeight, g.outWidth, acc, n == images.lowerBound ? 0 : 1)
+            }
+            // acc [block][c][tap][lane] -> dW [o][c*kk + tap]
+            for o in 0..<g.outChannels {
+                let block = o / lanes, lane = o % lanes
+                let row = dwThread + o * taps
+                for c in 0..<g.inChannels {
+                    let from = acc + (block * g.inChannels + c) * kk * lanes + lane
+                    for tap in 0..<kk { row[c * kk + tap] = from[tap * lanes] }
                 }
             }
         }
-        addPartials(pwp.baseAddress!, threads: threads, count: weightCount, into: dwTotal)
-    }}}}
+    }}}
 }

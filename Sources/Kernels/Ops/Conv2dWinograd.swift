@@ -16,40 +16,16 @@ import KernelsC
 // M stay in L2. Every output is the same sums in the same order whatever the blocking and
 // thread count.
 
-/// Whether `convolve` runs `g` by Winograd: 3x3, stride 1, padding 1, AVX-512, enough input
-/// channels for the products to outweigh the transforms (a 3-channel first layer stays direct),
-/// and rows narrow enough for the input transform's row buffer.
-func convWinogradApplies(_ g: Conv2dGeometry) -> Bool {
-    g.stride == 1 && g.padding == 1 && g.kernelHeight == 3 && g.kernelWidth == 3
-        && g.inChannels >= convWinogradMinimumChannels && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
-        && MicroKernel.selected == .avx512
-}
-
-/// The fewest input channels the Winograd path takes. Against the direct kernel (batch 128, one
-/// thread, thread CPU time, 3 alternating rounds, medians): 8 -> 32 channels on 32x32 planes
-/// 4.5 against 5.5 ms, 16 -> 16 on 32x32 5.0 against 5.7, 8 -> 16 on 16x16 0.65 against 0.71;
-/// fewer channels were not measured (the 3-channel first layer stays direct).
-let convWinogradMinimumChannels = 8
-
 /// Floats of transformed input plus products one block may hold: 512 KiB, a quarter of a 2 MiB
 /// L2. On the VGG shapes (`vggConvolutionTimes`, 3 alternating rounds) the sum of the seven
 /// medians was 53.3 ms at 1 MiB, 51.5 at 512 KiB, 256 KiB no better.
 let convWinogradBlockBudget = 1 << 17
 
-/// Whether `g` runs as F(4x4, 3x3) rather than F(2x2, 3x3): planes at least 32 wide, or 16 wide
-/// with at least 64 input channels. Measured on the VGG shapes (`vggConvolutionTimes`, batch
-/// 128, one thread, 3 alternating rounds, medians, F(4x4) against F(2x2)): 32 -> 32 @32x32
-/// 9.9 against 12.8 ms, 64 -> 64 @16x16 8.4 against 9.4, 64 -> 32 @16x16 4.8 against 5.9;
-/// 32 -> 64 @16x16 5.3 against 5.1; on 8x8 planes (two tiles per row, half-empty vectors in
-/// the transforms) F(4x4) loses: 64 -> 128 6.2 against 4.3, 128 -> 128 10.1 against 8.6.
-func convWinogradUsesF4(_ g: Conv2dGeometry) -> Bool {
-    g.width >= 32 || (g.width >= 16 && g.inChannels >= 64)
-}
-
-/// The block shape for `g`: tile rows per block and the padded tile count (row stride of V and M).
-func convWinogradBlock(_ g: Conv2dGeometry) -> (rows: Int, stride: Int, outPadded: Int) {
+/// The block shape for `g` by F(4x4, 3x3) (`f4`) or F(2x2, 3x3): tile rows per block and the
+/// padded tile count (row stride of V and M).
+func convWinogradBlock(_ g: Conv2dGeometry, f4: Bool) -> (rows: Int, stride: Int, outPadded: Int) {
     let outPadded = (g.outChannels + 7) / 8 * 8
-    let (side, positions) = convWinogradUsesF4(g) ? (4, 36) : (2, 16)
+    let (side, positions) = f4 ? (4, 36) : (2, 16)
     let tilesPerRow = (g.width + side - 1) / side
     let tileRows = (g.height + side - 1) / side
     let tiles = max(48, convWinogradBlockBudget / (positions * (g.inChannels + outPadded)))
@@ -60,13 +36,13 @@ func convWinogradBlock(_ g: Conv2dGeometry) -> (rows: Int, stride: Int, outPadde
 }
 
 /// Forward 3x3 stride-1 padding-1 convolution of `input` (NCHW) into `output` by Winograd
-/// F(2x2, 3x3) or F(4x4, 3x3) (`convWinogradUsesF4`). Call only when `convWinogradApplies(g)`.
+/// F(4x4, 3x3) when `f4`, else F(2x2, 3x3), on AVX-512 (`Conv2dDispatch` decides which).
 func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
-                         scratch: inout Conv2dScratch) {
-    precondition(convWinogradApplies(g), "the Winograd path is for 3x3 stride-1 padding-1 convolutions")
-    let (rowsPerBlock, ldv, opad) = convWinogradBlock(g)
-    let f4 = convWinogradUsesF4(g)
+                         f4: Bool, scratch: inout Conv2dScratch) {
+    require(g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH),
+            "conv2d: Winograd is for 3x3 stride-1 padding-1 convolutions on rows up to \(FM_WINOGRAD_MAX_WIDTH) wide, not \(g)")
+    let (rowsPerBlock, ldv, opad) = convWinogradBlock(g, f4: f4)
     let (side, positions) = f4 ? (4, 36) : (2, 16)
     let tileRowsPerImage = (g.height + side - 1) / side
     let tilesPerRow = (g.width + side - 1) / side
@@ -75,15 +51,9 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
     let transformedSlice = positions * g.inChannels * ldv + 16
     let productSlice = positions * opad * ldv + 16
     let threads = convThreads(g.batch)
-    if scratch.winogradWeights.count < weightCount {
-        scratch.winogradWeights = [Float](repeating: 0, count: weightCount)
-    }
-    if scratch.winogradTransformed.count < transformedSlice * threads {
-        scratch.winogradTransformed = [Float](repeating: 0, count: transformedSlice * threads)
-    }
-    if scratch.winogradProducts.count < productSlice * threads {
-        scratch.winogradProducts = [Float](repeating: 0, count: productSlice * threads)
-    }
+    scratch.winogradWeights.growScratch(to: weightCount)
+    scratch.winogradTransformed.growScratch(to: transformedSlice * threads)
+    scratch.winogradProducts.growScratch(to: productSlice * threads)
     nonisolated(unsafe) let out = output
     let biasBase = bias?.baseAddress
     scratch.winogradWeights.withUnsafeMutableBufferPointer { up in

@@ -2,7 +2,7 @@
 #define FEATUREMAPS_CONVKERNELS_H
 
 /* Direct stride-1 convolution with AVX-512, vectors along output channels (call only after
-   fm_cpu_has_avx512() said yes; on other CPUs the panel GEMM in Conv2dPanels.swift runs).
+   fm_cpu_features() reported FM_CPU_AVX512; on other CPUs the panel GEMM in Conv2dPanels.swift runs).
 
    For each image n and output pixel (oy, ox) of a zero-padded input [C][Hp][Wp]:
      y[n][o][oy][ox] = bias[o] + sum_t w[t][o] * xpad[n][tapOffsets[t] + oy*Wp + ox]

@@ -2,15 +2,20 @@
 #define FEATUREMAPS_KERNELSC_H
 
 /* AVX-512 GEMM micro-kernel, compiled for AVX-512 with a function-level target attribute and
-   called only after fm_cpu_has_avx512() said yes, so the library still runs on AVX2-only
-   x86-64 and on arm64 (where fm_cpu_has_avx512 is always 0 and the Swift kernel runs). */
+   called only when fm_cpu_features() reports FM_CPU_AVX512, so the library still runs on AVX2-only
+   x86-64 and on arm64 (where fm_cpu_features is always 0 and the Swift kernel runs). */
 
 /* Rows and columns of the AVX-512 micro-tile (C is row-major, vectors run along N). */
 #define FM_AVX512_MR 8
 #define FM_AVX512_NR 48
 
-/* 1 when this CPU and OS support AVX-512F and AVX-512VL, else 0. */
-int fm_cpu_has_avx512(void);
+/* What this CPU reports (__builtin_cpu_supports), as FM_CPU_* bits; 0 off x86-64.
+   FM_CPU_AMX_TILE is the CPU's flag only: Linux also wants arch_prctl(ARCH_REQ_XCOMP_PERM)
+   before AMX state may be used. Read once, through Swift's CPUFeatures. */
+#define FM_CPU_AVX512 1u        /* AVX-512F and AVX-512VL */
+#define FM_CPU_AVX512_BF16 2u   /* AVX512_BF16 */
+#define FM_CPU_AMX_TILE 4u      /* AMX-TILE */
+unsigned fm_cpu_features(void);
 
 /* C[rows, cols] = alpha * (A sliver x B sliver) + beta * C, beta == 0 not reading C.
    a: packed [kc][FM_AVX512_MR], b: packed [kc][FM_AVX512_NR], both 64-byte aligned.
@@ -33,7 +38,7 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
    - otherwise: a dot-product kernel with vectors along K on both operands as stored, 8 x 3 tiles
      of C summed horizontally by a transpose-and-add tree at the end of each K block.
    work: FM_AVX512_NT_WORK floats, 64-byte aligned. Single-threaded; call after
-   fm_cpu_has_avx512(). */
+   fm_cpu_features() reported FM_CPU_AVX512. */
 void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, long lda,
                         const float *b, long ldb, float beta, float *c, long ldc, float *work);
 

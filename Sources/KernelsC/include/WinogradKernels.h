@@ -3,7 +3,7 @@
 
 /* Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
    Networks", 2015) for 3x3 kernels at stride 1 and padding 1, with AVX-512. Call only after
-   fm_cpu_has_avx512() said yes.
+   fm_cpu_features() reported FM_CPU_AVX512.
 
    Each 2x2 block of outputs ("tile") of one image and output channel is
      Y = A^T [ sum_c (G g[o][c] G^T) .* (B^T d[c] B) ] A

@@ -2,7 +2,7 @@
 #define FEATUREMAPS_WINOGRADWEIGHTGRADIENT_H
 
 /* Weight gradient of a 3x3, stride-1, padding-1 convolution by Winograd F(2x2, 3x3), AVX-512
-   (call only after fm_cpu_has_avx512() said yes).
+   (call only after fm_cpu_features() reported FM_CPU_AVX512).
 
    The forward pass of one 2x2 output tile is Y = A^T [(G g G^T) . (B^T d B)] A, with d the 4x4
    tile of the padded input at stride 2 and g the 3x3 kernel. Hence, with U = G g G^T,

@@ -1,0 +1,221 @@
+import KernelsC
+
+// Which method runs a convolution: every rule is in `Conv2dDispatch.choose` (its doc comment
+// has the table of rules and the measurements behind them), and nowhere else. The kernels
+// themselves are in the files each method names.
+
+/// How a forward convolution (or the flipped-kernel input gradient) is computed.
+public enum ConvForwardMethod: String, Sendable, CaseIterable {
+    /// One axpy per kernel tap into an output row (Conv2dDirect.swift); any CPU and shape.
+    case directLoops
+    /// Winograd F(2x2, 3x3) (Conv2dWinograd.swift); AVX-512, 3x3, stride 1, padding 1, W <= 512.
+    case winogradF2
+    /// Winograd F(4x4, 3x3); the same shapes as F(2x2).
+    case winogradF4
+    /// The direct AVX-512 kernel with vectors along output channels (Conv2dVectorDirect.swift); stride 1.
+    case vectorDirect
+    /// Panel GEMM over zero-padded wide rows (Conv2dPanels.swift); stride 1, any CPU.
+    case paddedPanels
+    /// Panel GEMM packed through a tap table (Conv2dPanels.swift); any stride, any CPU.
+    case tapPanels
+}
+
+/// How a weight gradient is computed.
+public enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
+    /// Winograd F(2x2, 3x3) (Conv2dWinogradWeightGradient.swift); AVX-512, 3x3, stride 1, padding 1.
+    case winogradF2
+    /// Taps of one input channel in registers, inputs broadcast (Conv2dVectorDirect.swift);
+    /// AVX-512, stride 1, square 3x3 or 5x5.
+    case broadcast
+    /// Dot products of dy's wide rows with the padded image (Conv2dVectorDirect.swift); AVX-512, stride 1.
+    case vectorDot
+    /// dY * columns^T per image group (Conv2dIm2col.swift); any CPU and shape.
+    case im2col
+}
+
+/// How an input gradient is computed.
+public enum ConvInputGradientMethod: Hashable, Sendable {
+    /// A forward convolution of dy with the flipped kernel, by the given method; stride 1, a
+    /// square kernel, padding <= k - 1.
+    case flippedKernel(ConvForwardMethod)
+    /// W^T * dY scattered back by col2im (Conv2dIm2col.swift), sharing its columns with the
+    /// im2col weight gradient, so only together with it.
+    case im2col
+}
+
+/// The methods one convolution's passes take.
+public struct ConvolutionPlan: Hashable, Sendable {
+    /// The forward pass.
+    public var forward: ConvForwardMethod
+    /// The weight gradient.
+    public var weightGradient: ConvWeightGradientMethod
+    /// The input gradient.
+    public var inputGradient: ConvInputGradientMethod
+
+    /// A plan of the given methods.
+    public init(forward: ConvForwardMethod, weightGradient: ConvWeightGradientMethod,
+                inputGradient: ConvInputGradientMethod) {
+        self.forward = forward; self.weightGradient = weightGradient; self.inputGradient = inputGradient
+    }
+}
+
+/// Methods a caller forces for the convolutions of one scope (nil: chosen by the rules).
+public struct ConvolutionMethods: Sendable {
+    /// The forward method, or nil.
+    public var forward: ConvForwardMethod?
+    /// The weight-gradient method, or nil.
+    public var weightGradient: ConvWeightGradientMethod?
+    /// The input-gradient method, or nil.
+    public var inputGradient: ConvInputGradientMethod?
+
+    /// Forces the given methods; the others are chosen as usual.
+    public init(forward: ConvForwardMethod? = nil, weightGradient: ConvWeightGradientMethod? = nil,
+                inputGradient: ConvInputGradientMethod? = nil) {
+        self.forward = forward; self.weightGradient = weightGradient; self.inputGradient = inputGradient
+    }
+}
+
+/// The one place that decides how a convolution runs (rules and measurements: the table at the
+/// top of Conv2dDispatch.swift).
+public enum Conv2dDispatch {
+    /// Methods forced for the current task (tests); see `withMethods`.
+    @TaskLocal static var forced = ConvolutionMethods()
+
+    /// Runs `body` with the given methods forced for every convolution it makes on this task
+    /// (not other tasks or threads). A forced method that cannot run a shape (see `supports`)
+    /// stops with a message.
+    public static func withMethods<R>(_ methods: ConvolutionMethods, _ body: () throws -> R) rethrows -> R {
+        try $forced.withValue(methods, operation: body)
+    }
+
+    /// The plan the convolutions of this process take for `g`: the rules on `CPUFeatures.enabled`,
+    /// with any method forced by `withMethods`.
+    public static func plan(for g: Conv2dGeometry) -> ConvolutionPlan {
+        let cpu = CPUFeatures.enabled
+        var plan = choose(g, cpu: cpu)
+        let forced = Self.forced
+        if let f = forced.forward {
+            require(supports(f, g, cpu: cpu), "conv2d: forced forward method \(f) cannot run \(g) on \(cpu)")
+            plan.forward = f
+        }
+        if let w = forced.weightGradient {
+            require(supports(w, g, cpu: cpu), "conv2d: forced weight-gradient method \(w) cannot run \(g) on \(cpu)")
+            plan.weightGradient = w
+        }
+        if let i = forced.inputGradient {
+            require(supports(i, g, cpu: cpu), "conv2d: forced input-gradient method \(i) cannot run \(g) on \(cpu)")
+            plan.inputGradient = i
+        }
+        require(plan.inputGradient != .im2col || plan.weightGradient == .im2col,
+                "conv2d: the im2col input gradient runs only with the im2col weight gradient (\(g))")
+        return plan
+    }
+
+    /// Every rule: the methods for `g` on a CPU with `cpu`.
+    ///
+    /// Forward (`ConvForwardMethod`), first rule that holds:
+    ///
+    /// | method         | when                                                              | measured (one thread unless said)                       |
+    /// | -------------- | ----------------------------------------------------------------- | ------------------------------------------------------- |
+    /// | directLoops    | O <= 8 filters and output rows >= 96 pixels (forward only)         | 5c9d9d1, conv2dDirectVersusIm2colTimes: explorer layer 1 |
+    /// |                |                                                                   | (1x300x451, 2 filters 3x3) 0.23 vs 0.84 ms im2col; 16   |
+    /// |                |                                                                   | filters 9.11 vs 8.24; 64x64 rows 0.79 vs 0.39            |
+    /// | winogradF4     | AVX-512, 3x3, stride 1, padding 1, C >= 8, W <= 512 (row buffer), | df82f91, vggConvolutionTimes, batch 128, F4 vs F2:       |
+    /// |                | and W >= 32, or W >= 16 with C >= 64                              | 32->32 @32x32 9.9 vs 12.8 ms, 64->64 @16x16 8.4 vs 9.4,  |
+    /// |                |                                                                   | 64->32 @16x16 4.8 vs 5.9; 32->64 @16x16 5.3 vs 5.1 and   |
+    /// |                |                                                                   | 8x8 planes (6.2 vs 4.3, 10.1 vs 8.6) stay F2             |
+    /// | winogradF2     | the same, other widths                                            | c5b541f, vs vector direct: 32->64 @16x16 5.1 vs 11.2 ms, |
+    /// |                |                                                                   | 128->128 @8x8 9.0 vs 17.8; C >= 8 (eff9887): 8->32 @32x32 |
+    /// |                |                                                                   | 4.5 vs 5.5, 16->16 5.0 vs 5.7; fewer not measured        |
+    /// | vectorDirect   | AVX-512, stride 1                                                 | 7a9523c vs im2col (53d5e78): training step 1,450 -> 3,000 |
+    /// |                |                                                                   | (seed) and 255 -> 380 (VGG) images/s                     |
+    /// | paddedPanels   | stride 1 (the path of CPUs without AVX-512)                       | 16ad8ba: one pass over the input instead of three        |
+    /// | tapPanels      | otherwise (stride > 1)                                            |                                                          |
+    ///
+    /// Weight gradient (`ConvWeightGradientMethod`):
+    ///
+    /// | method       | when                                                                 | measured                                                |
+    /// | ------------ | -------------------------------------------------------------------- | ------------------------------------------------------- |
+    /// | winogradF2   | AVX-512, 3x3, stride 1, padding 1, C >= 16, O >= 16, C * O >= 512    | c5b541f vs broadcast, batch 128: VGG layers 2-6 42.1 vs   |
+    /// |              |                                                                      | 69.7 ms; 987dc7a: 16->16 4-7% slower, hence C * O >= 512 |
+    /// | broadcast    | AVX-512, stride 1, square 3x3 or 5x5, padding <= k - 1               | 7b8777d: 5x5 44 loads per 100 FMAs instead of 104        |
+    /// | vectorDot    | AVX-512, stride 1, other square kernels, padding <= k - 1            | 7a9523c (with vectorDirect above)                        |
+    /// | im2col       | otherwise (no AVX-512, stride > 1, non-square kernels)               |                                                          |
+    ///
+    /// Input gradient (`ConvInputGradientMethod`): at stride 1 with a square kernel and padding
+    /// <= k - 1, dx is a forward convolution of dy with the flipped, transposed kernel
+    /// (`Conv2dGeometry.flippedInputGradient`), whose method the forward rules above pick (all but
+    /// directLoops: dy has as many channels as the layer has filters); otherwise im2col (W^T dY,
+    /// col2im), in the same pass over the columns as the im2col weight gradient.
+    ///
+    /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
+    /// are `CPUFeatures.enabled` (FEATUREMAPS_CPU). Tests force a method with
+    /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
+    public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures) -> ConvolutionPlan {
+        // Few filters on long rows: the GEMM would have 1 to 8 rows, and the columns cost more
+        // than the arithmetic.
+        let forward = g.outChannels <= 8 && g.outWidth >= 96 ? .directLoops : gemmClassForward(g, cpu: cpu)
+        let weightGradient: ConvWeightGradientMethod
+        if cpu.avx512 && g.inputGradientIsFlippedConvolution {
+            if g.isWinograd3x3 && g.inChannels >= 16 && g.outChannels >= 16 && g.inChannels * g.outChannels >= 512 {
+                weightGradient = .winogradF2
+            } else if g.kernelHeight == 3 || g.kernelHeight == 5 {
+                weightGradient = .broadcast
+            } else {
+                weightGradient = .vectorDot
+            }
+        } else {
+            weightGradient = .im2col
+        }
+        let inputGradient: ConvInputGradientMethod = g.inputGradientIsFlippedConvolution
+            ? .flippedKernel(gemmClassForward(g.flippedInputGradient, cpu: cpu)) : .im2col
+        return ConvolutionPlan(forward: forward, weightGradient: weightGradient, inputGradient: inputGradient)
+    }
+
+    /// The forward rules after direct loops (which the input gradient never takes; see `choose`).
+    private static func gemmClassForward(_ g: Conv2dGeometry, cpu: CPUFeatures) -> ConvForwardMethod {
+        if supports(ConvForwardMethod.winogradF2, g, cpu: cpu) && g.inChannels >= 8 {
+            return g.width >= 32 || (g.width >= 16 && g.inChannels >= 64) ? .winogradF4 : .winogradF2
+        }
+        if cpu.avx512 && g.stride == 1 { return .vectorDirect }
+        return g.stride == 1 ? .paddedPanels : .tapPanels
+    }
+
+    /// Whether `method` can compute the forward convolution `g` on `cpu` (faster or not).
+    public static func supports(_ method: ConvForwardMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
+        switch method {
+        case .directLoops, .tapPanels: return true
+        case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
+        case .vectorDirect: return cpu.avx512 && g.stride == 1
+        case .paddedPanels: return g.stride == 1
+        }
+    }
+
+    /// Whether `method` can compute the weight gradient of `g` on `cpu`.
+    public static func supports(_ method: ConvWeightGradientMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
+        switch method {
+        case .winogradF2: return cpu.avx512 && g.isWinograd3x3
+        case .broadcast:
+            return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
+                && (g.kernelHeight == 3 || g.kernelHeight == 5)
+        case .vectorDot: return cpu.avx512 && g.stride == 1
+        case .im2col: return true
+        }
+    }
+
+    /// Whether `method` can compute the input gradient of `g` on `cpu`.
+    public static func supports(_ method: ConvInputGradientMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
+        switch method {
+        case .flippedKernel(let forward):
+            return g.inputGradientIsFlippedConvolution && supports(forward, g.flippedInputGradient, cpu: cpu)
+        case .im2col: return true
+        }
+    }
+}
+
+extension Conv2dGeometry {
+    /// 3x3, stride 1, padding 1: the shape the Winograd kernels compute.
+    var isWinograd3x3: Bool {
+        kernelHeight == 3 && kernelWidth == 3 && stride == 1 && padding == 1
+    }
+}

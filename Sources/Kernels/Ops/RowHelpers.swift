@@ -1,0 +1,74 @@
+// Row-level helpers shared by the convolution methods (and the pools and batch norm): short
+// vector copies and adds for im2col, col2im and packing, zero-padding whole images, and an
+// optional tensor's pointer.
+
+/// dst[0..<count] = src[0..<count] for the short rows of im2col and packing (an output row, 8 to 32 floats
+/// in the nets here): two overlapping vector copies instead of a loop with its set-up and tail.
+@inline(__always)
+func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    typealias V16 = SIMD16<Float>
+    typealias V8 = SIMD8<Float>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    if count >= 16 {
+        var i = 0
+        while i + 16 <= count {
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: V16.self), toByteOffset: 4 * i, as: V16.self)
+            i += 16
+        }
+        if i < count {
+            let last = 4 * (count - 16)
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: last, as: V16.self), toByteOffset: last, as: V16.self)
+        }
+    } else if count >= 8 {
+        let last = 4 * (count - 8)
+        let head = s.loadUnaligned(as: V8.self), tail = s.loadUnaligned(fromByteOffset: last, as: V8.self)
+        d.storeBytes(of: head, as: V8.self)
+        d.storeBytes(of: tail, toByteOffset: last, as: V8.self)
+    } else {
+        for i in 0..<count { dst[i] = src[i] }
+    }
+}
+
+/// dst[0..<count] += src[0..<count], vectorised for the short rows of col2im.
+@inline(__always)
+func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    typealias V16 = SIMD16<Float>
+    typealias V8 = SIMD8<Float>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 16 <= count {
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: V16.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: V16.self)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: V16.self)
+        i += 16
+    }
+    if i + 8 <= count {
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: V8.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: V8.self)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: V8.self)
+        i += 8
+    }
+    while i < count { dst[i] += src[i]; i += 1 }
+}
+
+/// Copies `images` images [C,H,W] into [C, H+2p, W+2p] with a zero border of width p.
+func padImages(_ g: Conv2dGeometry, _ x: UnsafePointer<Float>, images: Int, into dst: UnsafeMutablePointer<Float>) {
+    let p = g.padding, hp = g.height + 2 * p, wp = g.width + 2 * p
+    for plane in 0..<(images * g.inChannels) {
+        let src = x + plane * g.height * g.width
+        let out = dst + plane * hp * wp
+        out.update(repeating: 0, count: p * wp + p)
+        for y in 0..<g.height {
+            let row = out + (y + p) * wp + p
+            copyRow(row, src + y * g.width, count: g.width)
+            // The right border of this row and the left border of the next are adjacent.
+            (row + g.width).update(repeating: 0, count: y == g.height - 1 ? p : 2 * p)
+        }
+        (out + (hp - p) * wp).update(repeating: 0, count: p * wp)
+    }
+}
+
+/// Runs `body` with a pointer to the tensor's elements, or nil when there is no tensor.
+@inline(__always)
+func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.withUnsafeBufferPointer { body($0) }
+}
