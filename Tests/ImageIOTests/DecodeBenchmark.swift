@@ -4,7 +4,7 @@ import ImageIO
 
 /// Not a timed test: prints decode figures when asked, asserts nothing about speed.
 ///     IMAGEIO_BENCH=1 swift test -c release --filter DecodeBenchmark
-@Test(.enabled(if: ProcessInfo.processInfo.environment["IMAGEIO_BENCH"] != nil))
+@Test(.enabled(if: ProcessInfo.processInfo.environment["IMAGEIO_BENCH"] != nil, "an opt-in benchmark that prints figures: set IMAGEIO_BENCH=1 to run it"))
 func DecodeBenchmark() throws {
     for name in ["chelsea.png", "coffee.png", "astronaut.png", "camera.png", "rocket.jpg", "hubble_deep_field.jpg"] {
         let path = sampleImages.appendingPathComponent(name).path
@@ -25,7 +25,7 @@ func DecodeBenchmark() throws {
 
 /// Prints writePNG figures when asked.
 ///     IMAGEIO_BENCH=1 swift test -c release --filter WriteBenchmark
-@Test(.enabled(if: ProcessInfo.processInfo.environment["IMAGEIO_BENCH"] != nil))
+@Test(.enabled(if: ProcessInfo.processInfo.environment["IMAGEIO_BENCH"] != nil, "an opt-in benchmark that prints figures: set IMAGEIO_BENCH=1 to run it"))
 func WriteBenchmark() throws {
     let folder = try makeTemporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }

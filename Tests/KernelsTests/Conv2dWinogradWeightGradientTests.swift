@@ -87,7 +87,7 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
 /// A benchmark: the weight gradient of the VGG net's 3x3 layers 2-6 at batch 128 through
 /// `conv2dBackward` (dx not computed), single-threaded, best of 7 in thread CPU time. Only runs
 /// with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggWeightGradientTimes`.
-@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func vggWeightGradientTimes() {
     Parallelism.withThreadCount(1, vggWeightGradientTimesSingleThreaded)
 }

@@ -5,7 +5,7 @@ import Kernels
 /// A benchmark, not a test of speed: prints the time of the direct loops and the panel GEMM on
 /// explorer- and CIFAR-sized shapes (Docs/KERNELS.md), single-threaded, best of 7. Only runs with
 /// KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter conv2dDirectVersusIm2colTimes`.
-@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func conv2dDirectVersusIm2colTimes() {
     Parallelism.withThreadCount(1, conv2dDirectVersusIm2colTimesSingleThreaded)
 }
@@ -36,7 +36,7 @@ private func conv2dDirectVersusIm2colTimesSingleThreaded() {
 /// input gradients' (channels swapped), single-threaded, best of 7 in thread CPU time (the
 /// machine is shared, and wall time counts the other jobs' slices). Only runs with
 /// KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggConvolutionTimes`.
-@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func vggConvolutionTimes() {
     Parallelism.withThreadCount(1, vggConvolutionTimesSingleThreaded)
 }

@@ -6,7 +6,7 @@ import Kernels
 /// training step (batch norm, ReLU, max pooling, channel sums) on the VGG and seed nets' shapes at
 /// batch 128, best of 7. Only runs with KERNELS_BENCH=1:
 /// `KERNELS_BENCH=1 swift test -c release --filter memoryBoundOpTimes`.
-@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1"))
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func memoryBoundOpTimes() {
     Parallelism.withThreadCount(1, memoryBoundOpTimesSingleThreaded)
 }
