@@ -11,7 +11,7 @@ public struct CommandFailure: Error, CustomStringConvertible {
 
 /// The one place library errors become command-line wording: the libraries name files,
 /// settings and reasons; these lines name the flags.
-enum Messages {
+public enum Messages {
     /// The flag that sets each training setting.
     static func flag(_ setting: TrainingSetting) -> String {
         switch setting {
@@ -41,7 +41,7 @@ enum Messages {
     }
 
     /// The one-line message for `error`, in the command line's terms.
-    static func line(for error: any Error) -> String {
+    public static func line(for error: any Error) -> String {
         let text: String
         switch error {
         case let error as TrainingError: text = line(for: error)
@@ -50,7 +50,8 @@ enum Messages {
         return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
-    static func line(for error: TrainingError) -> String {
+    /// The one-line message for a training error, naming the flags that set what it names.
+    public static func line(for error: TrainingError) -> String {
         switch error {
         case let .setting(setting, reason):
             return "\(flag(setting)) \(reason)"
@@ -59,10 +60,7 @@ enum Messages {
         case let .noCheckpoint(path):
             return "--resume: no checkpoint at \(path) (is --out the folder of the stopped run?)"
         case let .checkpointMismatch(path, differences):
-            let named = differences.map { difference -> String in
-                guard let colon = difference.firstIndex(of: ":") else { return difference }
-                return flag(property: String(difference[..<colon])) + " (\(difference[..<colon]))" + difference[colon...]
-            }
+            let named = differences.map { "\(flag(property: $0.name)) (\($0.name)): \($0.then) then, \($0.now) now" }
             return "\(path): the checkpoint was made with other arguments (\(named.joined(separator: "; "))); --resume needs the same ones"
         case let .lossNotFinite(loss, step, epoch, stepInEpoch, stepsPerEpoch, checkpoint):
             return "the loss became \(loss) at step \(step) (epoch \(epoch), step \(stepInEpoch) of \(stepsPerEpoch)); "

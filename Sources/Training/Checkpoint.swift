@@ -69,12 +69,10 @@ enum Checkpoint {
         return state
     }
 
-    private static func differences(_ a: TrainingOptions, _ b: TrainingOptions) -> [String] {
-        let mirrorA = Mirror(reflecting: a).children, mirrorB = Mirror(reflecting: b).children
-        let diffs = zip(mirrorA, mirrorB).compactMap { x, y -> String? in
-            let (va, vb) = ("\(x.value)", "\(y.value)")
-            return va == vb ? nil : "\(x.label ?? "?"): \(va) then, \(vb) now"
+    private static func differences(_ a: TrainingOptions, _ b: TrainingOptions) -> [SettingDifference] {
+        zip(Mirror(reflecting: a).children, Mirror(reflecting: b).children).compactMap { x, y in
+            let (then, now) = ("\(x.value)", "\(y.value)")
+            return then == now ? nil : SettingDifference(name: x.label ?? "?", then: then, now: now)
         }
-        return diffs
     }
 }

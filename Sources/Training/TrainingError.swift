@@ -11,8 +11,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     case setting(TrainingSetting, reason: String)
     /// A run asked to resume found no checkpoint at `path`.
     case noCheckpoint(path: String)
-    /// The checkpoint at `path` was made with other settings; one "name: then, now" per difference.
-    case checkpointMismatch(path: String, differences: [String])
+    /// The checkpoint at `path` was made with other settings.
+    case checkpointMismatch(path: String, differences: [SettingDifference])
     /// Saved optimiser state that lacks a buffer (the file is named by the caller that read it).
     case optimizerState(reason: String)
     /// The loss became `loss` (not finite) at 1-based `step` of the run, step `stepInEpoch` of
@@ -31,7 +31,7 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .noCheckpoint(path):
             "no checkpoint at \(path) to resume from"
         case let .checkpointMismatch(path, differences):
-            "\(path): the checkpoint was made with other settings (\(differences.joined(separator: "; "))); resuming needs the same ones"
+            "\(path): the checkpoint was made with other settings (\(differences.map(\.description).joined(separator: "; "))); resuming needs the same ones"
         case let .optimizerState(reason):
             "optimiser state: \(reason)"
         case let .lossNotFinite(loss, step, epoch, stepInEpoch, stepsPerEpoch, lastCheckpoint):
@@ -44,4 +44,18 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
 /// The training settings a `TrainingError.setting` can name (`TrainingOptions`' properties).
 public enum TrainingSetting: String, Sendable, CaseIterable {
     case batchSize, epochs, learningRate, warmup, labelSmoothing, limit, validation, threads
+}
+
+/// One `TrainingOptions` property whose value differs between a checkpoint and a resumed run.
+public struct SettingDifference: Equatable, Sendable, CustomStringConvertible {
+    /// The property's name (`TrainingOptions`' spelling, e.g. `batchSize`).
+    public var name: String
+    /// Its value when the checkpoint was made, and now.
+    public var then: String, now: String
+
+    /// A difference of `name` from `then` to `now`.
+    public init(name: String, then: String, now: String) { self.name = name; self.then = then; self.now = now }
+
+    /// "name: then then, now now".
+    public var description: String { "\(name): \(then) then, \(now) now" }
 }

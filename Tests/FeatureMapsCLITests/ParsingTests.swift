@@ -2,6 +2,7 @@ import ArgumentParser
 import FeatureMapsCLI
 import Foundation
 import Testing
+import Training
 
 /// Every subcommand parsed in-process: flags, defaults, option groups, deprecated spellings.
 @Suite struct ParsingTests {
@@ -120,5 +121,19 @@ import Testing
         #expect(helpLine(help["TrainCIFARCommand"]!, "--arch <arch>") != nil)
         #expect(helpLine(help["TrainCIFARCommand"]!, "--model") == nil)  // the old spelling is hidden
         #expect(helpLine(help["ExploreCommand"]!, "--jobs <n>") != nil)
+    }
+}
+
+/// Library errors in the command line's words.
+@Suite struct MessageTests {
+    /// A checkpoint made with other settings names each setting's flag, then and now.
+    @Test func checkpointMismatchNamesTheFlags() {
+        let error = TrainingError.checkpointMismatch(path: "O/checkpoint.safetensors", differences: [
+            SettingDifference(name: "epochs", then: "2", now: "3"),
+            SettingDifference(name: "batchSize", then: "64", now: "128"),
+        ])
+        #expect(Messages.line(for: error) == "O/checkpoint.safetensors: the checkpoint was made with other arguments "
+            + "(--epochs (epochs): 2 then, 3 now; --batch-size (batchSize): 64 then, 128 now); --resume needs the same ones")
+        #expect(!error.description.contains("--"), "the library's own wording names no flags")
     }
 }
