@@ -4,35 +4,46 @@ import KernelsC
 /// The instruction-set extensions the kernels may use: what the CPU reports (read once, from
 /// `__builtin_cpu_supports` in KernelsC), limited by the `FEATUREMAPS_CPU` environment variable.
 ///
-/// `FEATUREMAPS_CPU` is read here and nowhere else:
+/// `FEATUREMAPS_CPU` is read here and nowhere else. Its levels, lowest first:
 /// - `portable`: no AVX-512 at all (the Swift SIMD GEMM kernel, the panel convolutions, im2col
-///   weight gradients): what AVX2-only x86-64 and arm64 run, forced on any machine.
-/// - `avx512`: AVX-512F/VL where the CPU has it, and nothing newer.
-/// - unset: everything the CPU reports. (`bf16` and `amx` are the levels to come, when kernels
-///   for them exist.)
-/// `FEATUREMAPS_GEMM_KERNEL=swift`, the variable's former name, still means `portable`.
+///   weight gradients, bf16 products on the software path): what AVX2-only x86-64 and arm64 run,
+///   forced on any machine.
+/// - `avx512`: AVX-512F/VL where the CPU has it, and nothing newer (bf16 products on the software
+///   path, over the AVX-512 fp32 kernel).
+/// - `avx512bf16`: also AVX512-BF16 (bf16 products on VDPBF16PS), but no AMX.
+/// - `amx`, or unset: everything the CPU reports and the OS allows (bf16 products on AMX tiles
+///   where permitted).
+/// A level never adds what the CPU lacks. `FEATUREMAPS_GEMM_KERNEL=swift`, the variable's former
+/// name, still means `portable`.
 public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     /// AVX-512F and AVX-512VL: the GEMM micro-kernel and every AVX-512 convolution kernel.
     public var avx512: Bool
-    /// AVX512_BF16 (bfloat16 dot products). No kernel uses it yet.
+    /// AVX512_BF16 (bfloat16 dot products, VDPBF16PS): `bf16gemm`'s AVX512-BF16 path.
     public var avx512bf16: Bool
-    /// AMX-TILE as the CPU reports it. Linux also requires the process to ask for AMX state
-    /// (`arch_prctl(ARCH_REQ_XCOMP_PERM)`) before use; no kernel uses it yet.
+    /// AMX-TILE as the CPU reports it (informational; `amxBF16` is what the kernels check).
     public var amxTile: Bool
+    /// AMX usable for bf16 products: the CPU reports AMX-TILE and AMX-BF16 *and* the OS granted
+    /// this process tile state (on Linux `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`,
+    /// asked once, when `detected` is first read). False where it was refused.
+    public var amxBF16: Bool
 
     /// A feature set; everything off by default (the portable code).
-    public init(avx512: Bool = false, avx512bf16: Bool = false, amxTile: Bool = false) {
-        self.avx512 = avx512; self.avx512bf16 = avx512bf16; self.amxTile = amxTile
+    public init(avx512: Bool = false, avx512bf16: Bool = false, amxTile: Bool = false, amxBF16: Bool = false) {
+        self.avx512 = avx512; self.avx512bf16 = avx512bf16; self.amxTile = amxTile; self.amxBF16 = amxBF16
     }
 
     /// No extensions: the code every supported CPU runs.
     public static let portable = CPUFeatures()
 
-    /// What this CPU reports, whatever the environment says.
+    /// What this CPU reports, whatever the environment says; AMX only once the OS allowed it.
     public static let detected: CPUFeatures = {
         let bits = fm_cpu_features()
+        let amxFlags = bits & FM_CPU_AMX_TILE != 0 && bits & FM_CPU_AMX_BF16 != 0 && bits & FM_CPU_AVX512 != 0
+        // The permission is process-wide and requested only here, once; a refusal leaves the
+        // AVX512-BF16 path.
+        let amxGranted = amxFlags && fm_amx_request_permission() == 1
         return CPUFeatures(avx512: bits & FM_CPU_AVX512 != 0, avx512bf16: bits & FM_CPU_AVX512_BF16 != 0,
-                           amxTile: bits & FM_CPU_AMX_TILE != 0)
+                           amxTile: bits & FM_CPU_AMX_TILE != 0, amxBF16: amxGranted)
     }()
 
     /// What the kernels use: `detected` limited by `FEATUREMAPS_CPU`. Fixed for the process, so
@@ -45,23 +56,37 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         return detected.limited(to: level)
     }()
 
-    /// These features capped at the level `name` (`portable` or `avx512`). An unknown name
-    /// leaves them as they are and says so once on standard error (a misspelt switch must not
-    /// silently measure the wrong code).
-    func limited(to name: String) -> CPUFeatures {
+    /// The names `limited(to:)` (and `FEATUREMAPS_CPU`) accept, lowest first.
+    public static let levels = ["portable", "avx512", "avx512bf16", "amx"]
+
+    /// These features capped at the level `name` (one of `levels`). An unknown name leaves them
+    /// as they are and says so once on standard error (a misspelt switch must not silently
+    /// measure the wrong code).
+    public func limited(to name: String) -> CPUFeatures {
         switch name {
         case "portable": return .portable
         case "avx512": return CPUFeatures(avx512: avx512)
+        case "avx512bf16": return CPUFeatures(avx512: avx512, avx512bf16: avx512bf16)
+        case "amx": return self
         default:
             FileHandle.standardError.write(Data(
-                "featuremaps: FEATUREMAPS_CPU=\(name) is not one of portable, avx512; using \(self)\n".utf8))
+                "featuremaps: FEATUREMAPS_CPU=\(name) is not one of \(Self.levels.joined(separator: ", ")); using \(self)\n".utf8))
             return self
         }
     }
 
+    /// The code `bf16gemm` runs on these features, best first: AMX tiles, then AVX512-BF16
+    /// dot products, else the software path (operands rounded to bf16, fp32 kernels).
+    public var bf16Path: BF16Path {
+        if amxBF16 && avx512 { return .amx }
+        if avx512bf16 && avx512 { return .avx512bf16 }
+        return .software
+    }
+
     /// The extensions by name, for messages: "avx512 avx512bf16", or "portable".
     public var description: String {
-        let names = [(avx512, "avx512"), (avx512bf16, "avx512bf16"), (amxTile, "amx-tile")].filter(\.0).map(\.1)
+        let names = [(avx512, "avx512"), (avx512bf16, "avx512bf16"), (amxTile, "amx-tile"), (amxBF16, "amx-bf16")]
+            .filter(\.0).map(\.1)
         return names.isEmpty ? "portable" : names.joined(separator: " ")
     }
 }

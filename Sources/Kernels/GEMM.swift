@@ -41,7 +41,18 @@ public func sgemm(
     require(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
     if m == 0 || n == 0 { return }
     require(ldc >= n, "sgemm: ldc \(ldc) < n \(n)")
-    let kernel = MicroKernel(cpu)
+    packedProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc, threading: threading, kernel: MicroKernel(cpu), roundingToBF16: false)
+}
+
+/// `sgemm`'s body, also `bf16gemm`'s software path: with `roundingToBF16` every packed block of A
+/// and panel of B is rounded to bf16 in place after packing (the packed buffers come from the
+/// workspace, so this costs no allocation), and the fp32 micro-kernel sums the exact products.
+func packedProduct(
+    transA: Transpose, transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int, threading: GEMMThreading, kernel: MicroKernel, roundingToBF16: Bool
+) {
     let threads = threading == .automatic ? gemmThreadCount(m: m, n: n, k: k) : 1
     if k == 0 || alpha == 0 {
         scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
@@ -53,57 +64,43 @@ public func sgemm(
     // C "NT" kernel runs on them as stored instead of transposing B while packing (it transposes
     // the small A itself in its outer-product form; see KernelsC.h). Its dot-product form wants a
     // long K; the outer-product form (m >= 32, n >= 64) beats the packed path from K = 32 on
-    // (Docs/BENCHMARKS.md).
-    let dotProduct = kernel == .avx512 && transA == .none && transB == .transposed
+    // (Docs/BENCHMARKS.md). It reads the operands unpacked, so it cannot round them.
+    let dotProduct = kernel == .avx512 && !roundingToBF16 && transA == .none && transB == .transposed
         && (k >= 256 || (k >= 32 && m >= 32 && n >= 64))
-    if threads <= 1 {
-        if dotProduct {
-            GEMMWorkspace.withWorkspace { ws in
-                fm_sgemm_nt_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws.ntScratch())
-            }
-            return
-        }
+    nonisolated(unsafe) let cOut = c
+    forEachSlab(m: m, n: n, mr: kernel.mr, nr: kernel.nr, threads: threads) { rows, cols in
+        let c = cOut + rows.lowerBound * ldc + cols.lowerBound
         GEMMWorkspace.withWorkspace { ws in
-            gemmBlocked(kernel, m: m, n: n, k: k, alpha: alpha, a: opA, b: opB,
-                        beta: beta, c: c, ldc: ldc, workspace: ws)
+            if dotProduct {
+                fm_sgemm_nt_avx512(rows.count, cols.count, k, alpha, a + rows.lowerBound * lda, lda,
+                                   b + cols.lowerBound * ldb, ldb, beta, c, ldc, ws.ntScratch())
+            } else {
+                gemmBlocked(kernel, m: rows.count, n: cols.count, k: k, alpha: alpha,
+                            a: opA.offset(row: rows.lowerBound, col: 0), b: opB.offset(row: 0, col: cols.lowerBound),
+                            beta: beta, c: c, ldc: ldc, workspace: ws, roundingToBF16: roundingToBF16)
+            }
         }
-        return
     }
-    // Static partition of C into `threads` slabs: along N when C is at least as wide as it is
-    // tall (the im2col shapes), along M otherwise. Slab edges fall on micro-tile boundaries.
+}
+
+/// The static partition of C every GEMM uses: `threads` slabs along N when C is at least as
+/// wide as it is tall (the im2col shapes), along M otherwise, with edges on micro-tile
+/// boundaries (`mr`, `nr`); `body(rows, columns)` runs once per non-empty slab, on
+/// `parallelFor`'s threads (inline when `threads` is 1). A fixed thread count gives fixed slabs,
+/// so bit-identical results.
+@inline(__always)
+func forEachSlab(m: Int, n: Int, mr: Int, nr: Int, threads: Int,
+                 _ body: (_ rows: Range<Int>, _ columns: Range<Int>) -> Void) {
     let splitColumns = n >= m
     let extent = splitColumns ? n : m
-    let quantum = splitColumns ? kernel.nr : kernel.mr
+    let quantum = splitColumns ? nr : mr
     let tiles = (extent + quantum - 1) / quantum
-    nonisolated(unsafe) let cOut = c
     parallelFor(threads) { range in
         for t in range {
             let lo = min(extent, tiles * t / threads * quantum)
             let hi = min(extent, tiles * (t + 1) / threads * quantum)
             if lo >= hi { continue }
-            if dotProduct {
-                GEMMWorkspace.withWorkspace { ws in
-                    if splitColumns {
-                        fm_sgemm_nt_avx512(m, hi - lo, k, alpha, a, lda, b + lo * ldb, ldb, beta, cOut + lo, ldc,
-                                           ws.ntScratch())
-                    } else {
-                        fm_sgemm_nt_avx512(hi - lo, n, k, alpha, a + lo * lda, lda, b, ldb, beta, cOut + lo * ldc,
-                                           ldc, ws.ntScratch())
-                    }
-                }
-                continue
-            }
-            GEMMWorkspace.withWorkspace { ws in
-                if splitColumns {
-                    gemmBlocked(kernel, m: m, n: hi - lo, k: k, alpha: alpha,
-                                a: opA, b: opB.offset(row: 0, col: lo),
-                                beta: beta, c: cOut + lo, ldc: ldc, workspace: ws)
-                } else {
-                    gemmBlocked(kernel, m: hi - lo, n: n, k: k, alpha: alpha,
-                                a: opA.offset(row: lo, col: 0), b: opB,
-                                beta: beta, c: cOut + lo * ldc, ldc: ldc, workspace: ws)
-                }
-            }
+            if splitColumns { body(0..<m, lo..<hi) } else { body(lo..<hi, 0..<n) }
         }
     }
 }
@@ -205,7 +202,7 @@ func runMacroKernel(_ kernel: MicroKernel, kc: Int, rows m: Int, columns n: Int,
 func gemmBlocked(
     _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: Float,
     a: GEMMOperand, b: GEMMOperand, beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace
+    c: UnsafeMutablePointer<Float>, ldc: Int, workspace ws: GEMMWorkspace, roundingToBF16: Bool = false
 ) {
     let mcBlock = GEMMBlocking.evenBlock(m, limit: GEMMBlocking.maxMC, quantum: kernel.mr)
     let kcBlock = GEMMBlocking.evenBlock(k, limit: GEMMBlocking.maxKC, quantum: 8)
@@ -214,10 +211,12 @@ func gemmBlocked(
                    c: c, ldc: ldc, workspace: ws,
                    packA: { ic, mc, pc, kc in
                        packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: kernel.mr, into: ap)
+                       if roundingToBF16 { fm_bf16_round_floats(ap, (mc + kernel.mr - 1) / kernel.mr * kernel.mr * kc) }
                        return UnsafePointer(ap)
                    },
                    packB: { pc, kc, jc, nc, panel in
                        packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: kernel.nr, into: panel)
+                       if roundingToBF16 { fm_bf16_round_floats(panel, (nc + kernel.nr - 1) / kernel.nr * kernel.nr * kc) }
                    })
 }
 

@@ -32,6 +32,17 @@ final class GEMMWorkspace {
         return b!
     }
 
+    /// A buffer of at least `count` bf16 values for packed A (packed A's buffer: a thread runs one
+    /// product at a time). Only the C kernels read and write it, as `uint16_t`.
+    func packedBF16A(count: Int) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(packedA(capacity: (count + 1) / 2)).assumingMemoryBound(to: UInt16.self)
+    }
+
+    /// A buffer of at least `count` bf16 values for packed B (packed B's buffer).
+    func packedBF16B(count: Int) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(packedB(capacity: (count + 1) / 2)).assumingMemoryBound(to: UInt16.self)
+    }
+
     /// Scratch for the AVX-512 A * B^T kernel (`FM_AVX512_NT_WORK` floats; shares packed A's buffer,
     /// which that kernel does not use).
     func ntScratch() -> UnsafeMutablePointer<Float> {

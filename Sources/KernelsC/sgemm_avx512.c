@@ -2,6 +2,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "gemm_store_avx512.h"
 
 unsigned fm_cpu_features(void) {
     __builtin_cpu_init();
@@ -10,27 +11,12 @@ unsigned fm_cpu_features(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) features |= FM_CPU_AVX512;
     if (__builtin_cpu_supports("avx512bf16")) features |= FM_CPU_AVX512_BF16;
     if (__builtin_cpu_supports("amx-tile")) features |= FM_CPU_AMX_TILE;
+    if (__builtin_cpu_supports("amx-bf16")) features |= FM_CPU_AMX_BF16;
     return features;
 }
 
 #define MR FM_AVX512_MR
 #define NV (FM_AVX512_NR / 16)
-
-/* Stores one row of accumulators: full vectors, or masked for a ragged right edge. */
-__attribute__((target("avx512f"), always_inline))
-static inline void store_row(float *c, const __m512 *acc, long cols, __m512 va, __m512 vb, int readC) {
-    for (int v = 0; v < NV; v++) {
-        long left = cols - 16 * v;
-        if (left <= 0) break;
-        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-        __m512 r = _mm512_mul_ps(va, acc[v]);
-        if (readC) {
-            __m512 old = _mm512_maskz_loadu_ps(mask, c + 16 * v);
-            r = _mm512_add_ps(r, _mm512_mul_ps(vb, old));
-        }
-        _mm512_mask_storeu_ps(c + 16 * v, mask, r);
-    }
-}
 
 __attribute__((target("avx512f")))
 void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
@@ -59,7 +45,7 @@ void fm_sgemm_kernel_avx512(long kc, const float *a, const float *b, float *c, l
     int readC = beta != 0.0f;
 #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) {
-        if (i < rows) store_row(c + i * ldc, acc[i], cols, va, vb, readC);
+        if (i < rows) fm_store_row(c + i * ldc, acc[i], NV, cols, va, vb, readC);
     }
 }
 
