@@ -48,12 +48,14 @@ public func roundedToBF16(_ x: Float) -> Float {
 ///
 /// Operands and C are fp32 in memory; rounding happens when the operands are packed (into the
 /// per-thread pooled workspaces, so steady-state calls do not allocate). The path is
-/// `cpu.bf16Path` (AMX, AVX512-BF16 or software), limited to what this machine can run
-/// (`BF16Path.isAvailable`): a fixed `cpu` always takes the same path. The paths differ in the
-/// order of the fp32 sums and, on the hardware paths, in subnormals: VDPBF16PS and TDPBF16PS
-/// treat subnormal bf16 operands and results as zero (terms below 2^-126 in magnitude). Threading as `sgemm`: `.automatic` splits C over
-/// `Parallelism.threadCount` by a static partition (bit-identical results for a fixed count),
-/// `.callingThread` stays on the calling thread. When `beta` is 0, C is not read.
+/// `cpu.bf16Path` (AMX, AVX512-BF16, or software over the fp32 kernel `cpu` selects), so a fixed
+/// `cpu` always takes the same path; it must be one this machine has (`BF16Path.isAvailable`;
+/// `CPUFeatures.enabled` and `CPUFeatures.detected.limited(to:)` always are). The paths differ
+/// in the order of the fp32 sums and, on the hardware paths, in subnormals: VDPBF16PS and
+/// TDPBF16PS treat subnormal bf16 operands and results as zero (terms below 2^-126 in
+/// magnitude). Threading as `sgemm`: `.automatic` splits C over `Parallelism.threadCount` by a
+/// static partition (bit-identical results for a fixed count), `.callingThread` stays on the
+/// calling thread. When `beta` is 0, C is not read.
 public func bf16gemm(
     transA: Transpose, transB: Transpose,
     m: Int, n: Int, k: Int,
@@ -65,47 +67,16 @@ public func bf16gemm(
     threading: GEMMThreading = .automatic,
     cpu: CPUFeatures = .enabled
 ) {
-    // Never ask a machine for instructions it lacks: fall back one path at a time.
-    var path = cpu.bf16Path
-    if path == .amx && !path.isAvailable { path = .avx512bf16 }
-    if path == .avx512bf16 && !path.isAvailable { path = .software }
-    let kernel = MicroKernel(cpu.avx512 && CPUFeatures.detected.avx512 ? cpu : .portable)
-    bf16Product(path: path, software: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: threading)
-}
-
-/// `bf16gemm` on a given path, for tests and benchmarks that compare the paths. The path must be
-/// available on this machine (`BF16Path.isAvailable`); the software path runs over the fp32
-/// kernel `CPUFeatures.enabled` selects.
-public func bf16gemm(
-    transA: Transpose, transB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: Float,
-    a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int,
-    beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int,
-    threading: GEMMThreading = .automatic,
-    path: BF16Path
-) {
-    require(path.isAvailable, "bf16gemm: the \(path) path needs a CPU (and OS) that has it; this one has \(CPUFeatures.detected)")
-    bf16Product(path: path, software: MicroKernel.selected, transA: transA, transB: transB, m: m, n: n, k: k,
-                alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: threading)
-}
-
-private func bf16Product(
-    path: BF16Path, software: MicroKernel, transA: Transpose, transB: Transpose, m: Int, n: Int, k: Int,
-    alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
-    c: UnsafeMutablePointer<Float>, ldc: Int, threading: GEMMThreading
-) {
     require(m >= 0 && n >= 0 && k >= 0, "bf16gemm: negative dimension m=\(m) n=\(n) k=\(k)")
     if m == 0 || n == 0 { return }
     require(ldc >= n, "bf16gemm: ldc \(ldc) < n \(n)")
+    let path = cpu.bf16Path
+    require(path.isAvailable, "bf16gemm: the \(path) path needs a CPU (and OS) that has it; this one has \(CPUFeatures.detected)")
     let kernel: BF16Kernel
     switch path {
     case .software:
         packedProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                      beta: beta, c: c, ldc: ldc, threading: threading, kernel: software, roundingToBF16: true)
+                      beta: beta, c: c, ldc: ldc, threading: threading, kernel: MicroKernel(cpu), roundingToBF16: true)
         return
     case .avx512bf16: kernel = .avx512bf16
     case .amx: kernel = .amx

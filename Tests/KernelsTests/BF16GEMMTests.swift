@@ -13,6 +13,17 @@ import Testing
 //   most 2^-8 relative (bf16 keeps 8 significant bits): |error| <= (2 * 2^-8 + 2^-16) * S
 //   + the summation bound above.
 
+/// Feature sets that select each path this machine has: the software path over the Swift SIMD
+/// kernel (`portable`) and over the AVX-512 one, AVX512-BF16, AMX.
+private let runnable: [CPUFeatures] = {
+    let detected = CPUFeatures.detected
+    var list = [CPUFeatures.portable, detected.limited(to: "avx512"), detected.limited(to: "avx512bf16"), detected]
+    list = list.reduce(into: []) { kept, cpu in if !kept.contains(cpu) { kept.append(cpu) } }
+    return list
+}()
+
+private func features(for path: BF16Path) -> [CPUFeatures] { runnable.filter { $0.bf16Path == path } }
+
 private let noAMX = "this CPU has no AMX-TILE/AMX-BF16 (or the OS refused tile state)"
 private let noAVX512BF16 = "this CPU has no AVX512-BF16"
 
@@ -64,10 +75,10 @@ private struct Operands {
         return c
     }
 
-    func bf16(path: BF16Path, threading: GEMMThreading = .automatic) -> [Float] {
+    func bf16(_ cpu: CPUFeatures, threading: GEMMThreading = .automatic) -> [Float] {
         run { pa, pb, pc in
             bf16gemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha, a: pa, lda: lda,
-                     b: pb, ldb: ldb, beta: t.beta, c: pc, ldc: ldc, threading: threading, path: path)
+                     b: pb, ldb: ldb, beta: t.beta, c: pc, ldc: ldc, threading: threading, cpu: cpu)
         }
     }
 
@@ -122,11 +133,15 @@ private let cases: [Case] = {
 }()
 
 private func checkPath(_ path: BF16Path) {
-    for t in cases {
-        let ops = Operands(t)
-        let got = ops.bf16(path: path)
-        let ratio = ops.worstRatio(got, rounded: true)
-        #expect(ratio <= 1, "\(path) \(t): error \(ratio) of the fp32-summation bound on rounded operands")
+    let cpus = features(for: path)
+    #expect(!cpus.isEmpty)
+    for cpu in cpus {
+        for t in cases {
+            let ops = Operands(t)
+            let got = ops.bf16(cpu)
+            let ratio = ops.worstRatio(got, rounded: true)
+            #expect(ratio <= 1, "\(path) (\(cpu)) \(t): error \(ratio) of the fp32-summation bound on rounded operands")
+        }
     }
 }
 
@@ -140,11 +155,12 @@ func amxPathMatchesFloat64OnRoundedOperands() { checkPath(.amx) }
 
 /// The result is what bf16 promises for the unrounded operands, on every path this machine has.
 @Test func everyAvailablePathIsWithinBF16RoundingOfTheExactProduct() {
-    for path in BF16Path.allCases where path.isAvailable {
+    for cpu in runnable {
+        let path = cpu.bf16Path
         for t in [Case(m: 33, n: 129, k: 129), Case(m: 17, n: 7, k: 1537, transA: .transposed, alpha: 1.25, beta: 0.5),
                   Case(m: 64, n: 96, k: 33, transB: .transposed)] {
             let ops = Operands(t, seed: 9)
-            let got = ops.bf16(path: path)
+            let got = ops.bf16(cpu)
             let ratio = ops.worstRatio(got, rounded: false)
             #expect(ratio <= 1, "\(path) \(t): error \(ratio) of the bf16 bound on the unrounded operands")
             // And the bound is not vacuous: fp32 sgemm on the same operands is much closer.
@@ -180,40 +196,41 @@ func amxPathMatchesFloat64OnRoundedOperands() { checkPath(.amx) }
     }
 }
 
-/// bf16gemm(cpu:) runs `cpu.bf16Path`: its bits are that path's, and (for a hardware path) not
-/// the software path's, whose fp32 sums run in another order.
+/// bf16gemm(cpu:) runs `cpu.bf16Path`: on a hardware path its bits differ from the software
+/// path's (whose fp32 sums run in another order), and the software path's bits are exactly
+/// sgemm's on operands rounded beforehand.
 @Test func theChosenPathIsTheOneThatRuns() {
     let t = Case(m: 40, n: 100, k: 999, transA: .transposed)
     let ops = Operands(t, seed: 3)
-    for cpu in [CPUFeatures.enabled, .portable, CPUFeatures.detected.limited(to: "avx512"),
-                CPUFeatures.detected.limited(to: "avx512bf16")] {
-        let chosen = ops.run { pa, pb, pc in
-            bf16gemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: 1, a: pa, lda: ops.lda,
-                     b: pb, ldb: ops.ldb, beta: 0, c: pc, ldc: ops.ldc, cpu: cpu)
-        }
-        let path = cpu.bf16Path
-        if path == .software {
-            // Over the fp32 kernel `cpu` selects; with AVX-512 that is the one `path:` uses too.
-            if cpu.avx512 == CPUFeatures.enabled.avx512 {
-                #expect(chosen.map(\.bitPattern) == ops.bf16(path: .software).map(\.bitPattern), "\(cpu)")
+    let rounded = ops.a.map(roundedToBF16), roundedB = ops.b.map(roundedToBF16)
+    for cpu in runnable {
+        let bits = ops.bf16(cpu).map(\.bitPattern)
+        var viaSGEMM = ops.c0
+        rounded.withUnsafeBufferPointer { pa in
+            roundedB.withUnsafeBufferPointer { pb in
+                viaSGEMM.withUnsafeMutableBufferPointer { pc in
+                    sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha, a: pa.baseAddress!,
+                          lda: ops.lda, b: pb.baseAddress!, ldb: ops.ldb, beta: t.beta, c: pc.baseAddress!, ldc: ops.ldc,
+                          cpu: cpu)
+                }
             }
-            continue
         }
-        #expect(chosen.map(\.bitPattern) == ops.bf16(path: path).map(\.bitPattern), "\(cpu) -> \(path)")
-        #expect(chosen.map(\.bitPattern) != ops.bf16(path: .software).map(\.bitPattern), "\(cpu): \(path) gave the software path's bits")
+        let software = cpu.bf16Path == .software
+        #expect((bits == viaSGEMM.map(\.bitPattern)) == software, "\(cpu) -> \(cpu.bf16Path)")
     }
 }
 
 @Test func threadingIsRepeatableAndCallingThreadEqualsOneThread() {
-    for path in BF16Path.allCases where path.isAvailable {
+    for cpu in runnable {
+        let path = cpu.bf16Path
         for t in [Case(m: 64, n: 3000, k: 300), Case(m: 700, n: 129, k: 257, transA: .transposed, transB: .transposed)] {
             let ops = Operands(t, seed: 11)
-            let one = Parallelism.withThreadCount(1) { ops.bf16(path: path) }
-            let calling = Parallelism.withThreadCount(3) { ops.bf16(path: path, threading: .callingThread) }
+            let one = Parallelism.withThreadCount(1) { ops.bf16(cpu) }
+            let calling = Parallelism.withThreadCount(3) { ops.bf16(cpu, threading: .callingThread) }
             #expect(one.map(\.bitPattern) == calling.map(\.bitPattern), "\(path) \(t)")
             for threads in [2, 3] {
-                let first = Parallelism.withThreadCount(threads) { ops.bf16(path: path) }
-                let second = Parallelism.withThreadCount(threads) { ops.bf16(path: path) }
+                let first = Parallelism.withThreadCount(threads) { ops.bf16(cpu) }
+                let second = Parallelism.withThreadCount(threads) { ops.bf16(cpu) }
                 #expect(first.map(\.bitPattern) == second.map(\.bitPattern), "\(path) \(t) \(threads) threads")
                 #expect(ops.worstRatio(first, rounded: true) <= 1, "\(path) \(t) \(threads) threads")
             }
@@ -223,7 +240,8 @@ func amxPathMatchesFloat64OnRoundedOperands() { checkPath(.amx) }
 
 @Test(.enabled(if: allocation_counter_installed() != 0, "allocation counting needs glibc's malloc interposition (Linux)"))
 func steadyStateCallsDoNotAllocate() {
-    for path in BF16Path.allCases where path.isAvailable {
+    for cpu in runnable {
+        let path = cpu.bf16Path
         for t in [Case(m: 64, n: 500, k: 300), Case(m: 33, n: 17, k: 129, transA: .transposed, transB: .transposed)] {
             let ops = Operands(t)
             var c = ops.c0
@@ -234,7 +252,7 @@ func steadyStateCallsDoNotAllocate() {
                             fewestAllocations(seconds: 10) {
                                 bf16gemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: 1,
                                          a: pa.baseAddress!, lda: ops.lda, b: pb.baseAddress!, ldb: ops.ldb, beta: 0,
-                                         c: pc.baseAddress!, ldc: ops.ldc, path: path)
+                                         c: pc.baseAddress!, ldc: ops.ldc, cpu: cpu)
                             }
                         }
                     }
