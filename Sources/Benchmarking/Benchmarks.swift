@@ -71,8 +71,10 @@ public enum Benchmarks {
         return best
     }
 
-    /// GFLOP/s of `sgemm` at one shape (operands filled with small deterministic values).
-    public static func gemmGFLOPS(_ s: GEMMShape, rounds: Int = 3, roundSeconds: Double = 0.4, timing: Timing = .wall) -> Double {
+    /// GFLOP/s of `sgemm` (`.fp32`) or `bf16gemm` (`.bf16`, on `CPUFeatures.enabled.bf16Path`) at
+    /// one shape (operands filled with small deterministic values).
+    public static func gemmGFLOPS(_ s: GEMMShape, precision: Precision = .fp32, rounds: Int = 3, roundSeconds: Double = 0.4,
+                                  timing: Timing = .wall) -> Double {
         var a = [Float](repeating: 0, count: s.m * s.k)
         var b = [Float](repeating: 0, count: s.k * s.n)
         for i in a.indices { a[i] = Float((i * 7) % 13) * 0.1 - 0.6 }
@@ -83,14 +85,62 @@ public enum Benchmarks {
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
                     bestRate(work: flops, rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
-                        sgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1,
-                              a: pa.baseAddress!, lda: s.transA == .none ? s.k : s.m,
-                              b: pb.baseAddress!, ldb: s.transB == .none ? s.n : s.k,
-                              beta: 0, c: pc.baseAddress!, ldc: s.n)
+                        let gemm = precision == .bf16 ? bf16gemm : sgemm
+                        gemm(s.transA, s.transB, s.m, s.n, s.k, 1, pa.baseAddress!, s.transA == .none ? s.k : s.m,
+                             pb.baseAddress!, s.transB == .none ? s.n : s.k, 0, pc.baseAddress!, s.n, .automatic, .enabled)
                     } / 1e9
                 }
             }
         }
+    }
+
+    /// The CPU as the JSON's "cpu" object describes it.
+    public struct CPUDescription: Sendable {
+        /// The processor's model name (lscpu's "Model name", from /proc/cpuinfo), or nil off Linux.
+        public let model: String?
+        /// The best code for products: `amx` or `avx512bf16` (bf16 units: the bf16 path), else
+        /// `avx512` or `portable`, the fp32 kernel under which bf16 products run in software.
+        public let path: String
+        /// `bf16gemm`'s path: `amx`, `avx512bf16` or `software`.
+        public let bf16Path: BF16Path
+    }
+
+    /// This machine's description under `CPUFeatures.enabled` (so FEATUREMAPS_CPU caps it).
+    public static func cpuDescription() -> CPUDescription {
+        let cpu = CPUFeatures.enabled
+        let path: String
+        switch cpu.bf16Path {
+        case .amx, .avx512bf16: path = cpu.bf16Path.rawValue
+        case .software: path = cpu.avx512 ? "avx512" : "portable"
+        }
+        return CPUDescription(model: cpuModelName(), path: path, bf16Path: cpu.bf16Path)
+    }
+
+    /// The first "model name" line of /proc/cpuinfo (what lscpu prints as "Model name").
+    static func cpuModelName() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+
+    /// GFLOP/s of the bf16 unit `CPUFeatures.enabled.bf16Path` uses, on all
+    /// `Parallelism.threadCount` threads: independent VDPBF16PS on registers, or TDPBF16PS on
+    /// tiles (KernelsC's peak loops). Nil on the software path (no bf16 unit to measure).
+    public static func bf16PeakGFLOPS(rounds: Int = 3, roundSeconds: Double = 0.3, timing: Timing = .wall) -> Double? {
+        let path = CPUFeatures.enabled.bf16Path
+        if path == .software { return nil }
+        let threads = Parallelism.threadCount
+        let iterations = path == .amx ? 200_000 : 2_000_000
+        let flopsPerThread = bf16PeakLoop(path, iterations: iterations)
+        return bestRate(work: flopsPerThread * Double(threads), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
+            parallelFor(threads) { range in
+                for _ in range { _ = bf16PeakLoop(path, iterations: iterations) }
+            }
+        } / 1e9
     }
 
     /// A network the benchmark trains: a model-zoo preset at a batch size.

@@ -54,6 +54,9 @@ public struct BenchCommand: ParsableCommand {
     private func measureAll() throws {
         let parts = Set((only ?? "gemm,train,infer").split(separator: ",").map { String($0) })
         var gemm: [(String, Double)] = []
+        var gemmBF16: [(String, Double)] = []
+        var bf16Peak: Double?
+        let cpu = Benchmarks.cpuDescription()
         if parts.contains("gemm") {
             var shapes = Benchmarks.gemmShapes
             if let gemmShapes {
@@ -75,6 +78,13 @@ public struct BenchCommand: ParsableCommand {
                 gemm.append((shape.name, g))
                 if !json { print(String(format: "gemm %-16@ %8.1f GFLOP/s", shape.name as NSString, g)) }
             }
+            for shape in shapes {
+                let g = Benchmarks.gemmGFLOPS(shape, precision: .bf16, timing: timing)
+                gemmBF16.append((shape.name, g))
+                if !json { print(String(format: "gemm bf16 %-11@ %8.1f GFLOP/s (%@)", shape.name as NSString, g, cpu.bf16Path.rawValue as NSString)) }
+            }
+            bf16Peak = Benchmarks.bf16PeakGFLOPS(timing: timing)
+            if !json { print("bf16 peak " + (bf16Peak.map { String(format: "%.1f GFLOP/s (%@)", $0, cpu.path as NSString) } ?? "none: no bf16 unit, bf16 runs in software")) }
         }
         let train = parts.contains("train")
             ? try measure(Benchmarks.trainCases, label: "train", Benchmarks.trainImagesPerSecond) : []
@@ -85,8 +95,17 @@ public struct BenchCommand: ParsableCommand {
             func object(_ pairs: [(String, Double)]) -> String {
                 "{" + pairs.map { "\"\($0.0)\": \(String(format: "%.1f", $0.1))" }.joined(separator: ", ") + "}"
             }
-            print("{\"gemm_gflops\": \(object(gemm)), \"train_images_per_s\": \(object(train)), "
-                  + "\"infer_images_per_s\": \(object(infer)), \"peak_rss_mb\": \(String(format: "%.1f", rss))}")
+            func string(_ text: String?) -> String {
+                guard let text else { return "null" }
+                return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            }
+            let cpuObject = "{\"model\": \(string(cpu.model)), \"path\": \(string(cpu.path)), "
+                + "\"bf16_path\": \(string(cpu.bf16Path.rawValue)), "
+                + "\"bf16_peak_gflops\": \(bf16Peak.map { String(format: "%.1f", $0) } ?? "null")}"
+            print("{\"gemm_gflops\": \(object(gemm)), \"gemm_gflops_bf16\": \(object(gemmBF16)), "
+                  + "\"train_images_per_s\": \(object(train)), "
+                  + "\"infer_images_per_s\": \(object(infer)), \"peak_rss_mb\": \(String(format: "%.1f", rss)), "
+                  + "\"cpu\": \(cpuObject)}")
         } else {
             print(String(format: "peak RSS %.1f MB (threads: %d)", rss, Parallelism.threadCount))
         }

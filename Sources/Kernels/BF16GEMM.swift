@@ -98,6 +98,20 @@ public func bf16gemm(
     }
 }
 
+/// The peak microbenchmark's loop on the calling thread: `iterations` rounds of independent
+/// VDPBF16PS on registers (`.avx512bf16`: 24 per round) or TDPBF16PS on tiles (`.amx`: 4 per
+/// round). Returns the FLOPs done (2 per multiply-add), 0 for `.software` (no unit to measure).
+/// The path must be available (`BF16Path.isAvailable`).
+public func bf16PeakLoop(_ path: BF16Path, iterations: Int) -> Double {
+    require(path.isAvailable, "bf16PeakLoop: this CPU has no \(path) unit")
+    var sink: Float = 0
+    switch path {
+    case .amx: return fm_bf16_peak_amx(iterations, &sink)
+    case .avx512bf16: return fm_bf16_peak_avx512bf16(iterations, &sink)
+    case .software: return 0
+    }
+}
+
 /// The two hardware kernels and the shapes of their packed operands.
 enum BF16Kernel {
     case avx512bf16, amx

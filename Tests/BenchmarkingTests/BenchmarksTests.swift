@@ -12,6 +12,28 @@ import Kernels
         #expect(Benchmarks.GEMMShape(m: 2, k: 3, n: 4, transB: .transposed).name == "2x3x4:NT")
     }
 
+    @Test func theCPUDescriptionNamesTheBF16Path() {
+        let cpu = Benchmarks.cpuDescription()
+        #expect(cpu.bf16Path == CPUFeatures.enabled.bf16Path)
+        switch cpu.bf16Path {
+        case .amx, .avx512bf16: #expect(cpu.path == cpu.bf16Path.rawValue)
+        case .software: #expect(cpu.path == (CPUFeatures.enabled.avx512 ? "avx512" : "portable"))
+        }
+        #if os(Linux)
+        #expect(!(cpu.model ?? "").isEmpty, "/proc/cpuinfo names the model")
+        #endif
+    }
+
+    @Test func theBF16PeakIsMeasuredWhereThereIsAUnit() {
+        let peak = Parallelism.withThreadCount(1) { Benchmarks.bf16PeakGFLOPS(rounds: 1, roundSeconds: 0.01) }
+        if CPUFeatures.enabled.bf16Path == .software {
+            #expect(peak == nil)
+        } else {
+            // Far above what one core reaches in fp32 scalar code, far below anything impossible.
+            #expect(peak.map { $0 > 10 && $0 < 10_000 } == true, "\(String(describing: peak))")
+        }
+    }
+
     @Test func ratesArePositiveOnBothClocks() throws {
         try Parallelism.withThreadCount(1) {
             for timing in [Benchmarks.Timing.wall, .processCPU] {
@@ -25,8 +47,11 @@ import Kernels
                 #expect(rate.isFinite && rate > 0)
                 #expect(calls >= 4)  // warm-up, one timing call, then at least one per round
             }
-            let gflops = Benchmarks.gemmGFLOPS(Benchmarks.GEMMShape(m: 16, k: 16, n: 16), rounds: 1, roundSeconds: 0.001)
-            #expect(gflops.isFinite && gflops > 0)
+            for precision in Precision.allCases {
+                let gflops = Benchmarks.gemmGFLOPS(Benchmarks.GEMMShape(m: 16, k: 17, n: 16), precision: precision,
+                                                   rounds: 1, roundSeconds: 0.001)
+                #expect(gflops.isFinite && gflops > 0, "\(precision)")
+            }
             let images = try Benchmarks.inferImagesPerSecond(Benchmarks.NetCase(net: "seed", batch: 2), rounds: 1, roundSeconds: 0.001)
             #expect(images.isFinite && images > 0)
         }

@@ -64,9 +64,20 @@ struct SubcommandRunTests {
         let run = try featuremaps(["bench", "--only", "gemm", "--gemm-shapes", "8x8x8,4x8x16:TN", "--json", "--threads", "1"])
         #expect(run.status == 0, "\(run.err)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["gemm_gflops", "train_images_per_s", "infer_images_per_s", "peak_rss_mb"])
-        let gemm = try #require(object["gemm_gflops"] as? [String: Double])
-        #expect(Set(gemm.keys) == ["8x8x8", "4x8x16:TN"] && gemm.values.allSatisfy { $0 > 0 })
+        #expect(Set(object.keys) == ["gemm_gflops", "gemm_gflops_bf16", "train_images_per_s", "infer_images_per_s",
+                                     "peak_rss_mb", "cpu"])
+        for key in ["gemm_gflops", "gemm_gflops_bf16"] {
+            let gemm = try #require(object[key] as? [String: Double])
+            #expect(Set(gemm.keys) == ["8x8x8", "4x8x16:TN"] && gemm.values.allSatisfy { $0 > 0 }, "\(key)")
+        }
+        let cpu = try #require(object["cpu"] as? [String: Any])
+        #expect(Set(cpu.keys) == ["model", "path", "bf16_path", "bf16_peak_gflops"])
+        let path = try #require(cpu["path"] as? String)
+        #expect(["amx", "avx512bf16", "avx512", "portable"].contains(path))
+        // A number where a bf16 unit runs the products, null where they run in software.
+        let software = path == "avx512" || path == "portable"
+        #expect((cpu["bf16_path"] as? String == "software") == software)
+        #expect(software ? cpu["bf16_peak_gflops"] is NSNull : (cpu["bf16_peak_gflops"] as? Double ?? 0) > 0)
     }
 
     @Test func failuresAreOneLineNamingTheFileOrFlag() throws {
