@@ -52,49 +52,66 @@ void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lane
     long pairs = kPadded / 2;
     long slivers = (lanes + width - 1) / width;
     uint32_t *out = (uint32_t *)dst;
-    for (long s = 0; s < slivers; s++) {
-        long l0 = s * width;
-        long valid = lanes - l0 < width ? lanes - l0 : width;
-        uint32_t *sliver = out + s * pairs * width;
-        if (laneStride == 1) {
-            /* Lanes contiguous (B as stored, A transposed): rows 2q and 2q + 1 read 16 lanes at a
-               time; the rounded high halves of row 2q + 1 and row 2q interleave by a shift and an or. */
-            for (long q = 0; q < pairs; q++) {
-                long p = 2 * q;
-                const float *r0 = x + l0 + p * kStride, *r1 = r0 + kStride;
+    if (laneStride == 1) {
+        /* Lanes contiguous (B as stored, A transposed): rows 2q and 2q + 1 are read left to right
+           across every sliver (long contiguous reads the prefetchers follow, as sgemm's packB),
+           16 lanes at a time; the rounded high halves of row 2q + 1 and row 2q interleave by a
+           shift and an or. */
+        for (long q = 0; q < pairs; q++) {
+            long p = 2 * q;
+            const float *r0 = x + p * kStride, *r1 = r0 + kStride;
+            for (long s = 0; s < slivers; s++) {
+                long l0 = s * width;
+                long valid = lanes - l0 < width ? lanes - l0 : width;
+                uint32_t *o = out + (s * pairs + q) * width;
                 for (long c0 = 0; c0 < width; c0 += 16) {
                     long n = valid - c0;
                     __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1u) : 0;
                     long store = width - c0 < 16 ? width - c0 : 16;
                     __mmask16 sm = (__mmask16)((1u << store) - 1u);
-                    __m512i v0 = p < kc ? bf16_round16(_mm512_maskz_loadu_ps(m, r0 + c0)) : _mm512_setzero_si512();
-                    __m512i v1 = p + 1 < kc ? bf16_round16(_mm512_maskz_loadu_ps(m, r1 + c0)) : _mm512_setzero_si512();
-                    __m512i pair = _mm512_or_si512(v1, _mm512_srli_epi32(v0, 16));
-                    _mm512_mask_storeu_epi32(sliver + q * width + c0, sm, pair);
+                    __m512i v0 = p < kc ? bf16_round16(_mm512_maskz_loadu_ps(m, r0 + l0 + c0)) : _mm512_setzero_si512();
+                    __m512i v1 = p + 1 < kc ? bf16_round16(_mm512_maskz_loadu_ps(m, r1 + l0 + c0)) : _mm512_setzero_si512();
+                    _mm512_mask_storeu_epi32(o + c0, sm, _mm512_or_si512(v1, _mm512_srli_epi32(v0, 16)));
                 }
             }
-        } else if (kStride == 1) {
-            /* k contiguous (A as stored, B transposed): a lane's pairs are adjacent floats. 32 floats
-               rounded, their high halves gathered in order by one word permute: 16 pairs, written
-               down the sliver at stride `width`. */
+        }
+        return;
+    }
+    for (long s = 0; s < slivers; s++) {
+        long l0 = s * width;
+        long valid = lanes - l0 < width ? lanes - l0 : width;
+        uint32_t *sliver = out + s * pairs * width;
+        if (kStride == 1) {
+            /* k contiguous (A as stored, B transposed): a lane's pair is 8 adjacent bytes. For each
+               pair q, one 64-bit gather per 8 lanes fetches the pairs of 8 lanes; the rounded high
+               halves, gathered in order by one word permute, are 8 or 16 lanes of packed row q. */
             __m512i highHalves = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
                                                   31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-            __m512i scatter = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 _mm512_set1_epi32((int)width));
-            for (long l = 0; l < width; l++) {
-                if (l >= valid) {
-                    for (long q = 0; q < pairs; q++) sliver[q * width + l] = 0;
-                    continue;
+            for (long g0 = 0; g0 < width; g0 += 16) {
+                long group = width - g0 < 16 ? width - g0 : 16;  /* 8 or 16: widths are 8, 16 and 48 */
+                long live = valid - g0 < 0 ? 0 : valid - g0 > group ? group : valid - g0;
+                long long offsets[16] __attribute__((aligned(64)));
+                for (long l = 0; l < 16; l++) offsets[l] = l < live ? (long long)((l0 + g0 + l) * laneStride) : 0;
+                __m512i i0 = _mm512_load_si512(offsets), i1 = _mm512_load_si512(offsets + 8);
+                __mmask8 m0 = live >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << live) - 1u);
+                __mmask8 m1 = live >= 16 ? (__mmask8)0xFF : live > 8 ? (__mmask8)((1u << (live - 8)) - 1u) : 0;
+                long fullPairs = kc / 2;
+                for (long q = 0; q < fullPairs; q++) {
+                    const float *base = x + 2 * q;
+                    __m512i lo = bf16_round16(_mm512_castsi512_ps(
+                        _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), m0, i0, base, 4)));
+                    if (group == 16) {
+                        __m512i hi = bf16_round16(_mm512_castsi512_ps(
+                            _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), m1, i1, base, 4)));
+                        _mm512_storeu_si512(sliver + q * width + g0, _mm512_permutex2var_epi16(lo, highHalves, hi));
+                    } else {
+                        _mm512_mask_storeu_epi32(sliver + q * width + g0, (__mmask16)0xFF,
+                                                 _mm512_permutexvar_epi16(highHalves, lo));
+                    }
                 }
-                const float *row = x + (l0 + l) * laneStride;
-                long q = 0;
-                for (; 2 * q + 32 <= kc; q += 16) {
-                    __m512i lo = bf16_round16(_mm512_loadu_ps(row + 2 * q));
-                    __m512i hi = bf16_round16(_mm512_loadu_ps(row + 2 * q + 16));
-                    __m512i packed = _mm512_permutex2var_epi16(lo, highHalves, hi);
-                    _mm512_i32scatter_epi32(sliver + q * width + l, scatter, packed, 4);
-                }
-                for (; q < pairs; q++) sliver[q * width + l] = bf16_pair(row, 1, 2 * q, kc);
+                for (long q = fullPairs; q < pairs; q++)
+                    for (long l = 0; l < group; l++)
+                        sliver[q * width + g0 + l] = l < live ? bf16_pair(x + (l0 + g0 + l) * laneStride, 1, 2 * q, kc) : 0;
             }
         } else {
             for (long q = 0; q < pairs; q++)
