@@ -46,6 +46,32 @@ static inline uint32_t bf16_pair(const float *x, long kStride, long p, long kc) 
     return bf16_round_bits(hi) | (bf16_round_bits(lo) >> 16);
 }
 
+/* r[i][j] -> r[j][i] for a 16 x 16 matrix of dwords: 32-bit and 64-bit unpacks transpose the
+   4 x 4 blocks inside each 128-bit lane, two rounds of 128-bit lane shuffles move the blocks. */
+BF16_TARGET __attribute__((always_inline))
+static inline void bf16_transpose16(__m512i *r) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4i + c], 128-bit lane L: rows 4i..4i+3 of column 4L + c. */
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i a0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), a1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
+        __m512i a2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88), a3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_i32x4(a0, a2, 0x88);
+        r[8 + c] = _mm512_shuffle_i32x4(a0, a2, 0xDD);
+        r[4 + c] = _mm512_shuffle_i32x4(a1, a3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(a1, a3, 0xDD);
+    }
+}
+
 BF16_TARGET
 void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lanes, long kc, long kPadded,
                         long width, uint16_t *dst) {
@@ -82,34 +108,32 @@ void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lane
         long valid = lanes - l0 < width ? lanes - l0 : width;
         uint32_t *sliver = out + s * pairs * width;
         if (kStride == 1) {
-            /* k contiguous (A as stored, B transposed): a lane's pair is 8 adjacent bytes. For each
-               pair q, one 64-bit gather per 8 lanes fetches the pairs of 8 lanes; the rounded high
-               halves, gathered in order by one word permute, are 8 or 16 lanes of packed row q. */
+            /* k contiguous (A as stored, B transposed): a lane's pairs are adjacent floats. Per 16
+               lanes and 32 k: each lane's 32 floats rounded, their high halves gathered in order by
+               one word permute (16 pairs), then a 16 x 16 transpose in registers turns lanes x pairs
+               into 16 packed rows of 16 lanes, stored whole. */
             __m512i highHalves = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
                                                   31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
             for (long g0 = 0; g0 < width; g0 += 16) {
                 long group = width - g0 < 16 ? width - g0 : 16;  /* 8 or 16: widths are 8, 16 and 48 */
                 long live = valid - g0 < 0 ? 0 : valid - g0 > group ? group : valid - g0;
-                long long offsets[16] __attribute__((aligned(64)));
-                for (long l = 0; l < 16; l++) offsets[l] = l < live ? (long long)((l0 + g0 + l) * laneStride) : 0;
-                __m512i i0 = _mm512_load_si512(offsets), i1 = _mm512_load_si512(offsets + 8);
-                __mmask8 m0 = live >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << live) - 1u);
-                __mmask8 m1 = live >= 16 ? (__mmask8)0xFF : live > 8 ? (__mmask8)((1u << (live - 8)) - 1u) : 0;
-                long fullPairs = kc / 2;
-                for (long q = 0; q < fullPairs; q++) {
-                    const float *base = x + 2 * q;
-                    __m512i lo = bf16_round16(_mm512_castsi512_ps(
-                        _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), m0, i0, base, 4)));
-                    if (group == 16) {
-                        __m512i hi = bf16_round16(_mm512_castsi512_ps(
-                            _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), m1, i1, base, 4)));
-                        _mm512_storeu_si512(sliver + q * width + g0, _mm512_permutex2var_epi16(lo, highHalves, hi));
-                    } else {
-                        _mm512_mask_storeu_epi32(sliver + q * width + g0, (__mmask16)0xFF,
-                                                 _mm512_permutexvar_epi16(highHalves, lo));
+                __mmask16 rowMask = group == 16 ? (__mmask16)0xFFFF : (__mmask16)0xFF;
+                long q0 = 0;
+                for (; 2 * q0 + 32 <= kc; q0 += 16) {
+                    __m512i r[16];
+                    for (int l = 0; l < 16; l++) {
+                        if (l < live) {
+                            const float *src = x + (l0 + g0 + l) * laneStride + 2 * q0;
+                            r[l] = _mm512_permutex2var_epi16(bf16_round16(_mm512_loadu_ps(src)), highHalves,
+                                                             bf16_round16(_mm512_loadu_ps(src + 16)));
+                        } else {
+                            r[l] = _mm512_setzero_si512();
+                        }
                     }
+                    bf16_transpose16(r);
+                    for (int q = 0; q < 16; q++) _mm512_mask_storeu_epi32(sliver + (q0 + q) * width + g0, rowMask, r[q]);
                 }
-                for (long q = fullPairs; q < pairs; q++)
+                for (long q = q0; q < pairs; q++)
                     for (long l = 0; l < group; l++)
                         sliver[q * width + g0 + l] = l < live ? bf16_pair(x + (l0 + g0 + l) * laneStride, 1, 2 * q, kc) : 0;
             }
