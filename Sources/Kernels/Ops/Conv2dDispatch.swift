@@ -18,6 +18,9 @@ public enum ConvForwardMethod: String, Sendable, CaseIterable {
     case paddedPanels
     /// Panel GEMM packed through a tap table (Conv2dPanels.swift); any stride, any CPU.
     case tapPanels
+    /// bf16: the columns matrix rounded to bf16 as it is written (Conv2dIm2col.swift), then
+    /// `bf16gemm` (fp32 sums); any stride, any CPU (bf16gemm's software path without AVX512-BF16).
+    case bf16Im2col
 }
 
 /// How a weight gradient is computed.
@@ -31,6 +34,9 @@ public enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     case vectorDot
     /// dY * columns^T per image group (Conv2dIm2col.swift); any CPU and shape.
     case im2col
+    /// bf16: the same product with the columns rounded to bf16 as they are written and dY
+    /// rounded by `bf16gemm` (fp32 sums, fp32 sums across groups and threads); any CPU and shape.
+    case bf16Im2col
 }
 
 /// How an input gradient is computed.
@@ -41,9 +47,13 @@ public enum ConvInputGradientMethod: Hashable, Sendable {
     /// W^T * dY scattered back by col2im (Conv2dIm2col.swift), sharing its columns with the
     /// im2col weight gradient, so only together with it.
     case im2col
+    /// bf16: W^T * dY by `bf16gemm`, then col2im (fp32 adds), sharing its pass with the bf16
+    /// im2col weight gradient, so only together with it.
+    case bf16Im2col
 }
 
-/// The methods one convolution's passes take.
+/// The methods one convolution's passes take (each method is fp32 or bf16 by itself: the
+/// `bf16Im2col` cases are the bf16 ones).
 public struct ConvolutionPlan: Hashable, Sendable {
     /// The forward pass.
     public var forward: ConvForwardMethod
@@ -88,11 +98,12 @@ public enum Conv2dDispatch {
         try $forced.withValue(methods, operation: body)
     }
 
-    /// The plan the convolutions of this process take for `g`: the rules on `CPUFeatures.enabled`,
-    /// with any method forced by `withMethods`.
-    public static func plan(for g: Conv2dGeometry) -> ConvolutionPlan {
+    /// The plan the convolutions of this process take for `g` in `precision` (by default the
+    /// scope's, `Precision.current`): the rules on `CPUFeatures.enabled`, with any method forced
+    /// by `withMethods`.
+    public static func plan(for g: Conv2dGeometry, precision: Precision = .current) -> ConvolutionPlan {
         let cpu = CPUFeatures.enabled
-        var plan = choose(g, cpu: cpu)
+        var plan = choose(g, cpu: cpu, precision: precision)
         let forced = Self.forced
         if let f = forced.forward {
             require(supports(f, g, cpu: cpu), "conv2d: forced forward method \(f) cannot run \(g) on \(cpu)")
@@ -108,6 +119,8 @@ public enum Conv2dDispatch {
         }
         require(plan.inputGradient != .im2col || plan.weightGradient == .im2col,
                 "conv2d: the im2col input gradient runs only with the im2col weight gradient (\(g))")
+        require(plan.inputGradient != .bf16Im2col || plan.weightGradient == .bf16Im2col,
+                "conv2d: the bf16 im2col input gradient runs only with the bf16 im2col weight gradient (\(g))")
         return plan
     }
 
@@ -154,7 +167,11 @@ public enum Conv2dDispatch {
     /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
     /// are `CPUFeatures.enabled` (FEATUREMAPS_CPU). Tests force a method with
     /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
-    public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures) -> ConvolutionPlan {
+    public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures, precision: Precision = .fp32) -> ConvolutionPlan {
+        if precision == .bf16 {
+            return ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
+                                   inputGradient: g.inputGradientIsFlippedConvolution ? .flippedKernel(.bf16Im2col) : .bf16Im2col)
+        }
         // Few filters on long rows: the GEMM would have 1 to 8 rows, and the columns cost more
         // than the arithmetic.
         let forward = g.outChannels <= 8 && g.outWidth >= 96 ? .directLoops : gemmClassForward(g, cpu: cpu)
@@ -187,7 +204,7 @@ public enum Conv2dDispatch {
     /// Whether `method` can compute the forward convolution `g` on `cpu` (faster or not).
     public static func supports(_ method: ConvForwardMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
         switch method {
-        case .directLoops, .tapPanels: return true
+        case .directLoops, .tapPanels, .bf16Im2col: return true
         case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
         case .vectorDirect: return cpu.avx512 && g.stride == 1
         case .paddedPanels: return g.stride == 1
@@ -202,7 +219,7 @@ public enum Conv2dDispatch {
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
                 && (g.kernelHeight == 3 || g.kernelHeight == 5)
         case .vectorDot: return cpu.avx512 && g.stride == 1
-        case .im2col: return true
+        case .im2col, .bf16Im2col: return true
         }
     }
 
@@ -211,7 +228,7 @@ public enum Conv2dDispatch {
         switch method {
         case .flippedKernel(let forward):
             return g.inputGradientIsFlippedConvolution && supports(forward, g.flippedInputGradient, cpu: cpu)
-        case .im2col: return true
+        case .im2col, .bf16Im2col: return true
         }
     }
 }

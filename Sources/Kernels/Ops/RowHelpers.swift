@@ -29,6 +29,25 @@ func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, co
     }
 }
 
+/// dst[0..<count] = roundedToBF16(src[0..<count]): `copyRow` for the bf16 columns matrices,
+/// 16 lanes at a time with the same integer rounding (ties to even, NaN kept NaN).
+@inline(__always)
+func copyRowRoundedToBF16(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    typealias U16 = SIMD16<UInt32>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 16 <= count {
+        let bits = s.loadUnaligned(fromByteOffset: 4 * i, as: U16.self)
+        let rounded = (bits &+ (0x7FFF &+ ((bits &>> 16) & 1))) & 0xFFFF_0000
+        // NaN (exponent all ones, significand not zero): quiet it and truncate, as roundedToBF16.
+        let nan = (bits & 0x7FFF_FFFF) .> 0x7F80_0000
+        let result = rounded.replacing(with: (bits | 0x0040_0000) & 0xFFFF_0000, where: nan)
+        d.storeBytes(of: result, toByteOffset: 4 * i, as: U16.self)
+        i += 16
+    }
+    while i < count { dst[i] = roundedToBF16(src[i]); i += 1 }
+}
+
 /// dst[0..<count] += src[0..<count], vectorised for the short rows of col2im.
 @inline(__always)
 func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
