@@ -164,6 +164,20 @@ public enum Conv2dDispatch {
     /// directLoops: dy has as many channels as the layer has filters); otherwise im2col (W^T dY,
     /// col2im), in the same pass over the columns as the im2col weight gradient.
     ///
+    /// bf16 (`precision: .bf16`, first rule, on any CPU): every pass runs `bf16Im2col`, i.e. the
+    /// columns matrix rounded to bf16 as it is written and `bf16gemm` (which takes the best bf16
+    /// path the CPU has, else its software path): forward W * cols, weight gradient dY * cols^T,
+    /// input gradient by the flipped kernel through the same bf16 forward at stride 1 with a
+    /// square kernel and padding <= k - 1 (a GEMM with K = O*k*k rather than W^T dY's K = O, and
+    /// no col2im), else W^T dY + col2im. None of the fp32 methods is taken in bf16, so a bf16 run
+    /// is bf16 throughout; the precision is a choice of arithmetic, made by the caller
+    /// (`Precision.with`). Measured (b47f4ed, bf16gemm's software reference path, AMD EPYC Zen 4,
+    /// 2 threads, machine shared, one run of best-of-7, `KERNELS_BENCH=1 swift test -c release
+    /// --filter vggLayerBF16VersusFP32Times`): VGG layer 4 (64 -> 64, 16x16, batch 128) forward
+    /// 82.5 ms bf16 against 23.9 ms fp32 Winograd F(4x4), backward 178.6 against 27.6 ms. With the
+    /// AVX512-BF16 bf16gemm: see Docs/KERNELS.md ("Mixed precision"); where fp32 Winograd stays
+    /// faster, bf16 still takes bf16Im2col here (to be revisited with a bf16 Winograd or panel path).
+    ///
     /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
     /// are `CPUFeatures.enabled` (FEATUREMAPS_CPU). Tests force a method with
     /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
