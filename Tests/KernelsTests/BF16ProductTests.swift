@@ -38,19 +38,26 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     let dy = randomTensor([n, o, g.outHeight, g.outWidth], &rng)
     let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
 
-    // Forward, weight gradient and input gradient in bf16, by the methods the dispatch chooses.
+    // Forward, weight gradient and input gradient in bf16 by the bf16 methods (forced: on a CPU
+    // without AMX the dispatch keeps fp32 Winograd for some passes of case 0, see
+    // bf16KeepsFP32WinogradWithoutAMX); the dispatch gives them for every other case.
+    let flipped = g.inputGradientIsFlippedConvolution
+    let bf16Plan = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
+                                   inputGradient: flipped ? .flippedKernel(.bf16Im2col) : .bf16Im2col)
+    if index > 0 { #expect(Conv2dDispatch.plan(for: g, precision: .bf16) == bf16Plan, "\(g)") }
     var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
     Precision.with(.bf16) {
-        conv2dForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &y, scratch: &scratch)
-        conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: s, padding: p,
-                       gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+        Conv2dDispatch.withMethods(ConvolutionMethods(forward: bf16Plan.forward, weightGradient: bf16Plan.weightGradient,
+                                                      inputGradient: bf16Plan.inputGradient)) {
+            conv2dForward(x, weight: weight, bias: bias, stride: s, padding: p, into: &y, scratch: &scratch)
+            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: s, padding: p,
+                           gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+        }
     }
-    // The bf16 methods ran (and the dispatch says so for this precision).
-    let flipped = g.inputGradientIsFlippedConvolution
+    // The bf16 methods ran.
     #expect(scratch.lastForward == .bf16Im2col)
     #expect(scratch.lastWeightGradient == .bf16Im2col)
-    #expect(scratch.lastInputGradient == (flipped ? .flippedKernel(.bf16Im2col) : .bf16Im2col))
-    #expect(Conv2dDispatch.plan(for: g, precision: .bf16).forward == .bf16Im2col)
+    #expect(scratch.lastInputGradient == bf16Plan.inputGradient)
 
     let yRounded = referenceConv2d(xr, wr, bias, stride: s, padding: p)
     let yExact = referenceConv2d(x, weight, bias, stride: s, padding: p)
@@ -75,7 +82,7 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     if flipped {
         var dx2 = Tensor.empty, dw2 = Tensor.empty
         Precision.with(.bf16) {
-            Conv2dDispatch.withMethods(ConvolutionMethods(inputGradient: .bf16Im2col)) {
+            Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .bf16Im2col, inputGradient: .bf16Im2col)) {
                 conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: s, padding: p,
                                gradInput: &dx2, gradWeight: &dw2, scratch: &scratch)
             }
@@ -86,7 +93,8 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
 }
 
 @Test func precisionIsScopedAndDefaultsToFP32() {
-    let g = Conv2dGeometry(input: [2, 32, 16, 16], weight: [64, 32, 3, 3], stride: 1, padding: 1)
+    // 5x5 (no Winograd shape, so bf16Im2col on every CPU).
+    let g = Conv2dGeometry(input: [2, 32, 16, 16], weight: [64, 32, 5, 5], stride: 1, padding: 2)
     #expect(Precision.current == .fp32)
     #expect(Conv2dDispatch.plan(for: g) == Conv2dDispatch.choose(g, cpu: CPUFeatures.enabled))
     Precision.with(.bf16) {
@@ -102,6 +110,38 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     for cpu in [CPUFeatures.portable, CPUFeatures(avx512: true), CPUFeatures(avx512: true, avx512bf16: true)] {
         #expect(Conv2dDispatch.choose(g, cpu: cpu, precision: .bf16).forward == .bf16Im2col)
     }
+}
+
+@Test func bf16KeepsFP32WinogradWithoutAMX() {
+    // Conv2dDispatch.choose: without AMX the passes fp32 gives to Winograd stay there in bf16
+    // (measured faster than bf16Im2col on AVX512-BF16); with AMX, and without AVX-512 (no
+    // Winograd), every pass is bf16Im2col.
+    let layer4 = Conv2dGeometry(input: [128, 64, 16, 16], weight: [64, 64, 3, 3], stride: 1, padding: 1)
+    let layer1 = Conv2dGeometry(input: [128, 3, 32, 32], weight: [32, 3, 3, 3], stride: 1, padding: 1)
+    let bf16Everywhere = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: .flippedKernel(.bf16Im2col))
+    for cpu in [CPUFeatures(avx512: true), CPUFeatures(avx512: true, avx512bf16: true)] {
+        #expect(Conv2dDispatch.choose(layer4, cpu: cpu, precision: .bf16) == Conv2dDispatch.choose(layer4, cpu: cpu))
+        // Layer 1 (3 channels): fp32 takes the vector direct kernel there, not Winograd, except
+        // for its input gradient.
+        #expect(Conv2dDispatch.choose(layer1, cpu: cpu, precision: .bf16)
+                == ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: .flippedKernel(.winogradF4)))
+    }
+    // What the layer ran is recorded: VGG layer 4 at batch 2 in bf16 on this machine.
+    var rng = SeededGenerator(seed: 13)
+    let x = randomTensor([2, 64, 16, 16], &rng), weight = randomTensor([64, 64, 3, 3], &rng)
+    var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    Precision.with(.bf16) {
+        conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+        conv2dBackward(input: x, weight: weight, gradOutput: y, stride: 1, padding: 1, gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+    }
+    let chosen = Conv2dDispatch.choose(Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1),
+                                       cpu: CPUFeatures.enabled, precision: .bf16)
+    #expect(scratch.lastForward == chosen.forward && scratch.lastWeightGradient == chosen.weightGradient
+            && scratch.lastInputGradient == chosen.inputGradient)
+    #expect(CPUFeatures.enabled.avx512 != (scratch.lastForward == .bf16Im2col) || CPUFeatures.enabled.amxTile)
+    let amx = CPUFeatures(avx512: true, avx512bf16: true, amxTile: true)
+    #expect(Conv2dDispatch.choose(layer4, cpu: amx, precision: .bf16) == bf16Everywhere)
+    #expect(Conv2dDispatch.choose(layer4, cpu: .portable, precision: .bf16) == bf16Everywhere)
 }
 
 @Test func columnRowsRoundLikeRoundedToBF16() {

@@ -164,27 +164,43 @@ public enum Conv2dDispatch {
     /// directLoops: dy has as many channels as the layer has filters); otherwise im2col (W^T dY,
     /// col2im), in the same pass over the columns as the im2col weight gradient.
     ///
-    /// bf16 (`precision: .bf16`, first rule, on any CPU): every pass runs `bf16Im2col`, i.e. the
-    /// columns matrix rounded to bf16 as it is written and `bf16gemm` (which takes the best bf16
-    /// path the CPU has, else its software path): forward W * cols, weight gradient dY * cols^T,
-    /// input gradient by the flipped kernel through the same bf16 forward at stride 1 with a
-    /// square kernel and padding <= k - 1 (a GEMM with K = O*k*k rather than W^T dY's K = O, and
-    /// no col2im), else W^T dY + col2im. None of the fp32 methods is taken in bf16, so a bf16 run
-    /// is bf16 throughout; the precision is a choice of arithmetic, made by the caller
-    /// (`Precision.with`). Measured (b47f4ed, bf16gemm's software reference path, AMD EPYC Zen 4,
-    /// 2 threads, machine shared, one run of best-of-7, `KERNELS_BENCH=1 swift test -c release
-    /// --filter vggLayerBF16VersusFP32Times`): VGG layer 4 (64 -> 64, 16x16, batch 128) forward
-    /// 82.5 ms bf16 against 23.9 ms fp32 Winograd F(4x4), backward 178.6 against 27.6 ms. With the
-    /// AVX512-BF16 bf16gemm: see Docs/KERNELS.md ("Mixed precision"); where fp32 Winograd stays
-    /// faster, bf16 still takes bf16Im2col here (to be revisited with a bf16 Winograd or panel path).
+    /// bf16 (`precision: .bf16`, decided first): every pass runs `bf16Im2col`, i.e. the columns
+    /// matrix rounded to bf16 as it is written and `bf16gemm` (which takes the best bf16 path the
+    /// CPU has, else its software path): forward W * cols, weight gradient dY * cols^T, input
+    /// gradient by the flipped kernel through the same bf16 forward at stride 1 with a square
+    /// kernel and padding <= k - 1 (K = O*k*k rather than W^T dY's K = O, and no col2im), else
+    /// W^T dY + col2im; **except** that on a CPU without AMX, a pass the fp32 rules give to
+    /// Winograd (forward F(2x2)/F(4x4), weight gradient F(2x2), flipped-kernel input gradient by
+    /// F(2x2)/F(4x4): VGG's layers 2-6) keeps that fp32 Winograd method, which is at least as
+    /// accurate and was faster. Measured on an AMD EPYC Zen 4 (AVX512-BF16, no AMX), 2 threads,
+    /// machine shared (load average 5-6), best of 7 per figure, three runs, with the AVX512-BF16
+    /// bf16gemm of branch bf16kernels (f9d2955) merged into this code for the measurement:
+    /// `KERNELS_BENCH=1 swift test -c release --filter vggLayerBF16VersusFP32Times`, VGG layer 4
+    /// (64 -> 64, 16x16, batch 128): forward bf16Im2col 40-48 ms against Winograd F(4x4) 26-28;
+    /// backward 105-118 ms against 49-53 (Winograd weight gradient + flipped F(4x4)). perf: the
+    /// bf16 GEMM kernel 24% of the samples, im2col with rounding about 24%, bf16 packing 11%: the
+    /// columns and packing passes cost about what the products do, while Winograd does 2.25x fewer
+    /// multiplies. With AMX (not measured: no AMX machine this session) bf16Im2col takes every
+    /// pass. Which method ran is in the layer's `Conv2dScratch` (`lastForward`, ...).
     ///
     /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
     /// are `CPUFeatures.enabled` (FEATUREMAPS_CPU). Tests force a method with
     /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
     public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures, precision: Precision = .fp32) -> ConvolutionPlan {
         if precision == .bf16 {
-            return ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
-                                   inputGradient: g.inputGradientIsFlippedConvolution ? .flippedKernel(.bf16Im2col) : .bf16Im2col)
+            // Without AMX, fp32 Winograd beat bf16Im2col where it applies (measured, above): keep it.
+            let fp32 = choose(g, cpu: cpu)
+            let keepsWinograd = !cpu.amxTile
+            func kept(_ method: ConvForwardMethod) -> Bool { keepsWinograd && (method == .winogradF2 || method == .winogradF4) }
+            let forward: ConvForwardMethod = kept(fp32.forward) ? fp32.forward : .bf16Im2col
+            let weightGradient: ConvWeightGradientMethod = keepsWinograd && fp32.weightGradient == .winogradF2 ? .winogradF2 : .bf16Im2col
+            let inputGradient: ConvInputGradientMethod
+            if case .flippedKernel(let method) = fp32.inputGradient {
+                inputGradient = .flippedKernel(kept(method) ? method : .bf16Im2col)
+            } else {
+                inputGradient = .bf16Im2col
+            }
+            return ConvolutionPlan(forward: forward, weightGradient: weightGradient, inputGradient: inputGradient)
         }
         // Few filters on long rows: the GEMM would have 1 to 8 rows, and the columns cost more
         // than the arithmetic.

@@ -29,23 +29,20 @@ func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, co
     }
 }
 
-/// dst[0..<count] = roundedToBF16(src[0..<count]): `copyRow` for the bf16 columns matrices,
-/// 16 lanes at a time with the same integer rounding (ties to even, NaN kept NaN).
+/// dst[0..<count] = roundedToBF16(src[0..<count]) for the bf16 columns matrices: the integer
+/// rounding of `roundedToBF16` (ties to even, NaN kept NaN), written branch-free on the bits so
+/// that the compiler vectorises the loop (Swift's SIMD masks here compiled to lane-by-lane code
+/// that took 70% of a bf16 VGG layer's time).
 @inline(__always)
 func copyRowRoundedToBF16(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
-    typealias U16 = SIMD16<UInt32>
-    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
-    var i = 0
-    while i + 16 <= count {
-        let bits = s.loadUnaligned(fromByteOffset: 4 * i, as: U16.self)
-        let rounded = (bits &+ (0x7FFF &+ ((bits &>> 16) & 1))) & 0xFFFF_0000
-        // NaN (exponent all ones, significand not zero): quiet it and truncate, as roundedToBF16.
-        let nan = (bits & 0x7FFF_FFFF) .> 0x7F80_0000
-        let result = rounded.replacing(with: (bits | 0x0040_0000) & 0xFFFF_0000, where: nan)
-        d.storeBytes(of: result, toByteOffset: 4 * i, as: U16.self)
-        i += 16
+    let d = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+    let s = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<count {
+        let bits = s[i]
+        let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) & 0xFFFF_0000
+        let quietNaN = (bits | 0x0040_0000) & 0xFFFF_0000
+        d[i] = (bits & 0x7FFF_FFFF) > 0x7F80_0000 ? quietNaN : rounded
     }
-    while i < count { dst[i] = roundedToBF16(src[i]); i += 1 }
 }
 
 /// dst[0..<count] += src[0..<count], vectorised for the short rows of col2im.
