@@ -76,8 +76,9 @@ func bestThreadCPUMilliseconds(_ body: () -> Void) -> Double {
 }
 
 /// A benchmark: one VGG layer (64 -> 64 channels, 16x16, batch 128: layer 4) forward and backward
-/// (weight and input gradients) with the methods the dispatch picks in fp32 and in bf16, at the
-/// calling scope's thread count, best of 7 wall-clock runs (Conv2dDispatch.choose's bf16 rule).
+/// (weight and input gradients) with the methods the dispatch picks in fp32 and with the bf16
+/// methods forced (bf16Im2col; the dispatch keeps fp32 Winograd here without AMX), at the calling
+/// scope's thread count, best of 7 wall-clock runs (the measurement behind Conv2dDispatch.choose's bf16 rule).
 /// Only runs with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggLayerBF16VersusFP32Times`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func vggLayerBF16VersusFP32Times() {
@@ -86,7 +87,10 @@ func vggLayerBF16VersusFP32Times() {
     let dy = randomTensor([128, 64, 16, 16], &rng)
     for precision in Precision.allCases {
         var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
-        Precision.with(precision) {
+        let methods = precision == .bf16
+            ? ConvolutionMethods(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: .flippedKernel(.bf16Im2col))
+            : ConvolutionMethods()
+        Precision.with(precision) { Conv2dDispatch.withMethods(methods) {
             let forwardMs = bestMilliseconds {
                 conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
             }
@@ -97,6 +101,6 @@ func vggLayerBF16VersusFP32Times() {
             print("VGG layer 4 \(precision): forward \(String(format: "%.1f", forwardMs)) ms (\(scratch.lastForward!)), "
                   + "backward \(String(format: "%.1f", backwardMs)) ms (\(scratch.lastWeightGradient!), \(scratch.lastInputGradient!)), "
                   + "\(Parallelism.threadCount) threads")
-        }
+        }}
     }
 }

@@ -171,9 +171,9 @@ public enum Conv2dDispatch {
     /// kernel and padding <= k - 1 (K = O*k*k rather than W^T dY's K = O, and no col2im), else
     /// W^T dY + col2im; **except** that on a CPU without AMX, a pass the fp32 rules give to
     /// Winograd (forward F(2x2)/F(4x4), weight gradient F(2x2), flipped-kernel input gradient by
-    /// F(2x2)/F(4x4): VGG's layers 2-6) keeps that fp32 Winograd method, which is at least as
-    /// accurate and was faster. Measured on an AMD EPYC Zen 4 (AVX512-BF16, no AMX), 2 threads,
-    /// machine shared (load average 5-6), best of 7 per figure, three runs, with the AVX512-BF16
+    /// F(2x2)/F(4x4): VGG layers 2-6, layer 1's input gradient) keeps that fp32 Winograd method,
+    /// which is at least as accurate and was faster. Measured on an AMD EPYC Zen 4 (AVX512-BF16, no AMX), 2 threads,
+    /// machine shared (load average 5-6), best of 7 per figure, two runs, with the AVX512-BF16
     /// bf16gemm of branch bf16kernels (f9d2955) merged into this code for the measurement:
     /// `KERNELS_BENCH=1 swift test -c release --filter vggLayerBF16VersusFP32Times`, VGG layer 4
     /// (64 -> 64, 16x16, batch 128): forward bf16Im2col 40-48 ms against Winograd F(4x4) 26-28;
