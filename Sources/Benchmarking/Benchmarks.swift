@@ -153,9 +153,12 @@ public enum Benchmarks {
         public init(net: String, batch: Int) { self.net = net; self.batch = batch }
     }
 
-    /// Training cases of the JSON's "train_images_per_s".
+    /// Training cases of the JSON's "train_images_per_s" (fp32).
     public static let trainCases = [NetCase(net: "seed", batch: 32), NetCase(net: "seed", batch: 128),
                                     NetCase(net: "vgg", batch: 32), NetCase(net: "vgg", batch: 128)]
+    /// Training cases of the JSON's "train_images_per_s_bf16" (bf16 products). The airbench
+    /// net's `airbench_b256` joins this list and `trainCases` when ModelZoo builds it (issue 11).
+    public static let trainCasesBF16 = [NetCase(net: "seed", batch: 128), NetCase(net: "vgg", batch: 128)]
     /// Inference cases of the JSON's "infer_images_per_s".
     public static let inferCases = [NetCase(net: "seed", batch: 128), NetCase(net: "vgg", batch: 128)]
 
@@ -167,20 +170,62 @@ public enum Benchmarks {
     }
 
     /// Training images/s: forward, softmax cross-entropy, backward and an SGD-momentum step
-    /// (lr 0.01, momentum 0.9, as bench_torch.py) on one fixed batch, repeated.
-    public static func trainImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 1.0,
-                                            timing: Timing = .wall) throws -> Double {
+    /// (lr 0.01, momentum 0.9, as bench_torch.py) on one fixed batch, repeated, with the
+    /// convolution and linear products in `precision`.
+    public static func trainImagesPerSecond(_ c: NetCase, precision: Precision = .fp32, rounds: Int = 3,
+                                            roundSeconds: Double = 1.0, timing: Timing = .wall) throws -> Double {
+        let (net, x, labels, loss, optimizer) = try trainingSetup(c)
+        return Precision.with(precision) {
+            bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
+                let logits = net(x)
+                _ = loss(logits, labels: labels)
+                _ = net.backward(loss.backward())
+                optimizer.step(learningRate: 0.01)
+            }
+        }
+    }
+
+    /// The benchmark's training step: the net in training mode, its batch, loss and optimiser.
+    private static func trainingSetup(_ c: NetCase) throws
+        -> (net: Sequential, x: Tensor, labels: [Int], loss: SoftmaxCrossEntropy, optimizer: SGD) {
         let net = try ModelZoo.build(c.net, seed: 1)
         net.training = true
         let (x, labels) = batch(c.batch)
-        let loss = SoftmaxCrossEntropy()
-        let optimizer = SGD(parameters: net.namedParameters.map { $0.parameter }, momentum: 0.9)
-        return bestRate(work: Double(c.batch), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
-            let logits = net(x)
-            _ = loss(logits, labels: labels)
-            _ = net.backward(loss.backward())
-            optimizer.step(learningRate: 0.01)
+        return (net, x, labels, SoftmaxCrossEntropy(), SGD(parameters: net.namedParameters.map { $0.parameter }, momentum: 0.9))
+    }
+
+    /// Where one training step's time goes: milliseconds per step by layer type and pass
+    /// ("Conv2d forward", "BatchNorm2d backward", ..., "loss", "optimizer"), in the order first
+    /// met, the mean over `steps` steps after one warm-up step, with the products in `precision`.
+    ///
+    /// The children of the net run one by one, so the fusions `Sequential` makes (BN + ReLU,
+    /// ReLU + pool) do not happen here: a ReLU's share is what fusing saves, and the total is a
+    /// little above a fused step's. Containers (a residual block) count as one layer.
+    public static func trainStepBreakdown(_ c: NetCase, precision: Precision = .fp32, steps: Int = 5,
+                                          timing: Timing = .wall) throws -> [(part: String, milliseconds: Double)] {
+        let (net, x, labels, loss, optimizer) = try trainingSetup(c)
+        var parts: [(part: String, milliseconds: Double)] = []
+        func add(_ part: String, _ seconds: Double) {
+            if let i = parts.firstIndex(where: { $0.part == part }) { parts[i].milliseconds += seconds * 1e3 } else { parts.append((part, seconds * 1e3)) }
         }
+        func timed<R>(_ part: String, _ body: () -> R) -> R {
+            let start = now(timing)
+            let result = body()
+            add(part, now(timing) - start)
+            return result
+        }
+        let layers = net.children.map(\.layer)
+        Precision.with(precision) {
+            for step in 0 ... steps {
+                if step == 1 { parts.removeAll() }  // step 0 warms up (sizes buffers, faults pages in)
+                var h = x
+                for layer in layers { h = timed("\(type(of: layer)) forward") { layer(h) } }
+                var g = timed("loss") { _ = loss(h, labels: labels); return loss.backward() }
+                for layer in layers.reversed() { g = timed("\(type(of: layer)) backward") { layer.backward(g) } }
+                timed("optimizer") { optimizer.step(learningRate: 0.01) }
+            }
+        }
+        return parts.map { ($0.part, $0.milliseconds / Double(steps)) }
     }
 
     /// Inference images/s: the forward pass in evaluation mode (running BN statistics).

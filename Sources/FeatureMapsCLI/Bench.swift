@@ -7,14 +7,22 @@ import Kernels
 public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure GEMM GFLOP/s and training/inference images per second.")
+        abstract: "Measure GEMM GFLOP/s and training/inference images per second.",
+        discussion: """
+            Training is measured in fp32 (train_images_per_s) and with bf16 products \
+            (train_images_per_s_bf16); --precision measures only the one given.
+            """)
 
     @Flag(help: "Print exactly one JSON object instead of the table.")
     var json = false
 
     @OptionGroup var threads: ThreadOptions
 
-    @Option(help: "Only these parts, comma-separated: gemm, train, infer (default: all).")
+    @OptionGroup var precision: PrecisionOptions
+
+    @Option(help: ArgumentHelp("Only these parts, comma-separated: gemm, train, infer (default: those three), and "
+                               + "breakdown (per-layer times of one training step; only when asked for).",
+                               valueName: "parts"))
     var only: String?
 
     @Option(help: "Only these nets, comma-separated, as named in the output (e.g. seed_b128).")
@@ -33,7 +41,7 @@ public struct BenchCommand: ParsableCommand {
                          _ rate: (Benchmarks.NetCase, Int, Double, Benchmarks.Timing) throws -> Double) throws -> [(String, Double)] {
         var results: [(String, Double)] = []
         for c in cases where selected(c.name) {
-            let r = try rate(c, 3, label == "train" ? 1.0 : 0.7, timing)
+            let r = try rate(c, 3, label.hasPrefix("train") ? 1.0 : 0.7, timing)
             results.append((c.name, r))
             if !json { print(String(format: "%@ %-14@ %9.1f images/s", label as NSString, c.name as NSString, r)) }
         }
@@ -86,10 +94,32 @@ public struct BenchCommand: ParsableCommand {
             bf16Peak = Benchmarks.bf16PeakGFLOPS(timing: timing)
             if !json { print("bf16 peak " + (bf16Peak.map { String(format: "%.1f GFLOP/s (%@)", $0, cpu.path as NSString) } ?? "none: no bf16 unit, bf16 runs in software")) }
         }
-        let train = parts.contains("train")
-            ? try measure(Benchmarks.trainCases, label: "train", Benchmarks.trainImagesPerSecond) : []
+        let precisions = try precision.chosen.map { [$0] } ?? Precision.allCases
+        func train(_ p: Precision, _ cases: [Benchmarks.NetCase], label: String) throws -> [(String, Double)] {
+            guard parts.contains("train") && precisions.contains(p) else { return [] }
+            return try measure(cases, label: label) { try Benchmarks.trainImagesPerSecond($0, precision: p, rounds: $1, roundSeconds: $2, timing: $3) }
+        }
+        let trainFP32 = try train(.fp32, Benchmarks.trainCases, label: "train")
+        let trainBF16 = try train(.bf16, Benchmarks.trainCasesBF16, label: "train-bf16")
         let infer = parts.contains("infer")
             ? try measure(Benchmarks.inferCases, label: "infer", Benchmarks.inferImagesPerSecond) : []
+        var breakdowns: [(String, [(part: String, milliseconds: Double)])] = []
+        if parts.contains("breakdown") {
+            for p in precisions {
+                for c in Benchmarks.trainCases where selected(c.name) {
+                    let rows = try Benchmarks.trainStepBreakdown(c, precision: p, timing: timing)
+                    breakdowns.append(("\(c.name)_\(p.rawValue)", rows))
+                    if !json {
+                        let total = rows.reduce(0) { $0 + $1.milliseconds }
+                        for row in rows {
+                            print(String(format: "breakdown %@ %@ %-22@ %8.2f ms %5.1f%%", c.name as NSString, p.rawValue as NSString,
+                                         row.part as NSString, row.milliseconds, 100 * row.milliseconds / total))
+                        }
+                        print(String(format: "breakdown %@ %@ %-22@ %8.2f ms", c.name as NSString, p.rawValue as NSString, "step" as NSString, total))
+                    }
+                }
+            }
+        }
         let rss = Benchmarks.peakRSSMegabytes()
         if json {
             func object(_ pairs: [(String, Double)]) -> String {
@@ -102,10 +132,12 @@ public struct BenchCommand: ParsableCommand {
             let cpuObject = "{\"model\": \(string(cpu.model)), \"path\": \(string(cpu.path)), "
                 + "\"bf16_path\": \(string(cpu.bf16Path.rawValue)), "
                 + "\"bf16_peak_gflops\": \(bf16Peak.map { String(format: "%.1f", $0) } ?? "null")}"
+            let breakdown = breakdowns.isEmpty ? ""
+                : ", \"train_step_breakdown_ms\": {" + breakdowns.map { "\"\($0.0)\": \(object($0.1.map { ($0.part, $0.milliseconds) }))" }.joined(separator: ", ") + "}"
             print("{\"gemm_gflops\": \(object(gemm)), \"gemm_gflops_bf16\": \(object(gemmBF16)), "
-                  + "\"train_images_per_s\": \(object(train)), "
+                  + "\"train_images_per_s\": \(object(trainFP32)), \"train_images_per_s_bf16\": \(object(trainBF16)), "
                   + "\"infer_images_per_s\": \(object(infer)), \"peak_rss_mb\": \(String(format: "%.1f", rss)), "
-                  + "\"cpu\": \(cpuObject)}")
+                  + "\"cpu\": \(cpuObject)\(breakdown)}")
         } else {
             print(String(format: "peak RSS %.1f MB (threads: %d)", rss, Parallelism.threadCount))
         }

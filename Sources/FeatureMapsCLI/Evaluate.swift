@@ -22,6 +22,7 @@ public struct EvaluateCommand: ParsableCommand {
     @Option(help: "Score the N held-out training images of `train-cifar --validation N` instead of the test set.")
     var validation: Int?
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var precision: PrecisionOptions
 
     public init() {}
 
@@ -30,7 +31,7 @@ public struct EvaluateCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try threads.scoped(score)
+        try threads.scoped { try precision.scoped(score) }
     }
 
     private func score() throws {

@@ -87,3 +87,32 @@ public struct ModelFileOptions: ParsableArguments {
 
     public init() {}
 }
+
+/// `--precision fp32|bf16`: the precision of the convolution and linear products, for the
+/// subcommands that run a network (train-cifar, evaluate, predict, bench). The library speaks
+/// `Precision`; this maps the flag to it.
+public struct PrecisionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Products of convolutions and linear layers in fp32 or bf16 (bf16 operands, fp32 sums; "
+                               + "batch norm, loss and weights stay fp32).", valueName: "fp32|bf16"))
+    var precision: String?
+
+    public init() {}
+
+    public func validate() throws { _ = try chosen }
+
+    /// The precision given, nil when the flag is absent; a usage error for another word.
+    var chosen: Precision? {
+        get throws {
+            guard let precision else { return nil }
+            guard let value = Precision(rawValue: precision) else {
+                throw ValidationError("--precision must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return value
+        }
+    }
+
+    /// Runs `body` with the products in the precision given, else fp32 (a scope, nothing global).
+    func scoped<R>(_ body: () throws -> R) throws -> R {
+        try Precision.with(chosen ?? .fp32, body)
+    }
+}

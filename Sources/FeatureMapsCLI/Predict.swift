@@ -14,6 +14,8 @@ public struct PredictCommand: ParsableCommand {
 
     @OptionGroup var threads: ThreadOptions
 
+    @OptionGroup var precision: PrecisionOptions
+
     @Argument(help: "Photos to classify.")
     var photos: [String] = []
 
@@ -24,7 +26,7 @@ public struct PredictCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try threads.scoped(classify)
+        try threads.scoped { try precision.scoped(classify) }
     }
 
     private func classify() throws {

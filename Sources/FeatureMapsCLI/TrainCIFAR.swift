@@ -52,6 +52,7 @@ public struct TrainCIFARCommand: ParsableCommand {
     @Option(help: "Seed of initialisation, data order and augmentation.")
     var seed: UInt64 = 0
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var precision: PrecisionOptions
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
     @Option(help: "Hold out N training images for validation.")
@@ -107,6 +108,7 @@ public struct TrainCIFARCommand: ParsableCommand {
         if let augment { o.augment = augment }
         if let labelSmoothing { o.labelSmoothing = labelSmoothing }
         if let tta { o.flipTest = tta }
+        if let chosen = try precision.chosen { o.precision = chosen }
         o.threads = threads.count
         o.limit = limit
         o.validation = validation

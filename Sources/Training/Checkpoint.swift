@@ -32,7 +32,7 @@ enum Checkpoint {
         }
         let contents = try Safetensors.read(path: path)
         let meta = contents.metadata
-        guard let saved = meta["options"].flatMap({ try? JSONDecoder().decode(TrainingOptions.self, from: Data($0.utf8)) }) else {
+        guard let saved = meta["options"].flatMap({ savedOptions(from: $0) }) else {
             throw TrainingError.file(path: path, reason: "not a train-cifar checkpoint (no readable options)")
         }
         guard saved == options else {
@@ -67,6 +67,15 @@ enum Checkpoint {
         state.trainingSeconds = meta["training_seconds"].flatMap { Double($0) } ?? 0
         state.lastLearningRate = meta["last_learning_rate"].flatMap { Double($0) } ?? 0
         return state
+    }
+
+    /// The options a checkpoint's metadata records. Checkpoints written before the precision
+    /// was recorded trained in fp32, the only precision there was, so a missing one reads as fp32.
+    private static func savedOptions(from json: String) -> TrainingOptions? {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else { return nil }
+        if object["precision"] == nil { object["precision"] = Precision.fp32.rawValue }
+        guard let data = try? JSONSerialization.data(withJSONObject: object) else { return nil }
+        return try? JSONDecoder().decode(TrainingOptions.self, from: data)
     }
 
     private static func differences(_ a: TrainingOptions, _ b: TrainingOptions) -> [SettingDifference] {

@@ -14,6 +14,9 @@ public final class Classifier {
     public var normalization: Normalization
     /// The training images its run held out for validation (nil: none, or not recorded).
     public var validationSplit: ValidationSplit?
+    /// The precision of the products its run trained with (nil: not recorded). A record only:
+    /// the weights are fp32 either way, and evaluation runs in the caller's precision.
+    public var trainingPrecision: Precision?
 
     /// A freshly initialised classifier (initialisation drawn from `seed`).
     public init(architecture: String, seed: UInt64, classNames: [String] = CIFAR10.classNames,
@@ -43,11 +46,14 @@ public final class Classifier {
         if let validationSplit, let json = try? encoder.encode(validationSplit) {
             metadata[Self.validationSplitKey] = String(decoding: json, as: UTF8.self)
         }
+        if let trainingPrecision { metadata[Self.trainingPrecisionKey] = trainingPrecision.rawValue }
         return metadata
     }
 
     /// The metadata key of `validationSplit`.
     static let validationSplitKey = "validation_split"
+    /// The metadata key of `trainingPrecision`.
+    static let trainingPrecisionKey = "training_precision"
 
     /// The images this classifier's run held out, drawn again from `train` (the training images
     /// of the data being scored). `count`, when given, must be the number the run held out.
@@ -120,6 +126,12 @@ public final class Classifier {
                 throw TrainingError.file(path: path, reason: "metadata \"\(validationSplitKey)\" is not a readable split record")
             }
             classifier.validationSplit = split
+        }
+        if let text = meta[trainingPrecisionKey] {
+            guard let precision = Precision(rawValue: text) else {
+                throw TrainingError.file(path: path, reason: "metadata \"\(trainingPrecisionKey)\" is \"\(text)\", not one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            classifier.trainingPrecision = precision
         }
         try classifier.load(contents, source: path)
         classifier.network.training = false

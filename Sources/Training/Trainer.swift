@@ -47,6 +47,11 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var flipTest = false
     /// Threads for the kernels (results are reproducible for a given count).
     public var threads = ProcessInfoCores.active
+    /// The precision of the training steps' convolution and linear products (bf16: rounded
+    /// operands, fp32 sums; batch norm, loss, master weights and optimiser state stay fp32).
+    /// Evaluations run in fp32, so a run's reported accuracy is what `evaluate` scores on its
+    /// model file. fp32 until bf16's accuracy is shown equal on the presets.
+    public var precision: Precision = .fp32
 
     /// Options with every default of the seed preset.
     public init() {}
@@ -145,7 +150,9 @@ public final class Trainer {
     /// checkpoint saved, when a stop is requested.
     public func run(resume: Bool = false) throws -> TrainingResult {
         try options.validate()
-        return try Parallelism.withThreadCount(options.threads) { try train(resume: resume) }
+        return try Parallelism.withThreadCount(options.threads) {
+            try Precision.with(options.precision) { try train(resume: resume) }
+        }
     }
 
     private func train(resume: Bool) throws -> TrainingResult {
@@ -162,6 +169,7 @@ public final class Trainer {
         let classifier = try Classifier(architecture: o.model, seed: o.seed, classNames: data.classNames, normalization: normalization)
         // Recorded in the model file, so an evaluation of the held-out images scores these ones.
         classifier.validationSplit = validation.count > 0 ? split : nil
+        classifier.trainingPrecision = o.precision
         let network = classifier.network
         let parameters = network.namedParameters.map(\.parameter)
         let optimizer: any Optimizer = switch o.optimizer {
@@ -180,7 +188,7 @@ public final class Trainer {
             state = try Checkpoint.restore(from: checkpointPath, options: o, classifier: classifier, optimizer: optimizer)
             observer?.note("resuming from \(checkpointPath): epoch \(state.epoch + 1), step \(state.step) of \(stepsPerEpoch)")
         }
-        observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(o.epochs) epochs, \(Parallelism.threadCount) threads")
+        observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(o.epochs) epochs, \(Parallelism.threadCount) threads, \(o.precision.rawValue) products")
 
         var batch = Tensor(shape: [0])
         var labels = [Int]()
@@ -236,7 +244,9 @@ public final class Trainer {
             }
             var validationAccuracy: Double?
             if validation.count > 0 {
-                validationAccuracy = evaluate(classifier, on: validation, assembler: assembler, flipAveraging: o.flipTest).accuracy
+                validationAccuracy = Precision.with(.fp32) {
+                    evaluate(classifier, on: validation, assembler: assembler, flipAveraging: o.flipTest).accuracy
+                }
                 network.training = true
             }
             let record = EpochRecord(epoch: epoch + 1, loss: state.lossSum / Double(max(state.seen, 1)),
@@ -261,7 +271,7 @@ public final class Trainer {
 
         try classifier.save(to: modelPath)
         let test = testLimit.map { data.test.prefix($0) } ?? data.test
-        let outcome = evaluate(classifier, on: test, assembler: assembler, flipAveraging: o.flipTest)
+        let outcome = Precision.with(.fp32) { evaluate(classifier, on: test, assembler: assembler, flipAveraging: o.flipTest) }
         let matrix = Reports.confusionMatrix(labels: test.labels.map(Int.init), predictions: outcome.predictions)
         try writeAtomically(Reports.confusionSVG(matrix, classNames: data.classNames, title: "test set confusion matrix (\(test.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"), to: path("confusion.svg"))
         try writeAtomically(Reports.perClassCSV(matrix, classNames: data.classNames), to: path("per-class.csv"))
@@ -289,8 +299,8 @@ struct RunState {
 }
 
 /// The accuracy and the predicted labels of `classifier` on `split` (evaluation mode, batches
-/// of 500). With `flipAveraging` (test-time augmentation), each image's logits are averaged with
-/// those of its mirror image.
+/// of 500, products in `Precision.current`). With `flipAveraging` (test-time augmentation),
+/// each image's logits are averaged with those of its mirror image.
 public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: BatchAssembler? = nil,
                      flipAveraging: Bool = false) -> (accuracy: Double, predictions: [Int]) {
     let assembler = assembler ?? BatchAssembler(normalization: classifier.normalization)

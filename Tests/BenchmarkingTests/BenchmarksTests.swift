@@ -7,6 +7,8 @@ import Kernels
         // `featuremaps bench --json` keys; the peer scripts and recorded runs use these names.
         #expect(Benchmarks.trainCases.map(\.name) == ["seed_b32", "seed_b128", "vgg_b32", "vgg_b128"])
         #expect(Benchmarks.inferCases.map(\.name) == ["seed_b128", "vgg_b128"])
+        // "train_images_per_s_bf16" (issue 11; airbench_b256 joins when the net does).
+        #expect(Benchmarks.trainCasesBF16.map(\.name) == ["seed_b128", "vgg_b128"])
         #expect(Benchmarks.gemmShapes.map(\.name).first == "1024x1024x1024")
         #expect(Benchmarks.GEMMShape(m: 2, k: 3, n: 4, transA: .transposed).name == "2x3x4:TN")
         #expect(Benchmarks.GEMMShape(m: 2, k: 3, n: 4, transB: .transposed).name == "2x3x4:NT")
@@ -54,6 +56,28 @@ import Kernels
             }
             let images = try Benchmarks.inferImagesPerSecond(Benchmarks.NetCase(net: "seed", batch: 2), rounds: 1, roundSeconds: 0.001)
             #expect(images.isFinite && images > 0)
+            for precision in Precision.allCases {
+                let trained = try Benchmarks.trainImagesPerSecond(Benchmarks.NetCase(net: "seed", batch: 2), precision: precision,
+                                                                  rounds: 1, roundSeconds: 0.001)
+                #expect(trained.isFinite && trained > 0, "\(precision)")
+            }
         }
+    }
+}
+
+@Suite struct StepBreakdownTests {
+    /// Every layer type of the seed net has a forward and a backward row, plus the loss and the
+    /// optimiser; each a positive time.
+    @Test func breakdownNamesEveryLayerTypeAndPass() throws {
+        let rows = try Parallelism.withThreadCount(1) {
+            try Benchmarks.trainStepBreakdown(Benchmarks.NetCase(net: "seed", batch: 2), precision: .bf16, steps: 1)
+        }
+        let parts = Set(rows.map(\.part))
+        for layer in ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"] {
+            #expect(parts.contains("\(layer) forward") && parts.contains("\(layer) backward"), "\(layer)")
+        }
+        #expect(parts.isSuperset(of: ["loss", "optimizer"]))
+        #expect(rows.count == parts.count && rows.allSatisfy { $0.milliseconds >= 0 })
+        #expect(rows.contains { $0.milliseconds > 0 })
     }
 }

@@ -62,6 +62,18 @@ import Training
         }
     }
 
+    @Test func precisionOnEverySubcommandThatRunsANetwork() throws {
+        for prefix in [["bench"], ["train-cifar"], ["evaluate"], ["predict", "a.png"]] {
+            #expect(!refused(prefix + ["--precision", "bf16"]), "\(prefix)")
+            #expect(!refused(prefix + ["--precision", "fp32"]), "\(prefix)")
+            #expect(refused(prefix + ["--precision", "fp16"]), "\(prefix)")
+        }
+        #expect(refused(["photo.png", "--precision", "bf16"]))  // the explorer stays fp32
+        // Training keeps fp32 unless asked; the flag sets the run's option (so checkpoints record it).
+        #expect(try parse(["train-cifar", "--arch", "vgg"], as: TrainCIFARCommand.self).options().precision == .fp32)
+        #expect(try parse(["train-cifar", "--precision", "bf16"], as: TrainCIFARCommand.self).options().precision == .bf16)
+    }
+
     @Test func trainingSettingsAreCheckedBeforeAnyWork() {
         #expect(refused(["train-cifar", "--lr=-1"]))
         #expect(refused(["train-cifar", "--batch-size", "0"]))
@@ -131,9 +143,11 @@ import Training
         let error = TrainingError.checkpointMismatch(path: "O/checkpoint.safetensors", differences: [
             SettingDifference(name: "epochs", then: "2", now: "3"),
             SettingDifference(name: "batchSize", then: "64", now: "128"),
+            SettingDifference(name: "precision", then: "bf16", now: "fp32"),
         ])
         #expect(Messages.line(for: error) == "O/checkpoint.safetensors: the checkpoint was made with other arguments "
-            + "(--epochs (epochs): 2 then, 3 now; --batch-size (batchSize): 64 then, 128 now); --resume needs the same ones")
+            + "(--epochs (epochs): 2 then, 3 now; --batch-size (batchSize): 64 then, 128 now; "
+            + "--precision (precision): bf16 then, fp32 now); --resume needs the same ones")
         #expect(!error.description.contains("--"), "the library's own wording names no flags")
     }
 }

@@ -64,7 +64,7 @@ struct SubcommandRunTests {
         let run = try featuremaps(["bench", "--only", "gemm", "--gemm-shapes", "8x8x8,4x8x16:TN", "--json", "--threads", "1"])
         #expect(run.status == 0, "\(run.err)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["gemm_gflops", "gemm_gflops_bf16", "train_images_per_s", "infer_images_per_s",
+        #expect(Set(object.keys) == ["gemm_gflops", "gemm_gflops_bf16", "train_images_per_s", "train_images_per_s_bf16", "infer_images_per_s",
                                      "peak_rss_mb", "cpu"])
         for key in ["gemm_gflops", "gemm_gflops_bf16"] {
             let gemm = try #require(object[key] as? [String: Double])

@@ -74,3 +74,33 @@ func bestThreadCPUMilliseconds(_ body: () -> Void) -> Double {
     }
     return best
 }
+
+/// A benchmark: one VGG layer (64 -> 64 channels, 16x16, batch 128: layer 4) forward and backward
+/// (weight and input gradients) with the methods the dispatch picks in fp32 and with the bf16
+/// methods forced (bf16Im2col; the dispatch keeps the fp32 plan without AMX), at the calling
+/// scope's thread count, best of 7 wall-clock runs (the measurement behind Conv2dDispatch.choose's bf16 rule).
+/// Only runs with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggLayerBF16VersusFP32Times`.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
+func vggLayerBF16VersusFP32Times() {
+    var rng = SeededGenerator(seed: 3)
+    let x = randomTensor([128, 64, 16, 16], &rng), weight = randomTensor([64, 64, 3, 3], &rng)
+    let dy = randomTensor([128, 64, 16, 16], &rng)
+    for precision in Precision.allCases {
+        var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+        let methods = precision == .bf16
+            ? ConvolutionMethods(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: .flippedKernel(.bf16Im2col))
+            : ConvolutionMethods()
+        Precision.with(precision) { Conv2dDispatch.withMethods(methods) {
+            let forwardMs = bestMilliseconds {
+                conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+            }
+            let backwardMs = bestMilliseconds {
+                conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1,
+                               gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+            }
+            print("VGG layer 4 \(precision): forward \(String(format: "%.1f", forwardMs)) ms (\(scratch.lastForward!)), "
+                  + "backward \(String(format: "%.1f", backwardMs)) ms (\(scratch.lastWeightGradient!), \(scratch.lastInputGradient!)), "
+                  + "\(Parallelism.threadCount) threads")
+        }}
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Kernels
 import Training
 
 /// The repository root (three levels above this file).
@@ -35,8 +36,22 @@ private let torchPython: String? = {
           arguments: ["seed", "vgg", "c8k3p1nb,bn,relu,res(c8k3p1,bn,gelu),mp2,c16k3s2p1,bn,relu,ap3s1,gap,fc10",
                       "c4k5,relu,mp3s2,flatten,fc16,relu,fc10"])
     func pytorchScoresTheSavedModelAsWeDo(architecture: String) throws {
+        try check(architecture, trainedIn: .fp32)
+    }
+
+    /// A model trained with bf16 products keeps fp32 master weights, so it loads and scores the same.
+    @Test(.enabled(if: torchPython != nil, "needs a Python that imports torch, safetensors and numpy ($TORCH_PYTHON, .venv/bin/python or python3)"),
+          arguments: ["seed", "vgg"])
+    func pytorchScoresABF16TrainedModelAsWeDo(architecture: String) throws {
+        try check(architecture, trainedIn: .bf16)
+    }
+
+    /// Trains `architecture` briefly in `precision`, then requires torch_check.py to score its model
+    /// file as the trainer did (accuracy and every per-class count).
+    private func check(_ architecture: String, trainedIn precision: Precision) throws {
         let data = syntheticData(train: 160, test: 100)
         var o = TrainingOptions.preset(for: architecture)
+        o.precision = precision
         o.epochs = 2
         o.batchSize = 16
         o.learningRate = 0.05

@@ -147,6 +147,47 @@ final class StopAt: TrainingObserver {
         #expect(message.contains("learningRate"))
     }
 
+    /// A run stopped in one precision does not resume in another (it would not be the same run);
+    /// the refusal names the setting, then and now.
+    @Test func resumeRefusesAnotherPrecision() throws {
+        let data = syntheticData(train: 64, test: 10)
+        var o = options("seed")
+        o.validation = 0
+        o.precision = .bf16
+        let folder = try Fixture.temporaryFolder().path
+        #expect(try StopAt([[1, 1]]).trainer(o, data, folder).run().interrupted)
+        o.precision = .fp32
+        do {
+            _ = try Trainer(options: o, data: data, outputFolder: folder).run(resume: true)
+            Issue.record("resumed a bf16 run in fp32")
+        } catch let TrainingError.checkpointMismatch(_, differences) {
+            #expect(differences == [SettingDifference(name: "precision", then: "bf16", now: "fp32")])
+        }
+        // In its own precision it resumes, and the model file records that precision.
+        o.precision = .bf16
+        #expect(try Trainer(options: o, data: data, outputFolder: folder).run(resume: true).testAccuracy != nil)
+        let model = try Safetensors.read(path: folder + "/model.safetensors")
+        #expect(model.metadata["training_precision"] == "bf16")
+        #expect(try Classifier.load(path: folder + "/model.safetensors").trainingPrecision == .bf16)
+    }
+
+    /// A checkpoint written before the precision was recorded (its options lack the key) trained
+    /// in fp32, and resumes as fp32.
+    @Test func checkpointWithoutPrecisionReadsAsFP32() throws {
+        let data = syntheticData(train: 64, test: 10)
+        var o = options("seed")
+        o.validation = 0
+        let folder = try Fixture.temporaryFolder().path
+        #expect(try StopAt([[1, 1]]).trainer(o, data, folder).run().interrupted)
+        let path = folder + "/checkpoint.safetensors"
+        var contents = try Safetensors.read(path: path)
+        var saved = try #require(try JSONSerialization.jsonObject(with: Data(contents.metadata["options"]!.utf8)) as? [String: Any])
+        #expect(saved.removeValue(forKey: "precision") as? String == "fp32")
+        contents.metadata["options"] = String(decoding: try JSONSerialization.data(withJSONObject: saved), as: UTF8.self)
+        try Safetensors.write(tensors: contents.tensors, metadata: contents.metadata, to: path)
+        #expect(try Trainer(options: o, data: data, outputFolder: folder).run(resume: true).testAccuracy != nil)
+    }
+
     @Test func divergingLossStopsAndNamesTheStep() throws {
         let data = syntheticData(train: 64, test: 10)
         var o = options("seed")

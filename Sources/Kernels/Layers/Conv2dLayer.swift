@@ -2,6 +2,8 @@
 ///
 /// Parameters: "weight" [outChannels, inChannels, k, k] and, unless `bias: false`, "bias" [outChannels].
 /// Input [N, inChannels, H, W] -> output [N, outChannels, (H + 2p - k)/s + 1, (W + 2p - k)/s + 1].
+/// Its products run in the precision of the calling scope (`Precision.current`, set by
+/// `Precision.with`): bf16 operands with fp32 sums in bf16; the weights stay fp32.
 public final class Conv2d: Layer {
     /// The sizes the layer was built with.
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int

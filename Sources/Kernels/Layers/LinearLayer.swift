@@ -1,6 +1,7 @@
 /// A fully connected layer (PyTorch's `nn.Linear`): [N, inFeatures] -> [N, outFeatures].
 ///
 /// Parameters: "weight" [outFeatures, inFeatures] and, unless `bias: false`, "bias" [outFeatures].
+/// Its products run in the precision of the calling scope (`Precision.current`), as `Conv2d`'s.
 public final class Linear: Layer {
     /// The sizes the layer was built with.
     public let inFeatures: Int, outFeatures: Int

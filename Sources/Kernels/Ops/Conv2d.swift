@@ -27,15 +27,16 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 }
 
 /// Forward convolution into `y` (resized to [N,O,Ho,Wo]) by the method `Conv2dDispatch`
-/// chooses for the shape and CPU (direct loops, Winograd, the AVX-512 vector direct kernel or a
-/// panel GEMM; recorded in `scratch.lastForward`). All compute the same sums up to rounding.
+/// chooses for the shape, CPU and `precision` (direct loops, Winograd, the AVX-512 vector direct
+/// kernel or a panel GEMM in fp32; im2col + bf16gemm in bf16; recorded in `scratch.lastForward`).
+/// All compute the same sums up to rounding (bf16: of the operands rounded to bf16).
 public func conv2dForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
-    into y: inout Tensor, scratch: inout Conv2dScratch
+    into y: inout Tensor, scratch: inout Conv2dScratch, precision: Precision = .current
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
     if let bias { require(bias.count == g.outChannels, "conv2d: bias has \(bias.count) elements, expected \(g.outChannels)") }
-    let method = Conv2dDispatch.plan(for: g).forward
+    let method = Conv2dDispatch.plan(for: g, precision: precision).forward
     scratch.lastForward = method
     y.resize(g.batch, g.outChannels, g.outHeight, g.outWidth)
     withOptionalBuffer(bias) { biasp in
@@ -63,23 +64,25 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
     case .paddedPanels, .tapPanels:
         convPanelForward(g, input: input, weight: weight, bias: bias, output: output,
                          padded: method == .paddedPanels, scratch: &scratch)
+    case .bf16Im2col:
+        convIm2colForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
     }
 }
 
 /// Backward convolution: overwrites `gradWeight` ([O,C,kh,kw]) and, when `computeGradInput`,
-/// `gradInput` ([N,C,H,W]) by the methods `Conv2dDispatch` chooses (recorded in `scratch`).
-/// The bias gradient is `conv2dBiasBackward`. The first layer of a network can skip the input
-/// gradient it would throw away.
+/// `gradInput` ([N,C,H,W]) by the methods `Conv2dDispatch` chooses for `precision` (recorded in
+/// `scratch`). The bias gradient is `conv2dBiasBackward` (fp32 in either precision). The first
+/// layer of a network can skip the input gradient it would throw away.
 public func conv2dBackward(
     input x: Tensor, weight: Tensor, gradOutput dy: Tensor, stride: Int, padding: Int,
     gradInput dx: inout Tensor, gradWeight dw: inout Tensor, computeGradInput: Bool = true,
-    scratch: inout Conv2dScratch
+    scratch: inout Conv2dScratch, precision: Precision = .current
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
     require(dy.rank == 4 && dy.shape[0] == g.batch && dy.shape[1] == g.outChannels
                  && dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2d backward: gradient shape \(dy.shape) does not match the output")
-    let plan = Conv2dDispatch.plan(for: g)
+    let plan = Conv2dDispatch.plan(for: g, precision: precision)
     scratch.lastWeightGradient = plan.weightGradient
     scratch.lastInputGradient = computeGradInput ? plan.inputGradient : nil
     dw.resize(to: weight.shape)
@@ -89,17 +92,20 @@ public func conv2dBackward(
     dw.withUnsafeMutableBufferPointer { dwp in
         let (input, gradOutput, gradWeight) = (xp.baseAddress!, dyp.baseAddress!, dwp.baseAddress!)
         switch plan.weightGradient {
-        case .im2col:
+        case .im2col, .bf16Im2col:
             // The im2col input gradient (stride > 1 and the like) shares this pass's columns.
+            let precision: Precision = plan.weightGradient == .bf16Im2col ? .bf16 : .fp32
+            let sharesColumns = plan.inputGradient == .im2col || plan.inputGradient == .bf16Im2col
             weight.withUnsafeBufferPointer { wp in
-                if computeGradInput && plan.inputGradient == .im2col {
+                if computeGradInput && sharesColumns {
                     dx.withUnsafeMutableBufferPointer { dxp in
                         convIm2colBackward(g, input: input, weight: wp.baseAddress!, gradOutput: gradOutput,
-                                           gradWeight: gradWeight, gradInput: dxp.baseAddress!, scratch: &scratch)
+                                           gradWeight: gradWeight, gradInput: dxp.baseAddress!, precision: precision,
+                                           scratch: &scratch)
                     }
                 } else {
                     convIm2colBackward(g, input: input, weight: wp.baseAddress!, gradOutput: gradOutput,
-                                       gradWeight: gradWeight, gradInput: nil, scratch: &scratch)
+                                       gradWeight: gradWeight, gradInput: nil, precision: precision, scratch: &scratch)
                 }
             }
         case .winogradF2:

@@ -18,6 +18,9 @@ public enum ConvForwardMethod: String, Sendable, CaseIterable {
     case paddedPanels
     /// Panel GEMM packed through a tap table (Conv2dPanels.swift); any stride, any CPU.
     case tapPanels
+    /// bf16: the columns matrix rounded to bf16 as it is written (Conv2dIm2col.swift), then
+    /// `bf16gemm` (fp32 sums); any stride, any CPU (bf16gemm's software path without AVX512-BF16).
+    case bf16Im2col
 }
 
 /// How a weight gradient is computed.
@@ -31,6 +34,9 @@ public enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     case vectorDot
     /// dY * columns^T per image group (Conv2dIm2col.swift); any CPU and shape.
     case im2col
+    /// bf16: the same product with the columns rounded to bf16 as they are written and dY
+    /// rounded by `bf16gemm` (fp32 sums, fp32 sums across groups and threads); any CPU and shape.
+    case bf16Im2col
 }
 
 /// How an input gradient is computed.
@@ -41,9 +47,13 @@ public enum ConvInputGradientMethod: Hashable, Sendable {
     /// W^T * dY scattered back by col2im (Conv2dIm2col.swift), sharing its columns with the
     /// im2col weight gradient, so only together with it.
     case im2col
+    /// bf16: W^T * dY by `bf16gemm`, then col2im (fp32 adds), sharing its pass with the bf16
+    /// im2col weight gradient, so only together with it.
+    case bf16Im2col
 }
 
-/// The methods one convolution's passes take.
+/// The methods one convolution's passes take (each method is fp32 or bf16 by itself: the
+/// `bf16Im2col` cases are the bf16 ones).
 public struct ConvolutionPlan: Hashable, Sendable {
     /// The forward pass.
     public var forward: ConvForwardMethod
@@ -88,11 +98,12 @@ public enum Conv2dDispatch {
         try $forced.withValue(methods, operation: body)
     }
 
-    /// The plan the convolutions of this process take for `g`: the rules on `CPUFeatures.enabled`,
-    /// with any method forced by `withMethods`.
-    public static func plan(for g: Conv2dGeometry) -> ConvolutionPlan {
+    /// The plan the convolutions of this process take for `g` in `precision` (by default the
+    /// scope's, `Precision.current`): the rules on `CPUFeatures.enabled`, with any method forced
+    /// by `withMethods`.
+    public static func plan(for g: Conv2dGeometry, precision: Precision = .current) -> ConvolutionPlan {
         let cpu = CPUFeatures.enabled
-        var plan = choose(g, cpu: cpu)
+        var plan = choose(g, cpu: cpu, precision: precision)
         let forced = Self.forced
         if let f = forced.forward {
             require(supports(f, g, cpu: cpu), "conv2d: forced forward method \(f) cannot run \(g) on \(cpu)")
@@ -108,6 +119,8 @@ public enum Conv2dDispatch {
         }
         require(plan.inputGradient != .im2col || plan.weightGradient == .im2col,
                 "conv2d: the im2col input gradient runs only with the im2col weight gradient (\(g))")
+        require(plan.inputGradient != .bf16Im2col || plan.weightGradient == .bf16Im2col,
+                "conv2d: the bf16 im2col input gradient runs only with the bf16 im2col weight gradient (\(g))")
         return plan
     }
 
@@ -151,10 +164,42 @@ public enum Conv2dDispatch {
     /// directLoops: dy has as many channels as the layer has filters); otherwise im2col (W^T dY,
     /// col2im), in the same pass over the columns as the im2col weight gradient.
     ///
+    /// bf16 (`precision: .bf16`, decided first). A bf16 plan may keep an fp32 method: fp32 is at
+    /// least as accurate, so the rule is only about speed.
+    ///
+    /// | CPU                                   | every pass                      | measured                                            |
+    /// | ------------------------------------- | ------------------------------- | --------------------------------------------------- |
+    /// | AMX usable (`bf16Path == .amx`)       | `bf16Im2col`                    | not yet: no AMX machine has run it                   |
+    /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
+    /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
+    /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
+    /// |                                       |                                 | F(4x4) 26-28, backward 105-118 vs 49-53; training    |
+    /// |                                       |                                 | step with bf16Im2col outside Winograd shapes: seed   |
+    /// |                                       |                                 | 663 vs 1,707 img/s fp32 (its 5x5 vector kernels), VGG |
+    /// |                                       |                                 | 249 vs 294                                           |
+    /// | no AVX-512 (AVX2 x86-64, arm64)       | `bf16Im2col` (software bf16gemm) | the path that checks bf16 numerics on any CPU (CI)   |
+    ///
+    /// `bf16Im2col`: the columns matrix rounded to bf16 as it is written and `bf16gemm` (fp32
+    /// sums): forward W * cols, weight gradient dY * cols^T, input gradient by the flipped kernel
+    /// through the same bf16 forward at stride 1 with a square kernel and padding <= k - 1, else
+    /// W^T dY + col2im. The profile of the AVX512-BF16 case: bf16 GEMM kernel 24% of the samples,
+    /// im2col with rounding about 24%, bf16 packing 11%: the columns and packing passes cost about
+    /// what the products do, while Winograd does 2.25x (F2) to 4x (F4) fewer multiplies and the
+    /// 5x5 vector kernels read each input once. On such CPUs `--precision bf16` therefore
+    /// changes only the linear layers (`bf16gemm`). Which method ran is in the layer's
+    /// `Conv2dScratch` (`lastForward`, ...).
+    ///
     /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
     /// are `CPUFeatures.enabled` (FEATUREMAPS_CPU). Tests force a method with
     /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
-    public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures) -> ConvolutionPlan {
+    public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures, precision: Precision = .fp32) -> ConvolutionPlan {
+        if precision == .bf16 {
+            // Measured (the table above): with AVX-512 but no AMX, the fp32 kernels beat bf16Im2col.
+            if cpu.avx512 && cpu.bf16Path != .amx { return choose(g, cpu: cpu) }
+            let inputGradient: ConvInputGradientMethod = g.inputGradientIsFlippedConvolution
+                ? .flippedKernel(.bf16Im2col) : .bf16Im2col
+            return ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: inputGradient)
+        }
         // Few filters on long rows: the GEMM would have 1 to 8 rows, and the columns cost more
         // than the arithmetic.
         let forward = g.outChannels <= 8 && g.outWidth >= 96 ? .directLoops : gemmClassForward(g, cpu: cpu)
@@ -187,7 +232,7 @@ public enum Conv2dDispatch {
     /// Whether `method` can compute the forward convolution `g` on `cpu` (faster or not).
     public static func supports(_ method: ConvForwardMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
         switch method {
-        case .directLoops, .tapPanels: return true
+        case .directLoops, .tapPanels, .bf16Im2col: return true
         case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
         case .vectorDirect: return cpu.avx512 && g.stride == 1
         case .paddedPanels: return g.stride == 1
@@ -202,7 +247,7 @@ public enum Conv2dDispatch {
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
                 && (g.kernelHeight == 3 || g.kernelHeight == 5)
         case .vectorDot: return cpu.avx512 && g.stride == 1
-        case .im2col: return true
+        case .im2col, .bf16Im2col: return true
         }
     }
 
@@ -211,7 +256,7 @@ public enum Conv2dDispatch {
         switch method {
         case .flippedKernel(let forward):
             return g.inputGradientIsFlippedConvolution && supports(forward, g.flippedInputGradient, cpu: cpu)
-        case .im2col: return true
+        case .im2col, .bf16Im2col: return true
         }
     }
 }

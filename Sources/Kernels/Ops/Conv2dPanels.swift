@@ -275,14 +275,7 @@ func convTapPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
                                   c: target, ldc: cols) { pc, kc, jc, nc, panel in
                         packConvPanel(src, pc: pc, kc: kc, jc: jc, nc: nc, nr: kernel.nr, into: panel)
                     }
-                    if nb > 1 {
-                        for n in 0..<nb {
-                            for o in 0..<g.outChannels {
-                                (yImage + (n * g.outChannels + o) * g.outPlane)
-                                    .update(from: target + o * cols + n * g.outPlane, count: g.outPlane)
-                            }
-                        }
-                    }
+                    if nb > 1 { scatterGroupOutput(g, staged: target, images: nb, into: yImage) }
                     n0 += nb
                 }
             }

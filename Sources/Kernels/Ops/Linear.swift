@@ -6,9 +6,14 @@
 //   dx[n,i]   = sum_o dy[n,o] * weight[o,i]                   dX = dY W
 //   dW[o,i]   = sum_n dy[n,o] * x[n,i]                        dW = dY^T X
 //   dbias[o]  = sum_n dy[n,o]
+//
+// In bf16 (`precision`, by default `Precision.current`) the three products run in `bf16gemm`:
+// x and W rounded (forward), dY and W (input gradient), dY and x (weight gradient), fp32 sums;
+// the bias and its gradient stay fp32.
 
-/// y = x W^T + bias into `y` ([N, out]).
-public func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: inout Tensor) {
+/// y = x W^T + bias into `y` ([N, out]), the product in `precision`.
+public func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: inout Tensor,
+                          precision: Precision = .current) {
     require(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                  "linear: input \(x.shape) does not match weight \(weight.shape) (expected [N, \(weight.shape.last ?? 0)])")
     let n = x.shape[0], inFeatures = x.shape[1], outFeatures = weight.shape[0]
@@ -17,7 +22,7 @@ public func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: in
     x.withUnsafeBufferPointer { xp in
     weight.withUnsafeBufferPointer { wp in
     y.withUnsafeMutableBufferPointer { yp in
-        sgemm(transA: .none, transB: .transposed, m: n, n: outFeatures, k: inFeatures,
+        gemm(precision, transA: .none, transB: .transposed, m: n, n: outFeatures, k: inFeatures,
               alpha: 1, a: xp.baseAddress!, lda: inFeatures, b: wp.baseAddress!, ldb: inFeatures,
               beta: 0, c: yp.baseAddress!, ldc: outFeatures)
         if let bias {
@@ -30,10 +35,11 @@ public func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: in
     }}}
 }
 
-/// Overwrites `gradWeight` ([out, in]) and, when `computeGradInput`, `gradInput` ([N, in]).
+/// Overwrites `gradWeight` ([out, in]) and, when `computeGradInput`, `gradInput` ([N, in]), the
+/// products in `precision`.
 public func linearBackward(input x: Tensor, weight: Tensor, gradOutput dy: Tensor,
                            gradInput dx: inout Tensor, gradWeight dw: inout Tensor,
-                           computeGradInput: Bool = true) {
+                           computeGradInput: Bool = true, precision: Precision = .current) {
     let n = x.shape[0], inFeatures = x.shape[1], outFeatures = weight.shape[0]
     require(dy.rank == 2 && dy.shape[0] == n && dy.shape[1] == outFeatures,
                  "linear backward: gradient \(dy.shape) does not match the output [\(n), \(outFeatures)]")
@@ -43,12 +49,12 @@ public func linearBackward(input x: Tensor, weight: Tensor, gradOutput dy: Tenso
     weight.withUnsafeBufferPointer { wp in
     dy.withUnsafeBufferPointer { gp in
     dw.withUnsafeMutableBufferPointer { dwp in
-        sgemm(transA: .transposed, transB: .none, m: outFeatures, n: inFeatures, k: n,
+        gemm(precision, transA: .transposed, transB: .none, m: outFeatures, n: inFeatures, k: n,
               alpha: 1, a: gp.baseAddress!, lda: outFeatures, b: xp.baseAddress!, ldb: inFeatures,
               beta: 0, c: dwp.baseAddress!, ldc: inFeatures)
         if computeGradInput {
             dx.withUnsafeMutableBufferPointer { dxp in
-                sgemm(transA: .none, transB: .none, m: n, n: inFeatures, k: outFeatures,
+                gemm(precision, transA: .none, transB: .none, m: n, n: inFeatures, k: outFeatures,
                       alpha: 1, a: gp.baseAddress!, lda: outFeatures, b: wp.baseAddress!, ldb: inFeatures,
                       beta: 0, c: dxp.baseAddress!, ldc: inFeatures)
             }

@@ -29,6 +29,22 @@ func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, co
     }
 }
 
+/// dst[0..<count] = roundedToBF16(src[0..<count]) for the bf16 columns matrices: the integer
+/// rounding of `roundedToBF16` (ties to even, NaN kept NaN), written branch-free on the bits so
+/// that the compiler vectorises the loop (Swift's SIMD masks here compiled to lane-by-lane code
+/// that took 70% of a bf16 VGG layer's time).
+@inline(__always)
+func copyRowRoundedToBF16(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    let d = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+    let s = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<count {
+        let bits = s[i]
+        let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) & 0xFFFF_0000
+        let quietNaN = (bits | 0x0040_0000) & 0xFFFF_0000
+        d[i] = (bits & 0x7FFF_FFFF) > 0x7F80_0000 ? quietNaN : rounded
+    }
+}
+
 /// dst[0..<count] += src[0..<count], vectorised for the short rows of col2im.
 @inline(__always)
 func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
