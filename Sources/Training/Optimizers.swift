@@ -27,7 +27,7 @@ extension Optimizer {
 
 /// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0):
 /// g = grad + weightDecay * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b;
-/// p -= lr * g. With momentum 0 it is plain SGD.
+/// p -= lr * g. With momentum 0 it is plain SGD. Frozen parameters (`Parameter.isFrozen`) are skipped.
 public final class SGD: Optimizer {
     public let parameters: [Parameter]
     /// Momentum coefficient.
@@ -49,7 +49,7 @@ public final class SGD: Optimizer {
 
     public func step(learningRate lr: Float) {
         let (mu, wd, nesterov) = (momentum, weightDecay, self.nesterov)
-        for (index, parameter) in parameters.enumerated() {
+        for (index, parameter) in parameters.enumerated() where !parameter.isFrozen {
             let grad = parameter.grad
             buffers[index].withUnsafeMutableBufferPointer { b in
                 parameter.value.withUnsafeMutableBufferPointer { p in
@@ -77,6 +77,7 @@ public final class SGD: Optimizer {
 
 /// Adam (torch.optim.Adam semantics, weight decay as L2 added to the gradient):
 /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+/// Frozen parameters (`Parameter.isFrozen`) are skipped.
 public final class Adam: Optimizer {
     public let parameters: [Parameter]
     /// First-moment decay.
@@ -110,7 +111,7 @@ public final class Adam: Optimizer {
         let correction2 = 1 - Float(pow(Double(b2), Double(stepCount)))
         let stepSize = lr / correction1
         let rootCorrection2 = correction2.squareRoot()
-        for (index, parameter) in parameters.enumerated() {
+        for (index, parameter) in parameters.enumerated() where !parameter.isFrozen {
             let grad = parameter.grad
             firstMoments[index].withUnsafeMutableBufferPointer { m in
                 secondMoments[index].withUnsafeMutableBufferPointer { v in

@@ -5,10 +5,9 @@ import Kernels
 @Suite struct BenchmarksTests {
     @Test func caseAndShapeNamesAreTheJSONKeys() {
         // `featuremaps bench --json` keys; the peer scripts and recorded runs use these names.
-        #expect(Benchmarks.trainCases.map(\.name) == ["seed_b32", "seed_b128", "vgg_b32", "vgg_b128"])
+        #expect(Benchmarks.trainCases.map(\.name) == ["seed_b32", "seed_b128", "vgg_b32", "vgg_b128", "airbench_b256"])
         #expect(Benchmarks.inferCases.map(\.name) == ["seed_b128", "vgg_b128"])
-        // "train_images_per_s_bf16" (issue 11; airbench_b256 joins when the net does).
-        #expect(Benchmarks.trainCasesBF16.map(\.name) == ["seed_b128", "vgg_b128"])
+        #expect(Benchmarks.trainCasesBF16.map(\.name) == ["seed_b128", "vgg_b128", "airbench_b256"])
         #expect(Benchmarks.gemmShapes.map(\.name).first == "1024x1024x1024")
         #expect(Benchmarks.GEMMShape(m: 2, k: 3, n: 4, transA: .transposed).name == "2x3x4:TN")
         #expect(Benchmarks.GEMMShape(m: 2, k: 3, n: 4, transB: .transposed).name == "2x3x4:NT")
