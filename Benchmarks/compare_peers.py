@@ -1,8 +1,8 @@
 """Runs `featuremaps bench --json` and its peers in one invocation, alternating, and prints ratios.
 
 Peers: OpenBLAS sgemm through NumPy (Benchmarks/gemm_peer.py) for the GEMM shapes, and PyTorch
-CPU eager training of the same nets (Benchmarks/bench_torch.py, seed and vgg at batch 128) for
-the training figures. PyTorch runs in each configuration that can be its best on this CPU:
+CPU eager training of the same nets (Benchmarks/bench_torch.py, seed and vgg at batch 128, the airbench net at 256) for
+the training figures, fp32 and bf16 (ours: `train_images_per_s_bf16`). PyTorch runs in each configuration that can be its best on this CPU:
 float32 NCHW and channels-last, and, where the CPU has avx512_bf16 or AMX, bf16 autocast NCHW and
 channels-last. Each training row is then compared twice: with PyTorch's best float32
 configuration (our arithmetic is float32) and with its strongest configuration overall; the
@@ -41,8 +41,9 @@ if args.quick:
     args.rounds = 1
 
 cpu = cpu_description()
-NETS = ('seed', 'vgg')
-BATCH = 128
+# Each net at the batch of its bench key (airbench94's net at 256, where its recipe takes 1,024).
+BATCHES = {'seed': 128, 'vgg': 128, 'airbench': 256}
+NETS = tuple(BATCHES)
 configs = [(False, False), (False, True)] + ([(True, False), (True, True)] if has_bf16(cpu) else [])  # (bf16, channels-last)
 
 
@@ -58,13 +59,19 @@ def run_json(cmd, env=None):
 def best(a, b):
     if a is None:
         return b
-    return {k: (best(a[k], b[k]) if isinstance(a[k], dict) else max(a[k], b[k])) for k in a}
+    def pick(x, y):
+        if isinstance(x, dict):
+            return best(x, y)
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            return max(x, y)
+        return y  # descriptions (the cpu object's strings, nulls) are the same every round
+    return {k: pick(a[k], b[k]) for k in a}
 
 
 def ours():
     cmd = [args.binary, 'bench', '--json', '--threads', str(args.threads)]
     if args.quick:
-        cmd += ['--only', 'train', '--nets', ','.join(f'{n}_b{BATCH}' for n in NETS)]
+        cmd += ['--only', 'train', '--nets', ','.join(f'{n}_b{b}' for n, b in BATCHES.items())]
     return run_json(cmd)
 
 
@@ -76,13 +83,13 @@ def peers():
                                               '--threads', str(args.threads)], env=blas_env)['gemm_gflops']
     for net in NETS:
         for bf16, channels_last in configs:
-            cmd = [args.python, os.path.join(here, 'bench_torch.py'), '--net', net, '--batch', str(BATCH),
+            cmd = [args.python, os.path.join(here, 'bench_torch.py'), '--net', net, '--batch', str(BATCHES[net]),
                    '--threads', str(args.threads)]
             cmd += (['--bf16'] if bf16 else []) + (['--channels-last'] if channels_last else [])
             if args.quick:
                 cmd += ['--rounds', '1', '--round-seconds', '0.2', '--warmup', '2']
             record = run_json(cmd)
-            result.setdefault('torch', {})[f'{net}_b{BATCH}|{config_name(bf16, channels_last)}'] = record['best']
+            result.setdefault('torch', {})[f'{net}_b{BATCHES[net]}|{config_name(bf16, channels_last)}'] = record['best']
             result['torch_version'] = record['torch']
     return result
 
@@ -103,7 +110,7 @@ torch_version = peer_best.pop('torch_version', '?')
 def strongest(net, float32_only):
     """(configuration name, images/s) of PyTorch's best configuration for `net`."""
     rows = [(key.split('|')[1], v) for key, v in peer_best['torch'].items()
-            if key.startswith(f'{net}_b{BATCH}|') and not (float32_only and 'bf16' in key)]
+            if key.startswith(f'{net}_b{BATCHES[net]}|') and not (float32_only and 'bf16' in key)]
     return max(rows, key=lambda kv: kv[1])
 
 
@@ -115,15 +122,19 @@ print('| --- | --- | --- | --- | --- |')
 for k, v in our_best.get('gemm_gflops', {}).items():
     peer = peer_best.get('openblas_gflops', {}).get(k)
     print(f'| GEMM {k} GFLOP/s | {v:.1f} | {peer or ""} | OpenBLAS (NumPy) | {f"{v / peer:.2f}" if peer else ""} |')
-for k, v in our_best.get('train_images_per_s', {}).items():
-    net, batch = k.split('_b')
-    if int(batch) != BATCH:
-        print(f'| train {k} img/s | {v:.1f} | | | |')
-        continue
-    for float32_only in (True, False):
-        name, peer = strongest(net, float32_only)
-        label = 'best fp32' if float32_only else 'strongest'
-        print(f'| train {k} img/s | {v:.1f} | {peer:.1f} | PyTorch {label}: {name} | {v / peer:.2f} |')
+for key, label in (('train_images_per_s', 'fp32'), ('train_images_per_s_bf16', 'bf16')):
+    for k, v in our_best.get(key, {}).items():
+        net, batch = k.split('_b')
+        if BATCHES.get(net) != int(batch):
+            print(f'| train {k} {label} img/s | {v:.1f} | | | |')
+            continue
+        # Our fp32 beside PyTorch's best fp32 configuration; both ours beside its strongest.
+        for float32_only in ((True, False) if label == 'fp32' else (False,)):
+            name, peer = strongest(net, float32_only)
+            peer_label = 'best fp32' if float32_only else 'strongest'
+            print(f'| train {k} {label} img/s | {v:.1f} | {peer:.1f} | PyTorch {peer_label}: {name} | {v / peer:.2f} |')
+if 'cpu' in our_best:
+    print(f'| bf16 path, peak GFLOP/s | {our_best["cpu"].get("bf16_path")}, {our_best["cpu"].get("bf16_peak_gflops")} | | | |')
 for k, v in our_best.get('infer_images_per_s', {}).items():
     print(f'| infer {k} img/s | {v:.1f} | | | |')
 if 'peak_rss_mb' in our_best:
