@@ -25,40 +25,76 @@ extension Optimizer {
     }
 }
 
-/// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0):
-/// g = grad + weightDecay * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b;
-/// p -= lr * g. With momentum 0 it is plain SGD.
+/// Parameters that share a learning-rate factor and a weight decay: PyTorch's parameter
+/// groups (`torch.optim.SGD([dict(params=..., lr=..., weight_decay=...), ...])`).
+public struct ParameterGroup {
+    /// The parameters of the group.
+    public var parameters: [Parameter]
+    /// The group's learning rate is the step's rate times this (airbench trains batch-norm
+    /// biases at 64 times the rate of the other parameters).
+    public var learningRateScale: Float
+    /// L2 weight decay added to the gradient of the group's parameters.
+    public var weightDecay: Float
+    /// False: the group is frozen, and a step leaves its parameters and momentum buffers as
+    /// they are, as PyTorch skips a parameter whose gradient is None (`requires_grad` off).
+    /// airbench freezes the whitening bias after three epochs this way.
+    public var trainable = true
+
+    /// A group of `parameters` at `learningRateScale` times the step's rate, with `weightDecay`.
+    public init(_ parameters: [Parameter], learningRateScale: Float = 1, weightDecay: Float = 0) {
+        self.parameters = parameters
+        self.learningRateScale = learningRateScale
+        self.weightDecay = weightDecay
+    }
+}
+
+/// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0), per
+/// parameter group: with lr' = lr * learningRateScale and wd the group's decay,
+/// g = grad + wd * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b; p -= lr' * g.
+/// With momentum 0 it is plain SGD.
 public final class SGD: Optimizer {
+    /// The parameter groups, in order; a group's `trainable` may change between steps.
+    public var groups: [ParameterGroup]
+    /// Every group's parameters, in group order (the order of the momentum buffers).
     public let parameters: [Parameter]
     /// Momentum coefficient.
     public let momentum: Float
-    /// L2 weight decay added to the gradient.
-    public let weightDecay: Float
     /// Nesterov momentum.
     public let nesterov: Bool
     private var buffers: [Tensor]
 
-    /// An optimiser over `parameters`.
-    public init(parameters: [Parameter], momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
-        self.parameters = parameters
+    /// An optimiser over `groups`.
+    public init(groups: [ParameterGroup], momentum: Float = 0, nesterov: Bool = false) {
+        self.groups = groups
+        self.parameters = groups.flatMap(\.parameters)
         self.momentum = momentum
-        self.weightDecay = weightDecay
         self.nesterov = nesterov
         self.buffers = parameters.map { Tensor(shape: $0.value.shape) }
     }
 
-    public func step(learningRate lr: Float) {
-        let (mu, wd, nesterov) = (momentum, weightDecay, self.nesterov)
-        for (index, parameter) in parameters.enumerated() {
-            let grad = parameter.grad
-            buffers[index].withUnsafeMutableBufferPointer { b in
-                parameter.value.withUnsafeMutableBufferPointer { p in
-                    grad.withUnsafeBufferPointer { g in
-                        for i in 0 ..< p.count {
-                            let d = g[i] + wd * p[i]
-                            let v = mu * b[i] + d
-                            b[i] = v
-                            p[i] -= lr * (nesterov ? d + mu * v : v)
+    /// An optimiser over `parameters`, one group with L2 weight decay `weightDecay`.
+    public convenience init(parameters: [Parameter], momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.init(groups: [ParameterGroup(parameters, weightDecay: weightDecay)], momentum: momentum, nesterov: nesterov)
+    }
+
+    public func step(learningRate: Float) {
+        let (mu, nesterov) = (momentum, self.nesterov)
+        var index = 0
+        for group in groups {
+            defer { index += group.parameters.count }
+            guard group.trainable else { continue }
+            let (lr, wd) = (learningRate * group.learningRateScale, group.weightDecay)
+            for (offset, parameter) in group.parameters.enumerated() {
+                let grad = parameter.grad
+                buffers[index + offset].withUnsafeMutableBufferPointer { b in
+                    parameter.value.withUnsafeMutableBufferPointer { p in
+                        grad.withUnsafeBufferPointer { g in
+                            for i in 0 ..< p.count {
+                                let d = g[i] + wd * p[i]
+                                let v = mu * b[i] + d
+                                b[i] = v
+                                p[i] -= lr * (nesterov ? d + mu * v : v)
+                            }
                         }
                     }
                 }
