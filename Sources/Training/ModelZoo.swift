@@ -16,7 +16,7 @@ import Kernels
 /// ```
 public enum ModelZoo {
     /// The preset names.
-    public static let presets = ["seed", "vgg"]
+    public static let presets = ["seed", "vgg", "airbench"]
 
     /// The VGG-style net of the benchmark as a spec (nets_torch.py's net M, module for module,
     /// so the state-dict keys are the same: "0.weight", "1.running_mean", ..., "22.weight").
@@ -54,11 +54,57 @@ public enum ModelZoo {
         (try? build(vggSpec, seed: seed)) ?? Sequential {}
     }
 
+    /// The channel widths of airbench94's three convolution groups.
+    public static let airbenchWidths = [64, 256, 256]
+
+    /// airbench94's network (nets_torch.py's `net_a`, module for module, the same state-dict keys):
+    ///
+    ///     0: Conv2d(3, 24, 2) with bias, the whitening layer: weight frozen (`whiteningWeights`
+    ///        sets it from the training images; until then it keeps the initialisation below)
+    ///     1: GELU
+    ///     2, 3, 4: ConvGroup(24 -> 64), (64 -> 256), (256 -> 256)   32 -> 31 -> 15 -> 7 -> 3
+    ///     5: MaxPool2d(3)   3 -> 1
+    ///     6: Flatten
+    ///     7: Linear(256, 10) without bias
+    ///     8: Scale(1/9)
+    ///
+    /// Keys: "0.weight" [24,3,2,2], "0.bias", "2.conv1.weight" [64,24,3,3], "2.norm1.weight",
+    /// "2.norm1.bias", "2.norm1.running_mean", ..., "4.norm2.num_batches_tracked", "7.weight" [10,256].
+    /// Initialisation as net_a's: every convolution PyTorch's default with its first `in` filters
+    /// set to identities (dirac), the whitening bias zero; the batch norms' weights 1 (frozen),
+    /// biases 0; the linear layer PyTorch's default. Drawn in module order from `seed`.
+    public static func airbench(seed: UInt64 = 0) -> Sequential {
+        var rng = SeededGenerator(seed: seed)
+        let whitening = Conv2d(inChannels: 3, outChannels: 24, kernelSize: 2, bias: true, rng: &rng)
+        whitening.setDirac()
+        whitening.bias?.value.fill(0)
+        whitening.weight.isFrozen = true
+        let (w1, w2, w3) = (airbenchWidths[0], airbenchWidths[1], airbenchWidths[2])
+        let groups = [ConvGroup(inChannels: 24, outChannels: w1), ConvGroup(inChannels: w1, outChannels: w2),
+                      ConvGroup(inChannels: w2, outChannels: w3)]
+        for group in groups { group.reset(using: &rng) }
+        let head = Linear(inFeatures: w3, outFeatures: 10, bias: false, rng: &rng)
+        let net = Sequential {
+            whitening
+            GELU()
+            groups[0]
+            groups[1]
+            groups[2]
+            MaxPool2d(kernelSize: 3)
+            Flatten()
+            head
+            Scale(1 / 9)
+        }
+        net.computesInputGradient = false
+        return net
+    }
+
     /// The network for `architecture`: a preset name or a spec (see `ModelSpec`).
     public static func build(_ architecture: String, seed: UInt64) throws -> Sequential {
         switch architecture {
         case "seed": return self.seed(seed: seed)
         case "vgg": return try build(vggSpec, seed: seed)
+        case "airbench": return airbench(seed: seed)
         default:
             var rng = SeededGenerator(seed: seed)
             let net = Sequential(layers(try ModelSpec.parse(architecture).layers, inputChannels: 3))

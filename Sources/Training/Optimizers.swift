@@ -35,10 +35,6 @@ public struct ParameterGroup {
     public var learningRateScale: Float
     /// L2 weight decay added to the gradient of the group's parameters.
     public var weightDecay: Float
-    /// False: the group is frozen, and a step leaves its parameters and momentum buffers as
-    /// they are, as PyTorch skips a parameter whose gradient is None (`requires_grad` off).
-    /// airbench freezes the whitening bias after three epochs this way.
-    public var trainable = true
 
     /// A group of `parameters` at `learningRateScale` times the step's rate, with `weightDecay`.
     public init(_ parameters: [Parameter], learningRateScale: Float = 1, weightDecay: Float = 0) {
@@ -51,10 +47,11 @@ public struct ParameterGroup {
 /// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0), per
 /// parameter group: with lr' = lr * learningRateScale and wd the group's decay,
 /// g = grad + wd * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b; p -= lr' * g.
-/// With momentum 0 it is plain SGD.
+/// With momentum 0 it is plain SGD. Frozen parameters (`Parameter.isFrozen`) are skipped:
+/// no update, no decay, no momentum, as PyTorch skips a parameter whose gradient is None.
 public final class SGD: Optimizer {
-    /// The parameter groups, in order; a group's `trainable` may change between steps.
-    public var groups: [ParameterGroup]
+    /// The parameter groups, in order.
+    public let groups: [ParameterGroup]
     /// Every group's parameters, in group order (the order of the momentum buffers).
     public let parameters: [Parameter]
     /// Momentum coefficient.
@@ -82,9 +79,8 @@ public final class SGD: Optimizer {
         var index = 0
         for group in groups {
             defer { index += group.parameters.count }
-            guard group.trainable else { continue }
             let (lr, wd) = (learningRate * group.learningRateScale, group.weightDecay)
-            for (offset, parameter) in group.parameters.enumerated() {
+            for (offset, parameter) in group.parameters.enumerated() where !parameter.isFrozen {
                 let grad = parameter.grad
                 buffers[index + offset].withUnsafeMutableBufferPointer { b in
                     parameter.value.withUnsafeMutableBufferPointer { p in
@@ -113,6 +109,7 @@ public final class SGD: Optimizer {
 
 /// Adam (torch.optim.Adam semantics, weight decay as L2 added to the gradient):
 /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+/// Frozen parameters (`Parameter.isFrozen`) are skipped.
 public final class Adam: Optimizer {
     public let parameters: [Parameter]
     /// First-moment decay.
@@ -146,7 +143,7 @@ public final class Adam: Optimizer {
         let correction2 = 1 - Float(pow(Double(b2), Double(stepCount)))
         let stepSize = lr / correction1
         let rootCorrection2 = correction2.squareRoot()
-        for (index, parameter) in parameters.enumerated() {
+        for (index, parameter) in parameters.enumerated() where !parameter.isFrozen {
             let grad = parameter.grad
             firstMoments[index].withUnsafeMutableBufferPointer { m in
                 secondMoments[index].withUnsafeMutableBufferPointer { v in

@@ -82,7 +82,7 @@ import Training
         #expect(grouped.parameters.count == 2 && grouped.state.count == 2)
     }
 
-    @Test func frozenGroupKeepsItsParametersAndMomentumLikeAGradientOfNone() {
+    @Test func frozenParameterKeepsItsValueAndMomentumLikeAGradientOfNone() {
         // PyTorch skips a parameter whose gradient is None: no decay, no momentum update. After
         // unfreezing, the momentum buffer continues from where it stopped.
         let (w, bias) = (parameter(1), parameter(1))
@@ -90,11 +90,11 @@ import Training
         w.grad = Tensor(shape: [1], storage: [0.5])
         bias.grad = Tensor(shape: [1], storage: [0.5])
         sgd.step(learningRate: 0.1)                       // both: b = 0.5, p = 0.95
-        sgd.groups[1].trainable = false
+        bias.isFrozen = true
         sgd.step(learningRate: 0.1)                       // w: b = 0.95, p = 0.855; bias untouched
         #expect(abs(w.value[0] - 0.855) < 1e-6)
         #expect(bias.value[0] == 0.95)
-        sgd.groups[1].trainable = true
+        bias.isFrozen = false
         sgd.step(learningRate: 0.1)                       // bias: b = 0.45 + 0.5 = 0.95, p = 0.855
         #expect(abs(bias.value[0] - 0.855) < 1e-6)
     }

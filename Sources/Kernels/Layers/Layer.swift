@@ -5,6 +5,10 @@ public final class Parameter: @unchecked Sendable {
     public var value: Tensor
     /// dLoss/dValue from the last backward pass (same shape as `value`).
     public var grad: Tensor
+    /// Whether optimisers leave this parameter alone: no update, no weight decay, no momentum
+    /// (PyTorch's `requires_grad = False`). The backward pass still fills `grad`; switchable at
+    /// any step (airbench trains its whitening bias for the first epochs only).
+    public var isFrozen = false
 
     /// A parameter holding `value`, with a zero gradient of the same shape.
     public init(_ value: Tensor) {
