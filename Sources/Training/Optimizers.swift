@@ -186,13 +186,22 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable {
     case cosine
     /// One-cycle as in the PyTorch reference recipe: linear 0 -> peak over the warm-up, then linear peak -> 0.
     case oneCycle = "one-cycle"
+    /// airbench's triangle: linear from `triangleStart` x peak at step 0 to the peak at step
+    /// floor(warmup T), then linear to `triangleEnd` x peak at step T.
+    case triangle
+
+    /// Where the triangle starts, as a fraction of the peak (airbench94: 0.2).
+    public static let triangleStart: Float = 0.2
+    /// Where the triangle ends, as a fraction of the peak (airbench94: 0.07).
+    public static let triangleEnd: Float = 0.07
 
     /// The rate for 0-based optimiser step `step` of `totalSteps`, with `warmup` the fraction of
-    /// steps spent rising linearly ((s+1)/W) to `peak`.
+    /// steps spent rising linearly ((s+1)/W) to `peak` (for the triangle: where it peaks).
     public func learningRate(peak: Float, step s: Int, totalSteps: Int, stepsPerEpoch: Int, warmup: Float) -> Float {
         let t = max(totalSteps, 1)
         let w = warmup > 0 ? max(1, Int(Double(warmup) * Double(t))) : 0
-        if s < w { return peak * Float(s + 1) / Float(w) }
+        // The triangle's own rise replaces the warm-up.
+        if s < w && self != .triangle { return peak * Float(s + 1) / Float(w) }
         let remaining = Float(max(t - w, 1))
         switch self {
         case .constant:
@@ -206,7 +215,18 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable {
             return peak * 0.5 * (1 + Float(cos(Double.pi * Double(Float(s - w) / remaining))))
         case .oneCycle:
             return peak * max(0, Float(t - s) / remaining)
+        case .triangle:
+            return peak * triangle(step: s, totalSteps: t, top: Int(Double(warmup) * Double(t)))
         }
+    }
+
+    /// The triangle's factor at step s: its corners are (0, start), (top, 1), (t, end), the
+    /// points airbench interpolates between (its `triangle(steps, start, end, peak)`, read by
+    /// LambdaLR at the number of steps taken, so the first step runs at `start`).
+    private func triangle(step s: Int, totalSteps t: Int, top: Int) -> Float {
+        let (start, end) = (Self.triangleStart, Self.triangleEnd)
+        if s < top { return start + (1 - start) * Float(s) / Float(top) }
+        return 1 + (end - 1) * Float(s - top) / Float(max(t - top, 1))
     }
 }
 

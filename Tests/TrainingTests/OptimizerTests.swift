@@ -126,4 +126,17 @@ import Training
         #expect(at(.constant, 77) == 1)
         #expect(LearningRateSchedule(rawValue: "one-cycle") == .oneCycle)
     }
+
+    @Test func triangleIsAirbenchs() {
+        // airbench94 over 476 steps (48 steps of 1,024 images x 9.9 epochs): corners at step 0
+        // (0.2), floor(0.23 x 476) = 109 (1) and 476 (0.07); linear in between.
+        func lr(_ s: Int) -> Float { LearningRateSchedule.triangle.learningRate(peak: 2, step: s, totalSteps: 476, stepsPerEpoch: 48, warmup: 0.23) }
+        #expect(abs(lr(0) - 0.4) < 1e-6)
+        #expect(abs(lr(50) - 2 * (0.2 + 0.8 * 50 / 109)) < 1e-6)
+        #expect(abs(lr(109) - 2) < 1e-6)
+        #expect(abs(lr(300) - 2 * (1 - 0.93 * 191 / 367)) < 1e-6)
+        #expect(abs(lr(475) - 2 * (1 - 0.93 * 366 / 367)) < 1e-6)
+        #expect(abs(lr(476) - 0.14) < 1e-6)
+        #expect(LearningRateSchedule(rawValue: "triangle") == .triangle)
+    }
 }
