@@ -3,6 +3,7 @@ state-dict names as our model files, so `load_state_dict(..., strict=True)` take
 
     build("seed")                       the seed preset (attributes conv1, conv2, fc)
     build("vgg")                        the VGG preset (nn.Sequential, "0.weight" ... "22.weight")
+    build("airbench")                   airbench94's network, net_a (nn.Sequential, "0.weight" ... "7.weight")
     build("c32k3p1,bn,relu,mp2,fc10")   any model spec (Sources/Training/ModelSpec.swift's grammar)
 
 Used by Tests/TrainingTests/torch_check.py (the accuracy cross-check) and Benchmarks/bench_torch.py
@@ -18,7 +19,7 @@ from torch import nn
 VGG_SPEC = ("c32k3p1,bn,relu,c32k3p1,bn,relu,mp2,c64k3p1,bn,relu,c64k3p1,bn,relu,mp2,"
             "c128k3p1,bn,relu,c128k3p1,bn,relu,mp2,fc10")
 
-PRESETS = ("seed", "vgg")
+PRESETS = ("seed", "vgg", "airbench")
 
 
 class Seed(nn.Module):
@@ -148,10 +149,72 @@ def from_spec(text):
     return nn.Sequential(*mods)
 
 
+# ---- airbench94's network (PyPI airbench 0.1.8's make_net94), as the shared benchmark's net_a ----
+# Our ModelZoo.airbench: the same modules, so the same state-dict keys, shapes and requires_grad.
+
+class Mul(nn.Module):
+    """x * s with a constant s (no parameters, nothing in the state dict)."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+
+    def forward(self, x):
+        return x * self.s
+
+
+def airbench_bn(channels, momentum=0.6):
+    """airbench's batch norm: eps 1e-12, "momentum 0.6" (PyTorch's 0.4), scale frozen at 1."""
+    bn = nn.BatchNorm2d(channels, eps=1e-12, momentum=1 - momentum)
+    bn.weight.requires_grad = False
+    return bn
+
+
+def airbench_conv(cin, cout, k=3, padding="same", bias=False):
+    """PyTorch's default init, then the first `cin` filters set to identities (dirac), bias 0."""
+    conv = nn.Conv2d(cin, cout, k, padding=padding, bias=bias)
+    with torch.no_grad():
+        if conv.bias is not None:
+            conv.bias.zero_()
+        torch.nn.init.dirac_(conv.weight[:conv.weight.size(1)])
+    return conv
+
+
+class ConvGroup(nn.Module):
+    """conv1 -> pool -> norm1 -> GELU -> conv2 -> norm2 -> GELU (Kernels' ConvGroup)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = airbench_conv(cin, cout)
+        self.pool = nn.MaxPool2d(2)
+        self.norm1 = airbench_bn(cout)
+        self.conv2 = airbench_conv(cout, cout)
+        self.norm2 = airbench_bn(cout)
+        self.activ = nn.GELU()
+
+    def forward(self, x):
+        x = self.activ(self.norm1(self.pool(self.conv1(x))))
+        return self.activ(self.norm2(self.conv2(x)))
+
+
+def airbench(widths=(64, 256, 256)):
+    """2x2 whitening conv (3 -> 24, weight frozen), GELU, three groups (32 -> 31 -> 15 -> 7 -> 3),
+    max pool 3, flatten, bias-free linear, x 1/9."""
+    net = nn.Sequential(
+        airbench_conv(3, 24, k=2, padding=0, bias=True), nn.GELU(),
+        ConvGroup(24, widths[0]), ConvGroup(widths[0], widths[1]), ConvGroup(widths[1], widths[2]),
+        nn.MaxPool2d(3), nn.Flatten(), nn.Linear(widths[2], 10, bias=False), Mul(1 / 9),
+    )
+    net[0].weight.requires_grad = False
+    return net
+
+
 def build(architecture):
     """The module for an architecture string as our model files store it ("architecture" metadata)."""
     if architecture == "seed":
         return Seed()
     if architecture == "vgg":
         return from_spec(VGG_SPEC)
+    if architecture == "airbench":
+        return airbench()
     return from_spec(architecture)

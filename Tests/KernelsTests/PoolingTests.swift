@@ -10,9 +10,11 @@ func shuffledDistinct(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
     return Tensor(shape: shape, storage: values)
 }
 
-/// (N, C, H, W, k, s): 2x2/2 with odd sizes (the last row/column is dropped), overlapping 3x3/2, 3x3/1.
+/// (N, C, H, W, k, s): 2x2/2 with odd sizes (the last row/column is dropped), overlapping 3x3/2, 3x3/1,
+/// 3x3/3 on a 3x3 plane (airbench's head).
 let poolCases: [(Int, Int, Int, Int, Int, Int)] = [
     (2, 3, 6, 6, 2, 2), (1, 2, 7, 9, 2, 2), (2, 2, 7, 7, 3, 2), (1, 3, 5, 6, 3, 1), (3, 1, 4, 5, 1, 1),
+    (2, 4, 3, 3, 3, 3),
     (1, 2, 5, 37, 2, 2),  // 18 windows a row: the 2x2 path's 8-wide, 8-wide, then scalar steps
     (1, 1, 8, 24, 2, 2),  // 12 windows a row: 8-wide then 4-wide
 ]

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Testing
 import Training
 
@@ -56,5 +57,54 @@ private let torchPython: String? = {
         let expected = String(format: "%.4f on %d images", try #require(result.testAccuracy), data.test.count)
         #expect(output.contains("pytorch test accuracy (plain forward pass, no flip averaging): \(expected)"), "\(output)")
         #expect(output.contains("per-class correct counts equal"), "\(output)")
+    }
+
+    /// The airbench network (nets_torch.py's net A) on real images: whitened from 1,000 training
+    /// images, six SGD steps (so weights and batch-norm statistics are off their initial values),
+    /// saved; PyTorch must load it strict and give our logits on the first 300 test images.
+    @Test(.enabled(if: torchPython != nil, "needs a Python that imports torch, safetensors and numpy ($TORCH_PYTHON, .venv/bin/python or python3)"),
+          .enabled(if: cifarDataGiven, "CIFAR10_DIR is not set: set it to the folder cifar-10-batches-bin of the official CIFAR-10 binary version to run this test"))
+    func pytorchGivesTheAirbenchNetsLogits() throws {
+        let data = try CIFAR10.load(from: ProcessInfo.processInfo.environment["CIFAR10_DIR"] ?? "")
+        let train = data.train.prefix(2_000), test = data.test.prefix(300)
+        let normalization = Normalization.statistics(of: train)
+        let assembler = BatchAssembler(normalization: normalization)
+        let classifier = try Classifier(architecture: "airbench", seed: 0, classNames: data.classNames, normalization: normalization)
+        let net = try #require(classifier.network as? Sequential)
+        var batch = Tensor(shape: [0]), labels = [Int]()
+        assembler.fill(&batch, labels: &labels, from: train, indices: Array(0 ..< 1_000)[...])
+        let whitening = try #require(net["0"] as? Conv2d)
+        whitening.weight.value = whiteningWeights(images: batch)
+        let sgd = SGD(parameters: net.namedParameters.map(\.parameter), momentum: 0.9, nesterov: true)
+        let loss = SoftmaxCrossEntropy(labelSmoothing: 0.2)
+        net.training = true
+        for step in 0 ..< 6 {
+            assembler.fill(&batch, labels: &labels, from: train, indices: Array(step * 128 ..< (step + 1) * 128)[...])
+            _ = loss(net(batch), labels: labels)
+            _ = net.backward(loss.backward())
+            sgd.step(learningRate: 0.2)
+        }
+
+        let folder = try Fixture.temporaryFolder()
+        try classifier.save(to: folder.appendingPathComponent("model.safetensors").path)
+        let outcome = evaluate(classifier, on: test)
+        let matrix = Reports.confusionMatrix(labels: test.labels.map(Int.init), predictions: outcome.predictions)
+        try Reports.perClassCSV(matrix, classNames: data.classNames).write(to: folder.appendingPathComponent("per-class.csv"), atomically: true, encoding: .utf8)
+        net.training = false
+        assembler.fill(&batch, labels: &labels, from: test, indices: Array(0 ..< test.count)[...])
+        try Safetensors.write(tensors: [("logits", net(batch))], metadata: [:], to: folder.appendingPathComponent("logits.safetensors").path)
+        var records = [UInt8]()
+        for i in 0 ..< test.count { records.append(test.labels[i]); records.append(contentsOf: test.image(i)) }
+        try Data(records).write(to: folder.appendingPathComponent(CIFAR10.testFile))
+
+        let script = repositoryRoot.appendingPathComponent("Tests/TrainingTests/torch_check.py").path
+        let (status, output) = try run(try #require(torchPython), [script, folder.appendingPathComponent("model.safetensors").path, folder.path,
+                                                                   "--per-class", folder.appendingPathComponent("per-class.csv").path,
+                                                                   "--logits", folder.appendingPathComponent("logits.safetensors").path])
+        print("airbench cross-check: \(output)")
+        #expect(status == 0, "\(output)")
+        let expected = String(format: "%.4f on %d images", outcome.accuracy, test.count)
+        #expect(output.contains("pytorch test accuracy (plain forward pass, no flip averaging): \(expected)"), "\(output)")
+        #expect(output.contains("predictions equal on 300 of 300"), "\(output)")
     }
 }

@@ -10,7 +10,9 @@ presets and any model spec (rebuilt from the "architecture" string in the file's
 weights load with strict=True, so a missing, extra or mis-shaped tensor is an error. Inputs are
 normalised with the mean and std stored in the file. With --per-class (the per-class.csv that
 `featuremaps evaluate` writes), the per-class correct counts must equal ours image for image
-in total; the script exits 1 when they differ.
+in total; the script exits 1 when they differ. With --logits (a safetensors file holding our
+logits [N, 10] of the first N test images, tensor "logits"), PyTorch's logits of those images
+must be within --logits-tolerance of ours (relative to max(1, |logit|)) and their argmax equal.
 """
 import argparse
 import csv
@@ -46,6 +48,9 @@ def main():
     parser.add_argument("data", nargs="?", default=os.environ.get("CIFAR10_DIR"),
                         help="CIFAR-10 binary folder (default: $CIFAR10_DIR)")
     parser.add_argument("--per-class", help="per-class.csv from `featuremaps evaluate` (without --tta) to compare")
+    parser.add_argument("--logits", help="safetensors file with our plain-forward logits [N, 10] of the first N test images")
+    parser.add_argument("--logits-tolerance", type=float, default=1e-4,
+                        help="largest |ours - pytorch| / max(1, |pytorch|) allowed (default 1e-4)")
     args = parser.parse_args()
     if not args.data:
         sys.exit("no CIFAR-10 data: pass the cifar-10-batches-bin folder or set CIFAR10_DIR")
@@ -64,7 +69,8 @@ def main():
     std = torch.tensor(json.loads(meta["std"]), dtype=torch.float32).view(1, 3, 1, 1)
     images, labels = load_test_set(args.data)
     with torch.no_grad():
-        predictions = torch.cat([net((images[i:i + 500] - mean) / std).argmax(1) for i in range(0, len(images), 500)])
+        logits = torch.cat([net((images[i:i + 500] - mean) / std) for i in range(0, len(images), 500)])
+    predictions = logits.argmax(1)
     correct = predictions == labels
     print(f"architecture: {meta['architecture']}")
     print("pytorch test accuracy (plain forward pass, no flip averaging): %.4f on %d images"
@@ -79,6 +85,18 @@ def main():
             print("per-class correct counts differ: " + "; ".join(differ))
             sys.exit(1)
         print(f"per-class correct counts equal {args.per_class} for all {len(classes)} classes")
+
+    if args.logits:
+        ours = load_file(args.logits)["logits"]
+        theirs = logits[:len(ours)]
+        if ours.shape != theirs.shape:
+            sys.exit(f"{args.logits}: logits of shape {list(ours.shape)}; the test set gives {list(theirs.shape)}")
+        difference = ((ours - theirs).abs() / theirs.abs().clamp(min=1)).max().item()
+        same = int((ours.argmax(1) == theirs.argmax(1)).sum())
+        print("logits: largest relative difference %.3g on %d images (tolerance %.3g); predictions equal on %d of %d"
+              % (difference, len(ours), args.logits_tolerance, same, len(ours)))
+        if difference > args.logits_tolerance or same != len(ours):
+            sys.exit(1)
 
 
 if __name__ == "__main__":

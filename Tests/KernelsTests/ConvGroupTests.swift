@@ -1,0 +1,85 @@
+import Testing
+import Kernels
+
+// airbench's building blocks: the constant scale, the dirac initialisation, and the convolution
+// group (names, forward order, gradients).
+
+@Test func scaleForwardAndGradient() {
+    var rng = SeededGenerator(seed: 21)
+    let x = randomTensor([3, 10], &rng)
+    let layer = Scale(1 / 9)
+    let y = layer(x)
+    for i in 0..<x.count { #expect(y.storage[i] == x.storage[i] * (1 / 9)) }
+    let r = randomTensor(y.shape, &rng)
+    let dx = layer.backward(r)
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) { weightedSum(Scale(1 / 9)($0), r) } < gradientTolerance)
+    #expect(layer.namedParameters.isEmpty)
+}
+
+@Test func diracFiltersPassTheirChannelThrough() {
+    var rng = SeededGenerator(seed: 22)
+    // 5 -> 8 channels: filters 0-4 become identities, 5-7 keep their random values.
+    let conv = Conv2d(inChannels: 5, outChannels: 8, kernelSize: 3, padding: 1, bias: false, rng: &rng)
+    let kept = Array(conv.weight.value.storage[(5 * 5 * 9)...])
+    conv.setDirac()
+    #expect(Array(conv.weight.value.storage[(5 * 5 * 9)...]) == kept)
+    let x = randomTensor([2, 5, 6, 7], &rng)
+    let y = conv(x)
+    for n in 0..<2 {
+        for c in 0..<5 { for i in 0..<6 { for j in 0..<7 { #expect(y[n, c, i, j] == x[n, c, i, j]) } } }
+    }
+    // More inputs than outputs (the whitening conv, 3 -> 2 here): every filter is an identity.
+    let narrow = Conv2d(inChannels: 3, outChannels: 2, kernelSize: 2, rng: &rng)
+    narrow.setDirac()
+    #expect(narrow.weight.value[1, 1, 1, 1] == 1 && narrow.weight.value.storage.reduce(0, +) == 2)
+}
+
+@Test func convGroupIsConvPoolNormGELUConvNormGELU() throws {
+    var rng = SeededGenerator(seed: 23)
+    let group = ConvGroup(inChannels: 3, outChannels: 4)
+    group.reset(using: &rng)
+    #expect(group.namedParameters.map(\.name) == ["conv1.weight", "norm1.weight", "norm1.bias", "conv2.weight", "norm2.weight", "norm2.bias"])
+    #expect(group.namedBuffers.map(\.name) == ["norm1.running_mean", "norm1.running_var", "norm1.num_batches_tracked",
+                                               "norm2.running_mean", "norm2.running_var", "norm2.num_batches_tracked"])
+    #expect(group.forwardOrder.map(\.name) == ["conv1", "pool", "norm1", "activ", "conv2", "norm2", "activ"])
+    #expect(group.namedParameters.filter(\.parameter.isFrozen).map(\.name) == ["norm1.weight", "norm2.weight"])
+    // The same layers composed by hand (fresh batch norms with the group's settings and values).
+    let x = randomTensor([2, 3, 9, 9], &rng)
+    let norm1 = BatchNorm2d(numFeatures: 4, momentum: 0.4, eps: 1e-12), norm2 = BatchNorm2d(numFeatures: 4, momentum: 0.4, eps: 1e-12)
+    let expected = gelu(norm2(group.conv2(gelu(norm1(maxPool2d(group.conv1(x), kernelSize: 2, stride: 2))))))
+    let y = group(x)
+    #expect(y.shape == [2, 4, 4, 4])
+    #expect(maxAbsDifference(y, expected) < 1e-6)
+    // momentum 0.4: the running mean moved 0.4 of the way to the batch mean.
+    #expect(group.norm1.runningMean == norm1.runningMean && group.norm1.numBatchesTracked.storage == [1])
+    group.setBuffer(named: "norm2.running_var", to: Tensor(shape: [4], repeating: 2))
+    #expect(group.norm2.runningVar.storage == [2, 2, 2, 2])
+}
+
+@Test func convGroupGradientsMatchFiniteDifferences() {
+    var rng = SeededGenerator(seed: 24)
+    let group = ConvGroup(inChannels: 3, outChannels: 4, batchNormEps: 1e-5)
+    group.reset(using: &rng)
+    // Random non-identity values everywhere, so every path carries gradient.
+    for (_, p) in group.namedParameters {
+        p.value = randomTensor(p.value.shape, &rng, scale: 0.5)
+        if p.value.rank == 1 { for i in 0..<p.value.count { p.value.storage[i] += 1 } }
+    }
+    let x = shuffledDistinct([2, 3, 7, 7], &rng)  // 7x7 -> 3x3: the pool drops the last row and column
+    let y = group(x)
+    let r = randomTensor(y.shape, &rng)
+    let dx = group.backward(r)
+    let loss = { (input: Tensor) in weightedSum(group(input), r) }
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3, loss: loss) < gradientTolerance)
+    _ = group(x)
+    _ = group.backward(r)
+    for (name, parameter) in group.namedParameters {
+        let analytic = parameter.grad, original = parameter.value
+        let error = maxGradientError(at: original, analytic: analytic, epsilon: 1e-3) { value in
+            parameter.value = value
+            defer { parameter.value = original }
+            return weightedSum(group(x), r)
+        }
+        #expect(error < gradientTolerance, "\(name): \(error)")
+    }
+}
