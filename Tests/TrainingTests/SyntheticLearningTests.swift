@@ -38,7 +38,7 @@ import Training
 
         // Every class is learnt, not only the easy stripes: recall per class on the held-out split.
         let model = try Classifier.load(path: folder.appendingPathComponent("model.safetensors").path)
-        let outcome = evaluate(model, on: Self.data.test, flipAveraging: true)
+        let outcome = evaluate(model, on: Self.data.test, tta: .flip)
         #expect(outcome.accuracy == accuracy)
         for (k, name) in SyntheticShapes.classNames.enumerated() {
             let indices = Self.data.test.labels.indices.filter { Self.data.test.labels[$0] == k }
