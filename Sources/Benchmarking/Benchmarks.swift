@@ -95,7 +95,7 @@ public enum Benchmarks {
 
     /// A network the benchmark trains: a model-zoo preset at a batch size.
     public struct NetCase: Sendable {
-        /// "seed" or "vgg" (ModelZoo's presets).
+        /// One of ModelZoo's presets ("seed", "vgg", "airbench").
         public let net: String
         public let batch: Int
         /// The key used in the JSON output, e.g. "seed_b128".
@@ -105,7 +105,8 @@ public enum Benchmarks {
 
     /// Training cases of the JSON's "train_images_per_s".
     public static let trainCases = [NetCase(net: "seed", batch: 32), NetCase(net: "seed", batch: 128),
-                                    NetCase(net: "vgg", batch: 32), NetCase(net: "vgg", batch: 128)]
+                                    NetCase(net: "vgg", batch: 32), NetCase(net: "vgg", batch: 128),
+                                    NetCase(net: "airbench", batch: 256)]
     /// Inference cases of the JSON's "infer_images_per_s".
     public static let inferCases = [NetCase(net: "seed", batch: 128), NetCase(net: "vgg", batch: 128)]
 
@@ -117,7 +118,8 @@ public enum Benchmarks {
     }
 
     /// Training images/s: forward, softmax cross-entropy, backward and an SGD-momentum step
-    /// (lr 0.01, momentum 0.9, as bench_torch.py) on one fixed batch, repeated.
+    /// (lr 0.01, momentum 0.9, as bench_torch.py) on one fixed batch, repeated. Frozen
+    /// parameters (airbench's whitening weight and batch-norm scales) are not updated, as in PyTorch.
     public static func trainImagesPerSecond(_ c: NetCase, rounds: Int = 3, roundSeconds: Double = 1.0,
                                             timing: Timing = .wall) throws -> Double {
         let net = try ModelZoo.build(c.net, seed: 1)

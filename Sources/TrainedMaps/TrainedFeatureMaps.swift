@@ -6,7 +6,9 @@ import Training
 /// photo at its own size, normalised with the model's mean and std, through the network's
 /// convolutional part; one explorer layer per convolution, whose rows show the convolution
 /// (after batch normalisation when the network has it), the activation, and the pooled maps
-/// (the activation again when no pooling follows that convolution).
+/// (the activation again when no pooling follows that convolution). The convolutions inside
+/// airbench's `ConvGroup`s are stages of their own; a group pools before its first batch norm,
+/// so that stage's activation row is already pooled.
 public struct TrainedFeatureMaps: FeatureMapNetwork {
     /// The model file's contents (a value, so every image builds its own network and images can
     /// run in parallel without sharing layer buffers).
@@ -43,14 +45,18 @@ public struct TrainedFeatureMaps: FeatureMapNetwork {
             }
         }
         var stages = [LayerMaps]()
-        for (_, layer) in network.children {
+        // airbench's convolution groups are opened up: their convolutions are stages too.
+        let layers = network.children.flatMap { child in (child.layer as? ConvGroup)?.forwardOrder.map(\.layer) ?? [child.layer] }
+        for layer in layers {
             if layer is Flatten || layer is Linear || layer is GlobalAvgPool2d { break }
             let y = layer(x)
             switch layer {
             case let conv as Conv2d:
                 stages.append(LayerMaps(filters: conv.weight.value, conv: y, relu: y, pool: y))
             case is BatchNorm2d where !stages.isEmpty:
-                stages[stages.count - 1].conv = y
+                // Right after the convolution, the normalised map is the convolution row; after a
+                // pool (airbench's groups pool before normalising) it is the pooled one.
+                if x.shape == stages[stages.count - 1].conv.shape { stages[stages.count - 1].conv = y }
                 stages[stages.count - 1].relu = y
                 stages[stages.count - 1].pool = y
             case is MaxPool2d, is AvgPool2d:

@@ -99,6 +99,18 @@ public enum ModelZoo {
         return net
     }
 
+    /// airbench's two optimiser groups of `network`'s trainable parameters, in `namedParameters`
+    /// order: the batch-norm parameters (names with a "normN" part; with the scales frozen, the
+    /// biases, which its recipe trains at 64x the learning rate) and all the others. Parameters
+    /// frozen now (the whitening weight, the batch-norm scales) are in neither; one frozen later
+    /// (the whitening bias, after its first epochs) stays in its group and the optimisers skip it.
+    public static func airbenchParameterGroups(_ network: any Layer)
+        -> (normBiases: [(name: String, parameter: Parameter)], others: [(name: String, parameter: Parameter)]) {
+        let trainable = network.namedParameters.filter { !$0.parameter.isFrozen }
+        func isNorm(_ name: String) -> Bool { name.split(separator: ".").contains { $0.hasPrefix("norm") } }
+        return (trainable.filter { isNorm($0.name) }, trainable.filter { !isNorm($0.name) })
+    }
+
     /// The network for `architecture`: a preset name or a spec (see `ModelSpec`).
     public static func build(_ architecture: String, seed: UInt64) throws -> Sequential {
         switch architecture {

@@ -5,7 +5,7 @@ import Kernels
 @Suite struct BenchmarksTests {
     @Test func caseAndShapeNamesAreTheJSONKeys() {
         // `featuremaps bench --json` keys; the peer scripts and recorded runs use these names.
-        #expect(Benchmarks.trainCases.map(\.name) == ["seed_b32", "seed_b128", "vgg_b32", "vgg_b128"])
+        #expect(Benchmarks.trainCases.map(\.name) == ["seed_b32", "seed_b128", "vgg_b32", "vgg_b128", "airbench_b256"])
         #expect(Benchmarks.inferCases.map(\.name) == ["seed_b128", "vgg_b128"])
         #expect(Benchmarks.gemmShapes.map(\.name).first == "1024x1024x1024")
         #expect(Benchmarks.GEMMShape(m: 2, k: 3, n: 4, transA: .transposed).name == "2x3x4:TN")

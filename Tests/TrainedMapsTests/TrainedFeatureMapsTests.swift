@@ -72,6 +72,19 @@ private func modelFile(_ architecture: String, normalization: Normalization) thr
         #expect(stages[0].pool.shape == [1, 4, 16, 16])
     }
 
+    @Test func airbenchsGroupsAreOpenedUp() throws {
+        let path = try modelFile("airbench", normalization: normalization)
+        let stages = try TrainedFeatureMaps(path: path).layerMaps(for: Tensor(shape: [1, 3, 32, 32], repeating: 0.5))
+        // The whitening conv, then two convolutions per group.
+        #expect(stages.map(\.filters.shape) == [[24, 3, 2, 2], [64, 24, 3, 3], [64, 64, 3, 3], [256, 64, 3, 3],
+                                                [256, 256, 3, 3], [256, 256, 3, 3], [256, 256, 3, 3]])
+        #expect(stages.map(\.conv.shape) == [[1, 24, 31, 31], [1, 64, 31, 31], [1, 64, 15, 15], [1, 256, 15, 15],
+                                             [1, 256, 7, 7], [1, 256, 7, 7], [1, 256, 3, 3]])
+        // Each group's first stage: conv 31x31, then pool, norm and GELU on the 15x15 map.
+        #expect(stages[1].relu.shape == [1, 64, 15, 15] && stages[1].pool.storage == stages[1].relu.storage)
+        #expect(stages[0].relu.storage == gelu(stages[0].conv).storage)
+    }
+
     @Test func aMissingOrForeignFileIsAnErrorNamingIt() throws {
         #expect(throws: TrainingError.self) { _ = try TrainedFeatureMaps(path: "/no/such/model.safetensors") }
         do {

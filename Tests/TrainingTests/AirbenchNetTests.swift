@@ -25,6 +25,16 @@ import Training
         #expect(frozen == ["0.weight"] + (2 ... 4).flatMap { ["\($0).norm1.weight", "\($0).norm2.weight"] })
     }
 
+    @Test func parameterGroupsAreNormBiasesAndTheRest() throws {
+        let net = ModelZoo.airbench(seed: 0)
+        let groups = ModelZoo.airbenchParameterGroups(net)
+        #expect(groups.normBiases.map(\.name) == (2 ... 4).flatMap { ["\($0).norm1.bias", "\($0).norm2.bias"] })
+        #expect(groups.others.map(\.name) == ["0.bias"] + (2 ... 4).flatMap { ["\($0).conv1.weight", "\($0).conv2.weight"] } + ["7.weight"])
+        // Asked again once the whitening bias is frozen, the groups leave it out.
+        try #require(net["0"] as? Conv2d).bias?.isFrozen = true
+        #expect(ModelZoo.airbenchParameterGroups(net).others.first?.name == "2.conv1.weight")
+    }
+
     @Test func stagesShrink32To1() {
         let net = ModelZoo.airbench(seed: 0)
         net.training = false

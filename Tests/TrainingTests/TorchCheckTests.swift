@@ -61,7 +61,8 @@ private let torchPython: String? = {
 
     /// The airbench network (nets_torch.py's net A) on real images: whitened from 1,000 training
     /// images, six SGD steps (so weights and batch-norm statistics are off their initial values),
-    /// saved; PyTorch must load it strict and give our logits on the first 300 test images.
+    /// saved; PyTorch must load it strict, give our logits on the first 300 test images, and our
+    /// gradients of one training step on the first 64.
     @Test(.enabled(if: torchPython != nil, "needs a Python that imports torch, safetensors and numpy ($TORCH_PYTHON, .venv/bin/python or python3)"),
           .enabled(if: cifarDataGiven, "CIFAR10_DIR is not set: set it to the folder cifar-10-batches-bin of the official CIFAR-10 binary version to run this test"))
     func pytorchGivesTheAirbenchNetsLogits() throws {
@@ -93,6 +94,14 @@ private let torchPython: String? = {
         net.training = false
         assembler.fill(&batch, labels: &labels, from: test, indices: Array(0 ..< test.count)[...])
         try Safetensors.write(tensors: [("logits", net(batch))], metadata: [:], to: folder.appendingPathComponent("logits.safetensors").path)
+        // One training-mode step on the first 64 test images: the gradients PyTorch must match.
+        net.training = true
+        assembler.fill(&batch, labels: &labels, from: test, indices: Array(0 ..< 64)[...])
+        _ = loss(net(batch), labels: labels)
+        _ = net.backward(loss.backward())
+        try Safetensors.write(tensors: net.namedParameters.map { ("grad.\($0.name)", $0.parameter.grad) },
+                              metadata: ["images": "64", "label_smoothing": "0.2"],
+                              to: folder.appendingPathComponent("gradients.safetensors").path)
         var records = [UInt8]()
         for i in 0 ..< test.count { records.append(test.labels[i]); records.append(contentsOf: test.image(i)) }
         try Data(records).write(to: folder.appendingPathComponent(CIFAR10.testFile))
@@ -100,11 +109,13 @@ private let torchPython: String? = {
         let script = repositoryRoot.appendingPathComponent("Tests/TrainingTests/torch_check.py").path
         let (status, output) = try run(try #require(torchPython), [script, folder.appendingPathComponent("model.safetensors").path, folder.path,
                                                                    "--per-class", folder.appendingPathComponent("per-class.csv").path,
-                                                                   "--logits", folder.appendingPathComponent("logits.safetensors").path])
+                                                                   "--logits", folder.appendingPathComponent("logits.safetensors").path,
+                                                                   "--gradients", folder.appendingPathComponent("gradients.safetensors").path])
         print("airbench cross-check: \(output)")
         #expect(status == 0, "\(output)")
         let expected = String(format: "%.4f on %d images", outcome.accuracy, test.count)
         #expect(output.contains("pytorch test accuracy (plain forward pass, no flip averaging): \(expected)"), "\(output)")
         #expect(output.contains("predictions equal on 300 of 300"), "\(output)")
+        #expect(output.contains("gradients: largest relative difference"), "\(output)")
     }
 }

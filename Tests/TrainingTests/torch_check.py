@@ -13,6 +13,10 @@ normalised with the mean and std stored in the file. With --per-class (the per-c
 in total; the script exits 1 when they differ. With --logits (a safetensors file holding our
 logits [N, 10] of the first N test images, tensor "logits"), PyTorch's logits of those images
 must be within --logits-tolerance of ours (relative to max(1, |logit|)) and their argmax equal.
+With --gradients (a safetensors file holding our gradients "grad.<parameter>" of one training-mode
+step on the first N test images, N and the label smoothing in its metadata), PyTorch's gradients
+of the mean cross-entropy of that step must be within --gradients-tolerance of ours, relative to
+each tensor's largest magnitude (frozen parameters too: both sides compute their gradients).
 """
 import argparse
 import csv
@@ -22,6 +26,7 @@ import sys
 
 import numpy as np
 import torch
+from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -51,6 +56,9 @@ def main():
     parser.add_argument("--logits", help="safetensors file with our plain-forward logits [N, 10] of the first N test images")
     parser.add_argument("--logits-tolerance", type=float, default=1e-4,
                         help="largest |ours - pytorch| / max(1, |pytorch|) allowed (default 1e-4)")
+    parser.add_argument("--gradients", help="safetensors file with our parameter gradients of one training step (grad.<name>)")
+    parser.add_argument("--gradients-tolerance", type=float, default=1e-3,
+                        help="largest |ours - pytorch| / max |pytorch| per tensor allowed (default 1e-3)")
     args = parser.parse_args()
     if not args.data:
         sys.exit("no CIFAR-10 data: pass the cifar-10-batches-bin folder or set CIFAR10_DIR")
@@ -96,6 +104,30 @@ def main():
         print("logits: largest relative difference %.3g on %d images (tolerance %.3g); predictions equal on %d of %d"
               % (difference, len(ours), args.logits_tolerance, same, len(ours)))
         if difference > args.logits_tolerance or same != len(ours):
+            sys.exit(1)
+
+    if args.gradients:
+        with safe_open(args.gradients, "pt") as f:
+            step = f.metadata() or {}
+        ours = load_file(args.gradients)
+        count, smoothing = int(step["images"]), float(step["label_smoothing"])
+        net.train()
+        for parameter in net.parameters():
+            parameter.requires_grad_(True)
+            parameter.grad = None
+        loss = nn.functional.cross_entropy(net((images[:count] - mean) / std), labels[:count], label_smoothing=smoothing)
+        loss.backward()
+        worst, worst_name = 0.0, ""
+        for name, parameter in net.named_parameters():
+            mine = ours.get("grad." + name)
+            if mine is None or mine.shape != parameter.grad.shape:
+                sys.exit(f"{args.gradients}: no gradient grad.{name} of shape {list(parameter.grad.shape)}")
+            error = ((mine - parameter.grad).abs().max() / parameter.grad.abs().max().clamp(min=1e-30)).item()
+            if error > worst:
+                worst, worst_name = error, name
+        print("gradients: largest relative difference %.3g (%s) over %d tensors, %d images (tolerance %.3g)"
+              % (worst, worst_name, len(list(net.parameters())), count, args.gradients_tolerance))
+        if worst > args.gradients_tolerance:
             sys.exit(1)
 
 
