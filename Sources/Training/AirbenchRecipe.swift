@@ -45,17 +45,16 @@ public enum AirbenchRecipe {
         return (options.learningRate / kilostep, options.weightDecay * Float(options.batchSize) / kilostep)
     }
 
-    /// The optimiser: batch-norm biases (parameters named "...norm...") at 64 x lr, every other
-    /// trainable parameter at lr, each group's weight decay wd / its rate; frozen parameters
-    /// are left out, as airbench leaves out those without requires_grad.
+    /// The optimiser over `ModelZoo.airbenchParameterGroups`: batch-norm biases at 64 x lr,
+    /// every other trainable parameter at lr, each group's weight decay wd / its rate; frozen
+    /// parameters are left out, as airbench leaves out those without requires_grad.
     public static func optimizer(for network: any Layer, options: TrainingOptions) -> SGD {
         let (lr, wd) = rates(options)
-        let trainable = network.namedParameters.filter { !$0.parameter.isFrozen }
-        let isNorm = { (name: String) in name.contains("norm") }
+        let (normBiases, others) = ModelZoo.airbenchParameterGroups(network)
         let biasRate = lr * biasLearningRateScale
         return SGD(groups: [
-            ParameterGroup(trainable.filter { isNorm($0.name) }.map(\.parameter), learningRateScale: biasLearningRateScale, weightDecay: wd / biasRate),
-            ParameterGroup(trainable.filter { !isNorm($0.name) }.map(\.parameter), weightDecay: wd / lr),
+            ParameterGroup(normBiases.map(\.parameter), learningRateScale: biasLearningRateScale, weightDecay: wd / biasRate),
+            ParameterGroup(others.map(\.parameter), weightDecay: wd / lr),
         ], momentum: options.momentum, nesterov: true)
     }
 
