@@ -19,6 +19,7 @@ public enum Messages {
         case .epochs: "--epochs"
         case .learningRate: "--lr"
         case .momentum: "--momentum"
+        case .optimizer: "--optimizer"
         case .warmup: "--warmup"
         case .labelSmoothing: "--label-smoothing"
         case .limit: "--limit"

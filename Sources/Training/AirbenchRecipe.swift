@@ -15,7 +15,7 @@ public enum Recipe: String, Sendable, Codable, CaseIterable {
 /// rate, weight decay, momentum, batch, epochs, label smoothing, schedule) are `TrainingOptions`.
 ///
 /// - Loss: cross-entropy with label smoothing, summed over the batch.
-/// - Optimiser: Nesterov SGD; the learning rate and weight decay are given per 1,024 examples
+/// - Optimiser: SGD (Nesterov in the preset); the learning rate and weight decay are given per 1,024 examples
 ///   and converted as airbench does: with kilostep = 1024 (1 + 1 / (1 - momentum)),
 ///   lr = learningRate / kilostep and wd = weightDecay x batch / kilostep; each group's
 ///   PyTorch weight decay is wd / (its lr), so the decay per step, lr x schedule x (wd / lr) x p,
@@ -55,7 +55,7 @@ public enum AirbenchRecipe {
         return SGD(groups: [
             ParameterGroup(normBiases.map(\.parameter), learningRateScale: biasLearningRateScale, weightDecay: wd / biasRate),
             ParameterGroup(others.map(\.parameter), weightDecay: wd / lr),
-        ], momentum: options.momentum, nesterov: true)
+        ], momentum: options.momentum, nesterov: options.nesterov)
     }
 
     /// The whitening layer of an airbench network (its first child).

@@ -70,6 +70,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         try check(learningRate.isFinite && learningRate >= 0, .learningRate, "must be a non-negative number")
         try check(recipe != .airbench || learningRate > 0, .learningRate, "must be positive (the airbench recipe's weight decay is divided by it)")
         try check(recipe != .airbench || (0 ..< 1).contains(momentum), .momentum, "must be in [0, 1) for the airbench recipe")
+        try check(recipe != .airbench || optimizer == .sgd, .optimizer, "must be sgd for the airbench recipe (its rates are SGD's)")
         try check((0 ... 1).contains(warmup), .warmup, "must be in [0, 1]")
         try check((0 ..< 1).contains(labelSmoothing), .labelSmoothing, "must be in [0, 1)")
         try check(limit.map { $0 >= 2 } ?? true, .limit, "must be at least 2")

@@ -32,6 +32,18 @@ import Training
         for g in sgd.groups { #expect(abs(lr * g.learningRateScale * g.weightDecay - wd) < 1e-9) }
     }
 
+    @Test func settingsTheRecipeCannotUseAreRefused() {
+        var o = TrainingOptions.preset(for: "airbench")
+        o.optimizer = .adam
+        #expect(Fixture.message { try o.validate() }.contains("optimizer"))
+        o = TrainingOptions.preset(for: "airbench")
+        o.momentum = 1
+        #expect(Fixture.message { try o.validate() }.contains("momentum"))
+        o = TrainingOptions.preset(for: "airbench")
+        o.learningRate = 0
+        #expect(Fixture.message { try o.validate() }.contains("learningRate"))
+    }
+
     func smallOptions() -> TrainingOptions {
         var o = TrainingOptions.preset(for: "airbench")
         o.batchSize = 32
