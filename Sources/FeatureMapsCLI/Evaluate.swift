@@ -17,7 +17,7 @@ public struct EvaluateCommand: ParsableCommand {
     @OptionGroup var model: ModelFileOptions
     @OptionGroup var data: CIFARDataOptions
     @OptionGroup var output: OutputOptions
-    @Flag(inversion: .prefixedNo, help: "Test-time augmentation: average each image's logits with its mirror image's.")
+    @Flag(inversion: .prefixedNo, help: ttaHelp)
     var tta = false
     @Option(help: "Score the N held-out training images of `train-cifar --validation N` instead of the test set.")
     var validation: Int?
@@ -39,7 +39,7 @@ public struct EvaluateCommand: ParsableCommand {
         let cifar = try data.load()
         let split = try validation.map { try classifier.heldOutImages(from: cifar.train, count: $0, source: model.model) } ?? cifar.test
         let splitName = validation == nil ? "test" : "validation"
-        let outcome = evaluate(classifier, on: split, flipAveraging: tta)
+        let outcome = evaluate(classifier, on: split, tta: tta ? .preset(for: classifier.architecture) : .none)
         let matrix = Reports.confusionMatrix(labels: split.labels.map(Int.init), predictions: outcome.predictions)
         for (name, accuracy) in zip(classifier.classNames, Reports.perClassAccuracy(matrix)) {
             print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%.4f", accuracy))
@@ -47,6 +47,7 @@ public struct EvaluateCommand: ParsableCommand {
         let title = "\(model.model): \(splitName) set confusion matrix (\(split.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"
         try writeAtomically(Reports.confusionSVG(matrix, classNames: classifier.classNames, title: title), to: output.path("confusion.svg"))
         try writeAtomically(Reports.perClassCSV(matrix, classNames: classifier.classNames), to: output.path("per-class.csv"))
-        print("\(splitName) accuracy: " + String(format: "%.4f on %d images", outcome.accuracy, split.count))
+        print("\(splitName) accuracy: " + String(format: "%.4f on %d images", outcome.accuracy, split.count)
+              + (tta ? String(format: " (plain forward pass: %.4f)", outcome.plainAccuracy) : ""))
     }
 }

@@ -18,10 +18,14 @@ public enum Messages {
         case .batchSize: "--batch-size"
         case .epochs: "--epochs"
         case .learningRate: "--lr"
+        case .momentum: "--momentum"
+        case .optimizer: "--optimizer"
         case .warmup: "--warmup"
         case .labelSmoothing: "--label-smoothing"
         case .limit: "--limit"
         case .validation: "--validation"
+        case .validationEvery: "--validation-every"
+        case .validationLimit: "--validation-limit"
         case .threads: "--threads"
         }
     }
@@ -31,7 +35,7 @@ public enum Messages {
         if let setting = TrainingSetting(rawValue: name) { return flag(setting) }
         switch name {
         case "model": return "--arch"
-        case "flipTest": return "--tta"
+        case "recipe": return "--arch"
         default:
             // camelCase -> --kebab-case, the argument parser's own naming.
             return "--" + name.reduce(into: "") { out, c in

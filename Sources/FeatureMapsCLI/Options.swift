@@ -116,3 +116,6 @@ public struct PrecisionOptions: ParsableArguments {
         try Precision.with(chosen ?? .fp32, body)
     }
 }
+
+/// The help of `--tta/--no-tta`, one text for train-cifar and evaluate.
+let ttaHelp: ArgumentHelp = "Test-time augmentation: average the logits of several views of each image (the image and its mirror image; airbench: also shifted by one pixel, 6 views)."

@@ -3,12 +3,14 @@ import Kernels
 
 /// The checkpoint file: a safetensors file (so it is atomic, self-describing and readable by
 /// the same code as the model) holding the model under "model.<name>", the optimiser state
-/// under "optimizer.<name>", and in its metadata the run's options, the position in the run
+/// under "optimizer.<name>", the lookahead average (airbench) under "lookahead.<name>", and in its metadata the run's options, the position in the run
 /// (epoch, step), the data-order generator, the running sums of the epoch and the records so far.
 enum Checkpoint {
-    static func save(_ state: RunState, to path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer) throws {
+    static func save(_ state: RunState, to path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer,
+                     lookahead: Lookahead?) throws {
         var tensors = classifier.namedTensors.map { ("model.\($0.name)", $0.tensor) }
         tensors += optimizer.state.map { ("optimizer.\($0.name)", $0.tensor) }
+        tensors += (lookahead?.average ?? []).map { ("lookahead.\($0.name)", $0.tensor) }
         var metadata = classifier.metadata
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -16,6 +18,10 @@ enum Checkpoint {
         metadata["records"] = String(decoding: try encoder.encode(state.records), as: UTF8.self)
         metadata["epoch"] = "\(state.epoch)"
         metadata["step"] = "\(state.step)"
+        metadata["global_step"] = "\(state.globalStep)"
+        metadata["whitening_seconds"] = "\(state.whiteningSeconds)"
+        metadata["evaluation_seconds"] = "\(state.evaluationSeconds)"
+        metadata["trace"] = String(decoding: try encoder.encode(state.trace), as: UTF8.self)
         metadata["rng"] = state.rng.state.map(String.init).joined(separator: ",")
         metadata["loss_sum"] = "\(state.lossSum)"
         metadata["correct"] = "\(state.correct)"
@@ -26,7 +32,8 @@ enum Checkpoint {
         try Safetensors.write(tensors: tensors, metadata: metadata, to: path)
     }
 
-    static func restore(from path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer) throws -> RunState {
+    static func restore(from path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer,
+                        lookahead: Lookahead?) throws -> RunState {
         guard FileManager.default.fileExists(atPath: path) else {
             throw TrainingError.noCheckpoint(path: path)
         }
@@ -40,13 +47,16 @@ enum Checkpoint {
         }
         var model = [(name: String, tensor: Tensor)]()
         var optimizerState = [String: Tensor]()
+        var lookaheadState = [String: Tensor]()
         for (name, tensor) in contents.tensors {
             if name.hasPrefix("model.") { model.append((String(name.dropFirst(6)), tensor)) }
             if name.hasPrefix("optimizer.") { optimizerState[String(name.dropFirst(10))] = tensor }
+            if name.hasPrefix("lookahead.") { lookaheadState[String(name.dropFirst(10))] = tensor }
         }
         try classifier.load(Safetensors.Contents(tensors: model, metadata: [:]), source: path)
         do {
             try optimizer.restore(state: optimizerState)
+            try lookahead?.restore(lookaheadState)
         } catch TrainingError.optimizerState(let reason) {
             throw TrainingError.file(path: path, reason: "optimiser state \(reason)")
         }
@@ -66,6 +76,13 @@ enum Checkpoint {
         state.epochSeconds = meta["epoch_seconds"].flatMap { Double($0) } ?? 0
         state.trainingSeconds = meta["training_seconds"].flatMap { Double($0) } ?? 0
         state.lastLearningRate = meta["last_learning_rate"].flatMap { Double($0) } ?? 0
+        state.whiteningSeconds = meta["whitening_seconds"].flatMap { Double($0) } ?? 0
+        state.evaluationSeconds = meta["evaluation_seconds"].flatMap { Double($0) } ?? 0
+        state.trace = meta["trace"].flatMap { try? JSONDecoder().decode([ValidationPoint].self, from: Data($0.utf8)) } ?? []
+        guard let globalStep = meta["global_step"].flatMap({ Int($0) }) else {
+            throw TrainingError.file(path: path, reason: "checkpoint metadata incomplete (global_step)")
+        }
+        state.globalStep = globalStep
         return state
     }
 

@@ -25,40 +25,72 @@ extension Optimizer {
     }
 }
 
-/// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0):
-/// g = grad + weightDecay * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b;
-/// p -= lr * g. With momentum 0 it is plain SGD. Frozen parameters (`Parameter.isFrozen`) are skipped.
+/// Parameters that share a learning-rate factor and a weight decay: PyTorch's parameter
+/// groups (`torch.optim.SGD([dict(params=..., lr=..., weight_decay=...), ...])`).
+public struct ParameterGroup {
+    /// The parameters of the group.
+    public var parameters: [Parameter]
+    /// The group's learning rate is the step's rate times this (airbench trains batch-norm
+    /// biases at 64 times the rate of the other parameters).
+    public var learningRateScale: Float
+    /// L2 weight decay added to the gradient of the group's parameters.
+    public var weightDecay: Float
+
+    /// A group of `parameters` at `learningRateScale` times the step's rate, with `weightDecay`.
+    public init(_ parameters: [Parameter], learningRateScale: Float = 1, weightDecay: Float = 0) {
+        self.parameters = parameters
+        self.learningRateScale = learningRateScale
+        self.weightDecay = weightDecay
+    }
+}
+
+/// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD, dampening 0), per
+/// parameter group: with lr' = lr * learningRateScale and wd the group's decay,
+/// g = grad + wd * p; b = momentum * b + g; g = nesterov ? g + momentum * b : b; p -= lr' * g.
+/// With momentum 0 it is plain SGD. Frozen parameters (`Parameter.isFrozen`) are skipped:
+/// no update, no decay, no momentum, as PyTorch skips a parameter whose gradient is None.
 public final class SGD: Optimizer {
+    /// The parameter groups, in order.
+    public let groups: [ParameterGroup]
+    /// Every group's parameters, in group order (the order of the momentum buffers).
     public let parameters: [Parameter]
     /// Momentum coefficient.
     public let momentum: Float
-    /// L2 weight decay added to the gradient.
-    public let weightDecay: Float
     /// Nesterov momentum.
     public let nesterov: Bool
     private var buffers: [Tensor]
 
-    /// An optimiser over `parameters`.
-    public init(parameters: [Parameter], momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
-        self.parameters = parameters
+    /// An optimiser over `groups`.
+    public init(groups: [ParameterGroup], momentum: Float = 0, nesterov: Bool = false) {
+        self.groups = groups
+        self.parameters = groups.flatMap(\.parameters)
         self.momentum = momentum
-        self.weightDecay = weightDecay
         self.nesterov = nesterov
         self.buffers = parameters.map { Tensor(shape: $0.value.shape) }
     }
 
-    public func step(learningRate lr: Float) {
-        let (mu, wd, nesterov) = (momentum, weightDecay, self.nesterov)
-        for (index, parameter) in parameters.enumerated() where !parameter.isFrozen {
-            let grad = parameter.grad
-            buffers[index].withUnsafeMutableBufferPointer { b in
-                parameter.value.withUnsafeMutableBufferPointer { p in
-                    grad.withUnsafeBufferPointer { g in
-                        for i in 0 ..< p.count {
-                            let d = g[i] + wd * p[i]
-                            let v = mu * b[i] + d
-                            b[i] = v
-                            p[i] -= lr * (nesterov ? d + mu * v : v)
+    /// An optimiser over `parameters`, one group with L2 weight decay `weightDecay`.
+    public convenience init(parameters: [Parameter], momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.init(groups: [ParameterGroup(parameters, weightDecay: weightDecay)], momentum: momentum, nesterov: nesterov)
+    }
+
+    public func step(learningRate: Float) {
+        let (mu, nesterov) = (momentum, self.nesterov)
+        var index = 0
+        for group in groups {
+            defer { index += group.parameters.count }
+            let (lr, wd) = (learningRate * group.learningRateScale, group.weightDecay)
+            for (offset, parameter) in group.parameters.enumerated() where !parameter.isFrozen {
+                let grad = parameter.grad
+                buffers[index + offset].withUnsafeMutableBufferPointer { b in
+                    parameter.value.withUnsafeMutableBufferPointer { p in
+                        grad.withUnsafeBufferPointer { g in
+                            for i in 0 ..< p.count {
+                                let d = g[i] + wd * p[i]
+                                let v = mu * b[i] + d
+                                b[i] = v
+                                p[i] -= lr * (nesterov ? d + mu * v : v)
+                            }
                         }
                     }
                 }
@@ -154,13 +186,22 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable {
     case cosine
     /// One-cycle as in the PyTorch reference recipe: linear 0 -> peak over the warm-up, then linear peak -> 0.
     case oneCycle = "one-cycle"
+    /// airbench's triangle: linear from `triangleStart` x peak at step 0 to the peak at step
+    /// floor(warmup T), then linear to `triangleEnd` x peak at step T.
+    case triangle
+
+    /// Where the triangle starts, as a fraction of the peak (airbench94: 0.2).
+    public static let triangleStart: Float = 0.2
+    /// Where the triangle ends, as a fraction of the peak (airbench94: 0.07).
+    public static let triangleEnd: Float = 0.07
 
     /// The rate for 0-based optimiser step `step` of `totalSteps`, with `warmup` the fraction of
-    /// steps spent rising linearly ((s+1)/W) to `peak`.
+    /// steps spent rising linearly ((s+1)/W) to `peak` (for the triangle: where it peaks).
     public func learningRate(peak: Float, step s: Int, totalSteps: Int, stepsPerEpoch: Int, warmup: Float) -> Float {
         let t = max(totalSteps, 1)
         let w = warmup > 0 ? max(1, Int(Double(warmup) * Double(t))) : 0
-        if s < w { return peak * Float(s + 1) / Float(w) }
+        // The triangle's own rise replaces the warm-up.
+        if s < w && self != .triangle { return peak * Float(s + 1) / Float(w) }
         let remaining = Float(max(t - w, 1))
         switch self {
         case .constant:
@@ -174,7 +215,18 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable {
             return peak * 0.5 * (1 + Float(cos(Double.pi * Double(Float(s - w) / remaining))))
         case .oneCycle:
             return peak * max(0, Float(t - s) / remaining)
+        case .triangle:
+            return peak * triangle(step: s, totalSteps: t, top: Int(Double(warmup) * Double(t)))
         }
+    }
+
+    /// The triangle's factor at step s: its corners are (0, start), (top, 1), (t, end), the
+    /// points airbench interpolates between (its `triangle(steps, start, end, peak)`, read by
+    /// LambdaLR at the number of steps taken, so the first step runs at `start`).
+    private func triangle(step s: Int, totalSteps t: Int, top: Int) -> Float {
+        let (start, end) = (Self.triangleStart, Self.triangleEnd)
+        if s < top { return start + (1 - start) * Float(s) / Float(top) }
+        return 1 + (end - 1) * Float(s - top) / Float(max(t - top, 1))
     }
 }
 

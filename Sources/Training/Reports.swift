@@ -138,3 +138,80 @@ public enum Reports {
         return s + "</svg>\n"
     }
 }
+
+/// One evaluation of the tracked validation images during training.
+public struct ValidationPoint: Sendable, Codable, Equatable {
+    /// Optimiser steps completed.
+    public var step: Int
+    /// Training wall time so far (without evaluations and whitening), seconds.
+    public var trainingSeconds: Double
+    /// Accuracy of the plain forward pass.
+    public var accuracy: Double
+}
+
+/// A finished run's figures: where the time went, speed, accuracies and the validation trace.
+/// Written as run.json.
+public struct RunReport: Sendable, Codable, Equatable {
+    /// The architecture trained.
+    public var architecture: String
+    /// The recipe followed.
+    public var recipe: Recipe
+    /// Images trained on, held out, and evaluated during training.
+    public var trainingImages: Int, validationImages: Int, trackedValidationImages: Int
+    /// Optimiser steps, images per step, and epochs asked for.
+    public var steps: Int, batchSize: Int, epochs: Double
+    /// Seconds computing the whitening weights (airbench), training, evaluating the validation
+    /// images during training, and evaluating the test images at the end (with test-time augmentation).
+    public var whiteningSeconds: Double, trainingSeconds: Double, validationSeconds: Double, testSeconds: Double
+    /// Training images per second of training time.
+    public var trainingImagesPerSecond: Double
+    /// Multiply-adds x 2 of the convolutions and linear layers for one image's forward pass.
+    public var forwardFLOPsPerImage: Double
+    /// The test-time augmentation of `testAccuracy`.
+    public var testTimeAugmentation: TestTimeAugmentation
+    /// Test images scored, and the accuracies with and without the test-time augmentation.
+    public var testImages: Int, testAccuracy: Double, plainTestAccuracy: Double
+    /// The validation evaluations, in order.
+    public var trace: [ValidationPoint]
+
+    /// Effective GFLOP/s of training: 3 x the forward FLOPs (forward, and a backward pass
+    /// counted as twice the forward) per image, times images per second.
+    public var effectiveGFLOPS: Double { 3 * forwardFLOPsPerImage * trainingImagesPerSecond / 1e9 }
+
+    /// The training time at the first validation evaluation reaching `accuracy` (nil: never).
+    public func secondsTo(_ accuracy: Double) -> Double? {
+        trace.first { $0.accuracy >= accuracy }?.trainingSeconds
+    }
+
+    /// The report as JSON, with the derived figures (effective GFLOP/s, time to 90/93/94%).
+    public var json: String {
+        var lines = [String]()
+        func add(_ key: String, _ value: String) { lines.append("  \"\(key)\": \(value)") }
+        func number(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
+        add("architecture", "\"\(architecture)\"")
+        add("recipe", "\"\(recipe.rawValue)\"")
+        add("training_images", "\(trainingImages)")
+        add("validation_images", "\(validationImages)")
+        add("tracked_validation_images", "\(trackedValidationImages)")
+        add("steps", "\(steps)")
+        add("batch_size", "\(batchSize)")
+        add("epochs", number(epochs))
+        add("whitening_seconds", number(whiteningSeconds))
+        add("training_seconds", number(trainingSeconds))
+        add("validation_seconds", number(validationSeconds))
+        add("test_seconds", number(testSeconds))
+        add("training_images_per_second", number(trainingImagesPerSecond))
+        add("forward_flops_per_image", number(forwardFLOPsPerImage))
+        add("effective_gflops", number(effectiveGFLOPS))
+        add("test_time_augmentation", "\"\(testTimeAugmentation.rawValue)\"")
+        add("test_images", "\(testImages)")
+        add("test_accuracy", number(testAccuracy))
+        add("plain_test_accuracy", number(plainTestAccuracy))
+        for target in [0.90, 0.93, 0.94] {
+            add("training_seconds_to_\(Int(target * 100))", secondsTo(target).map(number) ?? "null")
+        }
+        let points = trace.map { "{\"step\": \($0.step), \"training_seconds\": \(number($0.trainingSeconds)), \"accuracy\": \(number($0.accuracy))}" }
+        add("validation_trace", "[" + points.joined(separator: ", ") + "]")
+        return "{\n" + lines.joined(separator: ",\n") + "\n}\n"
+    }
+}

@@ -12,12 +12,15 @@ public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
 /// Every choice that shapes a run. A checkpoint records them, and resuming requires the
 /// same ones, so a resumed run is the run that was stopped.
 public struct TrainingOptions: Sendable, Equatable, Codable {
-    /// "seed", "vgg" or a layer spec.
+    /// "seed", "vgg", "airbench" or a layer spec.
     public var model = "seed"
+    /// The recipe (reference or airbench's); the hyper-parameters below apply to either.
+    public var recipe: Recipe = .reference
     /// Images per optimiser step.
     public var batchSize = 64
-    /// Passes over the training images.
-    public var epochs = 20
+    /// Passes over the training images; a fraction ends the run part-way through the last
+    /// epoch (after ceil(steps per epoch x epochs) steps).
+    public var epochs: Double = 20
     /// Peak learning rate.
     public var learningRate: Float = 0.02
     /// SGD momentum.
@@ -42,9 +45,15 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var validation = 0
     /// Label smoothing of the cross-entropy loss.
     public var labelSmoothing: Float = 0
-    /// Average each test image's logits with its mirror image's (test-time augmentation) for
-    /// the reported test accuracy.
-    public var flipTest = false
+    /// Test-time augmentation for the reported test accuracy: the architecture's
+    /// `TestTimeAugmentation.preset(for:)` (flip averaging, or airbench's 6 views). The plain
+    /// forward pass's accuracy is reported beside it.
+    public var tta = false
+    /// Steps between evaluations of the validation images during training, besides each
+    /// epoch's end (0: epoch ends only). Evaluation time is not training time.
+    public var validationEvery = 0
+    /// Evaluate only the first N held-out images during training (nil: all of them).
+    public var validationLimit: Int?
     /// Threads for the kernels (results are reproducible for a given count).
     public var threads = ProcessInfoCores.active
     /// The precision of the training steps' convolution and linear products (bf16: rounded
@@ -62,31 +71,53 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
             if !ok { throw .setting(setting, reason: reason) }
         }
         try check(batchSize >= 1, .batchSize, "must be at least 1")
-        try check(epochs >= 1, .epochs, "must be at least 1")
+        try check(epochs.isFinite && epochs > 0, .epochs, "must be a positive number")
         try check(learningRate.isFinite && learningRate >= 0, .learningRate, "must be a non-negative number")
+        try check(recipe != .airbench || learningRate > 0, .learningRate, "must be positive (the airbench recipe's weight decay is divided by it)")
+        try check(recipe != .airbench || (0 ..< 1).contains(momentum), .momentum, "must be in [0, 1) for the airbench recipe")
+        try check(recipe != .airbench || optimizer == .sgd, .optimizer, "must be sgd for the airbench recipe (its rates are SGD's)")
         try check((0 ... 1).contains(warmup), .warmup, "must be in [0, 1]")
         try check((0 ..< 1).contains(labelSmoothing), .labelSmoothing, "must be in [0, 1)")
         try check(limit.map { $0 >= 2 } ?? true, .limit, "must be at least 2")
         try check(validation >= 0, .validation, "must not be negative")
+        try check(validationEvery >= 0, .validationEvery, "must not be negative")
+        try check(validationLimit.map { $0 >= 1 } ?? true, .validationLimit, "must be at least 1")
         try check(threads >= 1, .threads, "must be at least 1")
     }
 
-    /// The default recipe (PyTorch's reference) of a preset (`seed`, `vgg`), or the seed recipe for a custom spec.
+    /// The default recipe of a preset (`seed`, `vgg`: PyTorch's reference; `airbench`:
+    /// airbench94's), or the seed recipe for a custom spec.
     public static func preset(for model: String) -> TrainingOptions {
         var o = TrainingOptions()
         o.model = model
         switch model {
+        case "airbench":
+            // airbench94's hyp (lib_airbench94.py): the rate and decay per 1,024 examples
+            // (AirbenchRecipe), Nesterov 0.85, label smoothing 0.2, the triangle peaking at 23%.
+            o.recipe = .airbench
+            o.batchSize = 1024
+            o.epochs = 9.9
+            o.learningRate = 11.5
+            o.weightDecay = 0.0153
+            o.momentum = 0.85
+            o.labelSmoothing = 0.2
+            o.schedule = .triangle
+            o.warmup = 0.23
+            o.tta = true
+            // Time to 90/93/94% is read off the first 2,000 held-out images every 10 steps.
+            o.validationEvery = 10
+            o.validationLimit = 2_000
         case "vgg":
             o.batchSize = 128
             o.epochs = 15
             o.learningRate = 0.1
             // Flip test-time augmentation: chosen on a 5,000-image validation split, where it
             // scored 0.9046 against 0.8950 for the same trained model (Docs/TRAINING.md).
-            o.flipTest = true
+            o.tta = true
         default:
             // Flip test-time augmentation: chosen on a 5,000-image validation split, where it
             // scored 0.6930 against 0.6800 for the same trained model (Docs/TRAINING.md).
-            o.flipTest = true
+            o.tta = true
         }
         return o
     }
@@ -110,12 +141,17 @@ public struct TrainingResult: Sendable {
     public var records: [EpochRecord]
     /// True when a stop was requested: a checkpoint was saved and resuming continues the run.
     public var interrupted: Bool
-    /// Accuracy on the official test set (nil when interrupted).
+    /// Accuracy on the official test set, with the options' test-time augmentation (nil when interrupted).
     public var testAccuracy: Double?
+    /// Accuracy on the official test set of the plain forward pass (nil when interrupted).
+    public var plainTestAccuracy: Double?
     /// Test images evaluated.
     public var testCount: Int
-    /// Training wall time in seconds (all sessions of a resumed run).
+    /// Training wall time in seconds (all sessions of a resumed run), without evaluations and
+    /// without the whitening.
     public var trainingSeconds: Double
+    /// The run's report (also written as run.json; nil when interrupted).
+    public var report: RunReport?
 }
 
 /// The training loop: shuffled mini-batches, optional augmentation, a schedule per step,
@@ -157,14 +193,18 @@ public final class Trainer {
 
     private func train(resume: Bool) throws -> TrainingResult {
         let o = options
+        let airbench = o.recipe == .airbench
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
 
         let (split, train, validation) = try ValidationSplit.draw(count: o.validation, pool: o.limit ?? data.train.count, from: data.train)
         guard train.count >= 2 else {
             throw TrainingError.setting(.validation, reason: "holding out \(validation.count) of \(split.pool) images leaves \(train.count) to train on; at least 2 are needed")
         }
-        let normalization = Normalization.statistics(of: train)
-        let assembler = BatchAssembler(normalization: normalization)
+        let normalization = airbench ? AirbenchRecipe.normalization : Normalization.statistics(of: train)
+        let assembler = airbench
+            ? BatchAssembler(normalization: normalization, padding: AlternatingFlipTranslate.padding, paddingMode: .reflect)
+            : BatchAssembler(normalization: normalization)
+        let tracked = o.validationLimit.map { validation.prefix($0) } ?? validation
 
         let classifier = try Classifier(architecture: o.model, seed: o.seed, classNames: data.classNames, normalization: normalization)
         // Recorded in the model file, so an evaluation of the held-out images scores these ones.
@@ -172,37 +212,72 @@ public final class Trainer {
         classifier.trainingPrecision = o.precision
         let network = classifier.network
         let parameters = network.namedParameters.map(\.parameter)
-        let optimizer: any Optimizer = switch o.optimizer {
-        case .sgd: SGD(parameters: parameters, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov)
-        case .adam: Adam(parameters: parameters, weightDecay: o.weightDecay)
+        let optimizer: any Optimizer = switch (o.recipe, o.optimizer) {
+        case (.airbench, _): AirbenchRecipe.optimizer(for: network, options: o)
+        case (.reference, .sgd): SGD(parameters: parameters, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov)
+        case (.reference, .adam): Adam(parameters: parameters, weightDecay: o.weightDecay)
         }
-        let loss = SoftmaxCrossEntropy(labelSmoothing: o.labelSmoothing)
+        // Begun before the whitening, as airbench's LookaheadState is.
+        let lookahead = airbench ? Lookahead(network) : nil
+        let learningRate = airbench ? AirbenchRecipe.rates(o).learningRate : o.learningRate
+        let loss = SoftmaxCrossEntropy(labelSmoothing: o.labelSmoothing, reduction: airbench ? .sum : .mean)
+        let flips = airbench ? AlternatingFlipTranslate(count: train.count, seed: o.seed &+ 0xF11B) : nil
 
         let n = train.count
-        // A last batch of one image would make batch-norm statistics degenerate; it is dropped.
-        let stepsPerEpoch = n / o.batchSize + (n % o.batchSize >= 2 ? 1 : 0)
-        let totalSteps = stepsPerEpoch * o.epochs
+        // airbench takes full batches only. Otherwise a last batch of one image would make
+        // batch-norm statistics degenerate; it is dropped.
+        let stepsPerEpoch = airbench ? n / o.batchSize : n / o.batchSize + (n % o.batchSize >= 2 ? 1 : 0)
+        guard stepsPerEpoch >= 1 else {
+            throw TrainingError.setting(.batchSize, reason: "the airbench recipe takes full batches only; \(n) training images do not fill one of \(o.batchSize)")
+        }
+        let totalSteps = Int((Double(stepsPerEpoch) * o.epochs).rounded(.up))
+        let epochs = (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch
 
         var state = RunState(rng: TrainingRandom(seed: o.seed &+ 0x0DA7_A0DE_5EED))
         if resume {
-            state = try Checkpoint.restore(from: checkpointPath, options: o, classifier: classifier, optimizer: optimizer)
+            state = try Checkpoint.restore(from: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
             observer?.note("resuming from \(checkpointPath): epoch \(state.epoch + 1), step \(state.step) of \(stepsPerEpoch)")
+        } else if airbench {
+            let clock = ContinuousClock.now
+            AirbenchRecipe.whiten(network, from: train, assembler: BatchAssembler(normalization: normalization))
+            state.whiteningSeconds = seconds(ContinuousClock.now - clock)
+            observer?.note(String(format: "whitening weights from the first %d training images: %.2f s", min(AirbenchRecipe.whiteningImages, n), state.whiteningSeconds))
         }
-        observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(o.epochs) epochs, \(Parallelism.threadCount) threads, \(o.precision.rawValue) products")
+        let epochText = o.epochs == o.epochs.rounded() ? "\(Int(o.epochs))" : "\(o.epochs)"
+        observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(epochText) epochs (\(totalSteps) steps), \(Parallelism.threadCount) threads, \(o.precision.rawValue) products")
+
+        /// Scores the tracked validation images (plain forward pass) and records the point.
+        func trackValidation() -> Double? {
+            guard tracked.count > 0 else { return nil }
+            let clock = ContinuousClock.now
+            let accuracy = evaluate(classifier, on: tracked, normalization: normalization).accuracy
+            network.training = true
+            state.evaluationSeconds += seconds(ContinuousClock.now - clock)
+            state.trace.append(ValidationPoint(step: state.globalStep, trainingSeconds: state.trainingSeconds, accuracy: accuracy))
+            return accuracy
+        }
 
         var batch = Tensor(shape: [0])
         var labels = [Int]()
         network.training = true
-        while state.epoch < o.epochs {
+        while state.epoch < epochs {
             let epoch = state.epoch
             let epochStart = state.rng
             var rng = state.rng
             let order = rng.permutation(n)
-            let crops: [CropFlip]? = o.augment ? (0 ..< n).map { _ in CropFlip.random(using: &rng) } : nil
+            let crops: [CropFlip]? = switch (o.augment, flips) {
+            case (false, _): nil
+            case (true, let flips?): flips.crops(epoch: epoch, using: &rng)
+            case (true, nil): (0 ..< n).map { _ in CropFlip.random(using: &rng) }
+            }
+            if airbench, let whitening = AirbenchRecipe.whiteningLayer(of: network) {
+                whitening.bias?.isFrozen = epoch >= AirbenchRecipe.whiteningBiasEpochs
+            }
+            let steps = min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch)
             var clock = ContinuousClock.now
             var sessionSeconds = 0.0
             var sessionImages = 0
-            for step in state.step ..< stepsPerEpoch {
+            for step in state.step ..< steps {
                 let range = (step * o.batchSize) ..< min((step + 1) * o.batchSize, n)
                 assembler.fill(&batch, labels: &labels, from: train, indices: order[range], crops: crops?[range])
                 let logits = network(batch)
@@ -212,43 +287,47 @@ public final class Trainer {
                     throw TrainingError.lossNotFinite(loss: value, step: globalStep + 1, epoch: epoch + 1, stepInEpoch: step + 1,
                                                       stepsPerEpoch: stepsPerEpoch, lastCheckpoint: checkpointPath)
                 }
-                state.lossSum += Double(value) * Double(range.count)
+                state.lossSum += Double(value) * (loss.reduction == .sum ? 1 : Double(range.count))
                 state.correct += loss.correctCount
                 state.seen += range.count
                 _ = network.backward(loss.backward())
-                let lr = o.schedule.learningRate(peak: o.learningRate, step: globalStep, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, warmup: o.warmup)
+                let lr = o.schedule.learningRate(peak: learningRate, step: globalStep, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, warmup: o.warmup)
                 optimizer.step(learningRate: lr)
                 state.lastLearningRate = Double(lr)
                 state.step = step + 1
+                state.globalStep = globalStep + 1
+                if let lookahead {
+                    if Lookahead.updates(afterStep: state.globalStep) {
+                        lookahead.update(network, decay: Lookahead.decay(afterStep: state.globalStep, of: totalSteps))
+                    }
+                    if state.globalStep == totalSteps { lookahead.finish(network) }
+                }
 
                 let now = ContinuousClock.now
                 let elapsed = seconds(now - clock)
-                clock = now
                 sessionSeconds += elapsed
                 sessionImages += range.count
                 state.epochSeconds += elapsed
                 state.trainingSeconds += elapsed
+                if o.validationEvery > 0 && state.globalStep % o.validationEvery == 0 && state.step < steps {
+                    _ = trackValidation()
+                }
+                clock = ContinuousClock.now
                 let rate = Double(sessionImages) / max(sessionSeconds, 1e-9)
-                let remainingImages = Double(n - min(n, (step + 1) * o.batchSize)) + Double((o.epochs - epoch - 1) * n)
-                observer?.stepFinished(epoch: epoch + 1, epochs: o.epochs, step: step + 1, steps: stepsPerEpoch,
+                let remainingImages = Double(totalSteps - state.globalStep) * Double(o.batchSize)
+                observer?.stepFinished(epoch: epoch + 1, epochs: epochs, step: step + 1, steps: steps,
                                        imagesPerSecond: rate, loss: state.lossSum / Double(state.seen),
                                        accuracy: Double(state.correct) / Double(state.seen), secondsLeft: remainingImages / rate)
-                if shouldStop() && step + 1 < stepsPerEpoch {
+                if shouldStop() && step + 1 < steps {
                     // Mid-epoch: save the epoch's starting generator, so the resumed run redraws
                     // the same order and crops and continues at the next step.
                     state.rng = epochStart
-                    try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer)
-                    observer?.note("stopped at epoch \(epoch + 1), step \(step + 1) of \(stepsPerEpoch); checkpoint saved to \(checkpointPath)")
-                    return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
+                    try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+                    observer?.note("stopped at epoch \(epoch + 1), step \(step + 1) of \(steps); checkpoint saved to \(checkpointPath)")
+                    return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, plainTestAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
                 }
             }
-            var validationAccuracy: Double?
-            if validation.count > 0 {
-                validationAccuracy = Precision.with(.fp32) {
-                    evaluate(classifier, on: validation, assembler: assembler, flipAveraging: o.flipTest).accuracy
-                }
-                network.training = true
-            }
+            let validationAccuracy = Precision.with(.fp32) { trackValidation() }
             let record = EpochRecord(epoch: epoch + 1, loss: state.lossSum / Double(max(state.seen, 1)),
                                      trainAccuracy: Double(state.correct) / Double(max(state.seen, 1)),
                                      validationAccuracy: validationAccuracy, learningRate: state.lastLearningRate,
@@ -259,23 +338,38 @@ public final class Trainer {
             state.step = 0
             state.rng = rng
             state.lossSum = 0; state.correct = 0; state.seen = 0; state.epochSeconds = 0
-            try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer)
+            try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
             try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
             try writeAtomically(Reports.curvesSVG(state.records), to: path("curves.svg"))
-            observer?.epochFinished(record, epochs: o.epochs)
-            if shouldStop() && state.epoch < o.epochs {
+            observer?.epochFinished(record, epochs: epochs)
+            if shouldStop() && state.epoch < epochs {
                 observer?.note("stopped after epoch \(state.epoch); checkpoint saved to \(checkpointPath)")
-                return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
+                return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, plainTestAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
             }
         }
 
         try classifier.save(to: modelPath)
         let test = testLimit.map { data.test.prefix($0) } ?? data.test
-        let outcome = Precision.with(.fp32) { evaluate(classifier, on: test, assembler: assembler, flipAveraging: o.flipTest) }
+        let tta = o.tta ? TestTimeAugmentation.preset(for: o.model) : .none
+        let clock = ContinuousClock.now
+        let outcome = Precision.with(.fp32) { evaluate(classifier, on: test, normalization: normalization, tta: tta) }
+        let testSeconds = seconds(ContinuousClock.now - clock)
         let matrix = Reports.confusionMatrix(labels: test.labels.map(Int.init), predictions: outcome.predictions)
         try writeAtomically(Reports.confusionSVG(matrix, classNames: data.classNames, title: "test set confusion matrix (\(test.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"), to: path("confusion.svg"))
         try writeAtomically(Reports.perClassCSV(matrix, classNames: data.classNames), to: path("per-class.csv"))
-        return TrainingResult(records: state.records, interrupted: false, testAccuracy: outcome.accuracy, testCount: test.count, trainingSeconds: state.trainingSeconds)
+        // airbench's steps are full batches; the reference recipe's epochs see every image once.
+        let imagesTrained = airbench ? Double(totalSteps * o.batchSize) : Double(n) * o.epochs
+        let report = RunReport(architecture: o.model, recipe: o.recipe, trainingImages: n, validationImages: validation.count,
+                               trackedValidationImages: tracked.count, steps: totalSteps, batchSize: o.batchSize, epochs: o.epochs,
+                               whiteningSeconds: state.whiteningSeconds, trainingSeconds: state.trainingSeconds,
+                               validationSeconds: state.evaluationSeconds, testSeconds: testSeconds,
+                               trainingImagesPerSecond: imagesTrained / max(state.trainingSeconds, 1e-9),
+                               forwardFLOPsPerImage: forwardFLOPs(of: network),
+                               testTimeAugmentation: tta, testImages: test.count,
+                               testAccuracy: outcome.accuracy, plainTestAccuracy: outcome.plainAccuracy, trace: state.trace)
+        try writeAtomically(report.json, to: path("run.json"))
+        return TrainingResult(records: state.records, interrupted: false, testAccuracy: outcome.accuracy, plainTestAccuracy: outcome.plainAccuracy,
+                              testCount: test.count, trainingSeconds: state.trainingSeconds, report: report)
     }
 
     private func path(_ name: String) -> String { (outputFolder as NSString).appendingPathComponent(name) }
@@ -289,21 +383,29 @@ struct RunState {
     var epoch = 0
     /// Completed steps of the current epoch.
     var step = 0
+    /// Completed steps of the run.
+    var globalStep = 0
     var lossSum = 0.0
     var correct = 0
     var seen = 0
     var epochSeconds = 0.0
     var trainingSeconds = 0.0
+    var whiteningSeconds = 0.0
+    var evaluationSeconds = 0.0
     var lastLearningRate = 0.0
     var records = [EpochRecord]()
+    var trace = [ValidationPoint]()
 }
 
 /// The accuracy and the predicted labels of `classifier` on `split` (evaluation mode, batches
-/// of 500, products in `Precision.current`). With `flipAveraging` (test-time augmentation),
-/// each image's logits are averaged with those of its mirror image.
-public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: BatchAssembler? = nil,
-                     flipAveraging: Bool = false) -> (accuracy: Double, predictions: [Int]) {
-    let assembler = assembler ?? BatchAssembler(normalization: classifier.normalization)
+/// of 500, products in `Precision.current`), with the test-time augmentation `tta`: each image's logits are the weighted sum of
+/// its views' logits. `plainAccuracy` is the first view's, the image alone (the plain forward
+/// pass), computed in the same pass. Inputs are normalised by `normalization` (default: the
+/// classifier's).
+public func evaluate(_ classifier: Classifier, on split: CIFARSplit, normalization: Normalization? = nil,
+                     tta: TestTimeAugmentation = .none) -> (accuracy: Double, plainAccuracy: Double, predictions: [Int]) {
+    let assembler = BatchAssembler(normalization: normalization ?? classifier.normalization, padding: tta.padding, paddingMode: .reflect)
+    let views = tta.views
     let network = classifier.network
     let wasTraining = network.training
     network.training = false
@@ -312,19 +414,26 @@ public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: 
     predictions.reserveCapacity(split.count)
     var batch = Tensor(shape: [0])
     var labels = [Int]()
-    var correct = 0
+    var logits = Tensor(shape: [0])
+    var (correct, plainCorrect) = (0, 0)
     let size = 500
-    let mirrored = [CropFlip](repeating: CropFlip(dy: 4, dx: 4, flip: true), count: size)
     var start = 0
     while start < split.count {
         let end = min(start + size, split.count)
         let indices = Array(start ..< end)[...]
-        assembler.fill(&batch, labels: &labels, from: split, indices: indices)
-        var logits = network(batch)
-        if flipAveraging {
-            assembler.fill(&batch, labels: &labels, from: split, indices: indices, crops: mirrored[0 ..< (end - start)])
-            let flipped = network(batch)
-            for i in 0 ..< logits.count { logits.storage[i] += flipped.storage[i] }
+        for (v, view) in views.enumerated() {
+            let crops = [CropFlip](repeating: view.crop, count: end - start)[...]
+            assembler.fill(&batch, labels: &labels, from: split, indices: indices, crops: crops)
+            let out = network(batch)
+            if v == 0 {
+                logits.resize(to: out.shape)
+                out.withUnsafeBufferPointer { p in
+                    for i in 0 ..< (end - start) where argmax(p, offset: i * out.shape[1], count: out.shape[1]) == labels[i] { plainCorrect += 1 }
+                }
+                for i in 0 ..< out.count { logits.storage[i] = view.weight * out.storage[i] }
+            } else {
+                for i in 0 ..< out.count { logits.storage[i] += view.weight * out.storage[i] }
+            }
         }
         let classes = logits.shape.last ?? 1
         logits.withUnsafeBufferPointer { p in
@@ -336,7 +445,8 @@ public func evaluate(_ classifier: Classifier, on split: CIFARSplit, assembler: 
         }
         start = end
     }
-    return (Double(correct) / Double(max(split.count, 1)), predictions)
+    let count = Double(max(split.count, 1))
+    return (Double(correct) / count, Double(plainCorrect) / count, predictions)
 }
 
 private func argmax(_ p: UnsafeBufferPointer<Float>, offset: Int, count: Int) -> Int {

@@ -43,7 +43,7 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// The training settings a `TrainingError.setting` can name (`TrainingOptions`' properties).
 public enum TrainingSetting: String, Sendable, CaseIterable {
-    case batchSize, epochs, learningRate, warmup, labelSmoothing, limit, validation, threads
+    case batchSize, epochs, learningRate, momentum, optimizer, warmup, labelSmoothing, limit, validation, validationEvery, validationLimit, threads
 }
 
 /// One `TrainingOptions` property whose value differs between a checkpoint and a resumed run.

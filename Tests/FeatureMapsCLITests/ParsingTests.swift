@@ -35,7 +35,7 @@ import Training
         let train = try parse(["train-cifar", "--arch", "vgg", "--data", "D", "-o", "O", "--no-tta", "--threads", "2", "--lr", "0.05"],
                               as: TrainCIFARCommand.self)
         let options = try train.options()
-        #expect(options.model == "vgg" && options.batchSize == 128 && !options.flipTest)
+        #expect(options.model == "vgg" && options.batchSize == 128 && !options.tta)
         #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0)
     }
 

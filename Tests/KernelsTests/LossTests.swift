@@ -45,3 +45,21 @@ func crossEntropyMatchesDefinitionAndGradient(_ eps: Float) {
     #expect(maxGradientError(at: logits, analytic: grad, epsilon: 1e-3) {
         referenceLoss($0, labels, smoothing: Double(eps)) } < gradientTolerance)
 }
+
+/// The summed loss (airbench's `reduction='sum'`) is N times the mean, value and gradient,
+/// and its gradient passes the finite-difference check against the definition summed over rows.
+@Test(arguments: [Float(0), 0.2])
+func summedCrossEntropyIsNTimesTheMeanAndPassesTheGradientCheck(_ eps: Float) {
+    var rng = SeededGenerator(seed: 47)
+    let logits = randomTensor([5, 10], &rng, scale: 3)
+    let labels = [7, 2, 2, 0, 9]
+    let mean = SoftmaxCrossEntropy(labelSmoothing: eps)
+    let sum = SoftmaxCrossEntropy(labelSmoothing: eps, reduction: .sum)
+    let meanValue = mean(logits, labels: labels), sumValue = sum(logits, labels: labels)
+    #expect(abs(Double(sumValue) - 5 * referenceLoss(logits, labels, smoothing: Double(eps))) < 5e-5)
+    #expect(abs(sumValue - 5 * meanValue) < 5e-5)
+    let meanGrad = mean.backward(), sumGrad = sum.backward()
+    for i in 0..<sumGrad.count { #expect(abs(sumGrad.storage[i] - 5 * meanGrad.storage[i]) < 1e-6) }
+    #expect(maxGradientError(at: logits, analytic: sumGrad, epsilon: 1e-3) {
+        5 * referenceLoss($0, labels, smoothing: Double(eps)) } < gradientTolerance)
+}

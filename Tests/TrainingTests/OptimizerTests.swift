@@ -60,6 +60,46 @@ import Training
     }
 }
 
+@Suite struct ParameterGroupTests {
+    func parameter(_ v: Float) -> Parameter { Parameter(Tensor(shape: [1], storage: [v])) }
+
+    @Test func groupScalesTheRateAndDecaysWithItsOwnWeightDecay() {
+        // Two groups, one at 4x the rate with its own decay, step for step equal to two
+        // one-group optimisers at those rates and decays.
+        let (a, b, refA, refB) = (parameter(1), parameter(-2), parameter(1), parameter(-2))
+        let grouped = SGD(groups: [ParameterGroup([a], weightDecay: 0.3),
+                                   ParameterGroup([b], learningRateScale: 4, weightDecay: 0.075)],
+                          momentum: 0.85, nesterov: true)
+        let plainA = SGD(parameters: [refA], momentum: 0.85, weightDecay: 0.3, nesterov: true)
+        let plainB = SGD(parameters: [refB], momentum: 0.85, weightDecay: 0.075, nesterov: true)
+        for (step, g) in [Float(0.5), -0.25, 1].enumerated() {
+            for p in [a, b, refA, refB] { p.grad = Tensor(shape: [1], storage: [g * Float(step + 1)]) }
+            grouped.step(learningRate: 0.01)
+            plainA.step(learningRate: 0.01)
+            plainB.step(learningRate: 0.04)
+            #expect(a.value == refA.value && b.value == refB.value)
+        }
+        #expect(grouped.parameters.count == 2 && grouped.state.count == 2)
+    }
+
+    @Test func frozenParameterKeepsItsValueAndMomentumLikeAGradientOfNone() {
+        // PyTorch skips a parameter whose gradient is None: no decay, no momentum update. After
+        // unfreezing, the momentum buffer continues from where it stopped.
+        let (w, bias) = (parameter(1), parameter(1))
+        let sgd = SGD(groups: [ParameterGroup([w]), ParameterGroup([bias])], momentum: 0.9)
+        w.grad = Tensor(shape: [1], storage: [0.5])
+        bias.grad = Tensor(shape: [1], storage: [0.5])
+        sgd.step(learningRate: 0.1)                       // both: b = 0.5, p = 0.95
+        bias.isFrozen = true
+        sgd.step(learningRate: 0.1)                       // w: b = 0.95, p = 0.855; bias untouched
+        #expect(abs(w.value[0] - 0.855) < 1e-6)
+        #expect(bias.value[0] == 0.95)
+        bias.isFrozen = false
+        sgd.step(learningRate: 0.1)                       // bias: b = 0.45 + 0.5 = 0.95, p = 0.855
+        #expect(abs(bias.value[0] - 0.855) < 1e-6)
+    }
+}
+
 @Suite struct ScheduleTests {
     @Test func oneCycleRisesLinearlyThenFallsToZero() {
         // T = 100 steps, 15% warm-up: W = 15; lr(s) = (s+1)/15 before, (100-s)/85 after.
@@ -85,5 +125,18 @@ import Training
         #expect(abs(at(.step, 89) - 0.01) < 1e-8)
         #expect(at(.constant, 77) == 1)
         #expect(LearningRateSchedule(rawValue: "one-cycle") == .oneCycle)
+    }
+
+    @Test func triangleIsAirbenchs() {
+        // airbench94 over 476 steps (48 steps of 1,024 images x 9.9 epochs): corners at step 0
+        // (0.2), floor(0.23 x 476) = 109 (1) and 476 (0.07); linear in between.
+        func lr(_ s: Int) -> Float { LearningRateSchedule.triangle.learningRate(peak: 2, step: s, totalSteps: 476, stepsPerEpoch: 48, warmup: 0.23) }
+        #expect(abs(lr(0) - 0.4) < 1e-6)
+        #expect(abs(lr(50) - 2 * (0.2 + 0.8 * 50 / 109)) < 1e-6)
+        #expect(abs(lr(109) - 2) < 1e-6)
+        #expect(abs(lr(300) - 2 * (1 - 0.93 * 191 / 367)) < 1e-6)
+        #expect(abs(lr(475) - 2 * (1 - 0.93 * 366 / 367)) < 1e-6)
+        #expect(abs(lr(476) - 0.14) < 1e-6)
+        #expect(LearningRateSchedule(rawValue: "triangle") == .triangle)
     }
 }

@@ -39,7 +39,7 @@ import Training
 
         // Every class is learnt, not only the easy stripes: recall per class on the held-out split.
         let model = try Classifier.load(path: folder.appendingPathComponent("model.safetensors").path)
-        let outcome = evaluate(model, on: Self.data.test, flipAveraging: true)
+        let outcome = evaluate(model, on: Self.data.test, tta: .flip)
         #expect(outcome.accuracy == accuracy)
         Self.expectEveryClassLearnt(outcome.predictions)
     }

@@ -57,7 +57,7 @@ private let torchPython: String? = {
         o.batchSize = 16
         o.learningRate = 0.05
         o.threads = 1
-        o.flipTest = false  // torch_check.py scores the plain forward pass
+        o.tta = false  // torch_check.py scores the plain forward pass
         let folder = try Fixture.temporaryFolder()
         let result = try Trainer(options: o, data: data, outputFolder: folder.path).run()
         // torch_check.py reads the test images from test_batch.bin: write ours in that format.

@@ -38,6 +38,18 @@ final class StopAt: TrainingObserver {
     }
     func epochFinished(_ record: EpochRecord, epochs: Int) {}
     func note(_ message: String) {}
+
+    /// Runs, stopping at each of `points` and resuming, to the end: the result and the sessions.
+    func runResuming(_ options: TrainingOptions, _ data: CIFAR10Data, _ folder: String) throws -> (TrainingResult, Int) {
+        var result = try trainer(options, data, folder).run()
+        var sessions = 1
+        while result.interrupted {
+            requested = false
+            result = try trainer(options, data, folder).run(resume: true)
+            sessions += 1
+        }
+        return (result, sessions)
+    }
 }
 
 @Suite struct TrainingRunTests {
@@ -62,14 +74,7 @@ final class StopAt: TrainingObserver {
 
             let stopped = try Fixture.temporaryFolder().path
             // Stop mid-epoch 1, then at the last step of epoch 2 (an epoch-end checkpoint).
-            let observer = StopAt([[1, 3], [2, 10]])
-            var result = try observer.trainer(o, data, stopped).run()
-            var sessions = 1
-            while result.interrupted {
-                observer.requested = false
-                result = try observer.trainer(o, data, stopped).run(resume: true)
-                sessions += 1
-            }
+            let (result, sessions) = try StopAt([[1, 3], [2, 10]]).runResuming(o, data, stopped)
             #expect(sessions == 3)
             let modelA = try Safetensors.read(path: straight + "/model.safetensors")
             let modelB = try Safetensors.read(path: stopped + "/model.safetensors")
@@ -89,7 +94,7 @@ final class StopAt: TrainingObserver {
         let data = syntheticData(train: 192, test: 50)
         var o = options("seed")
         o.limit = limit
-        o.flipTest = false
+        o.tta = false
         let folder = try Fixture.temporaryFolder().path
         let result = try Trainer(options: o, data: data, outputFolder: folder).run()
         let path = folder + "/model.safetensors"

@@ -1,9 +1,11 @@
-/// The training loss: softmax cross-entropy with optional label smoothing, averaged over the
-/// batch (PyTorch's `nn.CrossEntropyLoss(label_smoothing:)`). Keeps the probabilities and the
+/// The training loss: softmax cross-entropy with optional label smoothing, averaged or summed
+/// over the batch (PyTorch's `nn.CrossEntropyLoss(label_smoothing:, reduction:)`). Keeps the probabilities and the
 /// arg-max of the last forward pass for accuracy, and reuses its buffers between steps.
 public final class SoftmaxCrossEntropy {
     /// eps in q = (1 - eps) onehot + eps / K.
     public let labelSmoothing: Float
+    /// Mean or sum over the batch.
+    public let reduction: LossReduction
     /// softmax(logits) of the last forward pass, [N, K].
     public private(set) var probabilities = Tensor.empty
     /// The arg-max class of each row of the last forward pass (the first on ties).
@@ -14,15 +16,17 @@ public final class SoftmaxCrossEntropy {
     private var labels: [Int] = []
     private var gradLogits = Tensor.empty
 
-    public init(labelSmoothing: Float = 0) {
+    /// A loss with label smoothing `labelSmoothing`, the mean over the batch unless `reduction` says otherwise.
+    public init(labelSmoothing: Float = 0, reduction: LossReduction = .mean) {
         require(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing must be in [0, 1]")
         self.labelSmoothing = labelSmoothing
+        self.reduction = reduction
     }
 
-    /// The mean loss of `logits` [N, K] against `labels` (N values in 0..<K).
+    /// The loss (mean or sum by `reduction`) of `logits` [N, K] against `labels` (N values in 0..<K).
     public func forward(_ logits: Tensor, labels: [Int]) -> Float {
         let loss = softmaxCrossEntropyForward(logits: logits, labels: labels, labelSmoothing: labelSmoothing,
-                                              probabilities: &probabilities)
+                                              reduction: reduction, probabilities: &probabilities)
         // Copied element by element into our own buffer: holding the caller's array would make
         // the caller's next in-place write to it copy.
         let n = labels.count, k = logits.shape[1]
@@ -52,7 +56,7 @@ public final class SoftmaxCrossEntropy {
     /// dLoss/dLogits for the last forward pass, [N, K].
     public func backward() -> Tensor {
         softmaxCrossEntropyBackward(probabilities: probabilities, labels: labels, labelSmoothing: labelSmoothing,
-                                    into: &gradLogits)
+                                    reduction: reduction, into: &gradLogits)
         return gradLogits
     }
 }
