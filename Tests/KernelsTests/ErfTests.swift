@@ -62,5 +62,6 @@ import Kernels
     let n = values.count
     // PyTorch's GELU: NaN stays NaN, GELU(inf) = inf, GELU(-inf) = -inf * 0 = NaN.
     #expect(y.storage[n - 3].isNaN && y.storage[n - 2] == .infinity && y.storage[n - 1].isNaN)
-    #expect(dx.storage[n - 3].isNaN)
+    // And its gradient: NaN for NaN and for both infinities (inf * pdf(inf) = inf * 0).
+    #expect(dx.storage[n - 3].isNaN && dx.storage[n - 2].isNaN && dx.storage[n - 1].isNaN)
 }

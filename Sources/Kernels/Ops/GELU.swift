@@ -94,9 +94,10 @@ private func horner(_ p: SIMD16<Float>, _ v: SIMD16<Float>, _ c: Float) -> SIMD1
     SIMD16(repeating: c).addingProduct(p, v)
 }
 
-/// e^t of each lane, within about 2 ulp for t in [-87, 88]; t below -87 (and NaN) gives
-/// e^-87, above 88 gives e^88 (GELU's backward only needs e^(-x^2/2), where that tail is
-/// far below its tolerance and is multiplied by x, which carries a NaN).
+/// e^t of each lane, within about 2 ulp for t in [-87, 88]; t below -87 gives 0 (e^-87 is
+/// near the smallest normal Float), above 88 gives e^88, NaN gives e^-87 (GELU's backward only
+/// needs e^(-x^2/2), and multiplies it by x, which carries the NaN; the 0 makes x = +-inf
+/// give inf * 0 = NaN, as PyTorch's GELU gradient does).
 /// Cody-Waite reduction t = n ln2 + r, |r| <= ln2 / 2, then e^r = 1 + r + r^2 P(r) with
 /// Cephes' expf polynomial and split ln 2 (S. L. Moshier, Cephes Math Library, expf.c), and
 /// 2^n built in the exponent bits.
@@ -117,5 +118,5 @@ func vectorExp(_ t: SIMD16<Float>) -> SIMD16<Float> {
     let er = (1 + r).addingProduct(r * r, p)
     let bits = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(SIMD16<Float>(repeating: shifter), to: SIMD16<Int32>.self)
     let scale = unsafeBitCast((bits &+ 127) &<< 23, to: SIMD16<Float>.self)
-    return er * scale
+    return (er * scale).replacing(with: 0, where: t .< -87)
 }
