@@ -83,3 +83,30 @@ import Kernels
         #expect(error < gradientTolerance, "\(name): \(error)")
     }
 }
+
+/// A frozen convolution weight (airbench's whitening layer) gets no gradient computed: its
+/// `grad` is zero, while the bias and input gradients are those of the unfrozen layer; released
+/// again, the weight gradient comes back. Both with and without the input gradient (the
+/// whitening layer is the first one), and on a stride-2 shape whose input gradient shares
+/// im2col's columns with the weight gradient.
+@Test(arguments: [(1, true), (1, false), (2, true)])
+func frozenConvolutionWeightGetsNoGradient(_ stride: Int, _ inputGradient: Bool) {
+    var rng = SeededGenerator(seed: 23)
+    let conv = Conv2d(inChannels: 3, outChannels: 4, kernelSize: 2, stride: stride, rng: &rng)
+    conv.computesInputGradient = inputGradient
+    let x = randomTensor([2, 3, 7, 7], &rng)
+    let r = randomTensor(conv(x).shape, &rng)
+    let dx = conv.backward(r)
+    let weightGrad = conv.weight.grad.storage, biasGrad = conv.bias!.grad.storage
+    #expect(weightGrad.contains { $0 != 0 })
+    conv.weight.isFrozen = true
+    _ = conv(x)
+    let frozenDx = conv.backward(r)
+    #expect(conv.weight.grad.storage.allSatisfy { $0 == 0 })
+    #expect(conv.bias!.grad.storage == biasGrad)
+    #expect(frozenDx.storage == dx.storage)
+    conv.weight.isFrozen = false
+    _ = conv(x)
+    _ = conv.backward(r)
+    #expect(conv.weight.grad.storage == weightGrad)
+}

@@ -16,7 +16,9 @@ let poolCases: [(Int, Int, Int, Int, Int, Int)] = [
     (2, 3, 6, 6, 2, 2), (1, 2, 7, 9, 2, 2), (2, 2, 7, 7, 3, 2), (1, 3, 5, 6, 3, 1), (3, 1, 4, 5, 1, 1),
     (2, 4, 3, 3, 3, 3),
     (1, 2, 5, 37, 2, 2),  // 18 windows a row: the 2x2 path's 8-wide, 8-wide, then scalar steps
-    (1, 1, 8, 24, 2, 2),  // 12 windows a row: 8-wide then 4-wide
+    (1, 1, 8, 24, 2, 2),  // 12 windows a row: 8-wide, then a 4-window tail
+    (2, 3, 15, 15, 2, 2), (2, 3, 7, 7, 2, 2),  // airbench's odd planes: 7 and 3 windows a row, one tail step each
+    (1, 2, 6, 14, 2, 2),  // even height: the last plane's last row pair would read past the tensor if loaded whole
 ]
 
 @Test(arguments: poolCases.indices)
@@ -51,10 +53,11 @@ func maxPoolGradientMatchesFiniteDifferences(_ index: Int) {
 }
 
 /// The 2x2 stride-2 path against the rule written out: the first maximum in row-major window
-/// order wins ties, and the first NaN wins over numbers; on planes whose rows take the 8-wide,
-/// 4-wide and scalar steps, with few distinct values (many ties) and some NaNs.
-@Test func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN() {
-    let (n, c, h, w) = (2, 3, 7, 45)
+/// order wins ties, and the first NaN wins over numbers; on planes whose rows take the 8-wide
+/// steps and tails of 6, 7 and 3 windows, with few distinct values (many ties) and some NaNs.
+@Test(arguments: [(7, 45), (15, 15), (7, 7), (6, 14)])
+func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN(_ size: (Int, Int)) {
+    let (n, c, h, w) = (2, 3, size.0, size.1)
     var rng = SeededGenerator(seed: 77)
     let values = (0..<(n * c * h * w)).map { _ -> Float in
         let level = Int.random(in: 0..<8, using: &rng)

@@ -110,7 +110,10 @@ private let torchPython: String? = {
         assembler.fill(&batch, labels: &labels, from: test, indices: Array(0 ..< test.count)[...])
         try Safetensors.write(tensors: [("logits", net(batch))], metadata: [:], to: folder.appendingPathComponent("logits.safetensors").path)
         // One training-mode step on the first 64 test images: the gradients PyTorch must match.
+        // torch_check.py sets requires_grad on every parameter for this step; unfrozen here too,
+        // so the frozen ones (the whitening weight: Conv2d skips a frozen weight's gradient) are compared.
         net.training = true
+        for (_, parameter) in net.namedParameters { parameter.isFrozen = false }
         assembler.fill(&batch, labels: &labels, from: test, indices: Array(0 ..< 64)[...])
         _ = loss(net(batch), labels: labels)
         _ = net.backward(loss.backward())

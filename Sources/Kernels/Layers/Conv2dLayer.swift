@@ -63,7 +63,8 @@ public final class Conv2d: Layer {
         require(input.rank == 4, "Conv2d.backward without a training-mode forward pass")
         conv2dBackward(input: input, weight: weight.value, gradOutput: gradOutput, stride: stride, padding: padding,
                        gradInput: &gradInput, gradWeight: &weight.grad,
-                       computeGradInput: computesInputGradient, scratch: &scratch)
+                       computeGradInput: computesInputGradient, computeGradWeight: !weight.isFrozen,
+                       scratch: &scratch)
         if let bias { conv2dBiasBackward(gradOutput: gradOutput, into: &bias.grad) }
         input = .empty
         return computesInputGradient ? gradInput : .empty

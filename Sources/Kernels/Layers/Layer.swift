@@ -6,8 +6,9 @@ public final class Parameter: @unchecked Sendable {
     /// dLoss/dValue from the last backward pass (same shape as `value`).
     public var grad: Tensor
     /// Whether optimisers leave this parameter alone: no update, no weight decay, no momentum
-    /// (PyTorch's `requires_grad = False`). The backward pass still fills `grad`; switchable at
-    /// any step (airbench trains its whitening bias for the first epochs only).
+    /// (PyTorch's `requires_grad = False`). Switchable at any step (airbench trains its whitening
+    /// bias for the first epochs only). `Conv2d` does not compute a frozen weight's gradient
+    /// (its `grad` is zero, as PyTorch leaves it None); the other layers still fill `grad`.
     public var isFrozen = false
 
     /// A parameter holding `value`, with a zero gradient of the same shape.

@@ -72,21 +72,27 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
 /// Backward convolution: overwrites `gradWeight` ([O,C,kh,kw]) and, when `computeGradInput`,
 /// `gradInput` ([N,C,H,W]) by the methods `Conv2dDispatch` chooses for `precision` (recorded in
 /// `scratch`). The bias gradient is `conv2dBiasBackward` (fp32 in either precision). The first
-/// layer of a network can skip the input gradient it would throw away.
+/// layer of a network can skip the input gradient it would throw away; a frozen weight
+/// (`computeGradWeight` false) its weight gradient, which is then written as zeros.
 public func conv2dBackward(
     input x: Tensor, weight: Tensor, gradOutput dy: Tensor, stride: Int, padding: Int,
     gradInput dx: inout Tensor, gradWeight dw: inout Tensor, computeGradInput: Bool = true,
-    scratch: inout Conv2dScratch, precision: Precision = .current
+    computeGradWeight: Bool = true, scratch: inout Conv2dScratch, precision: Precision = .current
 ) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
     require(dy.rank == 4 && dy.shape[0] == g.batch && dy.shape[1] == g.outChannels
                  && dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2d backward: gradient shape \(dy.shape) does not match the output")
     let plan = Conv2dDispatch.plan(for: g, precision: precision)
-    scratch.lastWeightGradient = plan.weightGradient
+    // The im2col input gradients share their weight gradient's columns, so they compute both.
+    let sharesColumns = (plan.weightGradient == .im2col && plan.inputGradient == .im2col)
+        || (plan.weightGradient == .bf16Im2col && plan.inputGradient == .bf16Im2col)
+    let weightGradientRuns = computeGradWeight || (computeGradInput && sharesColumns)
+    scratch.lastWeightGradient = weightGradientRuns ? plan.weightGradient : nil
     scratch.lastInputGradient = computeGradInput ? plan.inputGradient : nil
     dw.resize(to: weight.shape)
     if computeGradInput { dx.resize(like: x) }
+    if weightGradientRuns {
     x.withUnsafeBufferPointer { xp in
     dy.withUnsafeBufferPointer { dyp in
     dw.withUnsafeMutableBufferPointer { dwp in
@@ -116,6 +122,8 @@ public func conv2dBackward(
             convVectorDotWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         }
     }}}
+    }
+    if !computeGradWeight { dw.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
     if computeGradInput, case .flippedKernel(let method) = plan.inputGradient {
         conv2dInputGradientByFlippedKernel(g, weight: weight, gradOutput: dy, gradInput: &dx, method: method,
                                            scratch: &scratch)

@@ -38,7 +38,7 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, appl
                 let xin = src + plane * h * w
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo
                 if k == 2 && s == 2 {
-                    maxPool2x2Plane(xin, width: w, outHeight: ho, outWidth: wo, into: yout, argmax: aout)
+                    maxPool2x2Plane(xin, readable: (n * c - plane) * h * w, width: w, outHeight: ho, outWidth: wo, into: yout, argmax: aout)
                 } else {
                     for oy in 0..<ho {
                         for ox in 0..<wo {
@@ -71,14 +71,15 @@ private func beats(_ value: Float, _ best: Float) -> Bool {
     value > best || (value.isNaN && !best.isNaN)
 }
 
-/// The 2x2 stride-2 window (the nets' pools) over one plane, eight or four windows at a time
-/// (the same eight-lane comparison for the four-window and single-window remainders):
+/// The 2x2 stride-2 window (the nets' pools) over one plane, eight windows at a time (the
+/// same eight-lane comparison for a row's last one to seven windows):
 /// a row pair's even and odd columns are the four window positions, compared in the scalar
 /// order (top-left, top-right, bottom-left, bottom-right) with `beats`' rule, so the values and
-/// arg-maxes are those of the general loop. Branch-free: the general loop's data-dependent
+/// arg-maxes are those of the general loop. `readable`: how many floats from `xin` on belong to
+/// the input (the rest of the tensor). Branch-free: the general loop's data-dependent
 /// branches mispredicted on about half the windows (3.6 ms for a [128,32,32,32] input).
 @inline(__always)
-private func maxPool2x2Plane(_ xin: UnsafePointer<Float>, width w: Int, outHeight ho: Int, outWidth wo: Int,
+private func maxPool2x2Plane(_ xin: UnsafePointer<Float>, readable: Int, width w: Int, outHeight ho: Int, outWidth wo: Int,
                              into yout: UnsafeMutablePointer<Float>, argmax aout: UnsafeMutablePointer<Int32>) {
     let x = UnsafeRawPointer(xin), y = UnsafeMutableRawPointer(yout), a = UnsafeMutableRawPointer(aout)
     let w32 = Int32(w)
@@ -94,24 +95,39 @@ private func maxPool2x2Plane(_ xin: UnsafePointer<Float>, width w: Int, outHeigh
             a.storeBytes(of: first &+ offset, toByteOffset: 4 * (outRow + ox), as: SIMD8<Int32>.self)
             ox += 8
         }
-        while ox + 4 <= wo {
-            let t = x.loadUnaligned(fromByteOffset: 4 * (top + 2 * ox), as: SIMD8<Float>.self)
-            let b = x.loadUnaligned(fromByteOffset: 4 * (top + w + 2 * ox), as: SIMD8<Float>.self)
-            let (best, offset) = windowMaxima(SIMD8(lowHalf: t.evenHalf, highHalf: .zero), SIMD8(lowHalf: t.oddHalf, highHalf: .zero),
-                                              SIMD8(lowHalf: b.evenHalf, highHalf: .zero), SIMD8(lowHalf: b.oddHalf, highHalf: .zero),
-                                              width: w32)
-            let first = SIMD4<Int32>(0, 2, 4, 6) &+ Int32(top + 2 * ox)
-            y.storeBytes(of: best.lowHalf, toByteOffset: 4 * (outRow + ox), as: SIMD4<Float>.self)
-            a.storeBytes(of: first &+ offset.lowHalf, toByteOffset: 4 * (outRow + ox), as: SIMD4<Int32>.self)
-            ox += 4
-        }
-        while ox < wo {
-            let (best, offset) = windowMaxima(SIMD8(repeating: xin[top + 2 * ox]), SIMD8(repeating: xin[top + 2 * ox + 1]),
-                                              SIMD8(repeating: xin[top + w + 2 * ox]), SIMD8(repeating: xin[top + w + 2 * ox + 1]),
-                                              width: w32)
-            yout[outRow + ox] = best[0]
-            aout[outRow + ox] = Int32(top + 2 * ox) + offset[0]
-            ox += 1
+        // The last 1 to 7 windows of the row (an odd or short row: widths 15 and 7 in airbench)
+        // still take one eight-lane step. The two input rows are read as full vectors where
+        // they stay inside the tensor (`readable` floats from the plane's start; lanes past the
+        // row read the next row or plane, and are dropped), else copied into zero-padded
+        // vectors (the tensor's last row pair); the results are stored as a full vector where
+        // the lanes past the row land on the next output row's places (which that row then
+        // overwrites), else lane by lane.
+        let rest = wo - ox
+        if rest > 0 {
+            let first = top + 2 * ox, second = first + w
+            let t: SIMD16<Float>, b: SIMD16<Float>
+            if second + 16 <= readable {
+                t = x.loadUnaligned(fromByteOffset: 4 * first, as: SIMD16<Float>.self)
+                b = x.loadUnaligned(fromByteOffset: 4 * second, as: SIMD16<Float>.self)
+            } else {
+                var top16 = SIMD16<Float>(), bottom16 = SIMD16<Float>()
+                for j in 0..<(2 * rest) {
+                    top16[j] = xin[first + j]
+                    bottom16[j] = xin[second + j]
+                }
+                (t, b) = (top16, bottom16)
+            }
+            let (best, offset) = windowMaxima(t.evenHalf, t.oddHalf, b.evenHalf, b.oddHalf, width: w32)
+            let index = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14) &+ Int32(first) &+ offset
+            if outRow + ox + 8 <= ho * wo {
+                y.storeBytes(of: best, toByteOffset: 4 * (outRow + ox), as: SIMD8<Float>.self)
+                a.storeBytes(of: index, toByteOffset: 4 * (outRow + ox), as: SIMD8<Int32>.self)
+            } else {
+                for j in 0..<rest {
+                    yout[outRow + ox + j] = best[j]
+                    aout[outRow + ox + j] = index[j]
+                }
+            }
         }
     }
 }
