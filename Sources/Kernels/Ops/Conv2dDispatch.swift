@@ -175,9 +175,10 @@ public enum Conv2dDispatch {
     /// | CPU                                   | every pass                      | measured                                            |
     /// | ------------------------------------- | ------------------------------- | --------------------------------------------------- |
     /// | AMX usable (`bf16Path == .amx`)       | `bf16Im2col`                    | not yet: no AMX machine has run it                   |
-    /// | AVX512-BF16 without AMX, where the    | `winogradF2BF16` (forward and   | 8 threads' load on 2 cores, AMD EPYC Zen 4 (family 25 |
-    /// | fp32 rules take winogradF2 or F4      | flipped-kernel input gradient); | model 17), winogradBF16VersusFP32Times (1 thread, best |
-    /// |                                       | weight gradient as in fp32      | of 7 CPU time, 2 runs), batch 128, F2BF16 vs F2 / F4  |
+    /// | AVX512-BF16 without AMX, where the    | `winogradF2BF16` (forward and   | f9b16d6, AMD EPYC Zen 4 (family 25 model 17), shared |
+    /// | fp32 rules take winogradF2 or F4      | flipped-kernel input gradient); | (load ~9 on 2 cores): winogradBF16VersusFP32Times (1  |
+    /// |                                       | weight gradient as in fp32      | thread, best of 7 CPU time, 2 runs), batch 128, ms    |
+    /// |                                       |                                 | F2BF16 vs fp32 F2 / F4:                              |
     /// |                                       |                                 | fp32 ms: 32->32 @32x32 13.7 vs 17.1 / 14.5; 32->64    |
     /// |                                       |                                 | @16x16 5.3 vs 7.4 / 11.1; 64->64 @16x16 9.4 vs 13.1 / |
     /// |                                       |                                 | 15.3; 64->128 @8x8 4.2 vs 6.3 / 11.8; 128->128 @8x8   |
@@ -185,6 +186,8 @@ public enum Conv2dDispatch {
     /// |                                       |                                 | vs 8.0 / 7.4, 128->64 @8x8 4.6 vs 6.5 / 10.1.         |
     /// |                                       |                                 | `winogradF4BF16` (12.5 at 32x32) is not chosen: its   |
     /// |                                       |                                 | error is ~40x bf16Im2col's (Conv2dWinogradBF16Tests)  |
+    /// |                                       |                                 | Training vgg_b128 (bench --only train, 2 threads,     |
+    /// |                                       |                                 | single runs, load ~5): bf16 654, 657 vs fp32 565, 593 |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
