@@ -39,7 +39,7 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
 
     // Forward, weight gradient and input gradient in bf16 by the bf16 methods (forced: with
-    // AVX-512 but no AMX the dispatch keeps the fp32 plan, see bf16KeepsFP32WithoutAMX); the
+    // AVX-512 but no AMX the dispatch keeps fp32 or bf16 Winograd methods, see bf16KeepsFP32WithoutAMX); the
     // dispatch gives them where AMX runs them or the CPU has no AVX-512.
     let flipped = g.inputGradientIsFlippedConvolution
     let bf16Plan = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
