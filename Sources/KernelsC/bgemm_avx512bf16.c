@@ -2,12 +2,7 @@
    runs between them (Sources/Kernels/BF16GEMM.swift), plus the peak microbenchmark. */
 #include "KernelsC.h"
 #include <string.h>
-
-/* roundedToBF16's bits, as a 32-bit pattern whose low half is zero. */
-static inline uint32_t bf16_round_bits(uint32_t bits) {
-    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (bits | 0x00400000u) & 0xFFFF0000u;
-    return (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
-}
+#include "bf16_round.h"
 
 /* Portable: the software path runs this on every CPU (vectorised by the compiler under the
    x86-64-v3 / NEON baselines). */
@@ -25,18 +20,6 @@ void fm_bf16_round_floats(float *x, long count) {
 #include "gemm_store_avx512.h"
 
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-
-/* Sixteen floats rounded as bf16_round_bits does (integer arithmetic, so the bits match the
-   Swift function on every input, subnormals included). */
-BF16_TARGET __attribute__((always_inline))
-static inline __m512i bf16_round16(__m512 x) {
-    __m512i bits = _mm512_castps_si512(x);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
-    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    rounded = _mm512_mask_or_epi32(rounded, nan, bits, _mm512_set1_epi32(0x00400000));
-    return _mm512_and_si512(rounded, _mm512_set1_epi32((int)0xFFFF0000u));
-}
 
 /* The scalar pair: element 2q (low half) and 2q + 1 (high half) of one lane. */
 static inline uint32_t bf16_pair(const float *x, long kStride, long p, long kc) {

@@ -39,7 +39,7 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
 
     // Forward, weight gradient and input gradient in bf16 by the bf16 methods (forced: with
-    // AVX-512 but no AMX the dispatch keeps the fp32 plan, see bf16KeepsFP32WithoutAMX); the
+    // AVX-512 but no AMX the dispatch keeps fp32 or bf16 Winograd methods, see bf16KeepsFP32WithoutAMX); the
     // dispatch gives them where AMX runs them or the CPU has no AVX-512.
     let flipped = g.inputGradientIsFlippedConvolution
     let bf16Plan = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
@@ -111,7 +111,8 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
 
 @Test func bf16KeepsFP32WithoutAMX() {
     // Conv2dDispatch.choose: with AVX-512 but no AMX every pass keeps the fp32 plan (measured
-    // faster than bf16Im2col on AVX512-BF16); with AMX, and without AVX-512, every pass is bf16Im2col.
+    // faster than bf16Im2col on AVX512-BF16), except that with AVX512-BF16 the Winograd forward
+    // and input gradient become winogradF2BF16; with AMX, and without AVX-512, every pass is bf16Im2col.
     let layer4 = Conv2dGeometry(input: [128, 64, 16, 16], weight: [64, 64, 3, 3], stride: 1, padding: 1)
     let layer1 = Conv2dGeometry(input: [128, 3, 32, 32], weight: [32, 3, 3, 3], stride: 1, padding: 1)
     let seed2 = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
@@ -119,8 +120,19 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     for cpu in [CPUFeatures(avx512: true), CPUFeatures(avx512: true, avx512bf16: true),
                 CPUFeatures(avx512: true, avx512bf16: true, amxTile: true)] {
         for g in [layer4, layer1, seed2] {
-            #expect(Conv2dDispatch.choose(g, cpu: cpu, precision: .bf16) == Conv2dDispatch.choose(g, cpu: cpu), "\(g) \(cpu)")
+            var expected = Conv2dDispatch.choose(g, cpu: cpu)
+            if cpu.avx512bf16 {
+                if [.winogradF2, .winogradF4].contains(expected.forward) { expected.forward = .winogradF2BF16 }
+                if [.flippedKernel(.winogradF2), .flippedKernel(.winogradF4)].contains(expected.inputGradient) {
+                    expected.inputGradient = .flippedKernel(.winogradF2BF16)
+                }
+            }
+            #expect(Conv2dDispatch.choose(g, cpu: cpu, precision: .bf16) == expected, "\(g) \(cpu)")
         }
+        #expect(Conv2dDispatch.choose(layer4, cpu: CPUFeatures(avx512: true, avx512bf16: true), precision: .bf16)
+                .forward == .winogradF2BF16)
+        #expect(Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true, avx512bf16: true), precision: .bf16)
+                == Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true, avx512bf16: true)))
     }
     // What the layer ran is recorded: VGG layer 4 at batch 2 in bf16 on this machine.
     var rng = SeededGenerator(seed: 13)
@@ -135,6 +147,9 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     #expect(scratch.lastForward == chosen.forward && scratch.lastWeightGradient == chosen.weightGradient
             && scratch.lastInputGradient == chosen.inputGradient)
     #expect(CPUFeatures.enabled.avx512 != (scratch.lastForward == .bf16Im2col) || CPUFeatures.enabled.bf16Path == .amx)
+    if CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.bf16Path != .amx {
+        #expect(scratch.lastForward == .winogradF2BF16 && scratch.lastInputGradient == .flippedKernel(.winogradF2BF16))
+    }
     let amx = CPUFeatures(avx512: true, avx512bf16: true, amxTile: true, amxBF16: true)
     #expect(Conv2dDispatch.choose(layer4, cpu: amx, precision: .bf16) == bf16Everywhere)
     #expect(Conv2dDispatch.choose(layer4, cpu: .portable, precision: .bf16) == bf16Everywhere)

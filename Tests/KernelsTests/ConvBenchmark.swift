@@ -77,7 +77,7 @@ func bestThreadCPUMilliseconds(_ body: () -> Void) -> Double {
 
 /// A benchmark: one VGG layer (64 -> 64 channels, 16x16, batch 128: layer 4) forward and backward
 /// (weight and input gradients) with the methods the dispatch picks in fp32 and with the bf16
-/// methods forced (bf16Im2col; the dispatch keeps the fp32 plan without AMX), at the calling
+/// im2col methods forced (bf16Im2col; without AMX the dispatch takes fp32 and bf16 Winograd), at the calling
 /// scope's thread count, best of 7 wall-clock runs (the measurement behind Conv2dDispatch.choose's bf16 rule).
 /// Only runs with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggLayerBF16VersusFP32Times`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))

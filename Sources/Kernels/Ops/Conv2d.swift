@@ -56,9 +56,10 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
     switch method {
     case .directLoops:
         convDirectLoops(g, input: input, weight: weight, bias: bias, output: output)
-    case .winogradF2, .winogradF4:
+    case .winogradF2, .winogradF4, .winogradF2BF16, .winogradF4BF16:
         convWinogradForward(g, input: input, weight: weight, bias: bias, output: output,
-                            f4: method == .winogradF4, scratch: &scratch)
+                            f4: method == .winogradF4 || method == .winogradF4BF16,
+                            bf16: method == .winogradF2BF16 || method == .winogradF4BF16, scratch: &scratch)
     case .vectorDirect:
         convVectorDirectForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
     case .paddedPanels, .tapPanels:

@@ -12,6 +12,11 @@ public enum ConvForwardMethod: String, Sendable, CaseIterable {
     case winogradF2
     /// Winograd F(4x4, 3x3); the same shapes as F(2x2).
     case winogradF4
+    /// bf16: Winograd F(2x2, 3x3) with the transform-domain products in bf16 (U and V rounded
+    /// to bf16, VDPBF16PS, fp32 sums; transforms fp32; winograd_bf16_avx512.c); AVX512-BF16.
+    case winogradF2BF16
+    /// bf16: Winograd F(4x4, 3x3) likewise; AVX512-BF16.
+    case winogradF4BF16
     /// The direct AVX-512 kernel with vectors along output channels (Conv2dVectorDirect.swift); stride 1.
     case vectorDirect
     /// Panel GEMM over zero-padded wide rows (Conv2dPanels.swift); stride 1, any CPU.
@@ -170,6 +175,19 @@ public enum Conv2dDispatch {
     /// | CPU                                   | every pass                      | measured                                            |
     /// | ------------------------------------- | ------------------------------- | --------------------------------------------------- |
     /// | AMX usable (`bf16Path == .amx`)       | `bf16Im2col`                    | not yet: no AMX machine has run it                   |
+    /// | AVX512-BF16 without AMX, where the    | `winogradF2BF16` (forward and   | f9b16d6, AMD EPYC Zen 4 (family 25 model 17), shared |
+    /// | fp32 rules take winogradF2 or F4      | flipped-kernel input gradient); | (load ~9 on 2 cores): winogradBF16VersusFP32Times (1  |
+    /// |                                       | weight gradient as in fp32      | thread, best of 7 CPU time, 2 runs), batch 128, ms    |
+    /// |                                       |                                 | F2BF16 vs fp32 F2 / F4:                              |
+    /// |                                       |                                 | fp32 ms: 32->32 @32x32 13.7 vs 17.1 / 14.5; 32->64    |
+    /// |                                       |                                 | @16x16 5.3 vs 7.4 / 11.1; 64->64 @16x16 9.4 vs 13.1 / |
+    /// |                                       |                                 | 15.3; 64->128 @8x8 4.2 vs 6.3 / 11.8; 128->128 @8x8   |
+    /// |                                       |                                 | 7.5 vs 11.7 / 16.5; input gradients 64->32 @16x16 6.1 |
+    /// |                                       |                                 | vs 8.0 / 7.4, 128->64 @8x8 4.6 vs 6.5 / 10.1.         |
+    /// |                                       |                                 | `winogradF4BF16` (12.5 at 32x32) is not chosen: its   |
+    /// |                                       |                                 | error is ~40x bf16Im2col's (Conv2dWinogradBF16Tests)  |
+    /// |                                       |                                 | Training vgg_b128 (bench --only train, 2 threads,     |
+    /// |                                       |                                 | single runs, load ~5): bf16 654, 657 vs fp32 565, 593 |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
@@ -186,7 +204,9 @@ public enum Conv2dDispatch {
     /// im2col with rounding about 24%, bf16 packing 11%: the columns and packing passes cost about
     /// what the products do, while Winograd does 2.25x (F2) to 4x (F4) fewer multiplies and the
     /// 5x5 vector kernels read each input once. On such CPUs `--precision bf16` therefore
-    /// changes only the linear layers (`bf16gemm`). Which method ran is in the layer's
+    /// changes the linear layers (`bf16gemm`) and, with AVX512-BF16, the Winograd convolutions'
+    /// forward and input-gradient products (`winogradF2BF16`: the transforms stay fp32, so the
+    /// products are most of its work). Which method ran is in the layer's
     /// `Conv2dScratch` (`lastForward`, ...).
     ///
     /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
@@ -194,8 +214,19 @@ public enum Conv2dDispatch {
     /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
     public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures, precision: Precision = .fp32) -> ConvolutionPlan {
         if precision == .bf16 {
-            // Measured (the table above): with AVX-512 but no AMX, the fp32 kernels beat bf16Im2col.
-            if cpu.avx512 && cpu.bf16Path != .amx { return choose(g, cpu: cpu) }
+            // Measured (the table above): with AVX-512 but no AMX, the fp32 kernels beat
+            // bf16Im2col; with AVX512-BF16, Winograd F(2x2) with bf16 products beats both fp32
+            // Winograd methods where the fp32 rules take one (forward and flipped-kernel input
+            // gradient); F(4x4) in bf16 is kept out for its error.
+            if cpu.avx512 && cpu.bf16Path != .amx {
+                var plan = choose(g, cpu: cpu)
+                guard cpu.avx512bf16 else { return plan }
+                if plan.forward == .winogradF2 || plan.forward == .winogradF4 { plan.forward = .winogradF2BF16 }
+                if plan.inputGradient == .flippedKernel(.winogradF2) || plan.inputGradient == .flippedKernel(.winogradF4) {
+                    plan.inputGradient = .flippedKernel(.winogradF2BF16)
+                }
+                return plan
+            }
             let inputGradient: ConvInputGradientMethod = g.inputGradientIsFlippedConvolution
                 ? .flippedKernel(.bf16Im2col) : .bf16Im2col
             return ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: inputGradient)
@@ -234,6 +265,8 @@ public enum Conv2dDispatch {
         switch method {
         case .directLoops, .tapPanels, .bf16Im2col: return true
         case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
+        case .winogradF2BF16, .winogradF4BF16:
+            return cpu.avx512bf16 && supports(method == .winogradF2BF16 ? .winogradF2 : .winogradF4, g, cpu: cpu)
         case .vectorDirect: return cpu.avx512 && g.stride == 1
         case .paddedPanels: return g.stride == 1
         }

@@ -107,6 +107,8 @@ public struct Conv2dScratch: Sendable {
     var winogradWeights: [Float] = []
     var winogradTransformed: [Float] = []
     var winogradProducts: [Float] = []
+    var winogradWeightsBF16: [UInt32] = []
+    var winogradTransformedBF16: [UInt32] = []
     var winogradWeightGradient: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}

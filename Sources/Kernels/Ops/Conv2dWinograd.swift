@@ -36,10 +36,12 @@ func convWinogradBlock(_ g: Conv2dGeometry, f4: Bool) -> (rows: Int, stride: Int
 }
 
 /// Forward 3x3 stride-1 padding-1 convolution of `input` (NCHW) into `output` by Winograd
-/// F(4x4, 3x3) when `f4`, else F(2x2, 3x3), on AVX-512 (`Conv2dDispatch` decides which).
+/// F(4x4, 3x3) when `f4`, else F(2x2, 3x3), on AVX-512 (`Conv2dDispatch` decides which); when
+/// `bf16`, the products in bf16 (AVX512-BF16): U once and each block's V rounded to bf16 in
+/// channel pairs, fp32 sums, the output transform as in fp32.
 func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
-                         f4: Bool, scratch: inout Conv2dScratch) {
+                         f4: Bool, bf16: Bool = false, scratch: inout Conv2dScratch) {
     require(g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH),
             "conv2d: Winograd is for 3x3 stride-1 padding-1 convolutions on rows up to \(FM_WINOGRAD_MAX_WIDTH) wide, not \(g)")
     let (rowsPerBlock, ldv, opad) = convWinogradBlock(g, f4: f4)
@@ -54,21 +56,32 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
     scratch.winogradWeights.growScratch(to: weightCount)
     scratch.winogradTransformed.growScratch(to: transformedSlice * threads)
     scratch.winogradProducts.growScratch(to: productSlice * threads)
+    // bf16: pairs of channels per 32-bit word (16 words of slack for alignment, as above).
+    let pairs = (g.inChannels + 1) / 2
+    let weightSliceBF16 = bf16 ? positions * opad * pairs + 16 : 0
+    let transformedSliceBF16 = bf16 ? positions * pairs * ldv + 16 : 0
+    scratch.winogradWeightsBF16.growScratch(to: weightSliceBF16, filling: 0)
+    scratch.winogradTransformedBF16.growScratch(to: transformedSliceBF16 * threads, filling: 0)
     nonisolated(unsafe) let out = output
     let biasBase = bias?.baseAddress
     scratch.winogradWeights.withUnsafeMutableBufferPointer { up in
     scratch.winogradTransformed.withUnsafeMutableBufferPointer { vp in
     scratch.winogradProducts.withUnsafeMutableBufferPointer { mp in
+    scratch.winogradWeightsBF16.withUnsafeMutableBufferPointer { ubp in
+    scratch.winogradTransformedBF16.withUnsafeMutableBufferPointer { vbp in
         let u = alignedTo64(up.baseAddress!)
+        let ub = bf16 ? alignedTo64(ubp.baseAddress!) : nil
         if f4 {
             fm_winograd_f4_weights(weight, g.outChannels, g.inChannels, opad, u)
         } else {
             fm_winograd_f2_weights(weight, g.outChannels, g.inChannels, opad, u)
         }
+        if let ub { fm_winograd_weights_bf16(u, positions, opad, g.inChannels, ub) }
         parallelFor(threads) { range in
             for t in range {
                 let v = alignedTo64(vp.baseAddress! + t * transformedSlice)
                 let m = alignedTo64(mp.baseAddress! + t * productSlice)
+                let vb = bf16 ? alignedTo64(vbp.baseAddress! + t * transformedSliceBF16) : nil
                 let images = convImages(thread: t, of: threads, batch: g.batch)
                 let lastRow = images.upperBound * tileRowsPerImage
                 var row = images.lowerBound * tileRowsPerImage
@@ -77,23 +90,30 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
                     let tiles = (rows * tilesPerRow + 15) / 16 * 16
                     if f4 {
                         fm_winograd_f4_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
-                        fm_winograd_multiply(36, u, v, m, opad, g.inChannels, ldv, tiles)
-                        fm_winograd_f4_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
                     } else {
                         fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
-                        fm_winograd_multiply(16, u, v, m, opad, g.inChannels, ldv, tiles)
+                    }
+                    if let ub, let vb {
+                        fm_winograd_input_bf16(positions, v, g.inChannels, ldv, tiles, vb)
+                        fm_winograd_multiply_bf16(positions, ub, vb, m, opad, g.inChannels, ldv, tiles)
+                    } else {
+                        fm_winograd_multiply(positions, u, v, m, opad, g.inChannels, ldv, tiles)
+                    }
+                    if f4 {
+                        fm_winograd_f4_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
+                    } else {
                         fm_winograd_f2_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
                     }
                     row += rows
                 }
             }
         }
-    }}}
+    }}}}}
 }
 
 /// The first 64-byte aligned address at or after `p` (at most 15 floats on).
 @inline(__always)
-private func alignedTo64(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+private func alignedTo64<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
     let address = UInt(bitPattern: p)
-    return p + Int(((64 - address % 64) % 64) / 4)
+    return p + Int(((64 - address % 64) % 64) / UInt(MemoryLayout<T>.stride))
 }

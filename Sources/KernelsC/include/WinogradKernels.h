@@ -1,6 +1,8 @@
 #ifndef FEATUREMAPS_WINOGRADKERNELS_H
 #define FEATUREMAPS_WINOGRADKERNELS_H
 
+#include <stdint.h>
+
 /* Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
    Networks", 2015) for 3x3 kernels at stride 1 and padding 1, with AVX-512. Call only after
    fm_cpu_features() reported FM_CPU_AVX512.
@@ -55,5 +57,16 @@ void fm_winograd_f4_input(const float *x, long channels, long h, long w, long fi
                           float *v, long ldv);
 void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
                            long h, long w, long firstRow, long rows, float *y);
+
+/* bf16 products (winograd_bf16_avx512.c; call the last two only on AVX512-BF16): U and V rounded
+   to bf16 as roundedToBF16 does, channels in pairs q = c / 2 (c = 2q in the low half, a zero
+   high half past an odd channel count), fp32 sums over the pairs in order.
+   ub[p][o / 8][q][o % 8] from u as fm_winograd_f2_weights / f4_weights wrote it;
+   vb[p][q][t] (row stride ldv) from v as the input transforms wrote it, t < tiles (a multiple
+   of 16); m as fm_winograd_multiply writes it. */
+void fm_winograd_weights_bf16(const float *u, long positions, long opad, long channels, uint32_t *ub);
+void fm_winograd_input_bf16(long positions, const float *v, long channels, long ldv, long tiles, uint32_t *vb);
+void fm_winograd_multiply_bf16(long positions, const uint32_t *ub, const uint32_t *vb, float *m, long opad,
+                               long channels, long ldv, long tiles);
 
 #endif

@@ -1,0 +1,30 @@
+/* roundedToBF16's rounding (ties to even, subnormals kept, NaN kept NaN) in C: the bf16 GEMM's
+   packers (bgemm_avx512bf16.c) and bf16 Winograd (winograd_bf16_avx512.c) share it. Private to
+   KernelsC. */
+#ifndef FEATUREMAPS_BF16_ROUND_H
+#define FEATUREMAPS_BF16_ROUND_H
+#include <stdint.h>
+
+/* roundedToBF16's bits, as a 32-bit pattern whose low half is zero. */
+static inline uint32_t bf16_round_bits(uint32_t bits) {
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (bits | 0x00400000u) & 0xFFFF0000u;
+    return (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Sixteen floats rounded as bf16_round_bits does (integer arithmetic, so the bits match the
+   Swift function on every input, subnormals included). */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i bf16_round16(__m512 x) {
+    __m512i bits = _mm512_castps_si512(x);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    rounded = _mm512_mask_or_epi32(rounded, nan, bits, _mm512_set1_epi32(0x00400000));
+    return _mm512_and_si512(rounded, _mm512_set1_epi32((int)0xFFFF0000u));
+}
+#endif
+
+#endif
