@@ -58,7 +58,7 @@ import Training
         #expect(accuracy >= 0.75)
         let model = try Classifier.load(path: folder.appendingPathComponent("model.safetensors").path)
         #expect(model.trainingPrecision == .bf16)
-        let outcome = evaluate(model, on: Self.data.test, flipAveraging: true)
+        let outcome = evaluate(model, on: Self.data.test, tta: .flip)
         #expect(outcome.accuracy == accuracy)
         Self.expectEveryClassLearnt(outcome.predictions)
     }
