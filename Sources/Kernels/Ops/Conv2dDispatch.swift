@@ -188,6 +188,8 @@ public enum Conv2dDispatch {
     /// |                                       |                                 | error is ~40x bf16Im2col's (Conv2dWinogradBF16Tests)  |
     /// |                                       |                                 | Training vgg_b128 (bench --only train, 2 threads,     |
     /// |                                       |                                 | single runs, load ~5): bf16 654, 657 vs fp32 565, 593 |
+    /// |                                       |                                 | Quiet machine, 95b5f52, compare_peers.py --rounds 2: |
+    /// |                                       |                                 | vgg_b128 bf16 1,371 vs fp32 1,060 img/s               |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
