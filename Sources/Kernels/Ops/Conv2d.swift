@@ -100,9 +100,9 @@ public func conv2dBackward(
         let (input, gradOutput, gradWeight) = (xp.baseAddress!, dyp.baseAddress!, dwp.baseAddress!)
         switch plan.weightGradient {
         case .im2col, .bf16Im2col:
-            // The im2col input gradient (stride > 1 and the like) shares this pass's columns.
+            // The im2col input gradient (stride > 1 and the like) shares this pass's columns
+            // (`sharesColumns`, above).
             let precision: Precision = plan.weightGradient == .bf16Im2col ? .bf16 : .fp32
-            let sharesColumns = plan.inputGradient == .im2col || plan.inputGradient == .bf16Im2col
             weight.withUnsafeBufferPointer { wp in
                 if computeGradInput && sharesColumns {
                     dx.withUnsafeMutableBufferPointer { dxp in
