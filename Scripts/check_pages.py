@@ -648,7 +648,10 @@ def check_pages(browser, pages, options, fail_word="FAIL"):
     results = []
     while queue:
         page = queue.popleft()
-        problems, summary, linked = check_page(browser, page, shots, options)
+        try:
+            problems, summary, linked = check_page(browser, page, shots, options)
+        except CheckError as error:  # e.g. the page navigated away mid-check: this page fails, go on
+            problems, summary, linked = [Problem("check failed", str(error))], None, []
         results.append((page, problems))
         for problem in problems:
             print(f"{fail_word} {page}: {problem.kind}: {problem.detail}", flush=True)
@@ -698,6 +701,7 @@ FIXTURES = {
 
 def self_test(browser, options):
     folder = pathlib.Path(tempfile.mkdtemp(prefix="check-pages-self-test-"))
+    keep_shots = bool(options.screenshots)
     failures = 0
     try:
         rows = _gradient_rows(96, 64)
@@ -730,7 +734,9 @@ def self_test(browser, options):
                 failures += 1
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print("self-test: " + ("passed" if not failures else f"{failures} failure(s)"), flush=True)
+    print("self-test: " + ("passed" if not failures else f"{failures} failure(s)") +
+          ("" if keep_shots else " (its screenshots went with the temporary folder; --screenshots DIR keeps them)"),
+          flush=True)
     return failures
 
 
