@@ -4,8 +4,9 @@
 For each page (a file path) it loads file://PAGE, makes lazy images load, waits for the network to
 go quiet, and reports every problem on one line naming the page:
   - an <img> that did not load (not complete, or naturalWidth 0), by its src;
-  - a failed request, and a link or src to a local file that does not exist (or a same-page
-    #anchor with no element);
+  - a failed request, a request for anything but a file: or data: URL (the pages must be
+    self-contained), a link or src to a local file that does not exist, a same-page #anchor with
+    no element;
   - a console error or assert, an uncaught exception, a browser log entry at level error;
   - a full-page screenshot that is blank: the PNG is decoded here (zlib) and must show a spread of
     colours and a minimum share of pixels that differ from the background.
@@ -13,9 +14,9 @@ Every local .html page a checked page links to is checked as well (--no-follow t
 A page that passes gets one line: its images, links, screenshot path and size.
 
 Exit status: 0 every page passed; 1 a problem (one line each); 2 usage; 77 skipped because no
-Chromium was found (the line `skipped: REASON` says why). `--self-test` writes fixture pages (good,
-broken image, broken link, console error, exception, blank, missing) to a temporary folder and checks
-that each is judged as it should be.
+Chromium was found (the line `skipped: REASON` says why). `--self-test` writes fixture pages
+(good, broken image, broken link, network image, console error, exception, blank, missing) to a
+temporary folder and checks that each is judged as it should be.
 
 Python 3 standard library only: the WebSocket client for the DevTools protocol and the PNG decoder
 are here.
@@ -409,6 +410,7 @@ def screenshot_content(png, samples=150_000):
 # Checking one page.
 
 Problem = collections.namedtuple("Problem", "kind detail")
+LOCAL_SCHEMES = ("file", "data", "blob", "about")
 
 # Lazy images: make them eager, then scroll through the page once so that anything loaded on
 # scrolling is requested, and wait (at most 20 s) for every image to finish or fail.
@@ -434,15 +436,18 @@ COLLECT_JS = r"""
   const images = Array.from(document.images, img => ({
     src: img.getAttribute('src') || '', url: img.currentSrc || img.src || '',
     complete: img.complete, width: img.naturalWidth, height: img.naturalHeight }));
+  const resolve = value => { try { return new URL(value, document.baseURI); } catch (e) { return null; } };
   const refs = [];
-  for (const el of document.querySelectorAll('a[href], area[href], link[href]'))
-    refs.push({tag: el.tagName.toLowerCase(), attr: el.getAttribute('href'), url: new URL(el.getAttribute('href'), document.baseURI).href});
-  for (const el of document.querySelectorAll('[src]:not(img)'))
-    refs.push({tag: el.tagName.toLowerCase(), attr: el.getAttribute('src'), url: new URL(el.getAttribute('src'), document.baseURI).href});
+  for (const [selector, name] of [['a[href], area[href], link[href]', 'href'], ['[src]:not(img)', 'src']])
+    for (const el of document.querySelectorAll(selector)) {
+      const url = resolve(el.getAttribute(name));
+      refs.push({tag: el.tagName.toLowerCase(), attr: el.getAttribute(name), url: url ? url.href : null});
+    }
   const here = location.href.split('#')[0];
   const missingAnchors = [];
   for (const el of document.querySelectorAll('a[href*="#"]')) {
-    const url = new URL(el.getAttribute('href'), document.baseURI);
+    const url = resolve(el.getAttribute('href'));
+    if (!url) continue;
     const id = decodeURIComponent(url.hash.slice(1));
     if (url.href.split('#')[0] !== here || id === '' || id === 'top') continue;
     if (!document.getElementById(id) && document.getElementsByName(id).length === 0) missingAnchors.push(el.getAttribute('href'));
@@ -464,12 +469,15 @@ class PageState:
         self.console = []
         self.exceptions = []
         self.log_errors = []  # (source, url, text)
+        self.external = []  # requests that leave the machine: the pages must be self-contained
 
     def on_event(self, method, params):
         if method == "Page.loadEventFired":
             self.loaded = True
         elif method == "Network.requestWillBeSent":
-            self.urls[params["requestId"]] = params["request"]["url"]
+            url = self.urls[params["requestId"]] = params["request"]["url"]
+            if urllib.parse.urlsplit(url).scheme not in LOCAL_SCHEMES and url not in self.external:
+                self.external.append(url)
             self.in_flight.add(params["requestId"])
         elif method in ("Network.loadingFinished", "Network.loadingFailed"):
             self.in_flight.discard(params["requestId"])
@@ -561,6 +569,9 @@ def check_page(browser, page, shots, options):
 
         linked, missing = [], set()
         for ref in found["refs"]:
+            if ref["url"] is None:
+                problems.append(Problem("bad link", f"<{ref['tag']} {ref['attr']!r}>: not a URL"))
+                continue
             path = local_path(ref["url"])
             if path is None:
                 continue
@@ -573,6 +584,8 @@ def check_page(browser, page, shots, options):
         for href in found["missingAnchors"]:
             problems.append(Problem("missing anchor", f"<a href=\"{href}\">: no element with that id on the page"))
 
+        problems += [Problem("external asset", f"{url}: a network request (pages must be self-contained: file: and data: URLs only)")
+                     for url in state.external]
         problems += [Problem("console error", text) for text in state.console]
         problems += [Problem("uncaught exception", text) for text in state.exceptions]
         reported = {img["url"] for img in broken} | {url for url, _ in state.failed} | {
@@ -585,7 +598,7 @@ def check_page(browser, page, shots, options):
         shot, shot_problem = screenshot(devtools, session, page, shots, options)
         if shot_problem:
             problems.append(shot_problem)
-        summary = (f"{len(found['images'])} images, {sum(1 for r in found['refs'] if local_path(r['url']))} local links, "
+        summary = (f"{len(found['images'])} images, {sum(1 for r in found['refs'] if r['url'] and local_path(r['url']))} local links, "
                    f"screenshot {shot}")
         return problems, summary, linked
     finally:
@@ -692,6 +705,8 @@ FIXTURES = {
     "broken-image.html": ('<p><img src="no-such-image.png" width="64" height="64" alt="missing"></p>', {"broken image"}),
     "broken-link.html": ('<p><a href="no-such-page.html">gone</a> <a href="#nowhere">no anchor</a></p>',
                          {"missing link target", "missing anchor"}),
+    "external.html": ('<p><img src="http://127.0.0.1:9/external.png" width="64" height="64" alt="external"></p>',
+                      {"broken image", "external asset"}),
     "console-error.html": ("<script>console.error('deliberate console error');</script>", {"console error"}),
     "exception.html": ("<script>null.deliberate();</script>", {"uncaught exception"}),
     "blank.html": (None, {"blank screenshot"}),
