@@ -2,8 +2,8 @@
 public protocol BatchReporter: AnyObject, Sendable {
     /// The batch is about to process `total` inputs.
     func started(total: Int)
-    /// `input` is done; its files are in `outputFolder`.
-    func finished(_ input: ExplorerInput, outputFolder: String, files: [String])
+    /// `image` is done; its files are in `outputFolder`.
+    func finished(_ image: ExploredImage, outputFolder: String)
     /// An input failed; the batch goes on.
     func failed(_ failure: ExplorerFailure)
 }
@@ -50,10 +50,10 @@ public final class ConsoleReporter: BatchReporter, @unchecked Sendable {
         }
     }
 
-    public func finished(_ input: ExplorerInput, outputFolder: String, files: [String]) {
+    public func finished(_ image: ExploredImage, outputFolder: String) {
         lock.withLock {
             done += 1
-            if style == .lines { printToStandardOutput("\(input.path) -> \(outputFolder)/\n") }
+            if style == .lines { printToStandardOutput("\(image.input.path) -> \(outputFolder)/\n") }
             drawProgress(force: done == total)
         }
     }
