@@ -38,7 +38,7 @@ public struct Gallery: Sendable {
 
     /// Style for the explorer's pages, after `HTMLPage.sharedStyle`.
     static let style = """
-    .photo { border-top: 1px solid #ddd; padding-top: 0.3rem; }
+    .photo + .photo { border-top: 1px solid #ddd; } .photo { padding-top: 0.3rem; }
     .photo h3 { margin: 0.3rem 0; overflow-wrap: anywhere; }
     .pictures { display: flex; flex-wrap: wrap; align-items: flex-start; }
     .full { overflow-x: auto; } .full img { max-width: none; }
@@ -93,8 +93,10 @@ public struct Gallery: Sendable {
         var body = "<p><a href=\"\(up)\(pageName)\">All photos of the run</a></p>\n"
         body += "<h1>\(HTMLPage.escape(photo.input.path))</h1>\n"
         body += "<p class=\"meta\">Network: \(HTMLPage.escape(network))<br>\n\(facts(photo))</p>\n"
+        body += "<p>" + photo.pictures.map { "<a href=\"#\(anchor($0.name))\">\(HTMLPage.escape(caption($0.name)))</a>" }
+            .joined(separator: " &middot; ") + "</p>\n"
         for picture in photo.pictures {
-            body += "<h2>\(HTMLPage.escape(caption(picture.name))) (\(picture.width) x \(picture.height) px)</h2>\n"
+            body += "<h2 id=\"\(anchor(picture.name))\">\(HTMLPage.escape(caption(picture.name))) (\(picture.width) x \(picture.height) px)</h2>\n"
                 + "<div class=\"full\"><a href=\"\(HTMLPage.relativeURL(picture.name))\">"
                 + "<img loading=\"lazy\" src=\"\(HTMLPage.relativeURL(picture.name))\" width=\"\(picture.width)\" "
                 + "height=\"\(picture.height)\" alt=\"\(HTMLPage.escape(caption(picture.name)))\"></a></div>\n"
@@ -118,6 +120,11 @@ public struct Gallery: Sendable {
     /// "input" for `in_img.png`, "L3" for `L3.png`.
     static func caption(_ name: String) -> String {
         name == "in_img.png" ? "input" : (name.hasSuffix(".png") ? String(name.dropLast(4)) : name)
+    }
+
+    /// The id of a picture's heading on its photo's page ("L3", "input"; names are the explorer's own).
+    static func anchor(_ name: String) -> String {
+        HTMLPage.relativeURL(caption(name))
     }
 
     /// A thumbnail's size on the index page: half its pixels (sharp on high-density screens).
