@@ -128,6 +128,6 @@ func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
         reporter.error("cannot write the page \(error)")
         pageWritten = false
     }
-    reporter.finish(summary, earlierFailures: earlyFailures.count, outputRoot: root)
+    reporter.finish(summary, earlierFailures: earlyFailures.count, outputRoot: root, page: pageWritten ? gallery.path : nil)
     if !summary.failures.isEmpty || !earlyFailures.isEmpty || !pageWritten { throw ExitCode(1) }
 }

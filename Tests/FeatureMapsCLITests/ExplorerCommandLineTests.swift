@@ -18,7 +18,7 @@ struct ExplorerCommandLineTests {
         let run = try featuremaps([Scratch.chelseaPath, "--out", out])
         #expect(run.status == 0)
         #expect(run.out == "\(Scratch.chelseaPath) -> \(out)/chelsea/\n")  // not a terminal: one line per image
-        #expect(run.err.contains("1 image in ") && run.err.contains("1 done, 0 failed"))
+        #expect(run.err.contains("1 image in ") && run.err.contains("1 done, 0 failed; output in \(out), page \(out)/index.html\n"))
         #expect(Scratch.files(under: out) == ["chelsea/L1.png", "chelsea/L1.thumb.png", "chelsea/L2.png", "chelsea/L2.thumb.png",
                                               "chelsea/L3.png", "chelsea/L3.thumb.png", "chelsea/in_img.png", "chelsea/index.html",
                                               "index.html"])
