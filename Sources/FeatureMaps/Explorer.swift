@@ -99,7 +99,7 @@ public struct ExploredImage: Sendable {
     public var pictures: [ExploredFile]
     /// Every path written, in writing order (pictures, thumbnails, .npy maps, the image's page).
     public var written: [String]
-    /// Seconds from reading the image to its last file written.
+    /// Seconds from reading the image to its last figure or map written (its page comes after).
     public var seconds: Double
     /// The network's most probable classes for the image, most probable first (empty unless the
     /// network classifies).
@@ -151,7 +151,8 @@ public struct Explorer: Sendable {
         _ = unlinkFile(probe)
     }
 
-    /// The file names one image produces, relative to its output folder, in writing order.
+    /// The figures and maps one image produces, relative to its output folder, in writing order
+    /// (not its thumbnails and page: which thumbnails exist depends on the figures' sizes).
     public func outputFiles(layerCount: Int) -> [String] {
         var names = ["in_img.png"] + (1...max(1, layerCount)).map { "L\($0).png" }
         if options.saveMaps {
