@@ -2,8 +2,8 @@
 public protocol BatchReporter: AnyObject, Sendable {
     /// The batch is about to process `total` inputs.
     func started(total: Int)
-    /// `input` is done; its files are in `outputFolder`.
-    func finished(_ input: ExplorerInput, outputFolder: String, files: [String])
+    /// `image` is done; its files are in `outputFolder`.
+    func finished(_ image: ExploredImage, outputFolder: String)
     /// An input failed; the batch goes on.
     func failed(_ failure: ExplorerFailure)
 }
@@ -50,10 +50,10 @@ public final class ConsoleReporter: BatchReporter, @unchecked Sendable {
         }
     }
 
-    public func finished(_ input: ExplorerInput, outputFolder: String, files: [String]) {
+    public func finished(_ image: ExploredImage, outputFolder: String) {
         lock.withLock {
             done += 1
-            if style == .lines { printToStandardOutput("\(input.path) -> \(outputFolder)/\n") }
+            if style == .lines { printToStandardOutput("\(image.input.path) -> \(outputFolder)/\n") }
             drawProgress(force: done == total)
         }
     }
@@ -82,8 +82,8 @@ public final class ConsoleReporter: BatchReporter, @unchecked Sendable {
     }
 
     /// Ends the progress line and prints `N images in S s (R images/s): D done, F failed;
-    /// output in OUT` on standard error, unless quiet.
-    public func finish(_ summary: BatchSummary, earlierFailures: Int, outputRoot: String) {
+    /// output in OUT` (and `, page PAGE` when one was written) on standard error, unless quiet.
+    public func finish(_ summary: BatchSummary, earlierFailures: Int, outputRoot: String, page: String? = nil) {
         lock.withLock {
             clearProgress()
             guard style != .quiet else { return }
@@ -91,7 +91,8 @@ public final class ConsoleReporter: BatchReporter, @unchecked Sendable {
             let rate = summary.seconds > 0 ? Double(summary.total) / summary.seconds : 0
             printToStandardError("\(summary.total + earlierFailures) image\(summary.total + earlierFailures == 1 ? "" : "s") in "
                 + "\(format(summary.seconds, decimals: 3)) s (\(format(rate, decimals: 1)) images/s): "
-                + "\(summary.succeeded) done, \(failures) failed; output in \(outputRoot)\n")
+                + "\(summary.succeeded) done, \(failures) failed; output in \(outputRoot)"
+                + (page.map { ", page \($0)" } ?? "") + "\n")
         }
     }
 

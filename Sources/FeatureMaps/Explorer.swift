@@ -17,17 +17,24 @@ public struct ExplorerOptions: Sendable {
     /// The longest side of a grid tile; larger maps are averaged down in the figures (never in
     /// the .npy files).
     public var maxTileSide: Int
+    /// The widest a layer's grid may be in pixels; wider layers are wrapped into blocks (see
+    /// `FeatureMapGrid.maxWidth`).
+    public var maxGridWidth: Int
+    /// Classes of the prediction shown for a classifying network (see `FeatureMapNetwork.topClasses`).
+    public var predictionCount = 3
 
     /// Options with the command line's defaults unless given.
     public init(outputRoot: String = "Output", saveMaps: Bool = false, maxPixels: Int = 100_000_000,
                 threads: Int = ProcessInfoCores.active, jobs: Int? = nil,
-                maxTileSide: Int = FeatureMapGrid.defaultTileSides.upperBound) {
+                maxTileSide: Int = FeatureMapGrid.defaultTileSides.upperBound,
+                maxGridWidth: Int = FeatureMapGrid.defaultMaxWidth) {
         self.outputRoot = outputRoot
         self.saveMaps = saveMaps
         self.maxPixels = maxPixels
         self.threads = max(1, threads)
         self.jobs = jobs.map { max(1, $0) }
         self.maxTileSide = max(1, maxTileSide)
+        self.maxGridWidth = max(1, maxGridWidth)
     }
 
     /// How a batch of `images` images runs: images at a time, and the kernel threads each gets
@@ -51,17 +58,77 @@ public struct BatchSummary: Sendable {
     public var succeeded: Int
     /// One entry per failed input, in the order they failed.
     public var failures: [ExplorerFailure]
+    /// What each image that succeeded gave, in the order of the inputs.
+    public var images: [ExploredImage]
     /// Wall time of the processing, in seconds.
     public var seconds: Double
 }
 
+/// A picture the explorer wrote for one image, with its pixel size.
+public struct ExploredFile: Sendable, Equatable {
+    /// The file name relative to the image's output folder (`in_img.png`, `L1.png`, ...).
+    public var name: String
+    /// Width in pixels.
+    public var width: Int
+    /// Height in pixels.
+    public var height: Int
+    /// A downscaled copy for pages (`L1.thumb.png`), no larger than `Explorer.thumbnailBox`;
+    /// the file itself when it is already that small.
+    public var thumbnail: String
+    /// The thumbnail's width in pixels.
+    public var thumbnailWidth: Int
+    /// The thumbnail's height in pixels.
+    public var thumbnailHeight: Int
+
+    /// A file and its thumbnail.
+    public init(name: String, width: Int, height: Int, thumbnail: String, thumbnailWidth: Int, thumbnailHeight: Int) {
+        self.name = name
+        self.width = width
+        self.height = height
+        self.thumbnail = thumbnail
+        self.thumbnailWidth = thumbnailWidth
+        self.thumbnailHeight = thumbnailHeight
+    }
+}
+
+/// What the explorer made of one image.
+public struct ExploredImage: Sendable {
+    /// The image and its output folder (relative to the output root).
+    public var input: ExplorerInput
+    /// The input as the network saw it (`in_img.png`), then one grid per layer (`L1.png`, ...).
+    public var pictures: [ExploredFile]
+    /// Every path written, in writing order (pictures, thumbnails, .npy maps, the image's page).
+    public var written: [String]
+    /// Seconds from reading the image to its last figure or map written (its page comes after).
+    public var seconds: Double
+    /// The network's most probable classes for the image, most probable first (empty unless the
+    /// network classifies).
+    public var topClasses: [ClassProbability]
+
+    /// A result.
+    public init(input: ExplorerInput, pictures: [ExploredFile], written: [String], seconds: Double,
+                topClasses: [ClassProbability]) {
+        self.input = input
+        self.pictures = pictures
+        self.written = written
+        self.seconds = seconds
+        self.topClasses = topClasses
+    }
+}
+
 /// Draws the feature maps of a network for images on disk: reads each image, runs the network,
-/// renders one grid per layer and writes `in_img.png`, `L1.png`, ... (and .npy maps on request).
+/// renders one grid per layer and writes `in_img.png`, `L1.png`, ... (and .npy maps on request),
+/// a thumbnail of each picture larger than `thumbnailBox` (`L1.thumb.png`) and the image's page
+/// `index.html` (see `Gallery`).
 public struct Explorer: Sendable {
     /// The network whose maps are drawn.
     public let network: any FeatureMapNetwork
     /// Output root and other settings.
     public let options: ExplorerOptions
+
+    /// The largest thumbnail, width and height in pixels: pages show pictures at half this size,
+    /// so they stay sharp on high-density screens while a page of 1,000 photos stays light.
+    public static let thumbnailBox = (width: 480, height: 480)
 
     /// An explorer of `network` with `options`.
     public init(network: any FeatureMapNetwork, options: ExplorerOptions) {
@@ -84,7 +151,8 @@ public struct Explorer: Sendable {
         _ = unlinkFile(probe)
     }
 
-    /// The file names one image produces, relative to its output folder, in writing order.
+    /// The figures and maps one image produces, relative to its output folder, in writing order
+    /// (not its thumbnails and page: which thumbnails exist depends on the figures' sizes).
     public func outputFiles(layerCount: Int) -> [String] {
         var names = ["in_img.png"] + (1...max(1, layerCount)).map { "L\($0).png" }
         if options.saveMaps {
@@ -96,10 +164,11 @@ public struct Explorer: Sendable {
         return names
     }
 
-    /// Processes one image and returns the paths written. Everything is computed and encoded in
-    /// memory first, and every file is written to a temporary name and renamed, so a failure leaves
-    /// no partial file.
-    public func explore(_ input: ExplorerInput) throws(ExplorerFailure) -> [String] {
+    /// Processes one image and returns what it gave. Everything is computed and encoded in memory
+    /// first, and every file is written to a temporary name and renamed, so a failure leaves no
+    /// partial file.
+    public func explore(_ input: ExplorerInput) throws(ExplorerFailure) -> ExploredImage {
+        let start = monotonicSeconds()
         let image: Image
         do {
             var readOptions = ImageReadOptions()
@@ -116,12 +185,27 @@ public struct Explorer: Sendable {
 
         let (tensor, seen) = Self.networkInput(image, channels: network.inputChannels)
         let layers = network.layerMaps(for: tensor)
+        let topClasses = network.topClasses(of: image, count: options.predictionCount)
 
         var files: [(name: String, write: (String) throws -> Void)] = []
-        files.append(("in_img.png", { path in try writePNG(seen, toPath: path, compression: .fastest) }))
+        var pictures: [ExploredFile] = []
+        func addPicture(_ picture: Image, name: String) {
+            files.append((name, { path in try writePNG(picture, toPath: path, compression: .fastest) }))
+            let (width, height) = Self.thumbnailSize(width: picture.width, height: picture.height)
+            var thumbnail = name
+            if (width, height) != (picture.width, picture.height) {
+                thumbnail = String(name.dropLast(4)) + ".thumb.png"
+                let small = picture.resizedByAreaAveraging(width: width, height: height)
+                files.append((thumbnail, { path in try writePNG(small, toPath: path, compression: .fastest) }))
+            }
+            pictures.append(ExploredFile(name: name, width: picture.width, height: picture.height,
+                                         thumbnail: thumbnail, thumbnailWidth: width, thumbnailHeight: height))
+        }
+        addPicture(seen, name: "in_img.png")
         for (index, maps) in layers.enumerated() {
-            let grid = FeatureMapGrid(layer: index + 1, maps: maps, tileSides: options.tileSides).render()
-            files.append(("L\(index + 1).png", { path in try writePNG(grid, toPath: path, compression: .fastest) }))
+            let grid = FeatureMapGrid(layer: index + 1, maps: maps, tileSides: options.tileSides,
+                                      maxWidth: options.maxGridWidth)
+            addPicture(grid.render(), name: "L\(index + 1).png")
         }
         if options.saveMaps {
             let channels = tensor.shape[1]
@@ -145,10 +229,27 @@ public struct Explorer: Sendable {
                 try file.write(path)
                 written.append(path)
             }
+            var result = ExploredImage(input: input, pictures: pictures, written: written, seconds: 0, topClasses: topClasses)
+            result.seconds = monotonicSeconds() - start
+            let page = folder + "/" + Gallery.photoPageName
+            try Gallery.photoPage(result, network: network.summary).write(toPath: page)
+            result.written.append(page)
+            return result
         } catch {
             throw ExplorerFailure(path: input.path, reason: "cannot write output: \(error)")
         }
-        return written
+    }
+
+    /// The size of a `width` x `height` picture's thumbnail: scaled down to fit `thumbnailBox`
+    /// (aspect kept, at least 1 pixel), or its own size when it fits.
+    public static func thumbnailSize(width: Int, height: Int) -> (width: Int, height: Int) {
+        let box = thumbnailBox
+        guard width > box.width || height > box.height else { return (width, height) }
+        // Scale by the tighter side: width/box.width vs height/box.height.
+        if width * box.height >= height * box.width {
+            return (box.width, max(1, (height * box.width + width / 2) / width))
+        }
+        return (max(1, (width * box.height + height / 2) / height), box.height)
     }
 
     /// The network's input tensor [1, C, H, W] in [0, 1] and the image as the network sees it
@@ -177,9 +278,9 @@ public struct Explorer: Sendable {
                 while let index = state.claim(below: inputs.count) {
                     let input = inputs[index]
                     do throws(ExplorerFailure) {
-                        let written = try explore(input)
-                        state.recordSuccess()
-                        reporter?.finished(input, outputFolder: outputPath(for: input), files: written)
+                        let result = try explore(input)
+                        state.recordSuccess(result, at: index)
+                        reporter?.finished(result, outputFolder: outputPath(for: input))
                     } catch {
                         state.recordFailure(error)
                         reporter?.failed(error)
@@ -187,8 +288,8 @@ public struct Explorer: Sendable {
                 }
             }
         }
-        let (succeeded, failures) = state.results()
-        return BatchSummary(total: inputs.count, succeeded: succeeded, failures: failures,
+        let (images, failures) = state.results()
+        return BatchSummary(total: inputs.count, succeeded: images.count, failures: failures, images: images,
                             seconds: monotonicSeconds() - start)
     }
 }
@@ -197,7 +298,7 @@ public struct Explorer: Sendable {
 private final class BatchState: @unchecked Sendable {
     private let lock = Lock()
     private var next = 0
-    private var succeeded = 0
+    private var succeeded: [(index: Int, image: ExploredImage)] = []
     private var failures: [ExplorerFailure] = []
 
     func claim(below count: Int) -> Int? {
@@ -208,9 +309,12 @@ private final class BatchState: @unchecked Sendable {
         }
     }
 
-    func recordSuccess() { lock.withLock { succeeded += 1 } }
+    func recordSuccess(_ image: ExploredImage, at index: Int) { lock.withLock { succeeded.append((index, image)) } }
 
     func recordFailure(_ failure: ExplorerFailure) { lock.withLock { failures.append(failure) } }
 
-    func results() -> (Int, [ExplorerFailure]) { lock.withLock { (succeeded, failures) } }
+    /// The images that succeeded in input order, and the failures in the order they happened.
+    func results() -> ([ExploredImage], [ExplorerFailure]) {
+        lock.withLock { (succeeded.sorted { $0.index < $1.index }.map(\.image), failures) }
+    }
 }

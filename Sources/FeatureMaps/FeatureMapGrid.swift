@@ -116,41 +116,62 @@ public struct FeatureMapTile: Sendable {
 /// the grid drawn at one size: the largest map's size, brought into `tileSides` (smaller maps are
 /// enlarged by nearest neighbour, larger ones reduced by averaging).
 ///
+/// Each row is one line of tiles while the widest row fits in `maxWidth` pixels (the notebook's
+/// layout). A wider grid is wrapped: each row becomes a near-square block of tiles under a heading
+/// (its `rowTitles` entry), blocks stacked top to bottom, all with the same number of columns,
+/// so no viewer has to scroll sideways through a 30,000-pixel strip.
+///
 /// The explorer draws one per layer (rows conv / ReLU / pooled, one column per filter); other
 /// tools can lay out any tiles.
 public struct FeatureMapGrid: Sendable {
     /// Tiles by row; rows may have different lengths.
     public var rows: [[FeatureMapTile]]
+    /// A heading per row, drawn above the row's block when the grid is wrapped ("" or a missing
+    /// entry: no heading).
+    public var rowTitles: [String]
     /// The range of the tiles' longer side in pixels. Shorter maps are enlarged by a whole factor
     /// (so small maps stay visible, pixels stay square); longer ones are reduced to the upper
     /// bound by box averaging (so a 12-megapixel photo does not make a 70-megapixel figure; the
     /// exact values are in the .npy files).
     public var tileSides: ClosedRange<Int>
+    /// The widest the rendered image may be, in pixels; rows that would be wider are wrapped.
+    /// Only a single tile (with its label and margins) wider than this makes a wider image.
+    public var maxWidth: Int
 
     /// The explorer's default tile sides: 200...512 pixels.
     public static let defaultTileSides = 200...512
+    /// The explorer's default maximum grid width: 4,096 pixels.
+    public static let defaultMaxWidth = 4096
 
     /// A grid of explicit tiles.
-    public init(rows: [[FeatureMapTile]], tileSides: ClosedRange<Int> = defaultTileSides) {
+    public init(rows: [[FeatureMapTile]], rowTitles: [String] = [], tileSides: ClosedRange<Int> = defaultTileSides,
+                maxWidth: Int = defaultMaxWidth) {
         precondition(tileSides.lowerBound >= 1, "tile sides must be positive")
         self.rows = rows
+        self.rowTitles = rowTitles
         self.tileSides = tileSides
+        self.maxWidth = max(1, maxWidth)
     }
 
     /// The explorer's figure for layer `number` (1-based): row 1 the conv maps `Ln-MapK`, row 2
-    /// the ReLU maps `Ln-MapKReLU`, row 3 the pooled maps `Ln-MapKReLUPool`, one column per filter.
+    /// the ReLU maps `Ln-MapKReLU`, row 3 the pooled maps `Ln-MapKReLUPool`, one column per filter;
+    /// headings `Ln conv (K maps)`, `Ln ReLU`, `Ln ReLU + pool` when wrapped.
     public init(layer number: Int, conv: Tensor, relu: Tensor, pool: Tensor,
-                tileSides: ClosedRange<Int> = defaultTileSides) {
+                tileSides: ClosedRange<Int> = defaultTileSides, maxWidth: Int = defaultMaxWidth) {
         let filterCount = conv.shape[conv.rank - 3]
         func row(_ maps: Tensor, _ suffix: String) -> [FeatureMapTile] {
             (0..<filterCount).map { FeatureMapTile(label: "L\(number)-Map\($0 + 1)\(suffix)", maps: maps, index: $0) }
         }
-        self.init(rows: [row(conv, ""), row(relu, "ReLU"), row(pool, "ReLUPool")], tileSides: tileSides)
+        self.init(rows: [row(conv, ""), row(relu, "ReLU"), row(pool, "ReLUPool")],
+                  rowTitles: ["L\(number) conv (\(filterCount) maps)", "L\(number) ReLU", "L\(number) ReLU + pool"],
+                  tileSides: tileSides, maxWidth: maxWidth)
     }
 
     /// The explorer's figure for layer `number` of `maps`.
-    public init(layer number: Int, maps: LayerMaps, tileSides: ClosedRange<Int> = defaultTileSides) {
-        self.init(layer: number, conv: maps.conv, relu: maps.relu, pool: maps.pool, tileSides: tileSides)
+    public init(layer number: Int, maps: LayerMaps, tileSides: ClosedRange<Int> = defaultTileSides,
+                maxWidth: Int = defaultMaxWidth) {
+        self.init(layer: number, conv: maps.conv, relu: maps.relu, pool: maps.pool, tileSides: tileSides,
+                  maxWidth: maxWidth)
     }
 
     /// The pixel geometry of a rendered grid.
@@ -163,8 +184,24 @@ public struct FeatureMapGrid: Sendable {
         var labelBand: Int
         var rowHeight: Int
         var columnGap: Int
+        /// Tiles per line: the longest row's length unless wrapped.
+        var columns: Int
+        /// Whether rows are wrapped into blocks with headings.
+        var wrapped: Bool
+        /// Scale of the block headings' font.
+        var headingScale: Int
+        /// Height of a block's heading band (0 unless wrapped).
+        var headingBand: Int
+        /// Top edge of each row's block (its heading band, then its lines of tiles).
+        var blockTops: [Int]
         var width: Int
         var height: Int
+
+        /// Top-left corner of the cell (label band, then tile) of tile `index` in row `row`.
+        func cell(row: Int, index: Int) -> (x: Int, y: Int) {
+            let line = index / columns, column = index % columns
+            return (margin + column * (cellWidth + columnGap), blockTops[row] + headingBand + line * rowHeight)
+        }
     }
 
     func layout() -> Layout {
@@ -188,12 +225,39 @@ public struct FeatureMapGrid: Sendable {
         let cellWidth = max(tileWidth, labelWidth)
         let labelBand = BitmapFont.height(scale: fontScale) + 4 * fontScale
         let rowHeight = labelBand + tileHeight + 4 * fontScale
-        let columns = rows.map(\.count).max() ?? 0
-        let width = 2 * margin + columns * cellWidth + max(0, columns - 1) * columnGap
-        let height = 2 * margin + rows.count * rowHeight
+        let longest = rows.map(\.count).max() ?? 0
+        let pitch = cellWidth + columnGap
+        let fitting = max(1, (maxWidth - 2 * margin + columnGap) / pitch)
+        let wrapped = longest > fitting
+        var columns = max(1, longest)
+        if wrapped {
+            // A near-square block: columns * pitch close to lines * rowHeight, at most `fitting`
+            // columns. Within a sixth of that count, the one leaving the fewest empty cells in
+            // the last line (64 maps: 8 x 8 rather than 7 x 10 and a lone tile), then the nearest.
+            let square = max(1, Int((Double(longest * rowHeight) / Double(pitch)).squareRoot().rounded()))
+            let spread = max(1, square / 6)
+            let most = max(1, min(fitting, square + spread))
+            let candidates = min(most, max(1, square - spread))...most
+            func empty(_ c: Int) -> Int { (longest + c - 1) / c * c - longest }
+            columns = candidates.min { a, b in (empty(a), abs(a - square)) < (empty(b), abs(b - square)) } ?? 1
+        }
+        let headingScale = fontScale + 1
+        let headingBand = wrapped ? BitmapFont.height(scale: headingScale) + 6 * fontScale : 0
+        let blockGap = wrapped ? 6 * fontScale : 0
+        var blockTops: [Int] = []
+        var top = margin
+        for row in rows {
+            blockTops.append(top)
+            top += headingBand + max(1, (row.count + columns - 1) / columns) * rowHeight + blockGap
+        }
+        let headingWidth = wrapped ? rowTitles.map { BitmapFont.width(of: $0, scale: headingScale) }.max() ?? 0 : 0
+        let width = max(2 * margin + (longest == 0 ? 0 : columns * cellWidth + (columns - 1) * columnGap),
+                        2 * margin + headingWidth)
+        let height = top - blockGap + margin
         return Layout(tileWidth: tileWidth, tileHeight: tileHeight, fontScale: fontScale, margin: margin,
                       cellWidth: cellWidth, labelBand: labelBand, rowHeight: rowHeight, columnGap: columnGap,
-                      width: max(1, width), height: max(1, height))
+                      columns: columns, wrapped: wrapped, headingScale: headingScale, headingBand: headingBand,
+                      blockTops: blockTops, width: max(1, width), height: max(1, height))
     }
 
     /// Where a tile (or its label) lands in the rendered image, in pixels.
@@ -214,15 +278,17 @@ public struct FeatureMapGrid: Sendable {
         return (layout.width, layout.height)
     }
 
+    /// Whether the rows are wrapped into blocks (the longest row is wider than `maxWidth`).
+    public var isWrapped: Bool { layout().wrapped }
+
     /// Each tile's frame in the rendered image, by row and column like `rows`; every frame of a
     /// grid has the same size.
     public func tileFrames() -> [[Frame]] {
         let layout = layout()
         return rows.enumerated().map { r, row in
             row.indices.map { c in
-                let left = layout.margin + c * (layout.cellWidth + layout.columnGap)
-                return Frame(x: left + (layout.cellWidth - layout.tileWidth) / 2,
-                             y: layout.margin + r * layout.rowHeight + layout.labelBand,
+                let cell = layout.cell(row: r, index: c)
+                return Frame(x: cell.x + (layout.cellWidth - layout.tileWidth) / 2, y: cell.y + layout.labelBand,
                              width: layout.tileWidth, height: layout.tileHeight)
             }
         }
@@ -233,12 +299,24 @@ public struct FeatureMapGrid: Sendable {
         let layout = layout()
         return rows.enumerated().map { r, row in
             row.enumerated().map { c, tile in
-                let left = layout.margin + c * (layout.cellWidth + layout.columnGap)
+                let cell = layout.cell(row: r, index: c)
                 let width = BitmapFont.width(of: tile.label, scale: layout.fontScale)
-                return Frame(x: left + (layout.cellWidth - width) / 2,
-                             y: layout.margin + r * layout.rowHeight + 2 * layout.fontScale,
+                return Frame(x: cell.x + (layout.cellWidth - width) / 2, y: cell.y + 2 * layout.fontScale,
                              width: width, height: BitmapFont.height(scale: layout.fontScale))
             }
+        }
+    }
+
+    /// Each row's heading frame (the text's bounding box, at the block's top left), or nil when
+    /// the grid is not wrapped or the row has no title.
+    public func headingFrames() -> [Frame?] {
+        let layout = layout()
+        return rows.indices.map { r in
+            let title = r < rowTitles.count ? rowTitles[r] : ""
+            guard layout.wrapped, !title.isEmpty else { return nil }
+            return Frame(x: layout.margin, y: layout.blockTops[r] + 2 * layout.fontScale,
+                         width: BitmapFont.width(of: title, scale: layout.headingScale),
+                         height: BitmapFont.height(scale: layout.headingScale))
         }
     }
 
@@ -246,6 +324,11 @@ public struct FeatureMapGrid: Sendable {
     public func render() -> Image {
         let layout = layout()
         var pixels = [UInt8](repeating: 255, count: layout.width * layout.height)
+        for (r, frame) in headingFrames().enumerated() {
+            guard let frame else { continue }
+            BitmapFont.draw(rowTitles[r], into: &pixels, width: layout.width, height: layout.height,
+                            x: frame.x, y: frame.y, scale: layout.headingScale, color: [0])
+        }
         for (r, (tileRow, labelRow)) in zip(tileFrames(), labelFrames()).enumerated() {
             for (c, (tileFrame, labelFrame)) in zip(tileRow, labelRow).enumerated() {
                 let tile = rows[r][c]

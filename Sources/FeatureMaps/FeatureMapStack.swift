@@ -1,3 +1,4 @@
+import ImageIO
 import Kernels
 
 /// The maps one layer produced for one image, each [1, filters, H, W], and the filters that made
@@ -36,6 +37,28 @@ public protocol FeatureMapNetwork: Sendable {
     /// The maps of every layer, input side first. Called only with inputs of at least
     /// `minimumInputSide` in both dimensions and `inputChannels` channels.
     func layerMaps(for input: Tensor) -> [LayerMaps]
+    /// The `count` most probable classes of `image` (the decoded photo, any size), most probable
+    /// first; empty for a network that does not classify (the default).
+    func topClasses(of image: Image, count: Int) -> [ClassProbability]
+}
+
+extension FeatureMapNetwork {
+    /// A network that only draws maps has no classes.
+    public func topClasses(of image: Image, count: Int) -> [ClassProbability] { [] }
+}
+
+/// One class of a classifier's prediction and its probability.
+public struct ClassProbability: Sendable, Equatable {
+    /// The class name (for example "cat").
+    public var name: String
+    /// Its probability, in [0, 1].
+    public var probability: Float
+
+    /// A class and its probability.
+    public init(name: String, probability: Float) {
+        self.name = name
+        self.probability = probability
+    }
 }
 
 /// A stack of conv -> ReLU -> 2x2/2 max-pool layers with fixed filters, as in the notebook.

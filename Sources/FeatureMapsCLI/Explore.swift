@@ -10,7 +10,7 @@ public struct ExploreCommand: ParsableCommand {
         commandName: "explore",
         abstract: "Draw the feature maps of a conv -> ReLU -> max-pool stack for photos (the default command).",
         discussion: """
-        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. Images found in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/. With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters.npy, Ln_conv.npy, Ln_relu.npy, Ln_pool.npy (float32, NumPy's .npy).
+        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. A layer wider than --max-grid-width is wrapped: one near-square block per row, under a heading. Pictures larger than 480x480 get a thumbnail (L1.thumb.png); OUT/<stem>/index.html shows every picture at full size, and OUT/index.html lists the run's photos (thumbnails, sizes, seconds, top-3 classes with --model) and failures. Images found in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/. With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters.npy, Ln_conv.npy, Ln_relu.npy, Ln_pool.npy (float32, NumPy's .npy).
 
         Threads: --jobs images are processed at a time (default: as many as --threads, at most one per image), each with --threads / --jobs kernel threads (at least 1), so a lone image gets every thread.
 
@@ -58,6 +58,10 @@ public struct ExploreCommand: ParsableCommand {
                                valueName: "pixels"))
     var maxTile: Int = FeatureMapGrid.defaultTileSides.upperBound
 
+    @Option(help: ArgumentHelp("Widest a layer's grid may be in pixels; wider layers are wrapped into one block of tiles per row (conv, ReLU, pooled).",
+                               valueName: "pixels"))
+    var maxGridWidth: Int = FeatureMapGrid.defaultMaxWidth
+
     @Option(help: ArgumentHelp("Draw the maps of this trained model file (train-cifar's model.safetensors) instead of --layers.",
                                valueName: "file"))
     var model: String?
@@ -79,12 +83,13 @@ public struct ExploreCommand: ParsableCommand {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1") }
         if maxTile < 16 { throw ValidationError("--max-tile must be at least 16") }
+        if maxGridWidth < 256 { throw ValidationError("--max-grid-width must be at least 256") }
     }
 
     /// The explorer's settings from these flags.
     public var explorerOptions: ExplorerOptions {
         ExplorerOptions(outputRoot: output.out, saveMaps: saveMaps, maxPixels: maxPixels, threads: threads.count,
-                        jobs: jobs, maxTileSide: maxTile)
+                        jobs: jobs, maxTileSide: maxTile, maxGridWidth: maxGridWidth)
     }
 
     public func run() throws {
@@ -113,7 +118,16 @@ func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
         reporter.error("cannot write to the output folder \(root): \(error)")
         throw ExitCode(1)
     }
-    let summary = explorer.run(inputs, reporter: reporter)
-    reporter.finish(summary, earlierFailures: earlyFailures.count, outputRoot: root)
-    if !summary.failures.isEmpty || !earlyFailures.isEmpty { throw ExitCode(1) }
+    let gallery = GalleryWriter(outputRoot: root, network: explorer.network.summary, inputs: inputs,
+                                earlierFailures: earlyFailures, forwardingTo: reporter)
+    let summary = explorer.run(inputs, reporter: gallery)
+    var pageWritten = true
+    do {
+        try gallery.finish(summary)
+    } catch {
+        reporter.error("cannot write the page \(error)")
+        pageWritten = false
+    }
+    reporter.finish(summary, earlierFailures: earlyFailures.count, outputRoot: root, page: pageWritten ? gallery.path : nil)
+    if !summary.failures.isEmpty || !earlyFailures.isEmpty || !pageWritten { throw ExitCode(1) }
 }

@@ -1,4 +1,5 @@
 import FeatureMaps
+import ImageIO
 import Kernels
 import Training
 
@@ -28,6 +29,14 @@ public struct TrainedFeatureMaps: FeatureMapNetwork {
         source = path
         let classifier = try Classifier.load(contents, source: path)
         summary = "trained \(classifier.architecture) (\(path))"
+    }
+
+    /// The `count` most probable classes of `image` as `featuremaps predict` gives them: the photo
+    /// resized to 32x32 by area averaging, through the whole network.
+    public func topClasses(of image: Image, count: Int) -> [ClassProbability] {
+        // The contents were checked when the model was opened, so loading again cannot fail.
+        guard let classifier = try? Classifier.load(contents, source: source) else { return [] }
+        return classifier.topClasses(of: [image], k: count)[0].map { ClassProbability(name: $0.name, probability: $0.probability) }
     }
 
     /// One stage per convolution of the network's convolutional part, for `input` [1, 3, H, W] in [0, 1].

@@ -18,8 +18,10 @@ struct ExplorerCommandLineTests {
         let run = try featuremaps([Scratch.chelseaPath, "--out", out])
         #expect(run.status == 0)
         #expect(run.out == "\(Scratch.chelseaPath) -> \(out)/chelsea/\n")  // not a terminal: one line per image
-        #expect(run.err.contains("1 image in ") && run.err.contains("1 done, 0 failed"))
-        #expect(Scratch.files(under: out) == ["chelsea/L1.png", "chelsea/L2.png", "chelsea/L3.png", "chelsea/in_img.png"])
+        #expect(run.err.contains("1 image in ") && run.err.contains("1 done, 0 failed; output in \(out), page \(out)/index.html\n"))
+        #expect(Scratch.files(under: out) == ["chelsea/L1.png", "chelsea/L1.thumb.png", "chelsea/L2.png", "chelsea/L2.thumb.png",
+                                              "chelsea/L3.png", "chelsea/L3.thumb.png", "chelsea/in_img.png", "chelsea/index.html",
+                                              "index.html"])
 
         let quiet = try featuremaps([Scratch.chelseaPath, "-o", out, "--quiet"])
         #expect(quiet.status == 0 && quiet.out.isEmpty && quiet.err.isEmpty)
@@ -30,7 +32,10 @@ struct ExplorerCommandLineTests {
         let run = try featuremaps([Scratch.chelseaPath, "/no/such/photo.png", "--out", out, "--quiet"])
         #expect(run.status == 1)
         #expect(run.err == "featuremaps: /no/such/photo.png: No such file or directory\n")
-        #expect(Scratch.files(under: out).count == 4)
+        #expect(Scratch.files(under: out).count == 9)
+        // The page lists the failure with the console's text.
+        let page = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        #expect(page.contains("/no/such/photo.png: No such file or directory"))
     }
 
     @Test func anUnwritableOutputFolderIsOneError() throws {

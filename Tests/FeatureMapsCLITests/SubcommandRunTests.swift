@@ -42,7 +42,13 @@ struct SubcommandRunTests {
 
         let explore = try featuremaps([photo, "--model", model, "-o", folder + "/maps", "--quiet"])
         #expect(explore.status == 0, "\(explore.err)")
-        #expect(Scratch.files(under: folder + "/maps") == ["photo/L1.png", "photo/in_img.png"])
+        let files = Scratch.files(under: folder + "/maps")
+        #expect(Set(["index.html", "photo/L1.png", "photo/in_img.png", "photo/index.html"]).isSubset(of: files), "\(files)")
+        // The gallery shows the model's top 3 as `predict` prints them.
+        let page = try String(contentsOfFile: folder + "/maps/index.html", encoding: .utf8)
+        let printed = predict.out.split(separator: "\n")[0].dropFirst(photo.count + 2).split(separator: ",").map { $0.split(separator: " ") }
+        try #require(printed.count == 3 && printed.allSatisfy { $0.count == 2 })
+        #expect(page.contains("Top 3: " + printed.map { "<b>\($0[0])</b> \($0[1])" }.joined(separator: ", ")), "\(page)")
 
         // The old spelling of --arch still trains, with a one-line note.
         let old = try featuremaps(["train-cifar", "--model", "c4k3p1,relu,mp4,fc10", "--epochs", "1", "--batch-size", "8",

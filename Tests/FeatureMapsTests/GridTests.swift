@@ -85,3 +85,119 @@ struct GridTests {
         #expect(small.tileFrames()[0][0].width == 1024)
     }
 }
+
+/// Layers too wide for one line per row: near-square blocks under headings, never wider than the maximum.
+@Suite("wrapped grids")
+struct WrappedGridTests {
+    /// A layer of `count` maps of `height` x `width` in which map k is dark but for one bright
+    /// value at offset k mod (height * width), so a drawn tile tells which map it is.
+    static func layer(_ count: Int, height: Int, width: Int, tileSides: ClosedRange<Int> = FeatureMapGrid.defaultTileSides,
+                      maxWidth: Int = FeatureMapGrid.defaultMaxWidth) -> FeatureMapGrid {
+        let plane = height * width
+        var values = [Float](repeating: 0, count: count * plane)
+        for k in 0..<count { values[k * plane + k % plane] = 1 }
+        let maps = Tensor(shape: [1, count, height, width], storage: values)
+        return FeatureMapGrid(layer: 6, conv: maps, relu: maps, pool: maps, tileSides: tileSides, maxWidth: maxWidth)
+    }
+
+    /// Frames inside the image and pairwise disjoint.
+    static func checkDisjoint(_ frames: [FeatureMapGrid.Frame], width: Int, height: Int) {
+        #expect(frames.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.width <= width && $0.y + $0.height <= height })
+        let sorted = frames.sorted { ($0.y, $0.x) < ($1.y, $1.x) }
+        var overlaps = 0
+        for (i, a) in sorted.enumerated() {
+            for b in sorted[(i + 1)...] {
+                if b.y >= a.y + a.height { break }  // sorted by top: nothing later reaches up into a
+                if a.x < b.x + b.width && b.x < a.x + a.width { overlaps += 1 }
+            }
+        }
+        #expect(overlaps == 0)
+    }
+
+    @Test(arguments: [8, 64, 128, 512])
+    func widthNeverExceedsTheMaximum(count: Int) {
+        // 30x20 maps drawn at 210x140 (the explorer's default tile sides), as a trained net's late layers.
+        for maxWidth in [FeatureMapGrid.defaultMaxWidth, 1500] {
+            let grid = Self.layer(count, height: 20, width: 30, maxWidth: maxWidth)
+            let (width, height) = grid.imageSize
+            #expect(width <= maxWidth, "\(count) maps under \(maxWidth)")
+            let tiles = grid.tileFrames(), labels = grid.labelFrames()
+            #expect(tiles.map(\.count) == [count, count, count])
+            Self.checkDisjoint(tiles.flatMap { $0 }, width: width, height: height)
+            Self.checkDisjoint(labels.flatMap { $0 }, width: width, height: height)
+            let oneLine = tiles.allSatisfy { row in row.allSatisfy { $0.y == row[0].y } }
+            #expect(grid.isWrapped == !oneLine)
+            if grid.isWrapped {
+                // Blocks stacked in row order, each under its heading, all headings present.
+                let headings = grid.headingFrames()
+                #expect(headings.allSatisfy { $0 != nil })
+                for r in 0..<3 {
+                    let top = tiles[r].map(\.y).min()!, bottom = tiles[r].map { $0.y + $0.height }.max()!
+                    #expect(headings[r]!.y + headings[r]!.height <= labels[r].map(\.y).min()!)
+                    if r > 0 { #expect(tiles[r - 1].map { $0.y + $0.height }.max()! < headings[r]!.y) }
+                    // Near-square unless the width cap forces a taller block.
+                    let left = tiles[r].map(\.x).min()!, right = tiles[r].map { $0.x + $0.width }.max()!
+                    let aspect = Double(right - left) / Double(bottom - top)
+                    if maxWidth == FeatureMapGrid.defaultMaxWidth && count <= 128 {
+                        #expect(aspect > 0.6 && aspect < 1.7, "\(count) maps: block \(right - left) x \(bottom - top)")
+                    }
+                }
+            } else {
+                #expect(grid.headingFrames().allSatisfy { $0 == nil })
+            }
+        }
+    }
+
+    /// Layers that fit keep the notebook's layout: one line per row, rows in order, no headings.
+    @Test func smallLayersKeepOneRowPerStage() {
+        for count in [1, 2, 3, 16] {
+            let grid = Self.layer(count, height: 20, width: 30)
+            #expect(!grid.isWrapped, "\(count) maps")
+            let tiles = grid.tileFrames()
+            for row in tiles {
+                #expect(row.allSatisfy { $0.y == row[0].y })
+                #expect(zip(row, row.dropFirst()).allSatisfy { $0.x + $0.width < $1.x })
+            }
+            #expect(tiles[0][0].y < tiles[1][0].y && tiles[1][0].y < tiles[2][0].y)
+            #expect(tiles[0].map(\.x) == tiles[2].map(\.x), "columns line up")
+        }
+        // The notebook's layer 1 on chelsea (2 maps of 449x298) stays one line per stage.
+        let chelsea = Self.layer(2, height: 298, width: 449)
+        #expect(!chelsea.isWrapped && chelsea.imageSize.width < 1000)
+    }
+
+    /// Every map is drawn once, in its own frame: each tile shows exactly its map's bright pixel,
+    /// and every heading and label has ink.
+    @Test func everyMapAppearsExactlyOnceWithItsLabel() {
+        let side = 24, count = 512
+        let grid = Self.layer(count, height: side, width: side, tileSides: side...side, maxWidth: 1200)
+        #expect(grid.isWrapped)
+        let image = grid.render()
+        #expect(image.width <= 1200 && (image.width, image.height) == grid.imageSize)
+        let tiles = grid.tileFrames()
+        Self.checkDisjoint(tiles.flatMap { $0 }, width: image.width, height: image.height)
+        var wrong = 0
+        for row in tiles {
+            for (k, frame) in row.enumerated() {
+                #expect(frame.width == side && frame.height == side)
+                var bright: [Int] = []
+                for y in 0..<side {
+                    for x in 0..<side where image.pixels[(frame.y + y) * image.width + frame.x + x] != 0 {
+                        bright.append(y * side + x)
+                    }
+                }
+                if bright != [k % (side * side)] { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0)
+        func hasInk(_ frame: FeatureMapGrid.Frame) -> Bool {
+            (frame.y..<(frame.y + frame.height)).contains { y in
+                (frame.x..<(frame.x + frame.width)).contains { x in image.pixels[y * image.width + x] == 0 }
+            }
+        }
+        #expect(grid.rowTitles == ["L6 conv (512 maps)", "L6 ReLU", "L6 ReLU + pool"])
+        #expect(grid.headingFrames().allSatisfy { $0.map(hasInk) == true })
+        #expect(grid.labelFrames().joined().allSatisfy(hasInk))
+        #expect(grid.rows[2][511].label == "L6-Map512ReLUPool")
+    }
+}

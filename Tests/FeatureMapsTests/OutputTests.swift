@@ -62,7 +62,9 @@ struct OutputTests {
         let summary = explorer.run(inputs)
         #expect(summary.succeeded == 2 && summary.failures.isEmpty)
 
-        let perImage = ["in_img.png", "L1.png", "L2.png", "L3.png", "maps/input.npy"]
+        // Grids wider or taller than 480 pixels get a thumbnail (not L3's one map); every image gets its page.
+        let perImage = ["in_img.png", "L1.png", "L1.thumb.png", "L2.png", "L2.thumb.png", "L3.png",
+                        "index.html", "maps/input.npy"]
             + (1...3).flatMap { n in ["conv", "filters", "pool", "relu"].map { "maps/L\(n)_\($0).npy" } }
         let expected = (perImage.map { "top/" + $0 } + perImage.map { "trip/day1/cat/" + $0 }).sorted()
         #expect(TestSupport.files(under: out) == expected)
@@ -124,7 +126,8 @@ struct OutputTests {
         #expect(tiny?.reason == "the image is 41x80 pixels; the layer stack edges,3x5,1x7 needs at least 42x42")
         for failure in summary.failures { #expect(!failure.reason.isEmpty && !failure.description.contains("\n")) }
         // Nothing at all for the failed inputs; everything for the good one.
-        #expect(TestSupport.files(under: out) == ["good/L1.png", "good/L2.png", "good/L3.png", "good/in_img.png"])
+        #expect(TestSupport.files(under: out) == ["good/L1.png", "good/L1.thumb.png", "good/L2.png", "good/L2.thumb.png",
+                                                  "good/L3.png", "good/in_img.png", "good/index.html"])
     }
 
     @Test func unwritableOutputIsOneClearError() throws {
@@ -149,6 +152,6 @@ final class RecordingReporter: BatchReporter, @unchecked Sendable {
     var finishedPaths: [String] { lock.withLock { finished } }
     var failures: [ExplorerFailure] { lock.withLock { failed } }
     func started(total: Int) {}
-    func finished(_ input: ExplorerInput, outputFolder: String, files: [String]) { lock.withLock { finished.append(input.path) } }
+    func finished(_ image: ExploredImage, outputFolder: String) { lock.withLock { finished.append(image.input.path) } }
     func failed(_ failure: ExplorerFailure) { lock.withLock { failed.append(failure) } }
 }

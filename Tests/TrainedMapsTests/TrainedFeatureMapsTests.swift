@@ -103,12 +103,29 @@ private func modelFile(_ architecture: String, normalization: Normalization) thr
         var planes = [Float](repeating: 0, count: 3 * 40 * 48)
         for i in planes.indices { planes[i] = Float(i % 23) / 22 }
         try writePNG(Image(planarFloats: planes, width: 48, height: 40, channels: 3), toPath: folder + "/photo.png")
-        let explorer = Explorer(network: try TrainedFeatureMaps(path: path),
-                                options: ExplorerOptions(outputRoot: folder + "/out", threads: 2))
-        let summary = explorer.run([ExplorerInput(path: folder + "/photo.png", outputFolder: "photo")])
+        let network = try TrainedFeatureMaps(path: path)
+        let explorer = Explorer(network: network, options: ExplorerOptions(outputRoot: folder + "/out", threads: 2))
+        let inputs = [ExplorerInput(path: folder + "/photo.png", outputFolder: "photo")]
+        let writer = GalleryWriter(outputRoot: folder + "/out", network: network.summary, inputs: inputs, earlierFailures: [])
+        let summary = explorer.run(inputs, reporter: writer)
+        try writer.finish(summary)
         #expect(summary.succeeded == 1 && summary.failures.isEmpty)
-        // The seed net has two convolutions: two figures besides the input.
+        // The seed net has two convolutions: two figures besides the input, and the photo's page.
         let written = try FileManager.default.contentsOfDirectory(atPath: folder + "/out/photo").sorted()
-        #expect(written == ["L1.png", "L2.png", "in_img.png"])
+        #expect(written.filter { !$0.contains(".thumb.") } == ["L1.png", "L2.png", "in_img.png", "index.html"])
+
+        // The prediction is the classifier's own top 3 for the photo, shown on both pages.
+        let top = summary.images[0].topClasses
+        let expected = try Classifier.load(path: path).topClasses(of: [readImage(atPath: folder + "/photo.png")])[0]
+        #expect(top.map(\.name) == expected.map(\.name) && top.map(\.probability) == expected.map(\.probability))
+        #expect(top.count == 3 && top[0].probability >= top[1].probability && top[1].probability >= top[2].probability)
+        for page in [folder + "/out/index.html", folder + "/out/photo/index.html"] {
+            let html = try String(contentsOfFile: page, encoding: .utf8)
+            #expect(html.contains("Top 3: <b>\(top[0].name)</b> "), "\(page)")
+            for entry in top { #expect(html.contains("<b>\(entry.name)</b>")) }
+        }
+        // A network that only draws maps has no prediction and no "Top" line.
+        let plain = FeatureMapStack(spec: .notebook, inputChannels: 1, seed: 1)
+        #expect(plain.topClasses(of: try readImage(atPath: folder + "/photo.png"), count: 3).isEmpty)
     }
 }
