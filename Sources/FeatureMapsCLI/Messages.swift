@@ -69,6 +69,8 @@ public enum Messages {
         case let .lossNotFinite(loss, step, epoch, stepInEpoch, stepsPerEpoch, checkpoint):
             return "the loss became \(loss) at step \(step) (epoch \(epoch), step \(stepInEpoch) of \(stepsPerEpoch)); "
                 + "stopped without saving, the last good checkpoint is \(checkpoint). Try a lower --lr."
+        case let .unknownLayer(name, available):
+            return "--layer \(name): the model has no module of that name with feature maps; choose one of \(available.joined(separator: ", "))"
         case .file, .optimizerState:
             return error.description
         }
