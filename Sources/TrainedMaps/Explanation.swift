@@ -155,10 +155,13 @@ public struct ExplanationWriter {
             + "<figcaption>\(text)</figcaption></figure>\n"
     }
 
-    /// Photos and overlays at a common width, smoothly scaled; the 32x32 input enlarged with its pixels.
+    /// Photos and overlays at a common width, smoothly scaled, so a photo's six pictures fit one
+    /// row of the shared 1200 px layout; the 32x32 input enlarged with its pixels.
     static let style = """
-    section figure img { width: 256px; image-rendering: auto; }
-    section figure img.small { width: 128px; image-rendering: pixelated; }
+    section figure { margin: 0.3rem; }
+    section figure img { width: 176px; image-rendering: auto; }
+    section figure img.small { width: 96px; image-rendering: pixelated; }
+    section figcaption { max-width: 176px; }
 
     """
 }
