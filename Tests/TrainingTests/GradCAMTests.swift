@@ -160,6 +160,8 @@ private func randomImage(h: Int, w: Int, seed: UInt64) -> Tensor {
         let airbench = try Classifier(architecture: "airbench", seed: 0)
         #expect(airbench.defaultGradCAMLayer() == "4")
         #expect(airbench.gradCAMLayers().map(\.name) == ["0", "1", "2", "3", "4", "5"])
+        let linear = try Classifier(architecture: "fc10", seed: 0)
+        #expect(linear.gradCAMLayers().isEmpty && linear.defaultGradCAMLayer() == nil)
 
         let x = randomImage(h: 32, w: 32, seed: 11)
         #expect(throws: TrainingError.unknownLayer(name: "fc", available: ["conv1", "1", "conv2", "3", "4"])) {
