@@ -147,6 +147,37 @@ private func randomImage(h: Int, w: Int, seed: UInt64) -> Tensor {
         #expect(worst <= 1e-4 * largest + 1e-6, "worst error \(worst), largest value \(largest)")
     }
 
+    /// On the deeper nets (airbench: a frozen whitening conv, conv groups with batch norms and
+    /// GELU; a spec with a residual block and max pooling) the saliency at a few pixels equals
+    /// Float32 central differences of the evaluated network, so every layer's backward (and
+    /// `usesRunningStatistics` inside containers) gives the evaluation-mode gradient.
+    @Test(arguments: ["airbench", "c8k3p1,bn,relu,res(c8k3p1,bn,relu),mp2,c8k3p1,gelu,fc10"])
+    func saliencyOfDeeperNetsMatchesFiniteDifferences(architecture: String) throws {
+        let classifier = try Classifier(architecture: architecture, seed: 3)
+        var rng = SeededGenerator(seed: 12)
+        for (name, tensor) in classifier.network.namedBuffers where name.hasSuffix("running_mean") {
+            classifier.network.setBuffer(named: name, to: Tensor.uniform(shape: tensor.shape, in: -0.1..<0.1, using: &rng))
+        }
+        classifier.network.training = false
+        let x = randomImage(h: 32, w: 32, seed: 13)
+        let result = try classifier.gradCAM(for: x, classes: [4], layer: try #require(classifier.defaultGradCAMLayer()))
+        let largest = Double(result.saliency[0].storage.max() ?? 0)
+        #expect(largest > 0)
+        func logit(_ input: Tensor) -> Double { Double(classifier.network(input).storage[4]) }
+        let step: Float = 1e-3
+        for pixel in [0, 33, 250, 517, 800, 1023] {
+            var expected = 0.0
+            for c in 0 ..< 3 {
+                var plus = x, minus = x
+                plus.storage[c * 1024 + pixel] += step
+                minus.storage[c * 1024 + pixel] -= step
+                expected = max(expected, abs(logit(plus) - logit(minus)) / Double(2 * step))
+            }
+            let got = Double(result.saliency[0].storage[pixel])
+            #expect(abs(got - expected) <= 0.02 * largest, "\(architecture) pixel \(pixel): \(got) against \(expected), largest \(largest)")
+        }
+    }
+
     /// The layers Grad-CAM can use are the modules that output maps, under their state-dict
     /// names; the default is after the last convolution's batch norm and activation.
     @Test func layerNamesAndDefaultsOfThePresets() throws {
