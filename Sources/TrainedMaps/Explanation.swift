@@ -128,7 +128,7 @@ public struct ExplanationWriter {
                 + explanation.predictions.map { "\(e($0.name)) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", ")
                 + "</p>\n"
             body += figure(explanation.photoFile, caption: "photo, \(explanation.width)x\(explanation.height)")
-            body += figure(explanation.networkInputFile, caption: "what the network saw, 32x32", small: true)
+            body += figure(explanation.networkInputFile, caption: "network input, 32x32", small: true)
             for (rank, prediction) in explanation.predictions.enumerated() {
                 body += figure(prediction.gradCAMFile,
                                caption: "\(rank + 1). \(prediction.name) \(String(format: "%.3f", prediction.probability))")
@@ -151,7 +151,7 @@ public struct ExplanationWriter {
     /// A linked picture with its caption (`small`: a 32x32 picture, enlarged with visible pixels).
     private func figure(_ file: String, caption: String, small: Bool = false) -> String {
         let url = HTMLPage.relativeURL(file), text = HTMLPage.escape(caption)
-        return "<figure><a href=\"\(url)\"><img src=\"\(url)\" alt=\"\(text)\" loading=\"lazy\"\(small ? " class=\"small\"" : "")></a>"
+        return "<figure\(small ? " class=\"small\"" : "")><a href=\"\(url)\"><img src=\"\(url)\" alt=\"\(text)\" loading=\"lazy\"></a>"
             + "<figcaption>\(text)</figcaption></figure>\n"
     }
 
@@ -160,8 +160,8 @@ public struct ExplanationWriter {
     static let style = """
     section figure { margin: 0.3rem; }
     section figure img { width: 176px; image-rendering: auto; }
-    section figure img.small { width: 96px; image-rendering: pixelated; }
-    section figcaption { max-width: 176px; }
+    section figure.small img { width: 96px; image-rendering: pixelated; }
+    section figcaption { max-width: 176px; } section figure.small figcaption { max-width: 96px; }
 
     """
 }
