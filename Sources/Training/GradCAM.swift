@@ -77,10 +77,8 @@ extension Classifier {
     public func gradCAM(for input: Tensor, classes: [Int], layer: String) throws -> GradCAM {
         precondition(input.rank == 4 && input.shape[0] == 1 && input.shape[1] == 3, "gradCAM: input must be [1, 3, H, W], got \(input.shape)")
         precondition(!classes.isEmpty && classes.allSatisfy { classNames.indices.contains($0) }, "gradCAM: classes \(classes) out of range")
-        let layers = gradCAMLayers()
-        guard let sequential = network as? Sequential, layers.contains(where: { $0.name == layer }),
-              let target = sequential.children.firstIndex(where: { $0.name == layer }) else {
-            throw TrainingError.unknownLayer(name: layer, available: layers.map(\.name))
+        guard let sequential = network as? Sequential, let target = sequential.children.firstIndex(where: { $0.name == layer }) else {
+            throw TrainingError.unknownLayer(name: layer, available: gradCAMLayers().map(\.name))
         }
         // Training mode keeps what backward needs; running statistics keep it the evaluated function.
         let (wasTraining, hadRunningStatistics, hadInputGradient) =
@@ -101,6 +99,9 @@ extension Classifier {
         for (index, child) in sequential.children.enumerated() {
             h = child.layer(h)
             if index == target { activation = h }
+        }
+        guard activation.rank == 4 else {
+            throw TrainingError.unknownLayer(name: layer, available: gradCAMLayers().map(\.name))
         }
         require(h.rank == 2, "gradCAM: the network's output is \(h.shape), not class scores")
         var g = Tensor(shape: h.shape)

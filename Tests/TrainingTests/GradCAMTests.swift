@@ -196,7 +196,10 @@ private func randomImage(h: Int, w: Int, seed: UInt64) -> Tensor {
 
         let x = randomImage(h: 32, w: 32, seed: 11)
         #expect(throws: TrainingError.unknownLayer(name: "fc", available: ["conv1", "1", "conv2", "3", "4"])) {
-            try seed.gradCAM(for: x, classes: [0], layer: "fc")
+            try seed.gradCAM(for: x, classes: [0], layer: "fc")  // a module, but its output is flat
+        }
+        #expect(throws: TrainingError.unknownLayer(name: "conv9", available: ["conv1", "1", "conv2", "3", "4"])) {
+            try seed.gradCAM(for: x, classes: [0], layer: "conv9")
         }
         // The first layer's input gradient, which training skips, is computed for saliency and
         // the setting restored.
