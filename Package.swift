@@ -60,7 +60,7 @@ let package = Package(
         // The speed benchmark behind `featuremaps bench`: GEMM and the model zoo's nets.
         .target(name: "Benchmarking", dependencies: ["Kernels", "Training"]),
         // A trained CIFAR-10 model as an explorer network: the bridge between the two libraries.
-        .target(name: "TrainedMaps", dependencies: ["FeatureMaps", "Training", "Kernels"]),
+        .target(name: "TrainedMaps", dependencies: ["FeatureMaps", "Training", "Kernels", "ImageIO"]),
         // The command line: one file per subcommand, option groups shared by them, and the one
         // place library errors become messages naming flags. A library so tests can parse and
         // run commands in-process.

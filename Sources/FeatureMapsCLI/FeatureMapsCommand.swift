@@ -31,6 +31,7 @@ public struct FeatureMapsCommand: ParsableCommand {
             TrainCIFARCommand.self,
             EvaluateCommand.self,
             PredictCommand.self,
+            ExplainCommand.self,
         ],
         defaultSubcommand: ExploreCommand.self
     )

@@ -69,6 +69,9 @@ public enum Messages {
         case let .lossNotFinite(loss, step, epoch, stepInEpoch, stepsPerEpoch, checkpoint):
             return "the loss became \(loss) at step \(step) (epoch \(epoch), step \(stepInEpoch) of \(stepsPerEpoch)); "
                 + "stopped without saving, the last good checkpoint is \(checkpoint). Try a lower --lr."
+        case let .unknownLayer(name, available):
+            if available.isEmpty { return "the model has no module with feature maps (no convolution), so no Grad-CAM layer" }
+            return "--layer \(name): the model has no module of that name with feature maps; choose one of \(available.joined(separator: ", "))"
         case .file, .optimizerState:
             return error.description
         }

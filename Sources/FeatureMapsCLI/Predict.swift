@@ -37,12 +37,17 @@ public struct PredictCommand: ParsableCommand {
             do {
                 let image = try readImage(atPath: path)
                 let top = classifier.topClasses(of: [image])[0]
-                print("\(path): " + top.map { "\($0.name) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", "))
+                print(Self.line(path: path, top: top))
             } catch {
                 printToStandardError("featuremaps: \(Messages.line(for: error))\n")
                 failed = true
             }
         }
         if failed { throw ExitCode(1) }
+    }
+
+    /// "PATH: cat 0.734, dog 0.100, frog 0.050": the line predict prints per photo (explain too).
+    static func line(path: String, top: [(name: String, probability: Float)]) -> String {
+        "\(path): " + top.map { "\($0.name) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", ")
     }
 }

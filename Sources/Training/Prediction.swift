@@ -22,8 +22,14 @@ extension Classifier {
 
     /// The `k` most probable classes of each photo, most probable first.
     public func topClasses(of photos: [Image], k: Int = 3) -> [[(name: String, probability: Float)]] {
+        rankedClasses(of: photos, k: k).map { $0.map { (classNames[$0.index], $0.probability) } }
+    }
+
+    /// The `k` most probable class indices of each photo with their probabilities, most probable
+    /// first: the one ranking `topClasses` and Grad-CAM's choice of classes share.
+    public func rankedClasses(of photos: [Image], k: Int = 3) -> [[(index: Int, probability: Float)]] {
         probabilities(inputTensor(for: photos)).map { row in
-            row.enumerated().sorted { $0.element > $1.element }.prefix(k).map { (classNames[$0.offset], $0.element) }
+            row.enumerated().sorted { $0.element > $1.element }.prefix(k).map { ($0.offset, $0.element) }
         }
     }
 }

@@ -7,7 +7,8 @@ import Testing
 struct SubcommandRunTests {
     @Test func everyHelpPrintsUsage() throws {
         for arguments in [["--help"], ["explore", "--help"], ["bench", "--help"], ["cifar-preview", "--help"],
-                          ["train-cifar", "--help"], ["evaluate", "--help"], ["predict", "--help"], ["help", "train-cifar"]] {
+                          ["train-cifar", "--help"], ["evaluate", "--help"], ["predict", "--help"], ["explain", "--help"],
+                          ["help", "train-cifar"]] {
             let run = try featuremaps(arguments)
             #expect(run.status == 0, "\(arguments)")
             #expect(run.out.contains("USAGE:"), "\(arguments)")

@@ -121,3 +121,37 @@ func batchNormWithReLUEqualsBatchNormThenReLU(_ training: Bool) {
     #expect([zNet, dxNet, twin.weight.grad, twin.bias.grad].map(bitPatterns) == separate)
     #expect(net.namedBuffers.map(\.name) == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"])
 }
+
+/// `usesRunningStatistics` in training mode: the evaluation-mode output (running statistics, left
+/// unchanged, no batch counted), and a backward pass whose input gradient is the evaluation one,
+/// gamma invStd dy, checked by finite differences of the evaluation-mode layer. A container passes
+/// the setting to a batch norm inside a residual block.
+@Test func batchNormWithRunningStatisticsInTrainingModeGivesEvaluationGradients() {
+    var rng = SeededGenerator(seed: 27)
+    let x = randomTensor([2, 3, 4, 5], &rng, scale: 2), r = randomTensor(x.shape, &rng)
+    let batchNorm = BatchNorm2d(numFeatures: 3)
+    batchNorm.weight.value = Tensor.uniform(shape: [3], in: 0.5..<1.5, using: &rng)
+    batchNorm.bias.value = randomTensor([3], &rng)
+    batchNorm.setBuffer(named: "running_mean", to: randomTensor([3], &rng))
+    batchNorm.setBuffer(named: "running_var", to: Tensor.uniform(shape: [3], in: 0.5..<2, using: &rng))
+    let net = Sequential { Residual { batchNorm } }
+    net.train()
+    net.usesRunningStatistics = true
+    #expect(batchNorm.usesRunningStatistics && net.usesRunningStatistics)
+    let (mean, variance) = (batchNorm.runningMean, batchNorm.runningVar)
+    let y = batchNorm(x)
+    let dx = batchNorm.backward(r)
+    #expect(batchNorm.runningMean == mean && batchNorm.runningVar == variance && batchNorm.numBatchesTracked.storage == [0])
+
+    let evaluation = BatchNorm2d(numFeatures: 3)
+    evaluation.weight.value = batchNorm.weight.value
+    evaluation.bias.value = batchNorm.bias.value
+    for (name, tensor) in batchNorm.namedBuffers { evaluation.setBuffer(named: name, to: tensor) }
+    evaluation.eval()
+    #expect(bitPatterns(evaluation(x)) == bitPatterns(y))
+    #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-2) { weightedSum(evaluation($0), r) } < gradientTolerance)
+    // Not the training gradient: that one subtracts the batch means of dy and dy xhat.
+    net.usesRunningStatistics = false
+    _ = batchNorm(x)
+    #expect(maxAbsDifference(batchNorm.backward(r), dx) > 1e-3)
+}

@@ -5,7 +5,8 @@
 /// "running_var" (ones), [C], and "num_batches_tracked" (a one-element tensor; PyTorch stores it
 /// as an int64 scalar, so a model file should write it as I64 with shape []).
 /// Training uses the batch's statistics (biased variance) and updates the running ones
-/// (unbiased variance, `running = (1 - momentum) running + momentum batch`); evaluation uses the running ones.
+/// (unbiased variance, `running = (1 - momentum) running + momentum batch`); evaluation uses the running ones,
+/// and so does training mode with `usesRunningStatistics` (keeping the input for `backward`).
 public final class BatchNorm2d: Layer {
     /// Channels normalised.
     public let numFeatures: Int
@@ -19,6 +20,8 @@ public final class BatchNorm2d: Layer {
     public let bias: Parameter
     /// Training mode (see `Layer.training`).
     public var training = true
+    /// Normalise with the running statistics in training mode too (see `Layer.usesRunningStatistics`).
+    public var usesRunningStatistics = false
     /// Running mean of the batch means, [C].
     public private(set) var runningMean: Tensor
     /// Running mean of the (unbiased) batch variances, [C].
@@ -92,13 +95,14 @@ public final class BatchNorm2d: Layer {
     /// BatchNorm2d and the ReLU after it this way); the next `backward` then takes the gradient
     /// of the ReLU's output.
     func forward(_ x: Tensor, applyingReLU: Bool) -> Tensor {
-        batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: training,
+        let batchStatistics = training && !usesRunningStatistics
+        batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: batchStatistics,
                            applyingReLU: applyingReLU, runningMean: &runningMean, runningVar: &runningVar,
                            savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
-        usedBatchStatistics = training
+        usedBatchStatistics = batchStatistics
         appliedReLU = applyingReLU
         if training {
-            numBatchesTracked.storage[0] += 1
+            if batchStatistics { numBatchesTracked.storage[0] += 1 }
             input = x
         } else {
             input = .empty

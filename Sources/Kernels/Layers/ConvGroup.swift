@@ -49,6 +49,12 @@ public final class ConvGroup: Layer {
         didSet { for (_, layer) in forwardOrder { layer.training = training } }
     }
 
+    /// Passed to both batch norms.
+    public var usesRunningStatistics: Bool {
+        get { norm1.usesRunningStatistics }
+        set { norm1.usesRunningStatistics = newValue; norm2.usesRunningStatistics = newValue }
+    }
+
     /// Passed to `conv1`, the layer that sees the group's input.
     public var computesInputGradient: Bool {
         get { conv1.computesInputGradient }

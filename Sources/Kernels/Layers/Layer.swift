@@ -51,6 +51,13 @@ public protocol Layer: AnyObject {
     /// not (the gradient with respect to the images is thrown away); it then returns
     /// `Tensor.empty` and skips that work. Containers pass it to their first child.
     var computesInputGradient: Bool { get set }
+    /// Whether batch normalisation uses its running statistics even in training mode (leaving
+    /// them unchanged), as in evaluation. With `training` also true, a forward pass then computes
+    /// the evaluation-mode function while keeping what `backward` needs: the gradients of the
+    /// trained network as it classifies (Grad-CAM, saliency maps), which evaluation mode alone
+    /// cannot give because it keeps nothing for `backward`. Containers pass it to every child;
+    /// layers without statistics ignore it.
+    var usesRunningStatistics: Bool { get set }
 }
 
 extension Layer {
@@ -63,6 +70,11 @@ extension Layer {
     /// Layers that cannot skip the input gradient always compute it.
     public var computesInputGradient: Bool {
         get { true }
+        set {}
+    }
+    /// Layers without batch statistics have none to choose.
+    public var usesRunningStatistics: Bool {
+        get { false }
         set {}
     }
     /// Training mode (`training = true`), for chaining.

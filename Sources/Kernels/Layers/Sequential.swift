@@ -121,6 +121,12 @@ public final class Sequential: Layer {
         set { children.first?.layer.computesInputGradient = newValue }
     }
 
+    /// Passed to every child.
+    public var usesRunningStatistics: Bool {
+        get { children.contains { $0.layer.usesRunningStatistics } }
+        set { for child in children { child.layer.usesRunningStatistics = newValue } }
+    }
+
     /// Resets each child in order, drawing from one generator.
     public func reset(using rng: inout SeededGenerator) {
         for child in children { child.layer.reset(using: &rng) }
@@ -187,6 +193,12 @@ public final class Residual: Layer {
     public var training: Bool {
         get { body.training }
         set { body.training = newValue }
+    }
+
+    /// The body's setting.
+    public var usesRunningStatistics: Bool {
+        get { body.usesRunningStatistics }
+        set { body.usesRunningStatistics = newValue }
     }
 
     /// Resets the body's children in order.
