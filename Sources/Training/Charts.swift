@@ -133,17 +133,18 @@ public enum SVGChart {
     }
 
     /// A histogram as a whole SVG document: `counts` in equal bins over [lo, hi], heights as the
-    /// share of `total` values, with axes, titles and a legend line naming what is counted.
-    public static func histogram(title: String, counts: [Int], lo: Double, hi: Double, total: Int, xTitle: String, legend: String,
-                          width: Double = 360, height: Double = 230) -> String {
+    /// share of `total` values, with axes, titles, a legend line naming what is counted and an
+    /// optional `note` line under it.
+    public static func histogram(title: String, counts: [Int], lo: Double, hi: Double, total: Int, xTitle: String, yTitle: String = "share of values",
+                                 legend: String, note: String? = nil, width: Double = 360, height: Double = 246) -> String {
         let peak = Double(counts.max() ?? 0) / Double(max(total, 1))
         let yMax = peak > 0 ? peak * 1.1 : 1
         let yTicks = ticks(0, yMax, count: 4)
         let left = leftMargin(widestTick: label(100 * (yTicks.values.last ?? 1), decimals: max(yTicks.decimals - 2, 0)) + "%")
-        let plot = (x: left, y: 30.0, width: width - left - 14, height: height - 30 - 66)
+        let plot = (x: left, y: 30.0, width: width - left - 14, height: height - 30 - 82)
         let titleRoom = Int((width - left - 10) / (14 * 0.6))
         var (s, px, py) = axes(title: truncated(title, to: titleRoom), plot: plot, xRange: (lo, hi), yRange: (0, yMax),
-                               xTitle: xTitle, yTitle: "share of values", xTicks: ticks(lo, hi, count: 4), yTicks: yTicks, yPercent: true)
+                               xTitle: xTitle, yTitle: yTitle, xTicks: ticks(lo, hi, count: 4), yTicks: yTicks, yPercent: true)
         let binWidth = (hi - lo) / Double(max(counts.count, 1))
         for (i, count) in counts.enumerated() where count > 0 {
             let a = px(lo + Double(i) * binWidth), b = px(lo + Double(i + 1) * binWidth)
@@ -153,6 +154,7 @@ public enum SVGChart {
         let legendY = plot.y + plot.height + 56
         s += "<rect x=\"\(f(plot.x))\" y=\"\(f(legendY - 10))\" width=\"12\" height=\"10\" fill=\"\(colours.bars)\" stroke=\"\(colours.barEdge)\"/>"
         s += text(truncated(legend, to: Int((width - plot.x - 20) / 7.2)), x: plot.x + 18, y: legendY)
+        if let note { s += text(truncated(note, to: Int((width - plot.x) / 7.2)), x: plot.x, y: legendY + 17) }
         return document(width: width, height: height, s)
     }
 }

@@ -264,7 +264,7 @@ public struct TrainingReportPage: Sendable {
         body += inspectionSection()
         body += "<h2>Configuration</h2>\n" + table(configuration)
         body += "<h3>Machine and precision</h3>\n" + table(environment)
-        if let command { body += "<h3>Command that reproduces it</h3>\n<pre><code>\(e(command))</code></pre>\n" }
+        if let command { body += "<h3>Command that reproduces it</h3>\n<pre class=\"command\"><code>\(e(command))</code></pre>\n" }
         if !files.isEmpty {
             body += "<h2>Files</h2>\n<ul>" + files.map { "<li><a href=\"\(HTMLPage.relativeURL($0))\">\(e($0))</a></li>" }.joined() + "</ul>\n"
         }
@@ -313,11 +313,12 @@ public struct TrainingReportPage: Sendable {
         guard !examples.isEmpty else { return "" }
         let mistakes = examples.filter(\.isMistake).count
         var s = "<h2>\(e(splitName.prefix(1).uppercased() + splitName.dropFirst())) images: predicted and true class</h2>\n"
-        s += "<p class=\"meta\">\(mistakes) mistakes first (most confident first), then \(examples.count - mistakes) correctly classified images. \(e(probabilityNote))</p>\n<div class=\"examples\">\n"
+        s += "<p class=\"meta\">\(mistakes) mistakes first (most confident first, red), then \(examples.count - mistakes) correctly classified images (green). "
+            + "Under each image: its index, the predicted class in bold with its probability and, for a mistake, the true class with its probability. \(e(probabilityNote))</p>\n<div class=\"examples\">\n"
         for x in examples {
             let verdict = x.isMistake ? "mistake" : "correct"
-            var caption = "predicted <b>\(e(name(x.predicted)))</b> \(percent(x.probability))<br>true \(e(name(x.label)))"
-            if x.isMistake { caption += " \(percent(x.labelProbability))" }
+            var caption = "<b>\(e(name(x.predicted)))</b> \(percent(x.probability))"
+            if x.isMistake { caption += "<br>true: \(e(name(x.label))) \(percent(x.labelProbability))" }
             s += "<figure class=\"example \(verdict)\"><img src=\"\(Self.assetsFolder)/\(HTMLPage.relativeURL(Self.exampleFile(x.index)))\" width=\"\(Self.exampleSide)\" height=\"\(Self.exampleSide)\" alt=\"\(e(splitName)) image \(x.index)\" loading=\"lazy\">"
             s += "<figcaption>#\(x.index) \(verdict == "mistake" ? "<span class=\"error\">wrong</span>" : "<span class=\"ok\">right</span>")<br>\(caption)</figcaption></figure>\n"
         }
@@ -353,10 +354,12 @@ public struct TrainingReportPage: Sendable {
         guard !figures.isEmpty else { return "" }
         let charts = figures.map { f in
             let legend = f.summary.excludesZeros
-                ? String(format: "%d non-zero of %d (%.0f%% zeros left out)", f.summary.histogramTotal, f.summary.count, 100 * f.summary.zeroFraction)
-                : "\(f.summary.count) values, mean \(number(f.summary.mean)), std \(number(f.summary.std))"
+                ? String(format: "non-zero values (%.0f%% zeros left out)", 100 * f.summary.zeroFraction)
+                : "all \(f.summary.count) values"
+            let note = "mean \(number(f.summary.mean)), std \(number(f.summary.std))" + (f.summary.excludesZeros ? " (all values)" : "")
             return SVGChart.histogram(title: f.name, counts: f.summary.histogram, lo: f.summary.lo, hi: f.summary.hi,
-                                      total: f.summary.histogramTotal, xTitle: xTitle, legend: legend)
+                                      total: f.summary.histogramTotal, xTitle: xTitle,
+                                      yTitle: f.summary.excludesZeros ? "share of non-zero values" : "share of values", legend: legend, note: note)
         }
         return "<div class=\"charts\">\n" + charts.joined() + "</div>\n"
     }
@@ -396,6 +399,7 @@ public struct TrainingReportPage: Sendable {
     .examples img { width: 96px; height: 96px; }
     figure.mistake img { border: 3px solid #c0392b; } figure.correct img { border: 3px solid #2e8b57; }
     details { margin: 0.5rem 0; }
+    pre.command { white-space: pre; }
 
     """
 }

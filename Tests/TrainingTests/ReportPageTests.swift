@@ -92,7 +92,7 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         }
 
         // Mistakes first; each image's caption is its prediction and probability.
-        let figures = captures(#"<figure class="example (mistake|correct)">.*?<figcaption>#(\d+) .*?predicted <b>([^<]*)</b> ([0-9.]+)%"#, in: html)
+        let figures = captures(#"<figure class="example (mistake|correct)">.*?<figcaption>#(\d+) .*?<br><b>([^<]*)</b> ([0-9.]+)%"#, in: html)
         #expect(figures.count == 48)
         let verdicts = figures.map { $0[0] }
         #expect(verdicts == verdicts.sorted { $0 == "mistake" && $1 == "correct" })
