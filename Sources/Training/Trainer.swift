@@ -271,7 +271,7 @@ public final class Trainer {
             page.curves = .init(records: state.records, trace: state.trace, axis: axis)
             page.curvesNote = "Loss and training accuracy are each epoch's running figures while it trained (augmented images); "
                 + (validation.count > 0 ? "validation accuracy is the plain forward pass on \(tracked.count) held-out images"
-                    + (o.validationEvery > 0 ? ", every \(o.validationEvery) steps and at each epoch's end." : ", at each epoch's end.")
+                    + (o.validationEvery > 0 ? ", every \(o.validationEvery == 1 ? "step" : "\(o.validationEvery) steps") and at each epoch's end." : ", at each epoch's end.")
                     : "no images were held out for validation.")
             page.inspection = ModelInspection.inspect(classifier, images: inspected)
             page.configuration = TrainingReportPage.settings(o) + [
@@ -371,7 +371,7 @@ public final class Trainer {
             state.lossSum = 0; state.correct = 0; state.seen = 0; state.epochSeconds = 0
             try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
             try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
-            try writeAtomically(Reports.curvesSVG(state.records), to: path("curves.svg"))
+            try writeAtomically(Reports.curvesSVG(state.records, trace: state.trace, axis: axis), to: path("curves.svg"))
             let stopping = shouldStop() && state.epoch < epochs
             try reportPage(stopping ? .stopped(epochsDone: state.epoch, epochs: epochs) : .running(epochsDone: state.epoch, epochs: epochs))
                 .write(toFolder: outputFolder)
