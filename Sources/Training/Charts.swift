@@ -47,6 +47,19 @@ public enum SVGChart {
         return (values, max(0, Int(-floor(log10(step) + 1e-9))))
     }
 
+    /// Round ticks for [lo, hi] on an axis `pixels` long: as many as fit (up to `most`) with their
+    /// labels at least 10 px apart.
+    static func fittingTicks(_ lo: Double, _ hi: Double, pixels: Double, most: Int = 8) -> (values: [Double], decimals: Int) {
+        var count = most
+        while true {
+            let t = ticks(lo, hi, count: count)
+            let widest = t.values.map { textWidth(label($0, decimals: t.decimals)) }.max() ?? 0
+            let spacing = t.values.count > 1 ? pixels * (t.values[1] - t.values[0]) / (hi - lo) : pixels
+            if spacing >= widest + 10 || count <= 2 { return t }
+            count -= 1
+        }
+    }
+
     /// `value` with `decimals` decimals.
     static func label(_ value: Double, decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
@@ -80,7 +93,7 @@ public enum SVGChart {
         let px: (Double) -> Double = { x0 + ($0 - xRange.0) / max(xRange.1 - xRange.0, 1e-300) * w }
         let py: (Double) -> Double = { y0 + h - ($0 - yRange.0) / max(yRange.1 - yRange.0, 1e-300) * h }
         var s = text(title, x: x0, y: y0 - 12, size: 14)
-        let xs = xTicks ?? ticks(xRange.0, xRange.1, count: max(2, Int(w / 70)))
+        let xs = xTicks ?? fittingTicks(xRange.0, xRange.1, pixels: w)
         let ys = yTicks ?? ticks(yRange.0, yRange.1, count: max(2, Int(h / 45)))
         for v in ys.values {
             s += "<line x1=\"\(f(x0))\" x2=\"\(f(x0 + w))\" y1=\"\(f(py(v)))\" y2=\"\(f(py(v)))\" stroke=\"#e4e4e4\"/>"
@@ -110,7 +123,7 @@ public enum SVGChart {
         let yTicks = ticks(yRange.0, yRange.1, count: 5)
         let widest = yTicks.values.map { yPercent ? label(100 * $0, decimals: 0) + "%" : label($0, decimals: yTicks.decimals) }.max { $0.count < $1.count } ?? "0.00"
         let left = leftMargin(widestTick: widest)
-        let plot = (x: x + left, y: y + 30, width: width - left - 12, height: height - 30 - 70)
+        let plot = (x: x + left, y: y + 30, width: width - left - 24, height: height - 30 - 70)
         var (s, px, py) = axes(title: title, plot: plot, xRange: xRange, yRange: yRange, xTitle: xTitle, yTitle: yTitle,
                                yTicks: yTicks, yPercent: yPercent)
         for line in series where !line.points.isEmpty {
@@ -133,18 +146,19 @@ public enum SVGChart {
     }
 
     /// A histogram as a whole SVG document: `counts` in equal bins over [lo, hi], heights as the
-    /// share of `total` values, with axes, titles, a legend line naming what is counted and an
-    /// optional `note` line under it.
+    /// share of `total` values, with axes, titles, a legend line naming what is counted and
+    /// `notes` as lines under it.
     public static func histogram(title: String, counts: [Int], lo: Double, hi: Double, total: Int, xTitle: String, yTitle: String = "share of values",
-                                 legend: String, note: String? = nil, width: Double = 360, height: Double = 246) -> String {
+                                 legend: String, notes: [String] = [], width: Double = 360, height: Double? = nil) -> String {
+        let height = height ?? 230 + 17 * Double(notes.count)
         let peak = Double(counts.max() ?? 0) / Double(max(total, 1))
         let yMax = peak > 0 ? peak * 1.1 : 1
         let yTicks = ticks(0, yMax, count: 4)
         let left = leftMargin(widestTick: label(100 * (yTicks.values.last ?? 1), decimals: max(yTicks.decimals - 2, 0)) + "%")
-        let plot = (x: left, y: 30.0, width: width - left - 14, height: height - 30 - 82)
+        let plot = (x: left, y: 30.0, width: width - left - 24, height: height - 30 - 66 - 17 * Double(notes.count))
         let titleRoom = Int((width - left - 10) / (14 * 0.6))
         var (s, px, py) = axes(title: truncated(title, to: titleRoom), plot: plot, xRange: (lo, hi), yRange: (0, yMax),
-                               xTitle: xTitle, yTitle: yTitle, xTicks: ticks(lo, hi, count: 4), yTicks: yTicks, yPercent: true)
+                               xTitle: xTitle, yTitle: yTitle, yTicks: yTicks, yPercent: true)
         let binWidth = (hi - lo) / Double(max(counts.count, 1))
         for (i, count) in counts.enumerated() where count > 0 {
             let a = px(lo + Double(i) * binWidth), b = px(lo + Double(i + 1) * binWidth)
@@ -154,7 +168,9 @@ public enum SVGChart {
         let legendY = plot.y + plot.height + 56
         s += "<rect x=\"\(f(plot.x))\" y=\"\(f(legendY - 10))\" width=\"12\" height=\"10\" fill=\"\(colours.bars)\" stroke=\"\(colours.barEdge)\"/>"
         s += text(truncated(legend, to: Int((width - plot.x - 20) / 7.2)), x: plot.x + 18, y: legendY)
-        if let note { s += text(truncated(note, to: Int((width - plot.x) / 7.2)), x: plot.x, y: legendY + 17) }
+        for (i, note) in notes.enumerated() {
+            s += text(truncated(note, to: Int((width - plot.x) / 7.2)), x: plot.x, y: legendY + 17 * Double(i + 1))
+        }
         return document(width: width, height: height, s)
     }
 }

@@ -15,14 +15,21 @@ public struct ValueSummary: Sendable, Equatable {
     public var zeroFraction: Double
     /// Counts in equal bins over [lo, hi]. When at least `zeroShareLimit` of the values are exactly
     /// zero (`excludesZeros`), the non-zero values only: the spike at zero would flatten the rest.
+    /// Values outside [lo, hi] are counted in the end bins (`outside` of them).
     public var histogram: [Int]
-    /// The histogram's range (the values' range, widened when they are all equal).
+    /// The histogram's range: from the `tail` to the 1 - `tail` quantile of the values it counts
+    /// (a few far values, such as the identity filters of airbench's initialisation, would
+    /// otherwise squeeze the rest into one bar), widened when they are all equal.
     public var lo: Double, hi: Double
+    /// Values the histogram counts that lie outside [lo, hi] (in its end bins).
+    public var outside: Int
     /// Whether `histogram` leaves out the exact zeros.
     public var excludesZeros: Bool
 
     /// The share of exact zeros from which histograms leave them out.
     public static let zeroShareLimit = 0.05
+    /// The share of values at each end the histogram's range may leave out.
+    public static let tail = 0.005
 
     /// The figures of `values`, the histogram in `bins` bins.
     public init(_ values: [Float], bins: Int = 40) {
@@ -43,16 +50,37 @@ public struct ValueSummary: Sendable, Equatable {
         (min, max) = count == 0 ? (0, 0) : (low, high)
         zeroFraction = Double(zeros) / n
         excludesZeros = zeroFraction >= Self.zeroShareLimit && zeros < count
-        if max > min {
-            (lo, hi) = (min, max)
+        // The quantiles from an evenly strided sample of at most 65,536 counted values (a page is
+        // written every epoch; sorting a million activations each time is not worth it).
+        let skipZeros = excludesZeros
+        let counted = count - (skipZeros ? zeros : 0)
+        let stride = Swift.max(1, counted / 65_536)
+        var sample = [Float]()
+        sample.reserveCapacity(Swift.min(counted, 65_536) + 1)
+        var seen = 0
+        for v in values where !(skipZeros && v == 0) {
+            if seen % stride == 0 { sample.append(v) }
+            seen += 1
+        }
+        sample.sort()
+        if let first = sample.first, let last = sample.last {
+            let a = Double(sample[Int((Self.tail * Double(sample.count - 1)).rounded(.down))])
+            let b = Double(sample[Int(((1 - Self.tail) * Double(sample.count - 1)).rounded(.up))])
+            (lo, hi) = b > a ? (a, b) : (Double(first), Double(last))
         } else {
-            let half = Swift.max(abs(min) * 0.1, 0.5)
-            (lo, hi) = (min - half, min + half)
+            (lo, hi) = (min, max)
+        }
+        if !(hi > lo) {
+            let half = Swift.max(abs(lo) * 0.1, 0.5)
+            (lo, hi) = (lo - half, lo + half)
         }
         histogram = [Int](repeating: 0, count: Swift.max(bins, 1))
+        outside = 0
         let scale = Double(histogram.count) / (hi - lo)
-        for v in values where !(excludesZeros && v == 0) {
-            histogram[Swift.min(Swift.max(Int((Double(v) - lo) * scale), 0), histogram.count - 1)] += 1
+        for v in values where !(skipZeros && v == 0) {
+            let d = Double(v)
+            if d < lo || d > hi { outside += 1 }
+            histogram[Swift.min(Swift.max(Int((d - lo) * scale), 0), histogram.count - 1)] += 1
         }
     }
 

@@ -332,7 +332,9 @@ public struct TrainingReportPage: Sendable {
             s += "<p><img src=\"\(Self.assetsFolder)/filters.png\" width=\"\(filters.width)\" height=\"\(filters.height)\" alt=\"first-layer filters\"></p>\n"
         }
         s += "<p class=\"meta\">\(e(inspection.filterNote))</p>\n"
-        s += "<h2>Weights</h2>\n<p class=\"meta\">Every parameter tensor; histograms for the convolution and linear weights.</p>\n"
+        s += "<h2>Weights</h2>\n<p class=\"meta\">Every parameter tensor; histograms for the convolution and linear weights. "
+            + "Each histogram's axis runs from the \(Self.quantileText(ValueSummary.tail)) to the \(Self.quantileText(1 - ValueSummary.tail)) quantile of its values; "
+            + "values beyond it are counted in the end bins (the legend says how many), and min and max are in the table.</p>\n"
         s += figuresTable(inspection.weights)
         s += histograms(inspection.weights.filter { $0.shape.count >= 2 }, xTitle: "weight value")
         s += "<h2>Activations</h2>\n<p class=\"meta\">The output of each layer on the first \(inspection.activationImages) \(e(splitName)) images "
@@ -356,10 +358,11 @@ public struct TrainingReportPage: Sendable {
             let legend = f.summary.excludesZeros
                 ? String(format: "non-zero values (%.0f%% zeros left out)", 100 * f.summary.zeroFraction)
                 : "all \(f.summary.count) values"
-            let note = "mean \(number(f.summary.mean)), std \(number(f.summary.std))" + (f.summary.excludesZeros ? " (all values)" : "")
+            var notes = ["mean \(number(f.summary.mean)), std \(number(f.summary.std))" + (f.summary.excludesZeros ? " (all values)" : "")]
+            if f.summary.outside > 0 { notes.append("\(f.summary.outside) beyond the axis (in the end bins)") }
             return SVGChart.histogram(title: f.name, counts: f.summary.histogram, lo: f.summary.lo, hi: f.summary.hi,
                                       total: f.summary.histogramTotal, xTitle: xTitle,
-                                      yTitle: f.summary.excludesZeros ? "share of non-zero values" : "share of values", legend: legend, note: note)
+                                      yTitle: f.summary.excludesZeros ? "share of non-zero values" : "share of values", legend: legend, notes: notes)
         }
         return "<div class=\"charts\">\n" + charts.joined() + "</div>\n"
     }
@@ -375,6 +378,8 @@ public struct TrainingReportPage: Sendable {
         let tr = rowClass.map { "<tr class=\"\($0)\">" } ?? "<tr>"
         return "<table>\n<tr>" + cells(header, tag: "th") + "</tr>\n" + rows.map { tr + cells($0, tag: "td") + "</tr>\n" }.joined() + "</table>\n"
     }
+
+    private static func quantileText(_ q: Double) -> String { String(format: "%g%%", 100 * q) }
 
     private func name(_ label: Int) -> String { label < classNames.count ? classNames[label] : "class \(label)" }
     private func e(_ text: some StringProtocol) -> String { HTMLPage.escape(String(text)) }

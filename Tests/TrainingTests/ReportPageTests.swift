@@ -134,6 +134,19 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         #expect(!html.contains("refresh") && html.contains("softmax of the plain forward pass"))
     }
 
+    @Test func aStoppedRunLeavesAPageThatSaysSoAndDoesNotReload() throws {
+        let data = syntheticData(train: 64, test: 10)
+        var o = TrainingOptions.preset(for: "seed")
+        o.batchSize = 16
+        o.epochs = 2
+        o.threads = 1
+        let folder = try Fixture.temporaryFolder().path
+        let stopped = try StopAt([[1, 2]]).trainer(o, data, folder).run()
+        #expect(stopped.interrupted)
+        let html = try String(contentsOfFile: folder + "/report.html", encoding: .utf8)
+        #expect(html.contains("stopped after epoch 0 of 2") && !html.contains("http-equiv=\"refresh\"") && !html.contains("running:"))
+    }
+
     @Test func metricsCSVReadsBackAndRejectsOtherFiles() {
         let records = [EpochRecord(epoch: 1, loss: 2.25, trainAccuracy: 0.25, validationAccuracy: nil, learningRate: 0.01, imagesPerSecond: 100, wallSeconds: 1.5),
                        EpochRecord(epoch: 2, loss: 1.5, trainAccuracy: 0.5, validationAccuracy: 0.375, learningRate: 0.001, imagesPerSecond: 120, wallSeconds: 3)]
@@ -155,8 +168,11 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
 
         let summary = ValueSummary([0, 0, 0, 1, 2, 3, 4, 5], bins: 5)
         #expect(summary.count == 8 && summary.mean == 15.0 / 8 && summary.zeroFraction == 3.0 / 8)
-        #expect(summary.excludesZeros && summary.histogramTotal == 5 && summary.histogram == [0, 1, 1, 1, 2])
+        #expect(summary.excludesZeros && summary.histogramTotal == 5 && summary.histogram == [1, 1, 1, 1, 1] && summary.lo == 1 && summary.hi == 5)
         #expect(abs(summary.std - (55.0 / 8 - (15.0 / 8) * (15.0 / 8)).squareRoot()) < 1e-12)
+        // A few far values do not squeeze the rest into one bin: they are counted in the end bin.
+        let spiky = ValueSummary((0 ..< 1000).map { Float($0 % 10 + 1) / 100 } + [1, 1], bins: 10)
+        #expect(spiky.hi < 0.2 && spiky.outside == 2 && spiky.histogram.last == 100 + 2 && spiky.histogramTotal == 1002)
         let flat = ValueSummary([1, 1, 1])
         #expect(flat.std == 0 && flat.lo < 1 && flat.hi > 1 && flat.histogramTotal == 3)
     }
