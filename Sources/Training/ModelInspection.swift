@@ -21,7 +21,8 @@ public struct ValueSummary: Sendable, Equatable {
     /// (a few far values, such as the identity filters of airbench's initialisation, would
     /// otherwise squeeze the rest into one bar), widened when they are all equal.
     public var lo: Double, hi: Double
-    /// Values the histogram counts that lie outside [lo, hi] (in its end bins).
+    /// Values the histogram counts that lie outside [lo, hi] (in its end bins). Infinities and
+    /// NaNs (a diverged model) are never counted; the mean and std show them.
     public var outside: Int
     /// Whether `histogram` leaves out the exact zeros.
     public var excludesZeros: Bool
@@ -58,7 +59,7 @@ public struct ValueSummary: Sendable, Equatable {
         var sample = [Float]()
         sample.reserveCapacity(Swift.min(counted, 65_536) + 1)
         var seen = 0
-        for v in values where !(skipZeros && v == 0) {
+        for v in values where v.isFinite && !(skipZeros && v == 0) {
             if seen % stride == 0 { sample.append(v) }
             seen += 1
         }
@@ -68,7 +69,7 @@ public struct ValueSummary: Sendable, Equatable {
             let b = Double(sample[Int(((1 - Self.tail) * Double(sample.count - 1)).rounded(.up))])
             (lo, hi) = b > a ? (a, b) : (Double(first), Double(last))
         } else {
-            (lo, hi) = (min, max)
+            (lo, hi) = (0, 0)
         }
         if !(hi > lo) {
             let half = Swift.max(abs(lo) * 0.1, 0.5)
@@ -77,7 +78,7 @@ public struct ValueSummary: Sendable, Equatable {
         histogram = [Int](repeating: 0, count: Swift.max(bins, 1))
         outside = 0
         let scale = Double(histogram.count) / (hi - lo)
-        for v in values where !(skipZeros && v == 0) {
+        for v in values where v.isFinite && !(skipZeros && v == 0) {
             let d = Double(v)
             if d < lo || d > hi { outside += 1 }
             histogram[Swift.min(Swift.max(Int((d - lo) * scale), 0), histogram.count - 1)] += 1
@@ -192,7 +193,8 @@ public struct ModelInspection: Sendable {
                     let (ky, kx) = (y / scale, x / scale)
                     for c in 0 ..< 3 {
                         let v = (values[values.startIndex + (c * k + ky) * k + kx] - lo) / range
-                        pixels[((y0 + y) * width + x0 + x) * 3 + c] = UInt8(max(0, min(255, (v * 255).rounded())))
+                        // A NaN weight (a diverged model) is drawn black rather than trapping.
+                        pixels[((y0 + y) * width + x0 + x) * 3 + c] = v.isFinite ? UInt8(max(0, min(255, (v * 255).rounded()))) : 0
                     }
                 }
             }

@@ -173,6 +173,10 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         // A few far values do not squeeze the rest into one bin: they are counted in the end bin.
         let spiky = ValueSummary((0 ..< 1000).map { Float($0 % 10 + 1) / 100 } + [1, 1], bins: 10)
         #expect(spiky.hi < 0.2 && spiky.outside == 2 && spiky.histogram.last == 100 + 2 && spiky.histogramTotal == 1002)
+        // A diverged model's NaNs and infinities are left out of the histogram, not a crash.
+        let diverged = ValueSummary([.nan, 1, 2, .infinity, -.infinity])
+        #expect(diverged.histogramTotal == 2 && diverged.lo.isFinite && diverged.hi.isFinite && diverged.mean.isNaN)
+        #expect(ValueSummary([.nan, .nan]).histogramTotal == 0)
         let flat = ValueSummary([1, 1, 1])
         #expect(flat.std == 0 && flat.lo < 1 && flat.hi > 1 && flat.histogramTotal == 3)
     }
