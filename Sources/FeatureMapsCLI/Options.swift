@@ -119,3 +119,13 @@ public struct PrecisionOptions: ParsableArguments {
 
 /// The help of `--tta/--no-tta`, one text for train-cifar and evaluate.
 let ttaHelp: ArgumentHelp = "Test-time augmentation: average the logits of several views of each image (the image and its mirror image; airbench: also shifted by one pixel, 6 views)."
+
+/// The command line this process ran with, each argument quoted for a POSIX shell where it needs
+/// it, leaving out the flags in `dropping`: what a report shows as the command that reproduces it.
+public func reproducingCommand(_ arguments: [String] = CommandLine.arguments, dropping: Set<String> = []) -> String {
+    let plain = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./=:,+@%".unicodeScalars)
+    return arguments.filter { !dropping.contains($0) }.map { argument in
+        !argument.isEmpty && argument.unicodeScalars.allSatisfy(plain.contains) ? argument
+            : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
+}

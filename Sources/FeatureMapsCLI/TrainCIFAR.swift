@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarking
 import FeatureMaps
 import Foundation
 import Training
@@ -7,7 +8,7 @@ import Training
 public struct TrainCIFARCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "train-cifar",
-        abstract: "Train a CNN on CIFAR-10 from scratch; writes model.safetensors, metrics, curves and a confusion matrix.",
+        abstract: "Train a CNN on CIFAR-10 from scratch; writes model.safetensors and a report page (report.html) with curves, a confusion matrix and the weights.",
         discussion: """
         Each preset's defaults are the PyTorch reference recipe for that net, plus
         flip test-time augmentation (--tta), chosen on a validation split. Options given override them.
@@ -21,7 +22,8 @@ public struct TrainCIFARCommand: ParsableCommand {
                 time to 90/93/94%)
         A custom network is a spec such as "c32k3p1,bn,relu,mp2,c64k3p1,bn,relu,mp2,fc10" (Docs/TRAINING.md).
         Ctrl-C saves a checkpoint; the same command with --resume continues to the same result.
-        Writes model.safetensors, metrics.csv, curves.svg, confusion.svg and per-class.csv in the output folder.
+        Writes model.safetensors, report.html (rewritten at each epoch while training; open it in a
+        browser), metrics.csv, curves.svg, confusion.svg, per-class.csv and run.json in the output folder.
         """)
 
     @Option(help: ArgumentHelp("The network to train: seed (the default), vgg, airbench, or a layer spec.", valueName: "arch"))
@@ -139,6 +141,8 @@ public struct TrainCIFARCommand: ParsableCommand {
         StopRequest.install()
         let console = ConsoleProgress()
         let trainer = Trainer(options: options, data: cifar, outputFolder: output.out, observer: console)
+        trainer.command = reproducingCommand(dropping: ["--resume"])
+        trainer.machine = Benchmarks.cpuDescription().model
         let result = try trainer.run(resume: resume)
         console.finishLine()
         if result.interrupted {
@@ -146,7 +150,7 @@ public struct TrainCIFARCommand: ParsableCommand {
             throw ExitCode(130)
         }
         let wall = ContinuousClock.now - started
-        print("wrote \(trainer.modelPath), metrics.csv, curves.svg, confusion.svg, per-class.csv, run.json in \(output.out)")
+        print("wrote \(trainer.modelPath), report.html, metrics.csv, curves.svg, confusion.svg, per-class.csv, run.json in \(output.out)")
         let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18
         if let r = result.report {
             print(String(format: "whitening %.2f s, training %.1f s (%.0f img/s, %.1f effective GFLOP/s), validation during training %.1f s, test evaluation %.1f s, whole run %.1f s",

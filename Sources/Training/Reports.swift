@@ -42,42 +42,50 @@ public enum Reports {
         return out
     }
 
-    /// curves.svg: training loss (left) and accuracies (right) against the epoch.
-    public static func curvesSVG(_ records: [EpochRecord]) -> String {
-        let epochs = records.map { Double($0.epoch) }
-        let loss = records.map(\.loss)
-        let train = records.map(\.trainAccuracy)
-        let validation = records.compactMap { r in r.validationAccuracy.map { (Double(r.epoch), $0) } }
-        var svg = #"<svg xmlns="http://www.w3.org/2000/svg" width="900" height="340" font-family="sans-serif" font-size="12">"#
-        svg += #"<rect width="900" height="340" fill="white"/>"#
-        svg += panel(x: 60, title: "training loss", series: [(zip(epochs, loss).map { $0 }, "#d62728", "loss")], yRange: (0, max(loss.max() ?? 1, 1e-6) * 1.05))
-        var accuracy: [([(Double, Double)], String, String)] = [(zip(epochs, train).map { $0 }, "#1f77b4", "train")]
-        if !validation.isEmpty { accuracy.append((validation, "#2ca02c", "validation")) }
-        svg += panel(x: 510, title: "accuracy", series: accuracy, yRange: (0, 1))
-        return svg + "</svg>\n"
+    /// The records of a metrics.csv written by `metricsCSV` (nil when `text` is not one: another
+    /// header, or a row that does not parse).
+    public static func records(fromMetricsCSV text: String) -> [EpochRecord]? {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        guard lines.first == metricsCSV([]).trimmingCharacters(in: .newlines) else { return nil }
+        lines.removeFirst()
+        var records = [EpochRecord]()
+        for line in lines {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 7, let epoch = Int(fields[0]), let loss = Double(fields[1]), let train = Double(fields[2]),
+                  let rate = Double(fields[4]), let speed = Double(fields[5]), let wall = Double(fields[6]) else { return nil }
+            let validation = fields[3].isEmpty ? nil : Double(fields[3])
+            if !fields[3].isEmpty && validation == nil { return nil }
+            records.append(EpochRecord(epoch: epoch, loss: loss, trainAccuracy: train, validationAccuracy: validation,
+                                       learningRate: rate, imagesPerSecond: speed, wallSeconds: wall))
+        }
+        return records
     }
 
-    private static func panel(x: Double, title: String, series: [([(Double, Double)], String, String)], yRange: (Double, Double)) -> String {
-        let (w, h, top) = (360.0, 240.0, 40.0)
-        let xs = series.flatMap { $0.0.map(\.0) }
-        let xMin = 1.0, xMax = max(xs.max() ?? 1, 2)
-        func px(_ v: Double) -> Double { x + (v - xMin) / (xMax - xMin) * w }
-        func py(_ v: Double) -> Double { top + h - (v - yRange.0) / max(yRange.1 - yRange.0, 1e-12) * h }
-        var s = "<text x=\"\(x)\" y=\"24\" font-size=\"14\">\(title)</text>"
-        s += "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#888\"/>"
-        for i in 0...4 {
-            let v = yRange.0 + (yRange.1 - yRange.0) * Double(i) / 4
-            s += "<line x1=\"\(x)\" x2=\"\(x + w)\" y1=\"\(py(v))\" y2=\"\(py(v))\" stroke=\"#eee\"/>"
-            s += "<text x=\"\(x - 6)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(String(format: "%.2f", v))</text>"
+    /// curves.svg: training loss (left) and accuracies (right) against the epoch. Each epoch's
+    /// figures sit at the epoch's end; with `axis` (a run's steps), a fractional last epoch ends
+    /// where its last step does, the validation trace (`trace`, every N steps) is drawn at its steps,
+    /// and the x axis spans the whole planned run, so a page written mid-run shows how far it got.
+    public static func curvesSVG(_ records: [EpochRecord], trace: [ValidationPoint] = [], axis: EpochAxis? = nil) -> String {
+        let end = axis.map { Double($0.totalSteps) / Double($0.stepsPerEpoch) }
+        func x(_ r: EpochRecord) -> Double { min(Double(r.epoch), end ?? .infinity) }
+        let loss = records.map { (x($0), $0.loss) }
+        let xMax = max(end ?? 0, records.last.map(x) ?? 0, 1)
+        let lossMax = records.map(\.loss).filter(\.isFinite).max() ?? 1
+        let (w, h) = (460.0, 330.0)
+        var svg = SVGChart.linePanel(x: 0, y: 0, width: w, height: h, title: "training loss", xTitle: "epoch", yTitle: "loss (mean per image)",
+                                     xRange: (0, xMax), yRange: (0, max(lossMax, 1e-6) * 1.1),
+                                     series: [SVGChart.Series(label: "training loss", colour: SVGChart.colours.loss, points: loss)])
+        var accuracy = [SVGChart.Series(label: "train (during the epoch)", colour: SVGChart.colours.train, points: records.map { (x($0), $0.trainAccuracy) })]
+        if let axis, !trace.isEmpty {
+            let points = trace.map { (Double($0.step) / Double(axis.stepsPerEpoch), $0.accuracy) }
+            accuracy.append(SVGChart.Series(label: "validation", colour: SVGChart.colours.validation, points: points))
+        } else {
+            let points = records.compactMap { r in r.validationAccuracy.map { (x(r), $0) } }
+            if !points.isEmpty { accuracy.append(SVGChart.Series(label: "validation", colour: SVGChart.colours.validation, points: points)) }
         }
-        s += "<text x=\"\(x + w / 2)\" y=\"\(top + h + 30)\" text-anchor=\"middle\">epoch (1 to \(Int(xMax)))</text>"
-        for (index, (points, colour, label)) in series.enumerated() {
-            let path = points.map { "\(String(format: "%.1f", px($0.0))),\(String(format: "%.1f", py($0.1)))" }.joined(separator: " ")
-            s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>"
-            for p in points { s += "<circle cx=\"\(px(p.0))\" cy=\"\(py(p.1))\" r=\"2.5\" fill=\"\(colour)\"/>" }
-            s += "<text x=\"\(x + w - 90)\" y=\"\(top + 18 + 16 * Double(index))\" fill=\"\(colour)\">\(label)</text>"
-        }
-        return s
+        svg += SVGChart.linePanel(x: w + 20, y: 0, width: w, height: h, title: "accuracy", xTitle: "epoch", yTitle: "accuracy",
+                                  xRange: (0, xMax), yRange: (0, 1), series: accuracy, yPercent: true)
+        return SVGChart.document(width: 2 * w + 20, height: h, svg)
     }
 
     /// The confusion matrix: counts[true label][predicted label].
@@ -106,21 +114,31 @@ public enum Reports {
     }
 
     /// confusion.svg: the matrix as shaded cells with counts, true class down, predicted across,
-    /// and each class's accuracy at the end of its row.
+    /// and each class's accuracy at the end of its row. Margins grow with the class names (names
+    /// longer than 22 characters are cut with an ellipsis); a key under the matrix says what the
+    /// shades mean.
     public static func confusionSVG(_ matrix: [[Int]], classNames: [String], title: String) -> String {
         let n = matrix.count
-        let cell = 46.0, left = 100.0, top = 110.0
-        let width = left + cell * Double(n) + 90, height = top + cell * Double(n) + 40
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"11\">"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
-        s += "<text x=\"\(left)\" y=\"20\" font-size=\"14\">\(title)</text>"
-        s += "<text x=\"\(left + cell * Double(n) / 2)\" y=\"40\" text-anchor=\"middle\">predicted class</text>"
+        let names = (0 ..< n).map { SVGChart.truncated($0 < classNames.count ? classNames[$0] : "class \($0)", to: 22) }
+        let widest = names.map { SVGChart.textWidth($0, size: 11) }.max() ?? 40
+        let counts = matrix.flatMap { $0 }.map { "\($0)" }
+        let cell = max(46.0, (counts.map { SVGChart.textWidth($0, size: 11) }.max() ?? 0) + 10)
+        let left = 34 + widest + 10
+        // Column names are rotated by 45 degrees: their height is width x sin 45.
+        let top = 64 + widest * 0.71 + 10
+        let matrixWidth = cell * Double(n)
+        let titleWidth = SVGChart.textWidth(title, size: 14)
+        let width = max(left + matrixWidth + 80, titleWidth + 20)
+        let height = top + matrixWidth + 62
+        var s = SVGChart.text(title, x: 10, y: 22, size: 14)
+        s += SVGChart.text("predicted class", x: left + matrixWidth / 2, y: 48, anchor: "middle")
         let accuracy = perClassAccuracy(matrix)
-        for (i, name) in classNames.prefix(n).enumerated() {
+        for (i, name) in names.enumerated() {
+            let centre = top + cell * (Double(i) + 0.5)
             let cx = left + cell * (Double(i) + 0.5)
-            s += "<text x=\"\(cx)\" y=\"\(top - 8)\" transform=\"rotate(-45 \(cx) \(top - 8))\">\(name)</text>"
-            s += "<text x=\"\(left - 6)\" y=\"\(top + cell * (Double(i) + 0.5) + 4)\" text-anchor=\"end\">\(name)</text>"
-            s += "<text x=\"\(left + cell * Double(n) + 8)\" y=\"\(top + cell * (Double(i) + 0.5) + 4)\">\(String(format: "%.1f%%", 100 * accuracy[i]))</text>"
+            s += SVGChart.text(name, x: cx - 2, y: top - 8, size: 11, rotate: -45)
+            s += SVGChart.text(name, x: left - 6, y: centre + 4, anchor: "end", size: 11)
+            s += SVGChart.text(String(format: "%.1f%%", 100 * accuracy[i]), x: left + matrixWidth + 8, y: centre + 4, size: 11)
         }
         for (i, row) in matrix.enumerated() {
             let total = max(row.reduce(0, +), 1)
@@ -130,12 +148,33 @@ public enum Reports {
                 let fill = i == j ? "rgb(\(shade),\(Int(155 + 100 * (1 - f))),\(shade))" : "rgb(255,\(shade),\(shade))"
                 let x = left + cell * Double(j), y = top + cell * Double(i)
                 s += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell)\" height=\"\(cell)\" fill=\"\(fill)\" stroke=\"#ccc\"/>"
-                s += "<text x=\"\(x + cell / 2)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"middle\" fill=\"\(f > 0.5 ? "white" : "black")\">\(count)</text>"
+                s += SVGChart.text("\(count)", x: x + cell / 2, y: y + cell / 2 + 4, anchor: "middle", size: 11, fill: f > 0.5 ? "white" : "black")
             }
         }
-        s += "<text x=\"\(left + cell * Double(n) + 8)\" y=\"\(top - 8)\">accuracy</text>"
-        s += "<text x=\"16\" y=\"\(top + cell * Double(n) / 2)\" transform=\"rotate(-90 16 \(top + cell * Double(n) / 2))\" text-anchor=\"middle\">true class</text>"
-        return s + "</svg>\n"
+        s += SVGChart.text("accuracy", x: left + matrixWidth + 8, y: top - 8, size: 11)
+        s += SVGChart.text("true class", x: 16, y: top + matrixWidth / 2, anchor: "middle", rotate: -90)
+        let keyY = top + matrixWidth + 24
+        s += "<rect x=\"\(left)\" y=\"\(keyY - 10)\" width=\"12\" height=\"12\" fill=\"rgb(0,155,0)\"/>"
+        s += SVGChart.text("correct", x: left + 16, y: keyY, size: 11)
+        s += "<rect x=\"\(left + 76)\" y=\"\(keyY - 10)\" width=\"12\" height=\"12\" fill=\"rgb(255,0,0)\"/>"
+        s += SVGChart.text("confused", x: left + 92, y: keyY, size: 11)
+        s += SVGChart.text("darker: a larger share of the true class's images", x: left, y: keyY + 18, size: 11)
+        return SVGChart.document(width: width, height: height, s)
+    }
+}
+
+/// Where a run's steps fall on the curves' epoch axis: the last epoch of a fractional run ends
+/// part-way, and validation points come every N steps.
+public struct EpochAxis: Sendable, Equatable {
+    /// Optimiser steps in a full epoch.
+    public var stepsPerEpoch: Int
+    /// Optimiser steps of the whole run.
+    public var totalSteps: Int
+
+    /// An axis for a run of `totalSteps` steps, `stepsPerEpoch` to an epoch.
+    public init(stepsPerEpoch: Int, totalSteps: Int) {
+        self.stepsPerEpoch = max(stepsPerEpoch, 1)
+        self.totalSteps = totalSteps
     }
 }
 
@@ -147,6 +186,13 @@ public struct ValidationPoint: Sendable, Codable, Equatable {
     public var trainingSeconds: Double
     /// Accuracy of the plain forward pass.
     public var accuracy: Double
+
+    /// A point of the given figures.
+    public init(step: Int, trainingSeconds: Double, accuracy: Double) {
+        self.step = step
+        self.trainingSeconds = trainingSeconds
+        self.accuracy = accuracy
+    }
 }
 
 /// A finished run's figures: where the time went, speed, accuracies and the validation trace.

@@ -167,6 +167,10 @@ public final class Trainer {
     /// Asked after every step whether to stop (save and return). The CLI's default reads the
     /// SIGINT/SIGTERM flag; tests give each trainer its own, so parallel tests do not interfere.
     public var shouldStop: () -> Bool = { StopRequest.isRequested }
+    /// The command line that reproduces the run, shown on report.html (nil: the page says nothing).
+    public var command: String?
+    /// The CPU's model name, shown on report.html (nil: not known).
+    public var machine: String?
 
     /// The checkpoint file in `outputFolder`.
     public var checkpointPath: String { (outputFolder as NSString).appendingPathComponent("checkpoint.safetensors") }
@@ -257,9 +261,35 @@ public final class Trainer {
             return accuracy
         }
 
+        let axis = EpochAxis(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
+        let inspected = data.test.prefix(TrainingReportPage.inspectedImages)
+        /// report.html as the run stands: curves, weights and activations, settings (once per
+        /// epoch and at the end, never per step).
+        func reportPage(_ status: TrainingReportPage.Status) -> TrainingReportPage {
+            var page = TrainingReportPage(title: "Training report: \(o.model)", classNames: data.classNames)
+            page.status = status
+            page.curves = .init(records: state.records, trace: state.trace, axis: axis)
+            page.curvesNote = "Loss and training accuracy are each epoch's running figures while it trained (augmented images); "
+                + (validation.count > 0 ? "validation accuracy is the plain forward pass on \(tracked.count) held-out images"
+                    + (o.validationEvery > 0 ? ", every \(o.validationEvery == 1 ? "step" : "\(o.validationEvery) steps") and at each epoch's end." : ", at each epoch's end.")
+                    : "no images were held out for validation.")
+            page.inspection = ModelInspection.inspect(classifier, images: inspected)
+            page.configuration = TrainingReportPage.settings(o) + [
+                ("data", data.source), ("training images", "\(n)"), ("held-out validation images", "\(validation.count)"),
+                ("steps per epoch", "\(stepsPerEpoch)"), ("steps", "\(totalSteps)"),
+            ]
+            page.environment = TrainingReportPage.environment(machine: machine, training: o.precision, evaluation: .fp32)
+            page.command = command
+            page.files = TrainingReportPage.runFiles
+            page.summary = [("epochs finished", "\(state.records.count) of \(epochs)"),
+                            ("training time", String(format: "%.1f s", state.trainingSeconds))]
+            return page
+        }
+
         var batch = Tensor(shape: [0])
         var labels = [Int]()
         network.training = true
+        try reportPage(.running(epochsDone: state.epoch, epochs: epochs)).write(toFolder: outputFolder)
         while state.epoch < epochs {
             let epoch = state.epoch
             let epochStart = state.rng
@@ -323,6 +353,7 @@ public final class Trainer {
                     // the same order and crops and continues at the next step.
                     state.rng = epochStart
                     try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+                    try reportPage(.stopped(epochsDone: state.epoch, epochs: epochs)).write(toFolder: outputFolder)
                     observer?.note("stopped at epoch \(epoch + 1), step \(step + 1) of \(steps); checkpoint saved to \(checkpointPath)")
                     return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, plainTestAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
                 }
@@ -340,9 +371,12 @@ public final class Trainer {
             state.lossSum = 0; state.correct = 0; state.seen = 0; state.epochSeconds = 0
             try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
             try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
-            try writeAtomically(Reports.curvesSVG(state.records), to: path("curves.svg"))
+            try writeAtomically(Reports.curvesSVG(state.records, trace: state.trace, axis: axis), to: path("curves.svg"))
+            let stopping = shouldStop() && state.epoch < epochs
+            try reportPage(stopping ? .stopped(epochsDone: state.epoch, epochs: epochs) : .running(epochsDone: state.epoch, epochs: epochs))
+                .write(toFolder: outputFolder)
             observer?.epochFinished(record, epochs: epochs)
-            if shouldStop() && state.epoch < epochs {
+            if stopping {
                 observer?.note("stopped after epoch \(state.epoch); checkpoint saved to \(checkpointPath)")
                 return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, plainTestAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
             }
@@ -352,7 +386,7 @@ public final class Trainer {
         let test = testLimit.map { data.test.prefix($0) } ?? data.test
         let tta = o.tta ? TestTimeAugmentation.preset(for: o.model) : .none
         let clock = ContinuousClock.now
-        let outcome = Precision.with(.fp32) { evaluate(classifier, on: test, normalization: normalization, tta: tta) }
+        let outcome = Precision.with(.fp32) { score(classifier, on: test, normalization: normalization, tta: tta) }
         let testSeconds = seconds(ContinuousClock.now - clock)
         let matrix = Reports.confusionMatrix(labels: test.labels.map(Int.init), predictions: outcome.predictions)
         try writeAtomically(Reports.confusionSVG(matrix, classNames: data.classNames, title: "test set confusion matrix (\(test.count) images, accuracy \(String(format: "%.4f", outcome.accuracy)))"), to: path("confusion.svg"))
@@ -368,6 +402,12 @@ public final class Trainer {
                                testTimeAugmentation: tta, testImages: test.count,
                                testAccuracy: outcome.accuracy, plainTestAccuracy: outcome.plainAccuracy, trace: state.trace)
         try writeAtomically(report.json, to: path("run.json"))
+        var page = reportPage(.finished)
+        page.summary = TrainingReportPage.summary(of: report)
+        page.confusion = matrix
+        page.examples = ReportExample.select(from: test, evaluation: outcome)
+        page.probabilityNote = TrainingReportPage.probabilityNote(tta)
+        try page.write(toFolder: outputFolder)
         return TrainingResult(records: state.records, interrupted: false, testAccuracy: outcome.accuracy, plainTestAccuracy: outcome.plainAccuracy,
                               testCount: test.count, trainingSeconds: state.trainingSeconds, report: report)
     }
@@ -397,13 +437,38 @@ struct RunState {
     var trace = [ValidationPoint]()
 }
 
-/// The accuracy and the predicted labels of `classifier` on `split` (evaluation mode, batches
-/// of 500, products in `Precision.current`), with the test-time augmentation `tta`: each image's logits are the weighted sum of
-/// its views' logits. `plainAccuracy` is the first view's, the image alone (the plain forward
-/// pass), computed in the same pass. Inputs are normalised by `normalization` (default: the
-/// classifier's).
+/// The outcome of scoring a classifier on a split (`score`).
+public struct Evaluation: Sendable {
+    /// Accuracy with the test-time augmentation asked for.
+    public var accuracy: Double
+    /// Accuracy of the plain forward pass (the first view), computed in the same pass.
+    public var plainAccuracy: Double
+    /// The predicted label of each image.
+    public var predictions: [Int]
+    /// The softmax of each image's evaluation logits (with test-time augmentation, of the views'
+    /// weighted sum), `classes` values per image.
+    public var probabilities: [Float]
+    /// Classes per image in `probabilities`.
+    public var classes: Int
+
+    /// The probability image `index` has for class `label`.
+    public func probability(of label: Int, image index: Int) -> Float { probabilities[index * classes + label] }
+}
+
+/// The accuracy and the predicted labels of `classifier` on `split` (see `score`).
 public func evaluate(_ classifier: Classifier, on split: CIFARSplit, normalization: Normalization? = nil,
                      tta: TestTimeAugmentation = .none) -> (accuracy: Double, plainAccuracy: Double, predictions: [Int]) {
+    let outcome = score(classifier, on: split, normalization: normalization, tta: tta)
+    return (outcome.accuracy, outcome.plainAccuracy, outcome.predictions)
+}
+
+/// `classifier` scored on `split` (evaluation mode, batches of 500, products in
+/// `Precision.current`), with the test-time augmentation `tta`: each image's logits are the
+/// weighted sum of its views' logits. `plainAccuracy` is the first view's, the image alone (the
+/// plain forward pass), computed in the same pass. Inputs are normalised by `normalization`
+/// (default: the classifier's).
+public func score(_ classifier: Classifier, on split: CIFARSplit, normalization: Normalization? = nil,
+                  tta: TestTimeAugmentation = .none) -> Evaluation {
     let assembler = BatchAssembler(normalization: normalization ?? classifier.normalization, padding: tta.padding, paddingMode: .reflect)
     let views = tta.views
     let network = classifier.network
@@ -412,6 +477,8 @@ public func evaluate(_ classifier: Classifier, on split: CIFARSplit, normalizati
     defer { network.training = wasTraining }
     var predictions = [Int]()
     predictions.reserveCapacity(split.count)
+    var probabilities = [Float]()
+    var classes = 0
     var batch = Tensor(shape: [0])
     var labels = [Int]()
     var logits = Tensor(shape: [0])
@@ -435,18 +502,25 @@ public func evaluate(_ classifier: Classifier, on split: CIFARSplit, normalizati
                 for i in 0 ..< out.count { logits.storage[i] += view.weight * out.storage[i] }
             }
         }
-        let classes = logits.shape.last ?? 1
+        classes = logits.shape.last ?? 1
+        if probabilities.isEmpty { probabilities.reserveCapacity(split.count * classes) }
         logits.withUnsafeBufferPointer { p in
             for i in 0 ..< (end - start) {
                 let guess = argmax(p, offset: i * classes, count: classes)
                 predictions.append(guess)
                 if guess == labels[i] { correct += 1 }
+                // Softmax, shifted by the largest logit so exp cannot overflow.
+                let top = p[i * classes + guess]
+                var total: Float = 0
+                for j in 0 ..< classes { total += Foundation.exp(p[i * classes + j] - top) }
+                for j in 0 ..< classes { probabilities.append(Foundation.exp(p[i * classes + j] - top) / total) }
             }
         }
         start = end
     }
     let count = Double(max(split.count, 1))
-    return (Double(correct) / count, Double(plainCorrect) / count, predictions)
+    return Evaluation(accuracy: Double(correct) / count, plainAccuracy: Double(plainCorrect) / count,
+                      predictions: predictions, probabilities: probabilities, classes: classes)
 }
 
 private func argmax(_ p: UnsafeBufferPointer<Float>, offset: Int, count: Int) -> Int {

@@ -39,6 +39,12 @@ import Training
         #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0)
     }
 
+    @Test func theReproducingCommandQuotesWhatAShellWouldSplit() {
+        #expect(reproducingCommand(["featuremaps", "train-cifar", "--resume", "-o", "my run", "--arch", "c8k3p1,relu,fc10", "it's", ""],
+                                   dropping: ["--resume"])
+                == "featuremaps train-cifar -o 'my run' --arch c8k3p1,relu,fc10 'it'\\''s' ''")
+    }
+
     @Test func seedDefaultsToZeroEverywhere() throws {
         #expect(try parse(["train-cifar"], as: TrainCIFARCommand.self).options().seed == 0)
         let help = FeatureMapsCommand.helpMessage(for: ExploreCommand.self)

@@ -29,7 +29,19 @@ struct SubcommandRunTests {
         let evaluate = try featuremaps(["evaluate", "--model", model, "-o", folder + "/eval", "--tta", "--threads", "1"] + data)
         #expect(evaluate.status == 0, "\(evaluate.err)")
         #expect(evaluate.out.contains("test accuracy: "))
-        #expect(Scratch.files(under: folder + "/eval") == ["confusion.svg", "per-class.csv"])
+        let written = Scratch.files(under: folder + "/eval")
+        #expect(written.filter { !$0.hasPrefix("report_files/") } == ["confusion.svg", "per-class.csv", "report.html"])
+        #expect(written.contains("report_files/filters.png") && written.filter { $0.hasPrefix("report_files/test-") }.count == 4)
+        for (page, folderName) in [("/eval/report.html", "/eval"), ("/run/report.html", "/run")] {
+            let html = try String(contentsOfFile: folder + page, encoding: .utf8)
+            let links = html.components(separatedBy: "src=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            #expect(!links.isEmpty)
+            for link in links { #expect(FileManager.default.fileExists(atPath: folder + folderName + "/" + link), "\(page): \(link)") }
+            // The command that reproduces the run, as run.
+            #expect(html.contains(page.hasPrefix("/eval") ? "evaluate --model " : "train-cifar --arch c4k3p1,relu,mp4,fc10"))
+        }
+        // evaluate finds the training run's metrics beside the model.
+        #expect(try String(contentsOfFile: folder + "/eval/report.html", encoding: .utf8).contains("/run/metrics.csv, the training run"))
 
         let photo = try Scratch.photo(folder + "/photo.png")
         let predict = try featuremaps(["predict", "--model", model, "--threads", "1", photo])
