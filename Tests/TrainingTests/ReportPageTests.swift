@@ -223,7 +223,7 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         #expect(pixel(top) == 255 && pixel(bottom) == 0)
     }
 
-    @Test func chartsHaveRoundTicksAxisTitlesAndLegendsForAnyRunLength() {
+    @Test func chartsHaveRoundTicksAxisTitlesAndLegendsForAnyRunLength() throws {
         let unit = SVGChart.ticks(0, 1)
         #expect(unit.values.count == 6 && abs(unit.values[3] - 0.6) < 1e-12 && unit.decimals == 1)
         #expect(SVGChart.ticks(0, 9.9).values == [0, 2, 4, 6, 8] && SVGChart.ticks(0, 9.9).decimals == 0)
@@ -244,5 +244,15 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         let confusion = Reports.confusionSVG(matrix, classNames: names, title: "t & <u>")
         #expect(confusion.contains("class number 0 with a…") && confusion.contains("t &amp; &lt;u&gt;"))
         #expect(!confusion.contains("very long name<"))
+        // Text widths err wide against DejaVu Sans's advances (em per character: digits 0.636,
+        // M 0.863, W 0.989, m 0.974, lower-case up to 0.635, space 0.318), so an evaluate title of
+        // digits and capitals fits its chart.
+        for (text, dejaVu) in [("0123456789", 6.36), ("MODEL", 3.89), ("WWW mmm", 5.86), ("abcdeghknopqsuvxyz", 10.9), ("/work/runs/x: (1, 2)", 9.6)] {
+            #expect(SVGChart.textWidth(text, size: 10) >= dejaVu * 10, "\(text)")
+        }
+        let title = "/WORK/RUNS/VGG-2026-11-30/MODEL.safetensors: test set confusion matrix (10000 images, accuracy 0.9046)"
+        let wide = Reports.confusionSVG(matrix, classNames: names, title: title)
+        let width = try #require(captures(#"<svg [^>]*width="(\d+)""#, in: wide).first.flatMap { Double($0[0]) })
+        #expect(width >= 10 + SVGChart.textWidth(title, size: 14))
     }
 }
