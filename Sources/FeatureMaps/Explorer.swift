@@ -79,15 +79,20 @@ public struct ExploredFile: Sendable, Equatable {
     public var thumbnailWidth: Int
     /// The thumbnail's height in pixels.
     public var thumbnailHeight: Int
+    /// What part of the picture the thumbnail shows when it is not the whole of it (a wrapped
+    /// grid's first block: "first stage shown: L6 conv (128 maps)"); nil when it is the whole.
+    public var thumbnailPart: String?
 
     /// A file and its thumbnail.
-    public init(name: String, width: Int, height: Int, thumbnail: String, thumbnailWidth: Int, thumbnailHeight: Int) {
+    public init(name: String, width: Int, height: Int, thumbnail: String, thumbnailWidth: Int, thumbnailHeight: Int,
+                thumbnailPart: String? = nil) {
         self.name = name
         self.width = width
         self.height = height
         self.thumbnail = thumbnail
         self.thumbnailWidth = thumbnailWidth
         self.thumbnailHeight = thumbnailHeight
+        self.thumbnailPart = thumbnailPart
     }
 }
 
@@ -189,23 +194,28 @@ public struct Explorer: Sendable {
 
         var files: [(name: String, write: (String) throws -> Void)] = []
         var pictures: [ExploredFile] = []
-        func addPicture(_ picture: Image, name: String) {
+        /// Adds `picture` and its thumbnail, made from `part` of it when given (rows from the top).
+        func addPicture(_ picture: Image, name: String, part: (rows: Int, description: String)? = nil) {
             files.append((name, { path in try writePNG(picture, toPath: path, compression: .fastest) }))
-            let (width, height) = Self.thumbnailSize(width: picture.width, height: picture.height)
+            let shown = part.map { part in
+                Image(width: picture.width, height: part.rows, channels: picture.channels,
+                      pixels: Array(picture.pixels.prefix(picture.width * part.rows * picture.channels)))
+            } ?? picture
+            let (width, height) = Self.thumbnailSize(width: shown.width, height: shown.height)
             var thumbnail = name
-            if (width, height) != (picture.width, picture.height) {
+            if part != nil || (width, height) != (picture.width, picture.height) {
                 thumbnail = String(name.dropLast(4)) + ".thumb.png"
-                let small = picture.resizedByAreaAveraging(width: width, height: height)
+                let small = shown.resizedByAreaAveraging(width: width, height: height)
                 files.append((thumbnail, { path in try writePNG(small, toPath: path, compression: .fastest) }))
             }
-            pictures.append(ExploredFile(name: name, width: picture.width, height: picture.height,
-                                         thumbnail: thumbnail, thumbnailWidth: width, thumbnailHeight: height))
+            pictures.append(ExploredFile(name: name, width: picture.width, height: picture.height, thumbnail: thumbnail,
+                                         thumbnailWidth: width, thumbnailHeight: height, thumbnailPart: part?.description))
         }
         addPicture(seen, name: "in_img.png")
         for (index, maps) in layers.enumerated() {
             let grid = FeatureMapGrid(layer: index + 1, maps: maps, tileSides: options.tileSides,
                                       maxWidth: options.maxGridWidth)
-            addPicture(grid.render(), name: "L\(index + 1).png")
+            addPicture(grid.render(), name: "L\(index + 1).png", part: Self.thumbnailPart(of: grid))
         }
         if options.saveMaps {
             let channels = tensor.shape[1]
@@ -238,6 +248,17 @@ public struct Explorer: Sendable {
         } catch {
             throw ExplorerFailure(path: input.path, reason: "cannot write output: \(error)")
         }
+    }
+
+    /// The part of a layer's figure its thumbnail shows: all of it, unless the grid is wrapped
+    /// into stacked blocks (a wide layer), whose whole figure would shrink to a narrow strip in a
+    /// 480-pixel box; then the first block (the conv maps, with its heading and the margin) and
+    /// the words saying so.
+    static func thumbnailPart(of grid: FeatureMapGrid) -> (rows: Int, description: String)? {
+        let blocks = grid.blockFrames()
+        guard blocks.count > 1, let first = blocks.first else { return nil }
+        let title = grid.rowTitles.first.map { $0.isEmpty ? "" : ": " + $0 } ?? ""
+        return (min(grid.imageSize.height, 2 * first.y + first.height), "first stage shown" + title)
     }
 
     /// The size of a `width` x `height` picture's thumbnail: scaled down to fit `thumbnailBox`

@@ -320,6 +320,17 @@ public struct FeatureMapGrid: Sendable {
         }
     }
 
+    /// Each row's block (its heading band and its lines of tiles, the image's full width), top to
+    /// bottom, when the grid is wrapped; empty otherwise.
+    public func blockFrames() -> [Frame] {
+        let layout = layout()
+        guard layout.wrapped else { return [] }
+        return rows.enumerated().map { r, row in
+            Frame(x: 0, y: layout.blockTops[r], width: layout.width,
+                  height: layout.headingBand + max(1, (row.count + layout.columns - 1) / layout.columns) * layout.rowHeight)
+        }
+    }
+
     /// The grid as an 8-bit grayscale image: white background, black labels.
     public func render() -> Image {
         let layout = layout()

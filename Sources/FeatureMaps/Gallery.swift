@@ -43,6 +43,7 @@ public struct Gallery: Sendable {
     .pictures { display: flex; flex-wrap: wrap; align-items: flex-start; }
     .full { overflow-x: auto; } .full img { max-width: none; }
     .top b { font-weight: 600; }
+    figcaption .part { color: #555; font-style: italic; }
 
     """
 
@@ -77,7 +78,8 @@ public struct Gallery: Sendable {
                 body += "<figure><a href=\"\(HTMLPage.relativeURL(folder + "/" + picture.name))\">"
                     + "<img loading=\"lazy\" src=\"\(HTMLPage.relativeURL(folder + "/" + picture.thumbnail))\" "
                     + "width=\"\(width)\" height=\"\(height)\" alt=\"\(HTMLPage.escape(Self.caption(picture.name)))\"></a>"
-                    + "<figcaption>\(HTMLPage.escape(Self.caption(picture.name))), \(picture.width) x \(picture.height) px</figcaption></figure>\n"
+                    + "<figcaption>\(HTMLPage.escape(Self.caption(picture.name))), \(picture.width) x \(picture.height) px"
+                    + (picture.thumbnailPart.map { "<br><span class=\"part\">\(HTMLPage.escape($0))</span>" } ?? "") + "</figcaption></figure>\n"
             }
             body += "</div>\n</section>\n"
         }

@@ -136,7 +136,6 @@ public struct TrainCIFARCommand: ParsableCommand {
         if arch == nil, let model {
             printToStandardError("featuremaps: note: train-cifar --model is deprecated (--model names a model file elsewhere); use --arch \(model)\n")
         }
-        let started = ContinuousClock.now
         let cifar = try data.load()
         StopRequest.install()
         let console = ConsoleProgress()
@@ -149,12 +148,11 @@ public struct TrainCIFARCommand: ParsableCommand {
             print("continue with the same command and --resume")
             throw ExitCode(130)
         }
-        let wall = ContinuousClock.now - started
         print("wrote \(trainer.modelPath), report.html, metrics.csv, curves.svg, confusion.svg, per-class.csv, run.json in \(output.out)")
-        let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18
         if let r = result.report {
-            print(String(format: "whitening %.2f s, training %.1f s (%.0f img/s, %.1f effective GFLOP/s), validation during training %.1f s, test evaluation %.1f s, whole run %.1f s",
-                         r.whiteningSeconds, r.trainingSeconds, r.trainingImagesPerSecond, r.effectiveGFLOPS, r.validationSeconds, r.testSeconds, wallSeconds))
+            print(String(format: "data loading %.1f s, whitening %.2f s, training %.1f s (%.0f img/s, %.1f effective GFLOP/s), validation during training %.1f s, test evaluation %.1f s, whole run %.1f s%@",
+                         r.dataLoadingSeconds, r.whiteningSeconds, r.trainingSeconds, r.trainingImagesPerSecond, r.effectiveGFLOPS, r.validationSeconds, r.testSeconds,
+                         r.wallSeconds, r.resumed ? " (last session)" : ""))
             let reached = [0.90, 0.93, 0.94].map { t in r.secondsTo(t).map { String(format: "%.0f%% at %.1f s", t * 100, $0) } ?? String(format: "%.0f%% not reached", t * 100) }
             if !r.trace.isEmpty { print("validation (\(r.trackedValidationImages) held-out images, training time): " + reached.joined(separator: ", ")) }
             if r.testTimeAugmentation != .none {

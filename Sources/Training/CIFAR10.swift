@@ -82,6 +82,9 @@ public struct CIFAR10Data: Sendable {
     public var classNames: [String]
     /// Where the data was read from (a folder or a .tar.gz).
     public var source: String
+    /// Wall seconds `CIFAR10.load` took to read and check the files (0 for data built in memory),
+    /// so a run's report can count the reading in its whole wall time.
+    public var loadingSeconds = 0.0
 
     /// Data made of the given splits (tests build small synthetic sets this way).
     public init(train: CIFARSplit, test: CIFARSplit, classNames: [String] = CIFAR10.classNames, source: String) {
@@ -127,6 +130,14 @@ public enum CIFAR10 {
     /// `recordsPerFile` is the exact record count each batch file must hold (10,000 for the
     /// official files; tests pass their fixture's size). Any other size is an error.
     public static func load(from path: String, recordsPerFile: Int = CIFAR10.recordsPerFile) throws -> CIFAR10Data {
+        let started = ContinuousClock.now
+        var data = try loadUntimed(from: path, recordsPerFile: recordsPerFile)
+        let elapsed = (ContinuousClock.now - started).components
+        data.loadingSeconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+        return data
+    }
+
+    private static func loadUntimed(from path: String, recordsPerFile: Int) throws -> CIFAR10Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw TrainingError.file(path: path, reason: "does not exist")
@@ -136,11 +147,11 @@ public enum CIFAR10 {
             if !FileManager.default.fileExists(atPath: folder.appendingPathComponent(trainFiles[0]).path) {
                 let nested = folder.appendingPathComponent(archiveFolder)
                 if FileManager.default.fileExists(atPath: nested.appendingPathComponent(trainFiles[0]).path) {
-                    return try load(from: nested.path, recordsPerFile: recordsPerFile)
+                    return try loadUntimed(from: nested.path, recordsPerFile: recordsPerFile)
                 }
                 let archive = folder.appendingPathComponent(archiveName)
                 if FileManager.default.fileExists(atPath: archive.path) {
-                    return try load(from: archive.path, recordsPerFile: recordsPerFile)
+                    return try loadUntimed(from: archive.path, recordsPerFile: recordsPerFile)
                 }
             }
             return try loadFolder(folder, recordsPerFile: recordsPerFile)

@@ -22,9 +22,24 @@ public enum SVGChart {
     /// The colours of the charts' series, colour-blind safe (Okabe-Ito).
     static let colours = (loss: "#D55E00", train: "#0072B2", validation: "#009E73", bars: "#56B4E9", barEdge: "#2b7bb9")
 
-    /// The width in pixels of `text` set in a sans-serif face at `size` px: an estimate (0.6 em a
-    /// character) that errs wide for lower-case text, so margins built on it are large enough.
-    static func textWidth(_ text: String, size: Double = 12) -> Double { Double(text.count) * size * 0.6 }
+    /// The width in pixels of `text` set in a sans-serif face at `size` px: an estimate per
+    /// character that errs wide against DejaVu Sans's advances (digits 0.64 em, capitals up to
+    /// 0.99 em, `m` 0.97 em), so margins built on it are large enough for titles full of digits,
+    /// capitals or other scripts (a flat 0.6 em clipped such titles).
+    public static func textWidth(_ text: String, size: Double = 12) -> Double {
+        var em = 0.0
+        for c in text.unicodeScalars {
+            let advance: Double = switch c {
+            case "M", "W", "m", "%", "@": 1.0
+            case "A" ... "Z", "w": 0.8
+            case "0" ... "9", "a" ... "z", "#", "$", "&", "+", "<", "=", ">", "?", "_", "~": 0.65
+            case " ", "!", "\"", "'", "(", ")", "*", ",", "-", ".", "/", ":", ";", "[", "\\", "]", "^", "`", "{", "|", "}": 0.42
+            default: 1.0
+            }
+            em += advance
+        }
+        return em * size
+    }
 
     /// `text` cut to `characters`, with an ellipsis when cut.
     static func truncated(_ text: String, to characters: Int) -> String {

@@ -151,17 +151,22 @@ public struct TrainingReportPage: Sendable {
         return rows
     }
 
-    /// The headline figures of a finished run: test accuracies, wall times, time to 90/93/94%.
+    /// The headline figures of a finished run: test accuracies, the whole wall time and its
+    /// parts (data loading, training, evaluations), time to 90/93/94%.
     public static func summary(of r: RunReport) -> [(String, String)] {
         var rows = [(String, String)]()
         if r.testTimeAugmentation != .none {
             rows.append(("test accuracy, \(r.testTimeAugmentation.rawValue) test-time augmentation", String(format: "%.4f on %d images", r.testAccuracy, r.testImages)))
         }
         rows.append(("test accuracy, plain forward pass", String(format: "%.4f on %d images", r.plainTestAccuracy, r.testImages)))
+        rows.append(("whole run", String(format: "%.1f s from reading the data to the test accuracy", r.wallSeconds)
+            + (r.resumed ? " (the last session; training time counts every session)" : "")))
+        rows.append(("data loading", String(format: "%.1f s", r.dataLoadingSeconds)))
         rows.append(("training time", String(format: "%.1f s (%.0f images/s, %.1f effective GFLOP/s)", r.trainingSeconds, r.trainingImagesPerSecond, r.effectiveGFLOPS)))
         if r.whiteningSeconds > 0 { rows.append(("whitening", String(format: "%.2f s", r.whiteningSeconds))) }
         if r.trackedValidationImages > 0 { rows.append(("validation during training", String(format: "%.1f s", r.validationSeconds))) }
         rows.append(("test evaluation", String(format: "%.1f s", r.testSeconds)))
+        if let other = r.otherSeconds { rows.append(("other (building the network, checkpoints, report pages)", String(format: "%.1f s", other))) }
         if !r.trace.isEmpty {
             let reached = [0.90, 0.93, 0.94].map { t in r.secondsTo(t).map { String(format: "%.0f%% at %.1f s", t * 100, $0) } ?? String(format: "%.0f%% not reached", t * 100) }
             rows.append(("validation accuracy reached (training time)", reached.joined(separator: ", ")))

@@ -209,6 +209,12 @@ public struct RunReport: Sendable, Codable, Equatable {
     /// Seconds computing the whitening weights (airbench), training, evaluating the validation
     /// images during training, and evaluating the test images at the end (with test-time augmentation).
     public var whiteningSeconds: Double, trainingSeconds: Double, validationSeconds: Double, testSeconds: Double
+    /// Seconds reading the data (`CIFAR10Data.loadingSeconds`), and the whole wall time from the
+    /// start of that reading to the test accuracy. A resumed run's whole time is its last
+    /// session's (`resumed`), while `trainingSeconds` counts every session.
+    public var dataLoadingSeconds: Double, wallSeconds: Double
+    /// Whether the last session continued a stopped run from its checkpoint.
+    public var resumed: Bool
     /// Training images per second of training time.
     public var trainingImagesPerSecond: Double
     /// Multiply-adds x 2 of the convolutions and linear layers for one image's forward pass.
@@ -223,6 +229,13 @@ public struct RunReport: Sendable, Codable, Equatable {
     /// Effective GFLOP/s of training: 3 x the forward FLOPs (forward, and a backward pass
     /// counted as twice the forward) per image, times images per second.
     public var effectiveGFLOPS: Double { 3 * forwardFLOPsPerImage * trainingImagesPerSecond / 1e9 }
+
+    /// The whole run's seconds not spent reading data, training, whitening or evaluating:
+    /// building the network, checkpoints, report pages (nil for a resumed run, whose parts
+    /// span sessions its whole time does not).
+    public var otherSeconds: Double? {
+        resumed ? nil : max(wallSeconds - dataLoadingSeconds - whiteningSeconds - trainingSeconds - validationSeconds - testSeconds, 0)
+    }
 
     /// The training time at the first validation evaluation reaching `accuracy` (nil: never).
     public func secondsTo(_ accuracy: Double) -> Double? {
@@ -246,6 +259,9 @@ public struct RunReport: Sendable, Codable, Equatable {
         add("training_seconds", number(trainingSeconds))
         add("validation_seconds", number(validationSeconds))
         add("test_seconds", number(testSeconds))
+        add("data_loading_seconds", number(dataLoadingSeconds))
+        add("wall_seconds", number(wallSeconds))
+        add("resumed", resumed ? "true" : "false")
         add("training_images_per_second", number(trainingImagesPerSecond))
         add("forward_flops_per_image", number(forwardFLOPsPerImage))
         add("effective_gflops", number(effectiveGFLOPS))

@@ -196,6 +196,9 @@ public final class Trainer {
     }
 
     private func train(resume: Bool) throws -> TrainingResult {
+        // The whole run's clock: the data's reading (already done, `data.loadingSeconds`) plus
+        // everything from here to the test accuracy.
+        let started = ContinuousClock.now
         let o = options
         let airbench = o.recipe == .airbench
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
@@ -397,6 +400,8 @@ public final class Trainer {
                                trackedValidationImages: tracked.count, steps: totalSteps, batchSize: o.batchSize, epochs: o.epochs,
                                whiteningSeconds: state.whiteningSeconds, trainingSeconds: state.trainingSeconds,
                                validationSeconds: state.evaluationSeconds, testSeconds: testSeconds,
+                               dataLoadingSeconds: data.loadingSeconds, wallSeconds: data.loadingSeconds + seconds(ContinuousClock.now - started),
+                               resumed: resume,
                                trainingImagesPerSecond: imagesTrained / max(state.trainingSeconds, 1e-9),
                                forwardFLOPsPerImage: forwardFLOPs(of: network),
                                testTimeAugmentation: tta, testImages: test.count,

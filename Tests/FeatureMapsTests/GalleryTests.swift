@@ -113,6 +113,34 @@ struct GalleryTests {
         }
     }
 
+    /// A wrapped grid (blocks stacked per stage) would shrink to a narrow strip in the thumbnail
+    /// box: its thumbnail is the first block alone, and the index says so; other pictures are whole.
+    @Test func aWrappedGridsThumbnailIsItsFirstStageAndThePageSaysSo() throws {
+        let source = try TestSupport.temporaryFolder()
+        let out = try TestSupport.temporaryFolder() + "/out"
+        try writeTestPhoto(source + "/p.png", width: 64, height: 48)
+        let (inputs, _) = InputDiscovery.collect([source + "/p.png"], excluding: out)
+        // Width 1: every layer of more than one map wraps (L1: 2 maps, L2: 3); L3's single map does not.
+        let explorer = Explorer(network: FeatureMapStack(spec: .notebook, inputChannels: 1, seed: 1),
+                                options: ExplorerOptions(outputRoot: out, threads: 1, maxGridWidth: 1))
+        try explorer.prepareOutputRoot()
+        let writer = GalleryWriter(outputRoot: out, network: explorer.network.summary, inputs: inputs, earlierFailures: [])
+        let summary = explorer.run(inputs, reporter: writer)
+        try writer.finish(summary)
+        let photo = try #require(summary.images.first)
+        let html = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        #expect(photo.pictures.map(\.thumbnailPart) == [nil, "first stage shown: L1 conv (2 maps)", "first stage shown: L2 conv (3 maps)", nil])
+        #expect(html.contains("first stage shown: L1 conv (2 maps)") && html.contains("first stage shown: L2 conv (3 maps)"))
+        for picture in photo.pictures where picture.thumbnailPart != nil {
+            let full = try readImage(atPath: out + "/p/" + picture.name)
+            let thumbnail = try readImage(atPath: out + "/p/" + picture.thumbnail)
+            #expect(picture.thumbnail != picture.name && (thumbnail.width, thumbnail.height) == (picture.thumbnailWidth, picture.thumbnailHeight))
+            // The first of three stacked blocks: a third of the figure's height or less, the whole width.
+            let shownHeight = Double(thumbnail.height) * Double(full.width) / Double(thumbnail.width)
+            #expect(shownHeight < Double(full.height) / 2.5, "\(picture.name): \(shownHeight) of \(full.height)")
+        }
+    }
+
     /// While a batch runs the page says so and reloads; a finished one does not.
     @Test func aRunningPageReloadsAndAFinishedOneDoesNot() {
         let running = Gallery(network: "edges", photos: [], failures: [], total: 4, seconds: nil).page().render()

@@ -6,7 +6,11 @@ import Kernels
 @Suite struct CIFARReaderTests {
     @Test func readsAFolderOfBatchFiles() throws {
         let folder = try Fixture.cifarFolder(records: 20)
+        let before = ContinuousClock.now
         let data = try CIFAR10.load(from: folder.path, recordsPerFile: 20)
+        let elapsed = (ContinuousClock.now - before).components
+        // The reading is timed for the run's report: positive, and within the call's own time.
+        #expect(data.loadingSeconds > 0 && data.loadingSeconds <= Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18)
         #expect(data.train.count == 100)
         #expect(data.test.count == 20)
         #expect(data.classNames == CIFAR10.classNames)

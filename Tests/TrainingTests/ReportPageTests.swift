@@ -37,8 +37,9 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
     /// Class names with markup characters, to show the page escapes them.
     static let classNames = ["airplane", "auto<mobile>", "bird & co", "cat", "deer", "dog", "frog", "horse", "ship", "truck \"big\""]
 
-    func tinyRun(epochs: Double = 2) throws -> (folder: String, data: CIFAR10Data, result: TrainingResult, pages: [String]) {
+    func tinyRun(epochs: Double = 2, loadingSeconds: Double = 0) throws -> (folder: String, data: CIFAR10Data, result: TrainingResult, pages: [String]) {
         var data = syntheticData(train: 128, test: 60)
+        data.loadingSeconds = loadingSeconds
         data.classNames = Self.classNames
         data.source = "<script>alert(1)</script>"
         var o = TrainingOptions.preset(for: "c8k3p1,bn,relu,mp4,fc10")
@@ -112,6 +113,28 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         #expect(html.contains("Test CPU") && html.contains("kernel extensions used"))
         // Every setting is listed, a missing one as "none".
         #expect(html.contains("<th class=\"left\">validationEvery</th>") && html.contains("<th class=\"left\">limit</th><td class=\"left\">none</td>"))
+    }
+
+    @Test func theFinishedPageShowsTheWholeWallTimeFromReadingTheDataAndItsParts() throws {
+        // As if reading the data had taken 7.3 s: the whole run counts it, beside this process's clock.
+        let before = ContinuousClock.now
+        let (folder, _, result, _) = try tinyRun(epochs: 1, loadingSeconds: 7.3)
+        let elapsed = (ContinuousClock.now - before).components
+        let outside = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+        let r = try #require(result.report)
+        #expect(r.dataLoadingSeconds == 7.3 && !r.resumed)
+        let parts = r.dataLoadingSeconds + r.whiteningSeconds + r.trainingSeconds + r.validationSeconds + r.testSeconds
+        #expect(r.wallSeconds >= parts && r.wallSeconds <= 7.3 + outside)
+        #expect(abs(parts + (r.otherSeconds ?? -1) - r.wallSeconds) < 1e-9)
+        let html = try String(contentsOfFile: folder + "/report.html", encoding: .utf8)
+        let row = #"<tr><th class="left">whole run</th><td class="left">"# + String(format: "%.1f s from reading the data to the test accuracy", r.wallSeconds)
+        #expect(html.contains(row))
+        #expect(html.contains(#"<th class="left">data loading</th><td class="left">7.3 s</td>"#))
+        for part in ["training time", "test evaluation", "validation during training", "other (building the network, checkpoints, report pages)"] {
+            #expect(html.contains("<th class=\"left\">\(part)</th>"), "\(part)")
+        }
+        let json = try String(contentsOfFile: folder + "/run.json", encoding: .utf8)
+        #expect(json.contains("\"data_loading_seconds\": 7.3,") && json.contains("\"wall_seconds\": ") && json.contains("\"resumed\": false"))
     }
 
     @Test func theEvaluationPageHasCurvesOnlyBesideTheRunsMetrics() throws {
@@ -200,7 +223,7 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         #expect(pixel(top) == 255 && pixel(bottom) == 0)
     }
 
-    @Test func chartsHaveRoundTicksAxisTitlesAndLegendsForAnyRunLength() {
+    @Test func chartsHaveRoundTicksAxisTitlesAndLegendsForAnyRunLength() throws {
         let unit = SVGChart.ticks(0, 1)
         #expect(unit.values.count == 6 && abs(unit.values[3] - 0.6) < 1e-12 && unit.decimals == 1)
         #expect(SVGChart.ticks(0, 9.9).values == [0, 2, 4, 6, 8] && SVGChart.ticks(0, 9.9).decimals == 0)
@@ -221,5 +244,15 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
         let confusion = Reports.confusionSVG(matrix, classNames: names, title: "t & <u>")
         #expect(confusion.contains("class number 0 with a…") && confusion.contains("t &amp; &lt;u&gt;"))
         #expect(!confusion.contains("very long name<"))
+        // Text widths err wide against DejaVu Sans's advances (em per character: digits 0.636,
+        // M 0.863, W 0.989, m 0.974, lower-case up to 0.635, space 0.318), so an evaluate title of
+        // digits and capitals fits its chart.
+        for (text, dejaVu) in [("0123456789", 6.36), ("MODEL", 3.89), ("WWW mmm", 5.86), ("abcdeghknopqsuvxyz", 10.9), ("/work/runs/x: (1, 2)", 9.6)] {
+            #expect(SVGChart.textWidth(text, size: 10) >= dejaVu * 10, "\(text)")
+        }
+        let title = "/WORK/RUNS/VGG-2026-11-30/MODEL.safetensors: test set confusion matrix (10000 images, accuracy 0.9046)"
+        let wide = Reports.confusionSVG(matrix, classNames: names, title: title)
+        let width = try #require(captures(#"<svg [^>]*width="(\d+)""#, in: wide).first.flatMap { Double($0[0]) })
+        #expect(width >= 10 + SVGChart.textWidth(title, size: 14))
     }
 }
