@@ -29,6 +29,14 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: checkpoint))
         try #require(!FileManager.default.fileExists(atPath: model), "the run ended before the kill; the test needs a longer run")
 
+        // A damaged checkpoint is refused in one line naming it; the whole one then resumes.
+        let saved = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        try saved.prefix(saved.count / 2).write(to: URL(fileURLWithPath: checkpoint))
+        let damaged = try featuremaps(arguments + ["-o", killed, "--resume"])
+        #expect(damaged.status == 1 && damaged.errLines.count == 1, "\(damaged.err)")
+        #expect(damaged.err.hasPrefix("featuremaps: \(checkpoint): truncated"), "\(damaged.err)")
+        try saved.write(to: URL(fileURLWithPath: checkpoint))
+
         let resumed = try featuremaps(arguments + ["-o", killed, "--resume"])
         #expect(resumed.status == 0, "\(resumed.err)")
         #expect(resumed.out.contains("resuming from \(checkpoint): epoch "))
