@@ -50,6 +50,10 @@ public final class Classifier {
         return metadata
     }
 
+    /// The number of weights (64 MB) up to which a model file's architecture is built before
+    /// its tensors are compared with it; beyond it the file must hold at least as many values.
+    static let weightsBuiltUnchecked = 1 << 24
+
     /// The metadata key of `validationSplit`.
     static let validationSplitKey = "validation_split"
     /// The metadata key of `trainingPrecision`.
@@ -96,6 +100,11 @@ public final class Classifier {
         guard t.shape == shape else {
             throw TrainingError.file(path: source, reason: "tensor \(name) has shape \(t.shape); architecture \"\(architecture)\" expects \(shape)")
         }
+        // A NaN or infinite weight makes every prediction NaN; refuse it where it is named.
+        let bad = t.withUnsafeBufferPointer { values in values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        guard bad == 0 else {
+            throw TrainingError.file(path: source, reason: "tensor \(name) holds \(bad) NaN or infinite values of \(t.count); the model cannot be used")
+        }
         return t
     }
 
@@ -114,6 +123,15 @@ public final class Classifier {
         let mean = try decodeArray(meta["mean"], as: Double.self, key: "mean", count: 3, path: path)
         let std = try decodeArray(meta["std"], as: Double.self, key: "std", count: 3, path: path)
         guard std.allSatisfy({ $0 > 0 }) else { throw TrainingError.file(path: path, reason: "metadata std must be positive") }
+        // Building allocates every weight of the architecture; a network larger than the file
+        // (and than a small model, which is built so that the check below names the missing
+        // tensor) is refused first, so metadata naming a huge network allocates nothing.
+        let stored = contents.tensors.reduce(0) { $0 + $1.tensor.count }
+        if !ModelZoo.presets.contains(architecture), let spec = try? ModelSpec.parse(architecture),
+           spec.parameterCount > max(stored, Self.weightsBuiltUnchecked) {
+            let needed = spec.parameterCount == Int.max ? "more than 2^63" : "\(spec.parameterCount)"
+            throw TrainingError.file(path: path, reason: "architecture \"\(architecture)\" has \(needed) weights; the file holds \(stored) values")
+        }
         let classifier: Classifier
         do {
             classifier = try Classifier(architecture: architecture, seed: 0, classNames: classes,

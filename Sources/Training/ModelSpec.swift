@@ -97,6 +97,9 @@ public struct ModelSpec: Sendable, Equatable {
         for (key, value) in fields {
             if key == "nb" && value == nil { noBias = true; continue }
             guard let value, value > 0 || key == "p" else { throw bad("a positive number after \"\(key)\"") }
+            // A bound far above any network this trains, so that shape arithmetic cannot
+            // overflow (a spec may come from a model file's metadata, written by anyone).
+            guard value <= maximumNumber else { throw bad("a number after \"\(key)\" of at most \(maximumNumber)") }
             guard values[key] == nil else { throw bad("\"\(key)\" once") }
             values[key] = value
         }
@@ -124,6 +127,44 @@ public struct ModelSpec: Sendable, Equatable {
             shape = try Self.apply(layer, to: shape, whole: whole)
         }
         return out
+    }
+
+    /// The largest number a spec item may hold (channels, kernel, stride, padding, features).
+    public static let maximumNumber = 65_536
+
+    /// The number of weights and biases of the network (the values a model file must hold
+    /// besides batch-norm statistics) for a 3x32x32 input, computed without building it;
+    /// `Int.max` when the count overflows. A model file is checked against it before its
+    /// architecture is built, so a claimed huge network is refused without allocating it.
+    public var parameterCount: Int {
+        var total = 0
+        func add(_ factors: Int...) {
+            var product = 1
+            for factor in factors {
+                let (p, overflow) = product.multipliedReportingOverflow(by: factor)
+                product = overflow ? Int.max : p
+            }
+            let (sum, overflow) = total.addingReportingOverflow(product)
+            total = overflow ? Int.max : sum
+        }
+        func walk(_ layers: [LayerSpec], shape start: [Int]) -> [Int] {
+            var shape = start
+            for layer in layers {
+                switch layer {
+                case let .conv(out, k, _, _, bias):
+                    add(out, shape.first ?? 0, k, k)
+                    if bias { add(out) }
+                case .batchNorm: add(2, shape.first ?? 0)
+                case let .linear(out): add(out, shape.first ?? 0); add(out)
+                case let .residual(inner): _ = walk(inner, shape: shape)
+                default: break
+                }
+                shape = (try? Self.apply(layer, to: shape, whole: "")) ?? shape
+            }
+            return shape
+        }
+        _ = walk(layers, shape: [3, 32, 32])
+        return total
     }
 
     /// The output shape (without the batch) for an input of `input` ([C, H, W]).

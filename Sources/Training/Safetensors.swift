@@ -104,21 +104,35 @@ public enum Safetensors {
                   let dtype = info["dtype"] as? String,
                   let shape = info["shape"] as? [Int],
                   let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw TrainingError.file(path: name, reason: "tensor \(key) lacks dtype, shape or data_offsets")
+                throw TrainingError.file(path: name, reason: "tensor \(key) lacks dtype, shape or data_offsets (or they are not whole numbers that fit 64 bits)")
             }
             guard dtype == "F32" else {
                 throw TrainingError.file(path: name, reason: "tensor \(key) has dtype \(dtype); only F32 is supported")
             }
-            let elements = shape.reduce(1, *)
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == elements * 4 else {
-                throw TrainingError.file(path: name, reason: "tensor \(key) of shape \(shape) has data_offsets \(offsets), which do not span \(elements * 4) bytes")
+            // Every figure is checked before any arithmetic on it and before anything is
+            // allocated: the file may come from anyone, and a claimed size is only a claim.
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw TrainingError.file(path: name, reason: "tensor \(key) has a negative dimension in its shape \(shape)")
             }
-            guard offsets[1] <= dataSize else {
-                throw TrainingError.file(path: name, reason: "truncated (tensor \(key) ends at data byte \(offsets[1]), the file holds \(dataSize) bytes of data)")
+            guard let bytesNeeded = Self.byteCount(of: shape) else {
+                throw TrainingError.file(path: name, reason: "tensor \(key) of shape \(shape) has more elements than a 64-bit size can count")
             }
-            entries.append((key, offsets[0], offsets[1], shape))
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, begin <= end else {
+                throw TrainingError.file(path: name, reason: "tensor \(key) has data_offsets \(offsets), which are not a range (begin must be at least 0 and at most end)")
+            }
+            guard end <= dataSize else {
+                throw TrainingError.file(path: name, reason: "truncated (tensor \(key) ends at data byte \(end), the file holds \(dataSize) bytes of data)")
+            }
+            guard end - begin == bytesNeeded else {
+                throw TrainingError.file(path: name, reason: "tensor \(key) of shape \(shape) has data_offsets \(offsets), which do not span \(bytesNeeded) bytes")
+            }
+            entries.append((key, begin, end, shape))
         }
-        entries.sort { $0.begin < $1.begin }
+        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        for (previous, next) in zip(entries, entries.dropFirst()) where next.begin < previous.end {
+            throw TrainingError.file(path: name, reason: "tensors \(previous.name) and \(next.name) share data bytes (\(previous.begin)..<\(previous.end) and \(next.begin)..<\(next.end))")
+        }
         let tensors = bytes.withUnsafeBufferPointer { raw in
             entries.map { entry -> (name: String, tensor: Tensor) in
                 let count = (entry.end - entry.begin) / 4
@@ -133,6 +147,17 @@ public enum Safetensors {
             }
         }
         return Contents(tensors: tensors, metadata: metadata)
+    }
+
+    /// The bytes of an F32 tensor of `shape`, or nil when that count overflows `Int`.
+    private static func byteCount(of shape: [Int]) -> Int? {
+        var total = 4
+        for dimension in shape {
+            let (product, overflow) = total.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            total = product
+        }
+        return total
     }
 
     private static func jsonString(_ s: String) -> String {

@@ -30,26 +30,42 @@ struct Run {
 /// Runs the executable with `arguments` (and `environment` instead of this process's, when
 /// given), returning its exit status and output.
 func featuremaps(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-    guard let executable else { throw CocoaError(.fileNoSuchFile) }
+    let running = try Running(arguments, environment: environment)
+    return try running.wait()
+}
+
+/// A started run of the executable, for tests that signal it before it ends.
+final class Running {
+    /// The process.
     let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    // Output goes to files rather than pipes, so a chatty run can never block on a full pipe.
-    let folder = try Scratch.folder("run")
-    let outPath = folder + "/stdout", errPath = folder + "/stderr"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    defer { try? out.close(); try? err.close(); try? FileManager.default.removeItem(atPath: folder) }
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    process.waitUntilExit()
-    return Run(status: process.terminationStatus,
-               out: try String(contentsOfFile: outPath, encoding: .utf8),
-               err: try String(contentsOfFile: errPath, encoding: .utf8))
+    private let folder: String
+    private let out: FileHandle, err: FileHandle
+
+    /// Starts the executable with `arguments` (and `environment`, when given).
+    init(_ arguments: [String], environment: [String: String]? = nil) throws {
+        guard let executable else { throw CocoaError(.fileNoSuchFile) }
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        // Output goes to files rather than pipes, so a chatty run can never block on a full pipe.
+        folder = try Scratch.folder("run")
+        _ = FileManager.default.createFile(atPath: folder + "/stdout", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/stderr", contents: nil)
+        out = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stdout"))
+        err = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stderr"))
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+    }
+
+    /// Waits for the end of the run: its exit status (or signal) and output.
+    func wait() throws -> Run {
+        process.waitUntilExit()
+        defer { try? out.close(); try? err.close(); try? FileManager.default.removeItem(atPath: folder) }
+        return Run(status: process.terminationStatus,
+                   out: try String(contentsOfFile: folder + "/stdout", encoding: .utf8),
+                   err: try String(contentsOfFile: folder + "/stderr", encoding: .utf8))
+    }
 }
 
 /// Test files: temporary folders, photos and a tiny CIFAR-10 data set.

@@ -158,14 +158,7 @@ func captures(_ pattern: String, in text: String) -> [[String]] {
     }
 
     @Test func aStoppedRunLeavesAPageThatSaysSoAndDoesNotReload() throws {
-        let data = syntheticData(train: 64, test: 10)
-        var o = TrainingOptions.preset(for: "seed")
-        o.batchSize = 16
-        o.epochs = 2
-        o.threads = 1
-        let folder = try Fixture.temporaryFolder().path
-        let stopped = try StopAt([[1, 2]]).trainer(o, data, folder).run()
-        #expect(stopped.interrupted)
+        let folder = try stoppedTinyRun("seed").folder
         let html = try String(contentsOfFile: folder + "/report.html", encoding: .utf8)
         #expect(html.contains("stopped after epoch 0 of 2") && !html.contains("http-equiv=\"refresh\"") && !html.contains("running:"))
     }

@@ -52,4 +52,73 @@ import Training
         try Data([1, 2]).write(to: short)
         #expect(Fixture.message { _ = try Safetensors.read(path: short.path) }.contains("short.safetensors"))
     }
+
+    /// A valid tiny model's bytes, the base of the hostile files below.
+    static func tinyModel() throws -> (bytes: [UInt8], names: [String]) {
+        let classifier = try Classifier(architecture: "c4k3p1,bn,relu,mp4,fc10", seed: 1)
+        return (Safetensors.encode(tensors: classifier.namedTensors, metadata: classifier.metadata), classifier.namedTensors.map(\.name))
+    }
+
+    /// The one-line error `bytes` give when decoded as file `name`.
+    static func refusal(_ bytes: [UInt8], _ name: String = "hostile.safetensors") -> String {
+        Fixture.message { _ = try Safetensors.decode(bytes, named: name) }
+    }
+
+    @Test func headerLengthsPastTheFileOrAbsurdAreRefused() throws {
+        let (good, _) = try Self.tinyModel()
+        for length: UInt64 in [UInt64(good.count), 1 << 32, 1 << 63, UInt64.max] {
+            var bytes = good
+            for i in 0 ..< 8 { bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(i))) }
+            let message = Self.refusal(bytes)
+            #expect(message.hasPrefix("hostile.safetensors: "), "\(length)")
+            #expect(message.contains("\(length)"), "\(message)")
+            #expect(!message.contains("\n"))
+        }
+    }
+
+    @Test func offsetsOutOfRangeOrOverlappingAreRefused() throws {
+        let (good, names) = try Self.tinyModel()
+        let first = names[0], second = names[1]
+        let a = try HostileFile.offsets(good, first), b = try HostileFile.offsets(good, second)
+        let dataSize = try HostileFile.split(good).data.count
+        let cases: [(String, [UInt8], String)] = [
+            ("begin after end", try HostileFile.editedTensor(good, first) { $0["data_offsets"] = [a[1], a[0]] }, "not a range"),
+            ("negative begin", try HostileFile.editedTensor(good, first) { $0["data_offsets"] = [-4, a[1] - a[0] - 4] }, "not a range"),
+            ("end past the data", try HostileFile.editedTensor(good, first) { $0["data_offsets"] = [dataSize, dataSize + a[1] - a[0]] }, "truncated"),
+            ("shared bytes", try HostileFile.editedTensor(good, second) { $0["data_offsets"] = [a[0], a[0] + b[1] - b[0]] }, "share data bytes"),
+            ("end beyond 64 bits", try HostileFile.editedTensor(good, first) { $0["data_offsets"] = [0, UInt64.max] }, "lacks dtype, shape or data_offsets"),
+        ]
+        for (what, bytes, reason) in cases {
+            let message = Self.refusal(bytes)
+            #expect(message.hasPrefix("hostile.safetensors: ") && message.contains(reason), "\(what): \(message)")
+        }
+    }
+
+    @Test func badDtypesAndShapesAreRefusedBeforeAllocating() throws {
+        let (good, names) = try Self.tinyModel()
+        let name = names[0]
+        let f16 = try HostileFile.editedTensor(good, name) { $0["dtype"] = "F16" }
+        #expect(Self.refusal(f16).contains("tensor \(name) has dtype F16; only F32 is supported"))
+        let overflowing = try HostileFile.editedTensor(good, name) { $0["shape"] = [1 << 40, 1 << 40] }
+        #expect(Self.refusal(overflowing).contains("more elements than a 64-bit size can count"))
+        let negative = try HostileFile.editedTensor(good, name) { $0["shape"] = [-1, 4] }
+        #expect(Self.refusal(negative).contains("negative dimension"))
+        // A claimed 10 GB tensor in a file of a few kilobytes: refused from the header alone
+        // (the data is read only after every entry is checked).
+        let huge = try HostileFile.editedTensor(good, name) { $0["shape"] = [2_500_000_000]; $0["data_offsets"] = [0, 10_000_000_000] }
+        let message = Self.refusal(huge)
+        #expect(message.contains("truncated (tensor \(name) ends at data byte 10000000000"), "\(message)")
+        let wrongSpan = try HostileFile.editedTensor(good, name) { $0["shape"] = [1] }
+        #expect(Self.refusal(wrongSpan).contains("which do not span 4 bytes"))
+    }
+
+    @Test func malformedMetadataIsRefused() throws {
+        let (good, _) = try Self.tinyModel()
+        let nested = try HostileFile.edited(good) { $0["__metadata__"] = ["architecture": ["c4k3"]] }
+        #expect(Self.refusal(nested).contains("__metadata__ must map strings to strings"))
+        var broken = good
+        broken[9] = UInt8(ascii: "[")
+        #expect(Self.refusal(broken).contains("the header is not a JSON object"))
+    }
 }
+

@@ -52,6 +52,20 @@ final class StopAt: TrainingObserver {
     }
 }
 
+/// A two-epoch run of `architecture` on 64 synthetic images (batches of 16, one thread) stopped
+/// at epoch 1, step 2, as Ctrl-C would: its options, data and folder (holding the checkpoint).
+func stoppedTinyRun(_ architecture: String) throws -> (options: TrainingOptions, data: CIFAR10Data, folder: String) {
+    let data = syntheticData(train: 64, test: 10)
+    var o = TrainingOptions.preset(for: architecture)
+    o.batchSize = 16
+    o.epochs = 2
+    o.threads = 1
+    let folder = try Fixture.temporaryFolder().path
+    let stopped = try StopAt([[1, 2]]).trainer(o, data, folder).run()
+    #expect(stopped.interrupted)
+    return (o, data, folder)
+}
+
 @Suite struct TrainingRunTests {
     func options(_ model: String) -> TrainingOptions {
         var o = TrainingOptions.preset(for: model)
