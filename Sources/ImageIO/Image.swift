@@ -106,46 +106,81 @@ extension Image {
 
     /// Area-averaged resize: each output pixel is the mean of the input area it covers, with pixels that
     /// are only partly covered weighted by the covered fraction; the mean is rounded to nearest.
-    /// Works for shrinking (the intended use, e.g. photos to 32x32) and enlarging. Sizes must be positive.
+    /// Works for shrinking (the intended use, e.g. photos to 32x32, the explorer's thumbnails) and
+    /// enlarging. Sizes must be positive.
     public func resizedByAreaAveraging(width newWidth: Int, height newHeight: Int) -> Image {
         precondition(newWidth > 0 && newHeight > 0 && width > 0 && height > 0,
                      "resizedByAreaAveraging: \(width)x\(height) -> \(newWidth)x\(newHeight)")
-        let xWeights = Self.areaWeights(from: width, to: newWidth)
-        let yWeights = Self.areaWeights(from: height, to: newHeight)
-        // Separable: the area of a product of intervals is the product of their lengths.
+        let xTaps = AreaTaps(from: width, to: newWidth)
+        let yTaps = AreaTaps(from: height, to: newHeight)
+        let (channels, width) = (self.channels, self.width)
+        // Separable: the area of a product of intervals is the product of their lengths. Horizontal
+        // pass into Double rows, then vertical; the flat tap tables and buffer pointers keep the
+        // loops free of reference counting (a thumbnail of every figure makes this a hot loop).
         var rows = [Double](repeating: 0, count: height * newWidth * channels)
-        for y in 0..<height {
-            for (ox, taps) in xWeights.enumerated() {
-                for c in 0..<channels {
-                    var sum = 0.0
-                    for (x, w) in taps { sum += w * Double(pixels[(y * width + x) * channels + c]) }
-                    rows[(y * newWidth + ox) * channels + c] = sum
+        var out = [UInt8](repeating: 0, count: newWidth * newHeight * channels)
+        pixels.withUnsafeBufferPointer { source in
+        rows.withUnsafeMutableBufferPointer { rows in
+        xTaps.withBuffers { starts, indices, weights in
+            for y in 0..<height {
+                let sourceRow = y * width * channels, rowStart = y * newWidth * channels
+                for ox in 0..<newWidth {
+                    for c in 0..<channels {
+                        var sum = 0.0
+                        for t in starts[ox]..<starts[ox + 1] { sum += weights[t] * Double(source[sourceRow + indices[t] * channels + c]) }
+                        rows[rowStart + ox * channels + c] = sum
+                    }
                 }
             }
-        }
-        var out = [UInt8](repeating: 0, count: newWidth * newHeight * channels)
-        for (oy, taps) in yWeights.enumerated() {
-            for i in 0..<(newWidth * channels) {
-                var sum = 0.0
-                for (y, w) in taps { sum += w * rows[y * newWidth * channels + i] }
-                out[oy * newWidth * channels + i] = UInt8(min(max(sum.rounded(), 0), 255))
+        }}}
+        rows.withUnsafeBufferPointer { rows in
+        out.withUnsafeMutableBufferPointer { out in
+        yTaps.withBuffers { starts, indices, weights in
+            let rowLength = newWidth * channels
+            for oy in 0..<newHeight {
+                for i in 0..<rowLength {
+                    var sum = 0.0
+                    for t in starts[oy]..<starts[oy + 1] { sum += weights[t] * rows[indices[t] * rowLength + i] }
+                    out[oy * rowLength + i] = UInt8(min(max(Self.roundedHalfUp(sum), 0), 255))
+                }
             }
-        }
+        }}}
         return Image(width: newWidth, height: newHeight, channels: channels, pixels: out)
     }
 
-    /// For each output index, the input indices it overlaps and their weights (overlap / span, summing to 1).
-    /// Output i spans [i * n / m, (i + 1) * n / m) in input coordinates; exact rationals avoid drift.
-    private static func areaWeights(from n: Int, to m: Int) -> [[(Int, Double)]] {
-        (0..<m).map { i in
+    /// `x.rounded()` (half away from zero) for x >= 0 without a libm call: x - floor(x) is exact.
+    @inline(__always)
+    private static func roundedHalfUp(_ x: Double) -> Double {
+        let whole = x.rounded(.down)
+        return x - whole >= 0.5 ? whole + 1 : whole
+    }
+}
+
+/// For each output index of a 1-D area resize, the input indices it overlaps and their weights
+/// (overlap / span, summing to 1), in flat arrays: output i's taps are `starts[i]..<starts[i + 1]`.
+/// Output i spans [i * n / m, (i + 1) * n / m) in input coordinates; exact rationals avoid drift.
+private struct AreaTaps {
+    var indices: [Int] = []
+    var weights: [Double] = []
+    var starts: [Int] = [0]
+
+    init(from n: Int, to m: Int) {
+        for i in 0..<m {
             // In units of 1/m input pixels the span is [i*n, (i+1)*n), and input pixel j is [j*m, (j+1)*m).
             let start = i * n, end = (i + 1) * n
-            var taps: [(Int, Double)] = []
             for j in (start / m)...min((end - 1) / m, n - 1) {
                 let overlap = min(end, (j + 1) * m) - max(start, j * m)
-                if overlap > 0 { taps.append((j, Double(overlap) / Double(n))) }
+                if overlap > 0 {
+                    indices.append(j)
+                    weights.append(Double(overlap) / Double(n))
+                }
             }
-            return taps
+            starts.append(indices.count)
         }
+    }
+
+    /// The three tables as buffer pointers, for the resize's inner loops.
+    func withBuffers(_ body: (UnsafeBufferPointer<Int>, UnsafeBufferPointer<Int>, UnsafeBufferPointer<Double>) -> Void) {
+        starts.withUnsafeBufferPointer { s in indices.withUnsafeBufferPointer { i in weights.withUnsafeBufferPointer { w in body(s, i, w) } } }
     }
 }
