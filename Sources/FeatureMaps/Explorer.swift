@@ -156,19 +156,6 @@ public struct Explorer: Sendable {
         _ = unlinkFile(probe)
     }
 
-    /// The figures and maps one image produces, relative to its output folder, in writing order
-    /// (not its thumbnails and page: which thumbnails exist depends on the figures' sizes).
-    public func outputFiles(layerCount: Int) -> [String] {
-        var names = ["in_img.png"] + (1...max(1, layerCount)).map { "L\($0).png" }
-        if options.saveMaps {
-            names.append("maps/input.npy")
-            for n in 1...max(1, layerCount) {
-                names += ["filters", "conv", "relu", "pool"].map { "maps/L\(n)_\($0).npy" }
-            }
-        }
-        return names
-    }
-
     /// Processes one image and returns what it gave. Everything is computed and encoded in memory
     /// first, and every file is written to a temporary name and renamed, so a failure leaves no
     /// partial file.
