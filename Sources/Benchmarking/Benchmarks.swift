@@ -102,7 +102,7 @@ public enum Benchmarks {
         /// `avx512` or `portable`, the fp32 kernel under which bf16 products run in software.
         public let path: String
         /// `bf16gemm`'s path: `amx`, `avx512bf16` or `software`.
-        public let bf16Path: BF16Path
+        package let bf16Path: BF16Path
     }
 
     /// This machine's description under `CPUFeatures.enabled` (so FEATUREMAPS_CPU caps it).

@@ -8,7 +8,7 @@ import ImageIO
 /// The index lists the photos of the run that wrote it, in the order they were given, so a
 /// reused output folder shows the latest run (earlier runs' folders and their pages stay on disk,
 /// unlisted). Pages are `HTMLPage`s: inline style, relative links, no script, written atomically.
-public struct Gallery: Sendable {
+package struct Gallery: Sendable {
     /// The index page's file name in the output root.
     public static let pageName = "index.html"
     /// Each photo's page, in its output folder.
@@ -48,7 +48,7 @@ public struct Gallery: Sendable {
     """
 
     /// The index page. While the batch runs it reloads itself every `refreshSeconds`.
-    public func page() -> HTMLPage {
+    package func page() -> HTMLPage {
         var body = "<h1>Feature maps of \(total) photo\(total == 1 ? "" : "s")</h1>\n"
         var status = "Network: \(HTMLPage.escape(network))<br>\n\(photos.count) done, \(failures.count) failed"
         if let seconds {
@@ -89,7 +89,7 @@ public struct Gallery: Sendable {
 
     /// One photo's page, in its output folder: every picture at full size (scrolling sideways
     /// when wider than the window), each linking to its PNG.
-    public static func photoPage(_ photo: ExploredImage, network: String) -> HTMLPage {
+    package static func photoPage(_ photo: ExploredImage, network: String) -> HTMLPage {
         let depth = photo.input.outputFolder.split(separator: "/", omittingEmptySubsequences: true).count
         let up = String(repeating: "../", count: max(1, depth))
         var body = "<p><a href=\"\(up)\(pageName)\">All photos of the run</a></p>\n"

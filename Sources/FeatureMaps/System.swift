@@ -38,13 +38,13 @@ func monotonicSeconds() -> Double {
 func unlinkFile(_ path: String) -> Bool { unlink(path) == 0 }
 
 /// Whether standard error is a terminal (then progress is redrawn in place).
-public func standardErrorIsTerminal() -> Bool { isatty(STDERR_FILENO) != 0 }
+package func standardErrorIsTerminal() -> Bool { isatty(STDERR_FILENO) != 0 }
 
 /// Writes `text` to standard error at once (unbuffered), for progress and error lines.
-public func printToStandardError(_ text: String) { writeAll(STDERR_FILENO, text) }
+package func printToStandardError(_ text: String) { writeAll(STDERR_FILENO, text) }
 
 /// Writes `text` to standard output at once (unbuffered), so lines from threads never interleave.
-public func printToStandardOutput(_ text: String) { writeAll(STDOUT_FILENO, text) }
+package func printToStandardOutput(_ text: String) { writeAll(STDOUT_FILENO, text) }
 
 private func writeAll(_ descriptor: Int32, _ text: String) {
     let bytes = Array(text.utf8)

@@ -4,7 +4,7 @@
 ///
 /// Covers A-Z, a-z, 0-9, space and `-_.,:;/()%+=#'?!<>[]*`; any other character is drawn as a box.
 /// Glyphs are 5 pixels wide and 7 high, one pixel apart, scaled by whole numbers.
-public enum BitmapFont {
+package enum BitmapFont {
     /// Width of one glyph in font pixels.
     public static let glyphWidth = 5
     /// Height of one glyph in font pixels.

@@ -59,7 +59,7 @@ private func readFully(_ fd: Int32, into bytes: inout [UInt8], from start: Int, 
 ///
 /// Failures are `ImageIOError`s naming the path and the reason, e.g.
 /// `out/x.png: cannot create a file in folder out: Permission denied`.
-public enum AtomicFile {
+package enum AtomicFile {
     /// Writes `bytes` to `path` atomically: into a new temporary file in the same folder, then renamed
     /// over `path` (rename(2) is atomic within a file system), so readers and a crash of this process
     /// never see a half-written file. On any failure the temporary file is removed and `path` is left

@@ -4,7 +4,7 @@
 /// Pages have no external assets: the stylesheet is inline, pictures are relative links to files
 /// beside the page (or inline SVG), so a page works from `file://` and can be copied with its folder.
 /// Build the body from `HTMLPage.escape`d text and write it with `AtomicFile.write(_:toPath:)`.
-public struct HTMLPage: Sendable {
+package struct HTMLPage: Sendable {
     /// The page title (plain text; escaped when rendered).
     public var title: String
     /// The body's HTML, already escaped where it holds user text.

@@ -14,7 +14,7 @@ public enum Precision: String, Sendable, Codable, CaseIterable {
 }
 
 /// Which code computes bf16 products, best first. `CPUFeatures.bf16Path` chooses.
-public enum BF16Path: String, Sendable, CaseIterable {
+package enum BF16Path: String, Sendable, CaseIterable {
     /// AMX tiles (TDPBF16PS): 32 x 32 blocks of C in four 16 x 16 fp32 tiles.
     case amx
     /// AVX512-BF16 dot products (VDPBF16PS): 8 x 48 micro-tiles in 24 zmm accumulators.
@@ -102,7 +102,7 @@ public func bf16gemm(
 /// VDPBF16PS on registers (`.avx512bf16`: 24 per round) or TDPBF16PS on tiles (`.amx`: 4 per
 /// round). Returns the FLOPs done (2 per multiply-add), 0 for `.software` (no unit to measure).
 /// The path must be available (`BF16Path.isAvailable`).
-public func bf16PeakLoop(_ path: BF16Path, iterations: Int) -> Double {
+package func bf16PeakLoop(_ path: BF16Path, iterations: Int) -> Double {
     require(path.isAvailable, "bf16PeakLoop: this CPU has no \(path) unit")
     var sink: Float = 0
     switch path {

@@ -77,7 +77,7 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
 
     /// The code `bf16gemm` runs on these features, best first: AMX tiles, then AVX512-BF16
     /// dot products, else the software path (operands rounded to bf16, fp32 kernels).
-    public var bf16Path: BF16Path {
+    package var bf16Path: BF16Path {
         if amxBF16 && avx512 { return .amx }
         if avx512bf16 && avx512 { return .avx512bf16 }
         return .software

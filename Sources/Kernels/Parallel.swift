@@ -50,7 +50,7 @@ public enum ProcessInfoCores {
 /// the others on `WorkerPool.shared`'s threads; when the pool is busy (a `parallelFor` from inside
 /// another one, or a second thread calling at the same time) the chunks run one after another
 /// on the calling thread, with the same partition and therefore the same results.
-public func parallelFor(_ count: Int, _ body: (_ range: Range<Int>) -> Void) {
+package func parallelFor(_ count: Int, _ body: (_ range: Range<Int>) -> Void) {
     let scope = Parallelism.threadCount
     let threads = min(scope, count)
     if threads <= 1 {

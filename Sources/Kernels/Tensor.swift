@@ -123,7 +123,7 @@ public struct Tensor: Sendable, Equatable {
 /// would then read out of bounds instead of stopping. Kernels check shapes once per call with
 /// this instead (never per element), so a mis-built model fails with a message naming the op.
 @inlinable
-public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+package func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
                     file: StaticString = #fileID, line: UInt = #line) {
     if !condition() { fatalError(message(), file: file, line: line) }
 }

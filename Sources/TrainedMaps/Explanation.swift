@@ -109,7 +109,7 @@ public struct ExplanationWriter {
     /// The page: the model and layer, the photos that failed with their one-line reasons, and a
     /// section per photo (the photo, the network's input, each class's overlay with its
     /// probability, the saliency map). Every picture links to its file at full size.
-    public func page(_ explanations: [PhotoExplanation], failures: [String]) -> HTMLPage {
+    package func page(_ explanations: [PhotoExplanation], failures: [String]) -> HTMLPage {
         let e = HTMLPage.escape
         let shape = layer.shape.map(String.init).joined(separator: "x")
         var body = "<h1>Where did it look</h1>\n"
@@ -140,7 +140,8 @@ public struct ExplanationWriter {
                         body: body, extraStyle: Self.style)
     }
 
-    /// Writes `page(explanations, failures:)` as OUT/explain.html (creating OUT) and returns its path.
+    /// Writes the page of `explanations` and of the photos that `failures` names (one line each)
+    /// as OUT/explain.html, creating OUT, and returns its path.
     public func writePage(_ explanations: [PhotoExplanation], failures: [String]) throws -> String {
         try AtomicFile.createDirectories(outputRoot)
         let path = (outputRoot as NSString).appendingPathComponent(Self.pageName)

@@ -19,7 +19,7 @@ extension Image {
 }
 
 /// The notebook's first cell: a grid of the first training images with their class names.
-public enum CIFARPreview {
+package enum CIFARPreview {
     /// A `columns` x `rows` grid of the first images of `split`, each upscaled `scale` times
     /// (nearest neighbour, so the pixels stay visible), its class name printed underneath in
     /// capitals (ImageIO's `BitmapFont`, the explorer's font). An 8-bit RGB image on white.

@@ -8,7 +8,7 @@ import ImageIO
 /// Text sizes are fixed (12 px labels, 14 px titles) and margins are worked out from the text they
 /// hold, using `textWidth`'s estimate, so labels are not clipped. Every user-supplied string
 /// (layer and class names, paths) is escaped.
-public enum SVGChart {
+package enum SVGChart {
     /// One line of a line chart.
     struct Series {
         /// The legend's text.

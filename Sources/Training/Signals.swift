@@ -10,7 +10,7 @@ private let stopRequested = Atomic<Bool>(false)
 /// Ctrl-C (SIGINT) and SIGTERM as a request to stop cleanly: the handler only sets a flag; the
 /// training loop finishes its current step, saves a checkpoint and returns. A second signal
 /// while the first is pending exits at once (status 130).
-public enum StopRequest {
+package enum StopRequest {
     /// Installs the handlers (idempotent).
     public static func install() {
         for sig in [SIGINT, SIGTERM] {

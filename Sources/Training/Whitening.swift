@@ -19,7 +19,7 @@ import Kernels
 /// then the same negated. airbench uses the first 5,000 training images, k = 2, eps = 5e-4.
 /// Each eigenvector's largest component is made positive (the decomposition fixes a direction
 /// only up to sign), so the result depends on the images alone.
-public func whiteningWeights(images: Tensor, kernelSize k: Int = 2, eps: Double = 5e-4) -> Tensor {
+package func whiteningWeights(images: Tensor, kernelSize k: Int = 2, eps: Double = 5e-4) -> Tensor {
     let c = images.shape[1], d = c * k * k
     let moment = patchSecondMoment(images: images, kernelSize: k)
     let (values, vectors) = symmetricEigendecomposition(moment, size: d)
@@ -40,7 +40,7 @@ public func whiteningWeights(images: Tensor, kernelSize k: Int = 2, eps: Double 
 /// flattened in (channel, row, column) order: a row-major d x d matrix, d = C k k, in Float64.
 /// Sums run over blocks of a fixed number of images and the blocks are added in order, so the
 /// result does not depend on the thread count.
-public func patchSecondMoment(images x: Tensor, kernelSize k: Int) -> [Double] {
+package func patchSecondMoment(images x: Tensor, kernelSize k: Int) -> [Double] {
     require(x.rank == 4 && x.shape[2] >= k && x.shape[3] >= k, "patchSecondMoment: images must be [N,C,H,W] of at least \(k)x\(k), got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     let d = c * k * k, oh = h - k + 1, ow = w - k + 1
@@ -92,7 +92,7 @@ public func patchSecondMoment(images x: Tensor, kernelSize k: Int) -> [Double] {
 /// cyclic Jacobi rotations in Float64: values in descending order, `vectors[i]` the unit
 /// eigenvector of `values[i]`, with its largest-magnitude component positive. Meant for small
 /// matrices (whitening's 12 x 12): each sweep costs O(size^3).
-public func symmetricEigendecomposition(_ a: [Double], size n: Int) -> (values: [Double], vectors: [[Double]]) {
+package func symmetricEigendecomposition(_ a: [Double], size n: Int) -> (values: [Double], vectors: [[Double]]) {
     require(a.count == n * n, "symmetricEigendecomposition: \(a.count) values are not a \(n)x\(n) matrix")
     var m = a
     // V accumulates the rotations: A = V diag V^T, eigenvectors in V's columns.

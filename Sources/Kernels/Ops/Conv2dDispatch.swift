@@ -5,7 +5,7 @@ import KernelsC
 // themselves are in the files each method names.
 
 /// How a forward convolution (or the flipped-kernel input gradient) is computed.
-public enum ConvForwardMethod: String, Sendable, CaseIterable {
+package enum ConvForwardMethod: String, Sendable, CaseIterable {
     /// One axpy per kernel tap into an output row (Conv2dDirect.swift); any CPU and shape.
     case directLoops
     /// Winograd F(2x2, 3x3) (Conv2dWinograd.swift); AVX-512, 3x3, stride 1, padding 1, W <= 512.
@@ -29,7 +29,7 @@ public enum ConvForwardMethod: String, Sendable, CaseIterable {
 }
 
 /// How a weight gradient is computed.
-public enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
+package enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     /// Winograd F(2x2, 3x3) (Conv2dWinogradWeightGradient.swift); AVX-512, 3x3, stride 1, padding 1.
     case winogradF2
     /// Taps of one input channel in registers, inputs broadcast (Conv2dVectorDirect.swift);
@@ -45,7 +45,7 @@ public enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
 }
 
 /// How an input gradient is computed.
-public enum ConvInputGradientMethod: Hashable, Sendable {
+package enum ConvInputGradientMethod: Hashable, Sendable {
     /// A forward convolution of dy with the flipped kernel, by the given method; stride 1, a
     /// square kernel, padding <= k - 1.
     case flippedKernel(ConvForwardMethod)
@@ -59,7 +59,7 @@ public enum ConvInputGradientMethod: Hashable, Sendable {
 
 /// The methods one convolution's passes take (each method is fp32 or bf16 by itself: the
 /// `bf16Im2col` cases are the bf16 ones).
-public struct ConvolutionPlan: Hashable, Sendable {
+package struct ConvolutionPlan: Hashable, Sendable {
     /// The forward pass.
     public var forward: ConvForwardMethod
     /// The weight gradient.
@@ -75,7 +75,7 @@ public struct ConvolutionPlan: Hashable, Sendable {
 }
 
 /// Methods a caller forces for the convolutions of one scope (nil: chosen by the rules).
-public struct ConvolutionMethods: Sendable {
+package struct ConvolutionMethods: Sendable {
     /// The forward method, or nil.
     public var forward: ConvForwardMethod?
     /// The weight-gradient method, or nil.
@@ -92,7 +92,7 @@ public struct ConvolutionMethods: Sendable {
 
 /// The one place that decides how a convolution runs (rules and measurements: the table at the
 /// top of Conv2dDispatch.swift).
-public enum Conv2dDispatch {
+package enum Conv2dDispatch {
     /// Methods forced for the current task (tests); see `withMethods`.
     @TaskLocal static var forced = ConvolutionMethods()
 

@@ -3,7 +3,7 @@
 // contiguous range, so results depend only on the thread count.
 
 /// The sizes of one convolution, derived from the input and weight shapes.
-public struct Conv2dGeometry: Sendable, Equatable {
+package struct Conv2dGeometry: Sendable, Equatable {
     /// Input sizes: batch, channels, height, width.
     public let batch: Int, inChannels: Int, height: Int, width: Int
     /// Filters and kernel size.
@@ -75,22 +75,22 @@ public struct Conv2dGeometry: Sendable, Equatable {
 /// L2. Measured on the bench's nets (single thread, CPU time): 2^23 (the whole batch at once)
 /// 1025 seed / 152 vgg images/s, 2^19 1426 / 247, one thread per image group at 2^17 faster
 /// still (Docs/BENCHMARKS.md). Groups never depend on scheduling, so results are repeatable.
-public let conv2dColumnBudget = 1 << 17
+package let conv2dColumnBudget = 1 << 17
 
 /// The narrowest GEMM (output pixels per group) worth running; see `imagesPerChunk`.
-public let conv2dMinimumColumns = 256
+package let conv2dMinimumColumns = 256
 
 /// Reusable memory for a convolution: per thread, a columns matrix and a staged GEMM result
 /// [O, nb*Ho*Wo], and per extra thread a partial weight gradient. A layer keeps one, so
 /// steady-state steps do not allocate. It also records which methods its last passes took.
 public struct Conv2dScratch: Sendable {
     /// The method of the last `conv2dForward` with this scratch.
-    public internal(set) var lastForward: ConvForwardMethod?
+    package internal(set) var lastForward: ConvForwardMethod?
     /// The weight-gradient method of the last `conv2dBackward` with this scratch.
-    public internal(set) var lastWeightGradient: ConvWeightGradientMethod?
+    package internal(set) var lastWeightGradient: ConvWeightGradientMethod?
     /// The input-gradient method of the last `conv2dBackward` with this scratch (nil when it
     /// did not compute one).
-    public internal(set) var lastInputGradient: ConvInputGradientMethod?
+    package internal(set) var lastInputGradient: ConvInputGradientMethod?
     var columns: [Float] = []
     var staged: [Float] = []
     var partialGradWeight: [Float] = []

@@ -62,7 +62,7 @@ private func geluCDF(_ v: SIMD16<Float>) -> SIMD16<Float> {
 /// Fitting erfc rather than erf keeps Q's constant small, so Float rounding of Q stays
 /// relative to erfc; the 1 - Q is one rounding. Both are evaluated for all lanes and blended.
 @inline(__always)
-public func vectorErf(_ x: SIMD16<Float>) -> SIMD16<Float> {
+package func vectorErf(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let a = x.replacing(with: -x, where: x .< 0)
     // |x| < 1: x P(x^2).
     let z = a * a
