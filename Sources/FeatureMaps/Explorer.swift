@@ -274,6 +274,11 @@ public struct Explorer: Sendable {
 
     /// Runs `inputs` `options.split(images:)` at a time, telling `reporter` as each finishes.
     /// One bad image never stops the others.
+    ///
+    /// - Parameters:
+    ///   - inputs: The images and the folder under the output root each one's files go to.
+    ///   - reporter: Told as the batch starts and as each image succeeds or fails.
+    /// - Returns: The counts, the images that succeeded in the order given, and each failure.
     public func run(_ inputs: [ExplorerInput], reporter: (any BatchReporter)? = nil) -> BatchSummary {
         // Images are the parallel unit here; each image's kernels get the threads left over.
         let (workers, kernelThreads) = options.split(images: inputs.count)

@@ -15,6 +15,13 @@ func checkPixelLimit(width: Int, height: Int, options: ImageReadOptions, path: S
 /// become their high byte; colour-space chunks (gAMA, iCCP, ...) and EXIF orientation are ignored, so the
 /// result is the stored values, as Pillow gives them. Images above `options.maxPixels` are refused from
 /// their header. Every failure is one `ImageIOError` naming the file and the reason. See Docs/IMAGEIO.md.
+///
+/// - Parameters:
+///   - path: The file to read; its first bytes, not its name, decide the format.
+///   - options: The pixel limit and the background that transparency is composited onto.
+/// - Returns: The image as 8-bit RGB, interleaved, row-major.
+/// - Throws: `ImageIOError` naming `path` when the file cannot be read, is not a PNG or JPEG, is
+///   above the pixel limit, or is corrupt or truncated.
 public func readImage(atPath path: String, options: ImageReadOptions = .init()) throws(ImageIOError) -> Image {
     // No PNG or JPEG of an allowed size is bigger than 8 bytes a pixel (16-bit RGBA, stored uncompressed)
     // plus room for metadata; larger files are refused without being read.
@@ -36,11 +43,23 @@ public func readImage(atPath path: String, options: ImageReadOptions = .init()) 
 /// Writes an 8-bit gray (1 channel) or RGB (3 channels) PNG atomically: a temporary file in the same
 /// folder, renamed into place; on failure the temporary file is removed and nothing is left at `path`.
 /// Uses `.fast` compression.
+///
+/// - Parameters:
+///   - image: The image, gray or RGB.
+///   - path: The file to write; an existing file is replaced only once the new one is complete.
+/// - Throws: `ImageIOError` naming `path` when the file cannot be written.
 public func writePNG(_ image: Image, toPath path: String) throws(ImageIOError) {
     try writePNG(image, toPath: path, compression: .fast)
 }
 
 /// `writePNG(_:toPath:)` with a choice of speed against file size.
+///
+/// - Parameters:
+///   - image: The image, gray or RGB.
+///   - path: The file to write, atomically.
+///   - compression: `.fast` (what `writePNG(_:toPath:)` uses), `.small` or `.fastest`; see
+///     `PNGCompression` for what each costs.
+/// - Throws: `ImageIOError` naming `path` when the file cannot be written.
 public func writePNG(_ image: Image, toPath path: String, compression: PNGCompression) throws(ImageIOError) {
     let bytes = try encodePNG(image, path: path, compression: compression)
     try AtomicFile.write(bytes, toPath: path)

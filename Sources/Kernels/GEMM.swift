@@ -2,7 +2,11 @@ import KernelsC
 
 /// Whether a GEMM operand is read as stored or transposed.
 public enum Transpose: Sendable {
-    case none, transposed
+    /// The operand is used as stored: A as [M,K], B as [K,N].
+    case none
+    /// The operand is stored transposed (A as [K,M], B as [N,K]) and read as its transpose, so a
+    /// weight matrix kept as [out, in] multiplies without a copy.
+    case transposed
 }
 
 /// Where `sgemm` runs its work.

@@ -109,6 +109,11 @@ public final class Classifier {
     }
 
     /// Reads a model file written by `save` (or any safetensors file with the same metadata).
+    ///
+    /// - Parameter path: A model file, such as the `model.safetensors` a `Trainer` writes.
+    /// - Returns: The network of the recorded architecture with the file's parameters and buffers.
+    /// - Throws: `TrainingError.file` naming `path` when it cannot be read, is not a model file,
+    ///   or its tensors do not fit the architecture.
     public static func load(path: String) throws -> Classifier {
         try load(Safetensors.read(path: path), source: path)
     }

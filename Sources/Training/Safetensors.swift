@@ -56,6 +56,13 @@ public enum Safetensors {
     }
 
     /// Writes a safetensors file atomically (temporary file in the same folder, then rename).
+    ///
+    /// - Parameters:
+    ///   - tensors: The tensors in file order, under the names a reader looks them up by
+    ///     (PyTorch's `state_dict` names for a model); stored as F32.
+    ///   - metadata: The `__metadata__` strings (a model's architecture, class names, normalisation).
+    ///   - path: The file to write.
+    /// - Throws: `TrainingError.file` naming `path` when it cannot be written.
     public static func write(tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to path: String) throws {
         try writeAtomically(encode(tensors: tensors, metadata: metadata), to: path)
     }
@@ -180,7 +187,7 @@ public enum Safetensors {
 /// Writes `bytes` to `path` with ImageIO's `AtomicFile` (a temporary file in the same folder, then a
 /// rename, so a reader or a crash never sees a half-written file), creating the folder first.
 /// Failures become a `TrainingError.file` naming the path.
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+package func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     do {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try AtomicFile.createDirectories(folder) }
@@ -191,6 +198,6 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
 }
 
 /// Writes `text` as UTF-8 to `path` atomically.
-public func writeAtomically(_ text: String, to path: String) throws {
+package func writeAtomically(_ text: String, to path: String) throws {
     try writeAtomically(Array(text.utf8), to: path)
 }

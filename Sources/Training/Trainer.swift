@@ -178,6 +178,12 @@ public final class Trainer {
     public var modelPath: String { (outputFolder as NSString).appendingPathComponent("model.safetensors") }
 
     /// A trainer for `options` on `data`, writing into `outputFolder`.
+    ///
+    /// - Parameters:
+    ///   - options: The run's settings, checked when it starts (`TrainingOptions.validate()`).
+    ///   - data: The training and test images (`options.validation` training images are held out).
+    ///   - outputFolder: Where the model, the checkpoint and the reports are written (created if needed).
+    ///   - observer: Told of every step and epoch (progress lines, a stop request).
     public init(options: TrainingOptions, data: CIFAR10Data, outputFolder: String, observer: (any TrainingObserver)? = nil) {
         self.options = options
         self.data = data
@@ -188,6 +194,14 @@ public final class Trainer {
     /// Trains (continuing from the checkpoint when `resume` is true), writes the outputs and
     /// evaluates on the test set, with `options.threads` kernel threads. Returns early, with a
     /// checkpoint saved, when a stop is requested.
+    ///
+    /// - Parameter resume: Continue the run whose checkpoint is in the output folder; its options
+    ///   must equal this trainer's.
+    /// - Returns: Each epoch's figures, the test accuracy and the run's report (`interrupted` when
+    ///   a stop was requested).
+    /// - Throws: `TrainingError`: `.setting` for invalid options, `.noCheckpoint` or
+    ///   `.checkpointMismatch` when resuming, `.lossNotFinite` when training diverges, `.file` for
+    ///   a file that cannot be read or written.
     public func run(resume: Bool = false) throws -> TrainingResult {
         try options.validate()
         return try Parallelism.withThreadCount(options.threads) {

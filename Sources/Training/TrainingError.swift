@@ -47,7 +47,30 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// The training settings a `TrainingError.setting` can name (`TrainingOptions`' properties).
 public enum TrainingSetting: String, Sendable, CaseIterable {
-    case batchSize, epochs, learningRate, momentum, optimizer, warmup, labelSmoothing, limit, validation, validationEvery, validationLimit, threads
+    /// `TrainingOptions.batchSize`: images per optimiser step.
+    case batchSize
+    /// `TrainingOptions.epochs`: passes over the training images.
+    case epochs
+    /// `TrainingOptions.learningRate`: the peak step size of the schedule.
+    case learningRate
+    /// `TrainingOptions.momentum`: SGD's momentum, or Adam's first-moment decay.
+    case momentum
+    /// `TrainingOptions.optimizer`: which optimiser updates the parameters.
+    case optimizer
+    /// `TrainingOptions.warmup`: the fraction of all steps spent in the linear learning-rate warm-up.
+    case warmup
+    /// `TrainingOptions.labelSmoothing`: the weight moved from the true class to all classes.
+    case labelSmoothing
+    /// `TrainingOptions.limit`: train on the first N training images only (nil: all).
+    case limit
+    /// `TrainingOptions.validation`: the images held out of training to validate on.
+    case validation
+    /// `TrainingOptions.validationEvery`: the steps between evaluations of the held-out images.
+    case validationEvery
+    /// `TrainingOptions.validationLimit`: how many validation images each measurement uses.
+    case validationLimit
+    /// `TrainingOptions.threads`: the thread count the kernels split work over.
+    case threads
 }
 
 /// One `TrainingOptions` property whose value differs between a checkpoint and a resumed run.

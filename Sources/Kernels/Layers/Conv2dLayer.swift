@@ -32,6 +32,15 @@ public final class Conv2d: Layer {
     }
 
     /// A convolution initialised as PyTorch does (see `reset(using:)`).
+    ///
+    /// - Parameters:
+    ///   - inChannels: Channels of the input, C in [N, C, H, W].
+    ///   - outChannels: Filters, the channels of the output.
+    ///   - kernelSize: The side of the square kernel.
+    ///   - stride: The step between output positions, in input pixels.
+    ///   - padding: Zeros added on every side of the input.
+    ///   - bias: Whether a bias per output channel is added (false before a batch norm).
+    ///   - rng: The generator the weight, then the bias, are drawn from.
     public convenience init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                             bias: Bool = true, rng: inout SeededGenerator) {
         self.init(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,

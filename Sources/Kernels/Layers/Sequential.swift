@@ -79,6 +79,12 @@ public final class Sequential: Layer {
     }
 
     /// A container of the built children, then `reset(using: &rng)` on each child in order.
+    ///
+    /// - Parameters:
+    ///   - rng: The generator every child's parameters are drawn from, in order, with PyTorch's
+    ///     default initialisation for the layer type; a seed gives the same network everywhere.
+    ///   - build: The children, one expression each; `.named(_:)` names one, else it is named by
+    ///     its position (`"0"`, `"1"`, ...).
     public convenience init(rng: inout SeededGenerator, @SequentialBuilder _ build: () -> [SequentialChild]) {
         self.init(build)
         reset(using: &rng)
