@@ -7,7 +7,7 @@ import TrainedMaps
 import Training
 
 /// A new empty temporary folder.
-private func temporaryFolder() throws -> String {
+func temporaryFolder() throws -> String {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("trainedmaps-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url.path
