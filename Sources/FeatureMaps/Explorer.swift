@@ -124,7 +124,7 @@ public struct ExploredImage: Sendable {
 /// Draws the feature maps of a network for images on disk: reads each image, runs the network,
 /// renders one grid per layer and writes `in_img.png`, `L1.png`, ... (and .npy maps on request),
 /// a thumbnail of each picture larger than `thumbnailBox` (`L1.thumb.png`) and the image's page
-/// `index.html` (see `Gallery`).
+/// `index.html`.
 public struct Explorer: Sendable {
     /// The network whose maps are drawn.
     public let network: any FeatureMapNetwork

@@ -3,7 +3,7 @@ import ImageIO
 
 /// One labelled map of a grid: a single-channel plane of floats.
 public struct FeatureMapTile: Sendable {
-    /// Drawn above the tile with `BitmapFont`.
+    /// Drawn above the tile in a 5x7 bitmap font.
     public var label: String
     /// Width of the map in values.
     public var width: Int

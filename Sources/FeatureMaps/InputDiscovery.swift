@@ -26,7 +26,7 @@ public struct ExplorerInput: Sendable, Equatable {
 /// same type as ImageIO's errors, so image and file failures pass through unchanged.
 public typealias PathError = ImageIOError
 
-/// A file or folder that could not be written (thrown by ImageIO's `AtomicFile`).
+/// A file or folder that could not be written (atomically, through ImageIO).
 public typealias FileWriteError = PathError
 
 /// An input that failed (unreadable, not an image, too small, output not writable).

@@ -26,9 +26,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     return y
 }
 
-/// Forward convolution into `y` (resized to [N,O,Ho,Wo]) by the method `Conv2dDispatch`
-/// chooses for the shape, CPU and `precision` (direct loops, Winograd, the AVX-512 vector direct
-/// kernel or a panel GEMM in fp32; im2col + bf16gemm in bf16; recorded in `scratch.lastForward`).
+/// Forward convolution into `y` (resized to [N,O,Ho,Wo]) by the method chosen for the shape,
+/// CPU and `precision` (direct loops, Winograd, the AVX-512 vector direct kernel or a panel GEMM
+/// in fp32; im2col + bf16gemm in bf16; Conv2dDispatch.swift has the rules).
 /// All compute the same sums up to rounding (bf16: of the operands rounded to bf16).
 public func conv2dForward(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
@@ -71,8 +71,8 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
 }
 
 /// Backward convolution: overwrites `gradWeight` ([O,C,kh,kw]) and, when `computeGradInput`,
-/// `gradInput` ([N,C,H,W]) by the methods `Conv2dDispatch` chooses for `precision` (recorded in
-/// `scratch`). The bias gradient is `conv2dBiasBackward` (fp32 in either precision). The first
+/// `gradInput` ([N,C,H,W]) by the methods chosen for the shape, CPU and `precision` (as the
+/// forward pass). The bias gradient is `conv2dBiasBackward` (fp32 in either precision). The first
 /// layer of a network can skip the input gradient it would throw away; a frozen weight
 /// (`computeGradWeight` false) its weight gradient, which is then written as zeros.
 public func conv2dBackward(
