@@ -36,9 +36,9 @@ echo "featuremaps clone at $(git -C "$tmp/featuremaps" rev-parse --short HEAD), 
 
 # The example as a user copies it (from the same commit), built in its own folder: no shared
 # .build, no Package.resolved from elsewhere.
-cp -R "$tmp/featuremaps/$example" "$tmp/example"
+cp -R "$tmp/featuremaps/$example" "$tmp/TrainAndExplore"
 export FEATUREMAPS_PACKAGE_URL="file://$tmp/featuremaps"
-cd "$tmp/example"
+cd "$tmp/TrainAndExplore"
 swift build --disable-dependency-cache || fail "swift build failed (lines above); FEATUREMAPS_PACKAGE_URL=$FEATUREMAPS_PACKAGE_URL"
 grep -q "\"version\" : \"$version\"" Package.resolved ||
     fail "Package.resolved does not pin featuremaps $version: $(tr -d '\n ' <Package.resolved)"
@@ -51,7 +51,7 @@ echo "$output" | awk '/^step [0-9]+: loss / { loss = $4; if (first == "") first 
 }' >&2 || fail "training did not learn"
 test -s feature-maps.png || fail "feature-maps.png was not written"
 cd - >/dev/null
-python3 - "$tmp/example/feature-maps.png" <<'EOF' || fail "feature-maps.png is not a valid, non-blank PNG (line above)"
+python3 - "$tmp/TrainAndExplore/feature-maps.png" <<'EOF' || fail "feature-maps.png is not a valid, non-blank PNG (line above)"
 import sys
 sys.path.insert(0, "Scripts")
 from check_pages import decode_png  # the PNG decoder the page checker proves on its self-test

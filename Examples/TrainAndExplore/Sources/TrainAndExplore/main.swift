@@ -10,11 +10,14 @@ import ImageIO
 import Kernels
 import Training
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.count <= 2 else {
-    FileHandle.standardError.write(Data("usage: TrainAndExplore [PHOTO] [OUTPUT.png]\n".utf8))
-    exit(2)
+/// Prints one line to standard error and exits with `status`.
+func fail(_ message: String, status: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+    exit(status)
 }
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.count <= 2 else { fail("usage: TrainAndExplore [PHOTO] [OUTPUT.png]", status: 2) }
 let photoPath = arguments.first ?? Bundle.module.path(forResource: "chelsea", ofType: "jpg")!
 let outputPath = arguments.count == 2 ? arguments[1] : "feature-maps.png"
 
@@ -76,13 +79,12 @@ do {
     let photo = try readImage(atPath: photoPath)
     let stack = FeatureMapStack(filters: [conv1.weight.value], inputChannels: 1, summary: "trained conv1")
     guard min(photo.width, photo.height) >= stack.minimumInputSide else {
-        throw ImageIOError(path: photoPath, reason: "smaller than \(stack.minimumInputSide) pixels a side")
+        fail("error: \(photoPath): smaller than \(stack.minimumInputSide) pixels a side")
     }
     let input = Tensor(shape: [1, 1, photo.height, photo.width], storage: photo.grayscale())
     let grid = FeatureMapGrid(layer: 1, maps: stack.layerMaps(for: input)[0])
     try writePNG(grid.render(), toPath: outputPath)
     print("wrote \(outputPath)")
 } catch {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    exit(1)
+    fail("error: \(error)")  // ImageIO's errors name the file and the reason
 }
