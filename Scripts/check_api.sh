@@ -60,7 +60,7 @@ EOF
     echo "self-test 4: in a clone without the tag, the commit in .api-baseline is the baseline"
     git -C "$tmp" tag -d 0.1.0 >/dev/null
     output=$("$tmp/Scripts/check_api.sh" 2>&1) || fail "self-test: the check failed without the tag: $output"
-    grep -q "against $(git -C "$tmp" rev-parse HEAD~1)" <<<"$output" ||
+    grep -q "against commit $(git -C "$tmp" rev-parse HEAD~1)" <<<"$output" ||
         fail "self-test: without the tag, the baseline was not the recorded commit: $output"
 
     echo "self-test 5: a tag that names another commit than .api-baseline stops the check"
@@ -87,12 +87,13 @@ if tagged=$(git rev-parse -q --verify "refs/tags/$tag^{commit}"); then
     [[ $tagged == "$commit"* ]] ||
         fail "tag $tag is commit $tagged, but .api-baseline records $commit: correct one of them"
     baseline=$tag
+    described="$tag (${tagged:0:10})"
 elif git cat-file -e "$commit^{commit}" 2>/dev/null; then
     baseline=$(git rev-parse "$commit^{commit}")
+    described="commit $baseline ($tag: no such tag here)"
 else
     fail "neither tag $tag nor commit $commit (.api-baseline) is in this clone; fetch them (git fetch --tags, or an unshallow clone)"
 fi
-full=$(git rev-parse "$commit^{commit}")
 
 # The library products of the package, from its manifest.
 mapfile -t products < <(swift package dump-package | python3 -c '
@@ -114,14 +115,14 @@ if [[ -s $allowlist ]]; then
         fail ".api-breakage-allowlist lists $(wc -l <"$allowlist") break(s), but CHANGELOG.md's [Unreleased] section has no '**Breaking:**' note"
 fi
 
-echo "API of ${products[*]} against $baseline (${full:0:10})"
+echo "API of ${products[*]} against $described"
 status=0
 swift package diagnose-api-breaking-changes "$baseline" --products "${products[@]}" \
     --baseline-dir .build/api-baselines --breakage-allowlist-path "$allowlist" || status=$?
 if (( status != 0 )); then
-    echo "error: the public API has changed incompatibly since $baseline (lines above; exit status $status)." >&2
+    echo "error: the public API has changed incompatibly since $described (lines above; exit status $status)." >&2
     echo "If the break is intended, add each 'API breakage: ...' line, as printed, to .api-breakage-allowlist and" >&2
     echo "describe it under '## [Unreleased]' in CHANGELOG.md with '**Breaking:**' (Docs/VERSIONING.md)." >&2
     exit 1
 fi
-echo "no unlisted API break since $baseline ($(( $(date +%s) - start )) s)"
+echo "no unlisted API break since $described ($(( $(date +%s) - start )) s)"
