@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails if the public Swift API of the package's library products has a breaking change since the
-# last version, unless that change is listed in .api-breakage-allowlist (Docs/VERSIONING.md).
+# last version, unless that change is listed in .api-breakage-allowlist and CHANGELOG.md has a
+# '- **Breaking:**' entry for it (Docs/VERSIONING.md).
 #
 #     Scripts/check_api.sh               check this package (CI runs it from .ci/run)
 #     Scripts/check_api.sh --self-test   prove the check on a two-commit throwaway package: a
@@ -29,7 +30,7 @@ let package = Package(name: "Lib", products: [.library(name: "Lib", targets: ["L
 EOF
     printf '/// Kept.\npublic func kept() {}\n/// Removed in the second commit.\npublic func removed() {}\n' >"$tmp/Sources/Lib/Lib.swift"
     printf '# Intended breaks\n' >"$tmp/.api-breakage-allowlist"
-    printf '# Changelog\n\n## [Unreleased]\n\n## [0.1.0]\n' >"$tmp/CHANGELOG.md"
+    printf '# Changelog\n\nBreaks are marked **Breaking:**.\n\n## [Unreleased]\n\n## [0.1.0]\n\n- **Breaking:** an old break.\n' >"$tmp/CHANGELOG.md"
     git -C "$tmp" init -q
     gitc() { git -C "$tmp" -c user.name=self-test -c user.email=self-test@localhost "$@"; }
     gitc add -A && gitc commit -qm "0.1.0" && gitc tag 0.1.0
@@ -45,12 +46,13 @@ EOF
     grep -q "func removed() has been removed" <<<"$output" ||
         fail "self-test: the failure does not name func removed()"
 
-    echo "self-test 2: listed in the allowlist but with no CHANGELOG note, it must still fail"
+    echo "self-test 2: listed in the allowlist but with no CHANGELOG note since 0.1.0, it must still fail"
     echo "$output" | sed -n 's/.*\(API breakage: func removed() has been removed\).*/\1/p' | head -n 1 >>"$tmp/.api-breakage-allowlist"
     status=0
     output=$("$tmp/Scripts/check_api.sh" 2>&1) || status=$?
     echo "$output" | sed 's/^/    | /'
-    (( status != 0 )) || fail "self-test: an allowlisted break without a CHANGELOG note passed"
+    (( status != 0 )) && grep -q "no '- \*\*Breaking:\*\* ...' entry" <<<"$output" ||
+        fail "self-test: an allowlisted break without a CHANGELOG note since 0.1.0 was not refused"
 
     echo "self-test 3: listed and noted, it must pass"
     printf '# Changelog\n\n## [Unreleased]\n\n- **Breaking:** removed() is gone.\n\n## [0.1.0]\n' >"$tmp/CHANGELOG.md"
@@ -110,9 +112,10 @@ if [[ -f .api-breakage-allowlist ]]; then
     grep -v '^[[:space:]]*\(#\|$\)' .api-breakage-allowlist >"$allowlist" || true
 fi
 if [[ -s $allowlist ]]; then
-    # An intended break is one the changelog tells users about, in the section of the next version.
-    awk '/^## \[Unreleased\]/ { on = 1; next } /^## / { on = 0 } on && /\*\*Breaking:\*\*/ { found = 1 } END { exit !found }' CHANGELOG.md ||
-        fail ".api-breakage-allowlist lists $(wc -l <"$allowlist") break(s), but CHANGELOG.md's [Unreleased] section has no '**Breaking:**' note"
+    # An intended break is one the changelog tells users about: a note above the baseline's own
+    # section, so under [Unreleased] or, on a release commit, under the version being released.
+    awk -v heading="## [$tag]" 'index($0, heading) == 1 { exit } /^[-*] \*\*Breaking:\*\*/ { found = 1 } END { exit !found }' CHANGELOG.md ||
+        fail ".api-breakage-allowlist lists $(wc -l <"$allowlist") break(s), but CHANGELOG.md has no '- **Breaking:** ...' entry above '## [$tag]'"
 fi
 
 echo "API of ${products[*]} against $described"
@@ -122,7 +125,7 @@ swift package diagnose-api-breaking-changes "$baseline" --products "${products[@
 if (( status != 0 )); then
     echo "error: the public API has changed incompatibly since $described (lines above; exit status $status)." >&2
     echo "If the break is intended, add each 'API breakage: ...' line, as printed, to .api-breakage-allowlist and" >&2
-    echo "describe it under '## [Unreleased]' in CHANGELOG.md with '**Breaking:**' (Docs/VERSIONING.md)." >&2
+    echo "describe it in CHANGELOG.md under '## [Unreleased]' as '- **Breaking:** ...' (Docs/VERSIONING.md)." >&2
     exit 1
 fi
 echo "no unlisted API break since $described ($(( $(date +%s) - start )) s)"
