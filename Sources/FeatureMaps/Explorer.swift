@@ -233,6 +233,12 @@ public struct Explorer: Sendable {
             result.written.append(page)
             return result
         } catch {
+            // Each file is whole (written under a temporary name and renamed), but a folder with
+            // this attempt's L1.png and no L2.png or page is a half-drawn photo: take back what this
+            // attempt wrote, and the folders if that leaves them empty (rmdir refuses otherwise).
+            for path in written { _ = unlinkFile(path) }
+            if options.saveMaps { _ = removeEmptyFolder(folder + "/maps") }
+            _ = removeEmptyFolder(folder)
             throw ExplorerFailure(path: input.path, reason: "cannot write output: \(error)")
         }
     }

@@ -37,6 +37,9 @@ func monotonicSeconds() -> Double {
 @discardableResult
 func unlinkFile(_ path: String) -> Bool { unlink(path) == 0 }
 
+/// Removes the folder at `path` if it is empty (rmdir(2)); true when it was removed.
+func removeEmptyFolder(_ path: String) -> Bool { rmdir(path) == 0 }
+
 /// Whether standard error is a terminal (then progress is redrawn in place).
 public func standardErrorIsTerminal() -> Bool { isatty(STDERR_FILENO) != 0 }
 
