@@ -46,13 +46,22 @@ def slope_per_hour(samples):
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx * 3600
 
 
+def nice_step(span, ticks=4):
+    """A round step (1, 2 or 5 times a power of ten) that cuts `span` into about `ticks` parts."""
+    import math
+    raw = max(span, 1e-9) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
 def svg_chart(samples, title):
     """A 640x240 line chart of RSS (MiB) over time (minutes), axes labelled."""
     width, height, left, right, top, bottom = 640, 240, 60, 20, 30, 40
     ts = [t / 60 for t, _, _ in samples]
     ys = [rss / 1024 for _, rss, _ in samples]
-    t_max = max(ts[-1], 1e-9)
-    y_max = max(ys) * 1.1 or 1
+    t_step, y_step = nice_step(ts[-1]), nice_step(max(ys) * 1.05)
+    t_max = max(ts[-1], t_step)
+    y_max = y_step * (int(max(ys) * 1.05 / y_step) + 1)
     sx = lambda t: left + (width - left - right) * t / t_max
     sy = lambda y: height - bottom - (height - top - bottom) * y / y_max
     points = " ".join(f"{sx(t):.1f},{sy(y):.1f}" for t, y in zip(ts, ys))
@@ -63,12 +72,15 @@ def svg_chart(samples, title):
              f'<text x="{left}" y="18" font-size="12">{esc(title)}</text>',
              f'<line x1="{left}" y1="{sy(0)}" x2="{width - right}" y2="{sy(0)}" stroke="#444"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{sy(0)}" stroke="#444"/>']
-    for i in range(5):
-        y = y_max * i / 4
-        parts.append(f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:.0f}</text>')
+    y = 0.0
+    while y <= y_max + 1e-9:
+        parts.append(f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:g}</text>')
         parts.append(f'<line x1="{left}" y1="{sy(y):.1f}" x2="{width - right}" y2="{sy(y):.1f}" stroke="#ddd"/>')
-        t = t_max * i / 4
-        parts.append(f'<text x="{sx(t):.1f}" y="{height - bottom + 16}" text-anchor="middle">{t:.1f}</text>')
+        y += y_step
+    t = 0.0
+    while t <= t_max + 1e-9:
+        parts.append(f'<text x="{sx(t):.1f}" y="{height - bottom + 16}" text-anchor="middle">{t:g}</text>')
+        t += t_step
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">minutes</text>')
     parts.append(f'<text x="14" y="{(top + height - bottom) / 2}" transform="rotate(-90 14 {(top + height - bottom) / 2})" '
                  f'text-anchor="middle">RSS (MiB)</text>')
