@@ -135,10 +135,49 @@ public struct Explorer: Sendable {
     /// so they stay sharp on high-density screens while a page of 1,000 photos stays light.
     public static let thumbnailBox = (width: 480, height: 480)
 
+    /// Bytes of memory an image takes per input pixel while its maps are drawn (see
+    /// `estimatedBytes(width:height:)`).
+    public let bytesPerPixel: Int
+
     /// An explorer of `network` with `options`.
     public init(network: any FeatureMapNetwork, options: ExplorerOptions) {
         self.network = network
         self.options = options
+        bytesPerPixel = Self.bytesPerPixel(of: network)
+    }
+
+    /// The memory a `width` x `height` image takes while its maps are drawn, estimated before it is
+    /// decoded. Docs/FAULTS.md compares it with measured peaks (it is above them).
+    public func estimatedBytes(width: Int, height: Int) -> Int {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        let (bytes, overflow2) = pixels.multipliedReportingOverflow(by: bytesPerPixel)
+        return overflow || overflow2 ? Int.max : bytes
+    }
+
+    /// Per input pixel: the file, the decoded RGB and the figures' PNG bytes (10 bytes in all), the
+    /// network's input floats and their tensor (2 x 4 bytes a channel) and the picture of it (1 a
+    /// channel), then twice the bytes of every layer's maps, measured on a 256x256 probe image (large
+    /// enough that the convolutions' lost borders do not matter): once for the maps, once for the
+    /// convolution's workspace and the figures drawn from them.
+    static func bytesPerPixel(of network: any FeatureMapNetwork) -> Int {
+        let side = max(256, 2 * network.minimumInputSide)
+        let probe = Tensor(shape: [1, network.inputChannels, side, side],
+                           storage: [Float](repeating: 0.5, count: network.inputChannels * side * side))
+        let mapFloats = network.layerMaps(for: probe).reduce(0) { total, maps in
+            total + maps.conv.count + maps.relu.count + maps.pool.count
+        }
+        let mapBytes = (4 * mapFloats + side * side - 1) / (side * side)
+        return 10 + 9 * network.inputChannels + 2 * mapBytes
+    }
+
+    /// Why a `width` x `height` image is refused before decoding, or nil: when its estimated
+    /// memory (`estimatedBytes`) is above the memory available now (`availableMemory()`).
+    func memoryRefusal(width: Int, height: Int) -> String? {
+        guard let (available, source) = availableMemory() else { return nil }
+        let needed = estimatedBytes(width: width, height: height)
+        guard needed > available else { return nil }
+        return "the image is \(width)x\(height) pixels (\(megapixels(width * height)) MP); drawing its maps needs about "
+            + "\(gigabytes(needed)) GB (\(bytesPerPixel) bytes a pixel), more than the \(gigabytes(available)) GB of memory available (\(source))"
     }
 
     /// The folder an input's files go to: `<outputRoot>/<input.outputFolder>`.
@@ -165,6 +204,8 @@ public struct Explorer: Sendable {
         do {
             var readOptions = ImageReadOptions()
             readOptions.maxPixels = options.maxPixels
+            let explorer = self
+            readOptions.admitSize = { width, height in explorer.memoryRefusal(width: width, height: height) }
             image = try readImage(atPath: input.path, options: readOptions)
         } catch {
             throw ExplorerFailure(path: input.path, reason: error.reason)
@@ -233,6 +274,12 @@ public struct Explorer: Sendable {
             result.written.append(page)
             return result
         } catch {
+            // Each file is whole (written under a temporary name and renamed), but a folder with
+            // this attempt's L1.png and no L2.png or page is a half-drawn photo: take back what this
+            // attempt wrote, and the folders if that leaves them empty (rmdir refuses otherwise).
+            for path in written { _ = unlinkFile(path) }
+            if options.saveMaps { _ = removeEmptyFolder(folder + "/maps") }
+            _ = removeEmptyFolder(folder)
             throw ExplorerFailure(path: input.path, reason: "cannot write output: \(error)")
         }
     }
@@ -330,4 +377,16 @@ private final class BatchState: @unchecked Sendable {
     func results() -> ([ExploredImage], [ExplorerFailure]) {
         lock.withLock { (succeeded.sorted { $0.index < $1.index }.map(\.image), failures) }
     }
+}
+
+/// `pixels` in millions, one decimal ("900.0").
+private func megapixels(_ pixels: Int) -> String { decimal(Double(pixels) / 1e6) }
+
+/// `bytes` in units of 10^9, one decimal ("59.4").
+private func gigabytes(_ bytes: Int) -> String { decimal(Double(bytes) / 1e9) }
+
+/// `value` with one decimal, without Foundation's formatter.
+private func decimal(_ value: Double) -> String {
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
 }

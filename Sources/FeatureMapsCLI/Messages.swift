@@ -72,6 +72,9 @@ public enum Messages {
         case let .unknownLayer(name, available):
             if available.isEmpty { return "the model has no module with feature maps (no convolution), so no Grad-CAM layer" }
             return "--layer \(name): the model has no module of that name with feature maps; choose one of \(available.joined(separator: ", "))"
+        case let .outputInUse(folder, pid):
+            return "--out \(folder) is in use by another train-cifar run (\(pid.map { "pid \($0)" } ?? "pid not known yet")); "
+                + "give another --out or wait for it to end"
         case .file, .optimizerState:
             return error.description
         }

@@ -60,12 +60,18 @@ private func readFully(_ fd: Int32, into bytes: inout [UInt8], from start: Int, 
 /// Failures are `ImageIOError`s naming the path and the reason, e.g.
 /// `out/x.png: cannot create a file in folder out: Permission denied`.
 package enum AtomicFile {
-    /// Writes `bytes` to `path` atomically: into a new temporary file in the same folder, then renamed
-    /// over `path` (rename(2) is atomic within a file system), so readers and a crash of this process
-    /// never see a half-written file. On any failure the temporary file is removed and `path` is left
-    /// as it was. There is deliberately no fsync: batches write thousands of small PNGs, and surviving
-    /// power loss is not worth a disk flush per file. The folder must exist (see `createDirectories`).
-    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String) throws(ImageIOError) {
+    /// Writes `bytes` to `path` atomically: into a new temporary file in the same folder (named
+    /// `.<name>.<pid>.<random>.tmp`, so concurrent writers of one path never share it), then renamed
+    /// over `path` (rename(2) is atomic within a file system), so readers, concurrent writers and a
+    /// crash of this process never see a half-written file. On any failure (a full disk included) the
+    /// temporary file is removed and `path` is left as it was.
+    ///
+    /// With `durable`, the data is flushed (fsync) before the rename and the folder after it, so a
+    /// power loss leaves either the old file or the whole new one; file systems that allocate late
+    /// report a full disk only then. Batches of small PNGs skip it (a disk flush per file is not worth
+    /// it for pictures that can be redrawn); checkpoints and models use it. The folder must exist (see
+    /// `createDirectories`).
+    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String, durable: Bool = false) throws(ImageIOError) {
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -94,6 +100,12 @@ package enum AtomicFile {
             }
             done += n
         }
+        if durable && fsync(fd) != 0 {
+            let reason = "cannot flush to disk: \(errnoText())"
+            close(fd)
+            unlink(tempPath)
+            throw ImageIOError(path: path, reason: reason)
+        }
         if close(fd) != 0 {
             let reason = "cannot close: \(errnoText())"
             unlink(tempPath)
@@ -104,12 +116,20 @@ package enum AtomicFile {
             unlink(tempPath)
             throw ImageIOError(path: path, reason: reason)
         }
+        if durable {
+            // The rename itself lives in the folder; without this a power loss may undo it.
+            let folderFD = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if folderFD >= 0 {
+                _ = fsync(folderFD)
+                close(folderFD)
+            }
+        }
     }
 
-    /// Writes `bytes` atomically (see `write(_:toPath:)` for raw bytes).
-    public static func write(_ bytes: [UInt8], toPath path: String) throws(ImageIOError) {
+    /// Writes `bytes` atomically (see `write(_:toPath:durable:)` for raw bytes).
+    public static func write(_ bytes: [UInt8], toPath path: String, durable: Bool = false) throws(ImageIOError) {
         let outcome = bytes.withUnsafeBytes { raw in
-            Result { () throws(ImageIOError) in try write(raw, toPath: path) }
+            Result { () throws(ImageIOError) in try write(raw, toPath: path, durable: durable) }
         }
         try outcome.get()
     }

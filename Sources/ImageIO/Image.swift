@@ -34,6 +34,10 @@ public struct ImageReadOptions: Sendable {
     /// The colour transparent pixels are composited onto (in stored sRGB values). Default white,
     /// as browsers and image viewers show transparency on a page.
     public var background: BackgroundColor = (255, 255, 255)
+    /// The caller's own test of the header's width and height, made after `maxPixels` and before
+    /// any pixel memory is allocated: a reason to refuse the image (it becomes the error's reason),
+    /// or nil to go on. The explorer refuses images whose maps would not fit in memory this way.
+    public var admitSize: (@Sendable (_ width: Int, _ height: Int) -> String?)?
 
     /// The defaults: 100-megapixel limit, white background.
     public init() {}

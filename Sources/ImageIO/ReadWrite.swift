@@ -7,6 +7,7 @@ func checkPixelLimit(width: Int, height: Int, options: ImageReadOptions, path: S
     if width <= 0 || height <= 0 {
         throw ImageIOError(path: path, reason: "image has no pixels (\(width)x\(height))")
     }
+    if let reason = options.admitSize?(width, height) { throw ImageIOError(path: path, reason: reason) }
 }
 
 /// Reads a PNG or JPEG (recognised by its signature, not its extension) as 8-bit RGB (3 channels).

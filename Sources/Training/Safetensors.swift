@@ -64,7 +64,9 @@ public enum Safetensors {
     ///   - path: The file to write.
     /// - Throws: `TrainingError.file` naming `path` when it cannot be written.
     public static func write(tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to path: String) throws {
-        try writeAtomically(encode(tensors: tensors, metadata: metadata), to: path)
+        // Durable: a checkpoint or model is hours of work, and the previous one is only safe to
+        // lose once the new one is on disk.
+        try writeAtomically(encode(tensors: tensors, metadata: metadata), to: path, durable: true)
     }
 
     /// Reads the safetensors file at `path`.
@@ -186,12 +188,13 @@ public enum Safetensors {
 
 /// Writes `bytes` to `path` with ImageIO's `AtomicFile` (a temporary file in the same folder, then a
 /// rename, so a reader or a crash never sees a half-written file), creating the folder first.
-/// Failures become a `TrainingError.file` naming the path.
-package func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+/// Failures become a `TrainingError.file` naming the path. `durable`: flushed to disk before it
+/// replaces the old file (see `AtomicFile.write(_:toPath:durable:)`).
+package func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool = false) throws {
     do {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try AtomicFile.createDirectories(folder) }
-        try AtomicFile.write(bytes, toPath: path)
+        try AtomicFile.write(bytes, toPath: path, durable: durable)
     } catch {
         throw TrainingError.file(path: error.path, reason: error.reason)
     }

@@ -216,6 +216,9 @@ public final class Trainer {
         let o = options
         let airbench = o.recipe == .airbench
         try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
+        // Held until this function returns (or the process dies): one run per output folder.
+        let lock = try OutputLock(folder: outputFolder)
+        defer { withExtendedLifetime(lock) {} }
 
         let (split, train, validation) = try ValidationSplit.draw(count: o.validation, pool: o.limit ?? data.train.count, from: data.train)
         guard train.count >= 2 else {

@@ -18,6 +18,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The loss became `loss` (not finite) at 1-based `step` of the run, step `stepInEpoch` of
     /// `stepsPerEpoch` in `epoch`; nothing was saved, and `lastCheckpoint` is the last good one.
     case lossNotFinite(loss: Float, step: Int, epoch: Int, stepInEpoch: Int, stepsPerEpoch: Int, lastCheckpoint: String)
+    /// Another training run (process `pid`, nil when not yet known) holds the lock on `folder`.
+    case outputInUse(folder: String, pid: Int32?)
     /// A layer name the network does not have among the modules that output maps (`available`).
     case unknownLayer(name: String, available: [String])
 
@@ -39,6 +41,9 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .lossNotFinite(loss, step, epoch, stepInEpoch, stepsPerEpoch, lastCheckpoint):
             "the loss became \(loss) at step \(step) (epoch \(epoch), step \(stepInEpoch) of \(stepsPerEpoch)); "
                 + "stopped without saving, the last good checkpoint is \(lastCheckpoint); a lower learning rate may help"
+        case let .outputInUse(folder, pid):
+            "\(folder) is in use by another training run (\(pid.map { "pid \($0)" } ?? "pid not known yet")); "
+                + "give another output folder or wait for it to end"
         case let .unknownLayer(name, available):
             "the network has no layer \"\(name)\" with feature maps; its layers with maps: \(available.joined(separator: ", "))"
         }
