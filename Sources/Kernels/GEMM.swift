@@ -22,8 +22,8 @@ public enum GEMMThreading: Sendable {
 /// When `beta` is 0, C is overwritten without being read (NaNs in C do not propagate).
 ///
 /// Packed operands, cache blocking and a register-blocked SIMD micro-kernel: AVX-512 when
-/// `cpu` has it, the Swift SIMD kernel otherwise (`cpu: .portable` runs the code of arm64 and of
-/// x86-64 without AVX-512 on any machine). With `.automatic` threading it is split over
+/// `cpu` has it, else the Swift SIMD kernel's AVX2 form when it has AVX2, else the Swift SIMD
+/// kernel (`cpu: .portable` runs the code of arm64 on any machine; the AVX2 form gives its bits). With `.automatic` threading it is split over
 /// `Parallelism.threadCount` threads by a static partition of C, so a given thread count gives
 /// bit-identical results; do not call it so from a `parallelFor` body (use `.callingThread`).
 /// Packing buffers are cached per thread, so steady-state calls do not allocate.
