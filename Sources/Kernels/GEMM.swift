@@ -211,12 +211,12 @@ func gemmBlocked(
                    c: c, ldc: ldc, workspace: ws,
                    packA: { ic, mc, pc, kc in
                        packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: kernel.mr, into: ap)
-                       if roundingToBF16 { fm_bf16_round_floats(ap, (mc + kernel.mr - 1) / kernel.mr * kernel.mr * kc) }
+                       if roundingToBF16 { roundToBF16InPlace(ap, count: (mc + kernel.mr - 1) / kernel.mr * kernel.mr * kc, kernel: kernel) }
                        return UnsafePointer(ap)
                    },
                    packB: { pc, kc, jc, nc, panel in
                        packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: kernel.nr, into: panel)
-                       if roundingToBF16 { fm_bf16_round_floats(panel, (nc + kernel.nr - 1) / kernel.nr * kernel.nr * kc) }
+                       if roundingToBF16 { roundToBF16InPlace(panel, count: (nc + kernel.nr - 1) / kernel.nr * kernel.nr * kc, kernel: kernel) }
                    })
 }
 

@@ -1,4 +1,5 @@
 #include "KernelsC.h"
+#include "bf16_round.h"
 
 /* Every product and sum below is written out as the Swift code it mirrors computes it: no
    contraction of a * b + c into a fused multiply-add the Swift code does not do. */
@@ -68,7 +69,7 @@ void fm_sgemm_kernel_avx2(long kc, const float *a, const float *b, float *c, lon
     }
 }
 
-/* ---- GELU, batch-norm rows, run sums: portable_kernels_body.h is generic C, once per target ---- */
+/* ---- GELU, batch-norm rows, run sums, bf16 rounding: portable_kernels_body.h, once per target ---- */
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl"))), apply_to = function)
 #define FM_GELU_SUFFIX avx512
@@ -120,5 +121,7 @@ FM_UNUSED_BN_ROWS(avx2)
     }
 FM_UNUSED_RUN_SUMS(avx512)
 FM_UNUSED_RUN_SUMS(avx2)
+void fm_bf16_round_copy_avx512(float *dst, const float *src, long count) { (void)dst; (void)src; (void)count; }
+void fm_bf16_round_copy_avx2(float *dst, const float *src, long count) { (void)dst; (void)src; (void)count; }
 
 #endif

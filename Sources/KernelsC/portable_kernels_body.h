@@ -1,5 +1,5 @@
 /* The C forms of Swift kernels (GELU.swift, the batch-norm rows of BatchNorm2d.swift, RunSums of
-   Reductions.swift), operation
+   Reductions.swift, bf16 rounding), operation
    for operation, so they give the Swift code's bits: generic C, included by portable_kernels.c once
    per target inside a `#pragma clang attribute push(target(...))`, with FM_GELU_SUFFIX naming
    the copy and FM_GELU_LANES its vector width. No include guard: each inclusion is one copy.
@@ -222,6 +222,18 @@ void FM_GELU_CAT(fm_run_sums, FM_GELU_SUFFIX)(int kind, const float *g, const fl
         FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
     default:
         FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
+    }
+}
+
+/* ---- bf16 rounding (copyRowRoundedToBF16 in RowHelpers.swift, fm_bf16_round_floats): a plain
+   loop on the bits, vectorised by the compiler for the target ---- */
+
+void FM_GELU_CAT(fm_bf16_round_copy, FM_GELU_SUFFIX)(float *dst, const float *src, long count) {
+    for (long i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, src + i, 4);
+        bits = bf16_round_bits(bits);
+        memcpy(dst + i, &bits, 4);
     }
 }
 

@@ -2,7 +2,7 @@
 #define FEATUREMAPS_PORTABLE_KERNELS_H
 
 /* C forms of Swift kernels (portable_kernels.c): the Swift SIMD GEMM micro-kernel for AVX2 + FMA,
-   GELU and batch normalisation's rows for AVX-512 and for AVX2, with the same arithmetic,
+   GELU, batch normalisation's rows and sums, and bf16 rounding for AVX-512 and for AVX2, with the same arithmetic,
    operation for operation, so they give the same bits. The Swift
    target is compiled for the platform's baseline (SSE2 on x86-64), where Swift's fused
    multiply-adds become libm calls; and plain loops run on 128-bit vectors. These run instead
@@ -49,5 +49,10 @@ void fm_run_sums_avx512(int kind, const float *g, const float *x, long n, float 
                         float *acc);
 void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
                       float *acc);
+
+/* dst[i] = src[i] rounded to bf16 as fm_bf16_round_floats does (dst may be src): the bf16 software
+   path's rounding of packed blocks and columns. */
+void fm_bf16_round_copy_avx512(float *dst, const float *src, long count);
+void fm_bf16_round_copy_avx2(float *dst, const float *src, long count);
 
 #endif
