@@ -121,7 +121,7 @@ FM_UNUSED_BN_ROWS(avx2)
     }
 FM_UNUSED_RUN_SUMS(avx512)
 FM_UNUSED_RUN_SUMS(avx2)
-void fm_bf16_round_copy_avx512(float *dst, const float *src, long count) { (void)dst; (void)src; (void)count; }
-void fm_bf16_round_copy_avx2(float *dst, const float *src, long count) { (void)dst; (void)src; (void)count; }
+void fm_bf16_round_floats_avx512(float *x, long count) { (void)x; (void)count; }
+void fm_bf16_round_floats_avx2(float *x, long count) { (void)x; (void)count; }
 
 #endif

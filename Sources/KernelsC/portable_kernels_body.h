@@ -225,15 +225,15 @@ void FM_GELU_CAT(fm_run_sums, FM_GELU_SUFFIX)(int kind, const float *g, const fl
     }
 }
 
-/* ---- bf16 rounding (copyRowRoundedToBF16 in RowHelpers.swift, fm_bf16_round_floats): a plain
-   loop on the bits, vectorised by the compiler for the target ---- */
+/* ---- bf16 rounding in place (fm_bf16_round_floats): a plain loop on the bits, vectorised by the
+   compiler for the target ---- */
 
-void FM_GELU_CAT(fm_bf16_round_copy, FM_GELU_SUFFIX)(float *dst, const float *src, long count) {
+void FM_GELU_CAT(fm_bf16_round_floats, FM_GELU_SUFFIX)(float *x, long count) {
     for (long i = 0; i < count; i++) {
         uint32_t bits;
-        memcpy(&bits, src + i, 4);
+        memcpy(&bits, x + i, 4);
         bits = bf16_round_bits(bits);
-        memcpy(dst + i, &bits, 4);
+        memcpy(x + i, &bits, 4);
     }
 }
 

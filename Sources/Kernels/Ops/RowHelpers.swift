@@ -35,13 +35,8 @@ func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, co
 /// rounding of `roundedToBF16` (ties to even, NaN kept NaN), written branch-free on the bits so
 /// that the compiler vectorises the loop (Swift's SIMD masks here compiled to lane-by-lane code
 /// that took 70% of a bf16 VGG layer's time).
-/// Where the CPU has AVX-512 or AVX2 the C form of this loop runs (the same bits; this target is
-/// compiled for SSE2 on x86-64).
 @inline(__always)
 func copyRowRoundedToBF16(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
-    let cpu = CPUFeatures.enabled
-    if cpu.avx512 { return fm_bf16_round_copy_avx512(dst, src, count) }
-    if cpu.avx2 { return fm_bf16_round_copy_avx2(dst, src, count) }
     let d = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
     let s = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
     for i in 0..<count {
@@ -57,8 +52,8 @@ func copyRowRoundedToBF16(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePoint
 @inline(__always)
 func roundToBF16InPlace(_ p: UnsafeMutablePointer<Float>, count: Int, kernel: MicroKernel) {
     switch kernel {
-    case .avx512: fm_bf16_round_copy_avx512(p, p, count)
-    case .avx2: fm_bf16_round_copy_avx2(p, p, count)
+    case .avx512: fm_bf16_round_floats_avx512(p, count)
+    case .avx2: fm_bf16_round_floats_avx2(p, count)
     case .swiftSIMD: fm_bf16_round_floats(p, count)
     }
 }

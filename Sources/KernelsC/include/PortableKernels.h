@@ -50,9 +50,9 @@ void fm_run_sums_avx512(int kind, const float *g, const float *x, long n, float 
 void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
                       float *acc);
 
-/* dst[i] = src[i] rounded to bf16 as fm_bf16_round_floats does (dst may be src): the bf16 software
-   path's rounding of packed blocks and columns. */
-void fm_bf16_round_copy_avx512(float *dst, const float *src, long count);
-void fm_bf16_round_copy_avx2(float *dst, const float *src, long count);
+/* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
+   AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
+void fm_bf16_round_floats_avx512(float *x, long count);
+void fm_bf16_round_floats_avx2(float *x, long count);
 
 #endif
