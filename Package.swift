@@ -1,17 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// The kernel target is compiled for a documented CPU baseline (Docs/BENCHMARKS.md):
-// Haswell-class x86-64 (AVX2 + FMA, as x86-64-v3) on x86-64, the default (NEON) on arm64. Package.swift is
-// compiled for the build machine, so #if arch picks the flags for a native build.
-#if arch(x86_64)
-let kernelCPUFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let kernelCFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3"])]
-#else
-let kernelCPUFlags: [SwiftSetting] = []
-let kernelCFlags: [CSetting] = []
-#endif
-
 let package = Package(
     name: "featuremaps",
     platforms: [.macOS(.v13)],
@@ -39,16 +28,12 @@ let package = Package(
 
         // Tensors, GEMM, ops forward/backward, layers. Standard library + Foundation only.
         // The AVX-512 GEMM micro-kernel, selected at run time (Docs/BENCHMARKS.md has the measurement).
-        .target(name: "KernelsC", cSettings: kernelCFlags + [.unsafeFlags(["-O3"], .when(configuration: .release))]),
-        .target(
-            name: "Kernels",
-            dependencies: ["KernelsC"],
-            // -Ounchecked: +25% training images/s and +45% Swift-kernel GEMM over -O. Exclusivity
-            // checks stay on: turning them off measured no difference (Docs/BENCHMARKS.md).
-            swiftSettings: kernelCPUFlags + [
-                .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-            ]
-        ),
+        // No unsafe flags anywhere (SwiftPM refuses them in a package depended on by version): the
+        // targets build for the platform's baseline (x86-64 SSE2, arm64 NEON) at SwiftPM's -O / -O2,
+        // and each CPU-specific C kernel carries its own target attribute, reached only through
+        // the run-time check in CPUFeatures.
+        .target(name: "KernelsC"),
+        .target(name: "Kernels", dependencies: ["KernelsC"]),
         // libjpeg's error_exit must not return: this C shim keeps setjmp/longjmp inside C.
         .target(name: "CJPEGShim", dependencies: ["CJPEG"]),
         // libpng's full write API (row filter, zlib strategy) with setjmp kept in C, for PNGCompression.fastest.

@@ -99,7 +99,7 @@ public enum Benchmarks {
         /// The processor's model name (lscpu's "Model name", from /proc/cpuinfo), or nil off Linux.
         public let model: String?
         /// The best code for products: `amx` or `avx512bf16` (bf16 units: the bf16 path), else
-        /// `avx512` or `portable`, the fp32 kernel under which bf16 products run in software.
+        /// `avx512`, `avx2` or `portable`, the fp32 kernel under which bf16 products run in software.
         public let path: String
         /// `bf16gemm`'s path: `amx`, `avx512bf16` or `software`.
         package let bf16Path: BF16Path
@@ -111,7 +111,7 @@ public enum Benchmarks {
         let path: String
         switch cpu.bf16Path {
         case .amx, .avx512bf16: path = cpu.bf16Path.rawValue
-        case .software: path = cpu.avx512 ? "avx512" : "portable"
+        case .software: path = cpu.avx512 ? "avx512" : cpu.avx2 ? "avx2" : "portable"
         }
         return CPUDescription(model: cpuModelName(), path: path, bf16Path: cpu.bf16Path)
     }

@@ -4,18 +4,26 @@ import KernelsC
 /// The instruction-set extensions the kernels may use: what the CPU reports (read once, from
 /// `__builtin_cpu_supports` in KernelsC), limited by the `FEATUREMAPS_CPU` environment variable.
 ///
+/// The Swift code is compiled for the platform's baseline (SSE2 on x86-64, NEON on arm64): no
+/// package that depends on this one by version may pass CPU flags. Every kernel that uses a newer
+/// extension is C with a function target attribute, called only when these features allow it.
+///
 /// `FEATUREMAPS_CPU` is read here and nowhere else. Its levels, lowest first:
-/// - `portable`: no AVX-512 at all (the Swift SIMD GEMM kernel, the panel convolutions, im2col
-///   weight gradients, bf16 products on the software path): what AVX2-only x86-64 and arm64 run,
-///   forced on any machine.
-/// - `avx512`: AVX-512F/VL where the CPU has it, and nothing newer (bf16 products on the software
-///   path, over the AVX-512 fp32 kernel).
+/// - `portable`: no extension at all (the Swift SIMD GEMM kernel, Swift GELU, the panel
+///   convolutions, im2col weight gradients, bf16 products on the software path): what arm64
+///   runs, forced on any machine.
+/// - `avx2`: AVX2 + FMA where the CPU has it (the C forms of the Swift GEMM kernel and of GELU,
+///   same bits), and no AVX-512: what AVX2-only x86-64 runs.
+/// - `avx512`: also AVX-512F/VL where the CPU has it, and nothing newer (bf16 products on the
+///   software path, over the AVX-512 fp32 kernel).
 /// - `avx512bf16`: also AVX512-BF16 (bf16 products on VDPBF16PS), but no AMX.
 /// - `amx`, or unset: everything the CPU reports and the OS allows (bf16 products on AMX tiles
 ///   where permitted).
 /// A level never adds what the CPU lacks. `FEATUREMAPS_GEMM_KERNEL=swift`, the variable's former
 /// name, still means `portable`.
 public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
+    /// AVX2 and FMA: the C forms of the portable GEMM micro-kernel and of GELU.
+    public var avx2: Bool
     /// AVX-512F and AVX-512VL: the GEMM micro-kernel and every AVX-512 convolution kernel.
     public var avx512: Bool
     /// AVX512_BF16 (bfloat16 dot products, VDPBF16PS): `bf16gemm`'s AVX512-BF16 path.
@@ -28,8 +36,9 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     public var amxBF16: Bool
 
     /// A feature set; everything off by default (the portable code).
-    public init(avx512: Bool = false, avx512bf16: Bool = false, amxTile: Bool = false, amxBF16: Bool = false) {
-        self.avx512 = avx512; self.avx512bf16 = avx512bf16; self.amxTile = amxTile; self.amxBF16 = amxBF16
+    public init(avx2: Bool = false, avx512: Bool = false, avx512bf16: Bool = false, amxTile: Bool = false,
+                amxBF16: Bool = false) {
+        self.avx2 = avx2; self.avx512 = avx512; self.avx512bf16 = avx512bf16; self.amxTile = amxTile; self.amxBF16 = amxBF16
     }
 
     /// No extensions: the code every supported CPU runs.
@@ -42,7 +51,7 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         // The permission is process-wide and requested only here, once; a refusal leaves the
         // AVX512-BF16 path.
         let amxGranted = amxFlags && fm_amx_request_permission() == 1
-        return CPUFeatures(avx512: bits & FM_CPU_AVX512 != 0, avx512bf16: bits & FM_CPU_AVX512_BF16 != 0,
+        return CPUFeatures(avx2: bits & FM_CPU_AVX2 != 0, avx512: bits & FM_CPU_AVX512 != 0, avx512bf16: bits & FM_CPU_AVX512_BF16 != 0,
                            amxTile: bits & FM_CPU_AMX_TILE != 0, amxBF16: amxGranted)
     }()
 
@@ -57,7 +66,7 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     }()
 
     /// The names `limited(to:)` (and `FEATUREMAPS_CPU`) accept, lowest first.
-    public static let levels = ["portable", "avx512", "avx512bf16", "amx"]
+    public static let levels = ["portable", "avx2", "avx512", "avx512bf16", "amx"]
 
     /// These features capped at the level `name` (one of `levels`). An unknown name leaves them
     /// as they are and says so once on standard error (a misspelt switch must not silently
@@ -65,8 +74,9 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     public func limited(to name: String) -> CPUFeatures {
         switch name {
         case "portable": return .portable
-        case "avx512": return CPUFeatures(avx512: avx512)
-        case "avx512bf16": return CPUFeatures(avx512: avx512, avx512bf16: avx512bf16)
+        case "avx2": return CPUFeatures(avx2: avx2)
+        case "avx512": return CPUFeatures(avx2: avx2, avx512: avx512)
+        case "avx512bf16": return CPUFeatures(avx2: avx2, avx512: avx512, avx512bf16: avx512bf16)
         case "amx": return self
         default:
             FileHandle.standardError.write(Data(
@@ -83,9 +93,9 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         return .software
     }
 
-    /// The extensions by name, for messages: "avx512 avx512bf16", or "portable".
+    /// The extensions by name, for messages: "avx2 avx512 avx512bf16", or "portable".
     public var description: String {
-        let names = [(avx512, "avx512"), (avx512bf16, "avx512bf16"), (amxTile, "amx-tile"), (amxBF16, "amx-bf16")]
+        let names = [(avx2, "avx2"), (avx512, "avx512"), (avx512bf16, "avx512bf16"), (amxTile, "amx-tile"), (amxBF16, "amx-bf16")]
             .filter(\.0).map(\.1)
         return names.isEmpty ? "portable" : names.joined(separator: " ")
     }

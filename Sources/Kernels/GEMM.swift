@@ -26,8 +26,8 @@ public enum GEMMThreading: Sendable {
 /// When `beta` is 0, C is overwritten without being read (NaNs in C do not propagate).
 ///
 /// Packed operands, cache blocking and a register-blocked SIMD micro-kernel: AVX-512 when
-/// `cpu` has it, the Swift SIMD kernel otherwise (`cpu: .portable` runs the code of arm64 and of
-/// x86-64 without AVX-512 on any machine). With `.automatic` threading it is split over
+/// `cpu` has it, else the Swift SIMD kernel's AVX2 form when it has AVX2, else the Swift SIMD
+/// kernel (`cpu: .portable` runs the code of arm64 on any machine; the AVX2 form gives its bits). With `.automatic` threading it is split over
 /// `Parallelism.threadCount` threads by a static partition of C, so a given thread count gives
 /// bit-identical results; do not call it so from a `parallelFor` body (use `.callingThread`).
 /// Packing buffers are cached per thread, so steady-state calls do not allocate.
@@ -215,12 +215,12 @@ func gemmBlocked(
                    c: c, ldc: ldc, workspace: ws,
                    packA: { ic, mc, pc, kc in
                        packA(a.offset(row: ic, col: pc), mc: mc, kc: kc, mr: kernel.mr, into: ap)
-                       if roundingToBF16 { fm_bf16_round_floats(ap, (mc + kernel.mr - 1) / kernel.mr * kernel.mr * kc) }
+                       if roundingToBF16 { roundToBF16InPlace(ap, count: (mc + kernel.mr - 1) / kernel.mr * kernel.mr * kc, kernel: kernel) }
                        return UnsafePointer(ap)
                    },
                    packB: { pc, kc, jc, nc, panel in
                        packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: kernel.nr, into: panel)
-                       if roundingToBF16 { fm_bf16_round_floats(panel, (nc + kernel.nr - 1) / kernel.nr * kernel.nr * kc) }
+                       if roundingToBF16 { roundToBF16InPlace(panel, count: (nc + kernel.nr - 1) / kernel.nr * kernel.nr * kc, kernel: kernel) }
                    })
 }
 

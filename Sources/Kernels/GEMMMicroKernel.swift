@@ -1,16 +1,19 @@
 import KernelsC
 
 /// The register-blocked inner kernel `sgemm` runs: the AVX-512 C kernel when the CPU features
-/// allow AVX-512, the Swift SIMD kernel otherwise (AVX2 on x86-64, NEON on arm64).
-/// Docs/BENCHMARKS.md has the measurements behind the choice; `FEATUREMAPS_CPU=portable`
-/// (`CPUFeatures`) forces the Swift kernel.
+/// allow AVX-512, else the Swift SIMD kernel's AVX2 + FMA form in C when they allow AVX2 (the
+/// Swift code is compiled for SSE2 on x86-64, where its fused multiply-adds would be libm
+/// calls), else the Swift SIMD kernel (NEON on arm64). Docs/BENCHMARKS.md has the measurements
+/// behind the choice; `FEATUREMAPS_CPU=portable` (`CPUFeatures`) forces the Swift kernel.
 enum MicroKernel: Sendable {
     case swiftSIMD
+    /// `SwiftSIMDKernel` in C for AVX2 + FMA: the same tile, packing and bits.
+    case avx2
     case avx512
 
     /// The kernel for `features`.
     init(_ features: CPUFeatures) {
-        self = features.avx512 ? .avx512 : .swiftSIMD
+        self = features.avx512 ? .avx512 : features.avx2 ? .avx2 : .swiftSIMD
     }
 
     /// The kernel for `CPUFeatures.enabled`, fixed for the process.
@@ -19,7 +22,7 @@ enum MicroKernel: Sendable {
     /// Rows of C per micro-tile.
     var mr: Int {
         switch self {
-        case .swiftSIMD: return SwiftSIMDKernel.mr
+        case .swiftSIMD, .avx2: return SwiftSIMDKernel.mr
         case .avx512: return Int(FM_AVX512_MR)
         }
     }
@@ -27,7 +30,7 @@ enum MicroKernel: Sendable {
     /// Columns of C per micro-tile.
     var nr: Int {
         switch self {
-        case .swiftSIMD: return SwiftSIMDKernel.nr
+        case .swiftSIMD, .avx2: return SwiftSIMDKernel.nr
         case .avx512: return Int(FM_AVX512_NR)
         }
     }
@@ -41,17 +44,20 @@ enum MicroKernel: Sendable {
         case .swiftSIMD:
             SwiftSIMDKernel.run(kc: kc, a: a, b: b, c: c, ldc: ldc, rows: rows, cols: cols,
                                 alpha: alpha, beta: beta)
+        case .avx2:
+            fm_sgemm_kernel_avx2(kc, a, b, c, ldc, rows, cols, alpha, beta)
         case .avx512:
             fm_sgemm_kernel_avx512(kc, a, b, c, ldc, rows, cols, alpha, beta)
         }
     }
 }
 
-/// A 6 x 16 micro-kernel in Swift SIMD: twelve SIMD8 accumulators (ymm registers under the
-/// AVX2 baseline), two B vectors and one broadcast per row, all kept in registers.
+/// A 6 x 16 micro-kernel in Swift SIMD: twelve SIMD8 accumulators, two B vectors and one
+/// broadcast per row, all kept in registers (NEON on arm64). fm_sgemm_kernel_avx2 is this kernel
+/// in C, operation for operation.
 enum SwiftSIMDKernel {
-    static let mr = 6
-    static let nr = 16
+    static let mr = Int(FM_AVX2_MR)
+    static let nr = Int(FM_AVX2_NR)
 
     typealias V = SIMD8<Float>
 

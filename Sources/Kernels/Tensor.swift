@@ -119,9 +119,10 @@ public struct Tensor: Sendable, Equatable {
 
 /// Stops with `message` when `condition` is false, in every build configuration.
 ///
-/// The kernel target is compiled with -Ounchecked, which removes `precondition`; a wrong shape
-/// would then read out of bounds instead of stopping. Kernels check shapes once per call with
-/// this instead (never per element), so a mis-built model fails with a message naming the op.
+/// Kernels check shapes once per call with this (never per element), so a mis-built model fails
+/// with a message naming the op in every configuration, `-Ounchecked` included (a user may build
+/// with it; it removes `precondition`), instead of reading out of bounds in the unsafe-pointer
+/// inner loops.
 @inlinable
 package func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
                     file: StaticString = #fileID, line: UInt = #line) {

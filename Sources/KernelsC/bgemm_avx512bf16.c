@@ -4,8 +4,8 @@
 #include <string.h>
 #include "bf16_round.h"
 
-/* Portable: the software path runs this on every CPU (vectorised by the compiler under the
-   x86-64-v3 / NEON baselines). */
+/* Portable: the software path runs this on every CPU (vectorised by the compiler for the
+   platform's baseline, SSE2 or NEON). */
 void fm_bf16_round_floats(float *x, long count) {
     for (long i = 0; i < count; i++) {
         uint32_t bits;

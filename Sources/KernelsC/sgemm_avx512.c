@@ -12,6 +12,7 @@ unsigned fm_cpu_features(void) {
     if (__builtin_cpu_supports("avx512bf16")) features |= FM_CPU_AVX512_BF16;
     if (__builtin_cpu_supports("amx-tile")) features |= FM_CPU_AMX_TILE;
     if (__builtin_cpu_supports("amx-bf16")) features |= FM_CPU_AMX_BF16;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) features |= FM_CPU_AVX2;
     return features;
 }
 

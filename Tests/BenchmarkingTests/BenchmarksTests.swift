@@ -18,7 +18,7 @@ import Kernels
         #expect(cpu.bf16Path == CPUFeatures.enabled.bf16Path)
         switch cpu.bf16Path {
         case .amx, .avx512bf16: #expect(cpu.path == cpu.bf16Path.rawValue)
-        case .software: #expect(cpu.path == (CPUFeatures.enabled.avx512 ? "avx512" : "portable"))
+        case .software: #expect(cpu.path == (CPUFeatures.enabled.avx512 ? "avx512" : CPUFeatures.enabled.avx2 ? "avx2" : "portable"))
         }
         #if os(Linux)
         #expect(!(cpu.model ?? "").isEmpty, "/proc/cpuinfo names the model")

@@ -92,9 +92,9 @@ struct SubcommandRunTests {
         let cpu = try #require(object["cpu"] as? [String: Any])
         #expect(Set(cpu.keys) == ["model", "path", "bf16_path", "bf16_peak_gflops"])
         let path = try #require(cpu["path"] as? String)
-        #expect(["amx", "avx512bf16", "avx512", "portable"].contains(path))
+        #expect(["amx", "avx512bf16", "avx512", "avx2", "portable"].contains(path))
         // A number where a bf16 unit runs the products, null where they run in software.
-        let software = path == "avx512" || path == "portable"
+        let software = path == "avx512" || path == "avx2" || path == "portable"
         #expect((cpu["bf16_path"] as? String == "software") == software)
         #expect(software ? cpu["bf16_peak_gflops"] is NSNull : (cpu["bf16_peak_gflops"] as? Double ?? 0) > 0)
     }

@@ -45,3 +45,34 @@ func awayFromZero(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
     // Smooth but not linear: h = 1e-3 keeps the truncation error (~h^2) below the tolerance.
     #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) { weightedSum(gelu($0), r) } < gradientTolerance)
 }
+
+/// Each GELU path this CPU can run: the Swift code (`portable`) and its C forms.
+private let geluPaths: [CPUFeatures] = {
+    let detected = CPUFeatures.detected
+    var list = [CPUFeatures.portable]
+    for cpu in [detected.limited(to: "avx2"), detected.limited(to: "avx512")] where !list.contains(cpu) {
+        list.append(cpu)
+    }
+    return list
+}()
+
+@Test(.enabled(if: geluPaths.count > 1, "this CPU has neither AVX2 nor AVX-512: only the Swift GELU runs"))
+func geluGivesTheSameBitsOnEveryPath() {
+    // 1,000 random values (a tail of 8 after the vectors), the special values and the branch
+    // edges of erf and exp.
+    var rng = SeededGenerator(seed: 4)
+    var values = randomTensor([1000], &rng, scale: 6).storage
+    values += [0, -0.0, 1, -1, 3.9, -3.9, 13.2, -13.2, 20, -20, .infinity, -.infinity, .nan, 1e-30, -1e-30]
+    let x = Tensor(shape: [values.count], storage: values)
+    let dy = randomTensor(x.shape, &rng)
+    var y0 = Tensor.empty, dx0 = Tensor.empty
+    geluForward(x, into: &y0, cpu: .portable)
+    geluBackward(input: x, gradOutput: dy, into: &dx0, cpu: .portable)
+    for cpu in geluPaths.dropFirst() {
+        var y = Tensor.empty, dx = Tensor.empty
+        geluForward(x, into: &y, cpu: cpu)
+        geluBackward(input: x, gradOutput: dy, into: &dx, cpu: cpu)
+        #expect(y.storage.map(\.bitPattern) == y0.storage.map(\.bitPattern), "forward on \(cpu)")
+        #expect(dx.storage.map(\.bitPattern) == dx0.storage.map(\.bitPattern), "backward on \(cpu)")
+    }
+}

@@ -14,10 +14,10 @@ import Testing
 //   + the summation bound above.
 
 /// Feature sets that select each path this machine has: the software path over the Swift SIMD
-/// kernel (`portable`) and over the AVX-512 one, AVX512-BF16, AMX.
+/// kernel (`portable`), over its AVX2 form and over the AVX-512 kernel, AVX512-BF16, AMX.
 private let runnable: [CPUFeatures] = {
     let detected = CPUFeatures.detected
-    var list = [CPUFeatures.portable, detected.limited(to: "avx512"), detected.limited(to: "avx512bf16"), detected]
+    var list = [CPUFeatures.portable, detected.limited(to: "avx2"), detected.limited(to: "avx512"), detected.limited(to: "avx512bf16"), detected]
     list = list.reduce(into: []) { kept, cpu in if !kept.contains(cpu) { kept.append(cpu) } }
     return list
 }()
@@ -189,7 +189,7 @@ func amxPathMatchesFloat64OnRoundedOperands() { checkPath(.amx) }
     #expect(detected.bf16Path.isAvailable)
     #expect(detected.bf16Path == (detected.amxBF16 ? .amx : detected.avx512bf16 ? .avx512bf16 : .software))
     switch ProcessInfo.processInfo.environment["FEATUREMAPS_CPU"] {
-    case "portable", "avx512": #expect(CPUFeatures.enabled.bf16Path == .software)
+    case "portable", "avx2", "avx512": #expect(CPUFeatures.enabled.bf16Path == .software)
     case "avx512bf16": #expect(CPUFeatures.enabled.bf16Path == (detected.avx512bf16 ? .avx512bf16 : .software))
     case nil, "amx": #expect(CPUFeatures.enabled.bf16Path == detected.bf16Path)
     default: break

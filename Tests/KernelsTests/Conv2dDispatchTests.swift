@@ -98,11 +98,13 @@ private func vggGeometry(_ layer: Int, batch: Int = 128) -> Conv2dGeometry {
         ?? (ProcessInfo.processInfo.environment["FEATUREMAPS_GEMM_KERNEL"] == "swift" ? "portable" : nil)
     switch level {
     case "portable": #expect(CPUFeatures.enabled == .portable)
-    case "avx512": #expect(CPUFeatures.enabled == CPUFeatures(avx512: CPUFeatures.detected.avx512))
+    case "avx2": #expect(CPUFeatures.enabled == CPUFeatures(avx2: CPUFeatures.detected.avx2))
+    case "avx512": #expect(CPUFeatures.enabled == CPUFeatures(avx2: CPUFeatures.detected.avx2, avx512: CPUFeatures.detected.avx512))
     case nil: #expect(CPUFeatures.enabled == CPUFeatures.detected)
     default: break
     }
     #expect(!CPUFeatures.enabled.avx512 || CPUFeatures.detected.avx512)
+    #expect(!CPUFeatures.enabled.avx2 || CPUFeatures.detected.avx2)
 }
 
 @Test func forcedMethodsHoldForTheirScopeOnly() {

@@ -21,14 +21,17 @@ private struct Case: CustomStringConvertible {
 
 /// Runs `sgemm` and the naive loop on the same inputs; returns the worst error relative to
 /// the sum of |a||b| terms (the scale of the rounding error of a length-k dot product).
-/// The GEMM entry points under test: the shipped one (AVX-512 kernel where the CPU has it) and
-/// the portable Swift SIMD kernel (arm64, AVX2-only x86-64), so both run on every CI machine.
+/// The GEMM entry points under test: the shipped one (AVX-512 kernel where the CPU has it), the
+/// Swift SIMD kernel's AVX2 form (AVX2-only x86-64; the Swift kernel where the CPU lacks AVX2)
+/// and the Swift SIMD kernel itself (arm64), so all run on every CI machine that has them.
 private typealias GEMMFunction = @Sendable (Transpose, Transpose, Int, Int, Int, Float, UnsafePointer<Float>, Int,
                                   UnsafePointer<Float>, Int, Float, UnsafeMutablePointer<Float>, Int) -> Void
 private let gemmVariants: [GEMMFunction] = [
     { sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) },
     { sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12,
             cpu: .portable) },
+    { sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12,
+            cpu: CPUFeatures.detected.limited(to: "avx2")) },
 ]
 
 private func worstError(_ t: Case, cFill: Float? = nil) -> Float {
@@ -186,5 +189,23 @@ func sgemmReference(
             let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
             c[i * ldc + j] = alpha * acc + prior
         }
+    }
+}
+
+@Test(.enabled(if: CPUFeatures.detected.avx2, "this CPU has no AVX2 + FMA: only the Swift SIMD kernel runs"))
+func gemmAVX2KernelGivesTheSwiftKernelsBits() {
+    // Full and ragged tiles, beta 0 and not: the C form must do the Swift kernel's operations.
+    var rng = SeededGenerator(seed: 7)
+    for (m, n, k, beta) in [(12, 32, 40, Float(0)), (13, 37, 29, 0.5), (6, 16, 1, 1), (50, 70, 300, -1)] {
+        let a = randomTensor([m, k], &rng).storage, b = randomTensor([k, n], &rng).storage
+        let c0 = randomTensor([m, n], &rng).storage
+        var results: [[UInt32]] = []
+        for cpu in [CPUFeatures.portable, CPUFeatures(avx2: true)] {
+            var c = c0
+            sgemm(transA: .none, transB: .none, m: m, n: n, k: k, alpha: 1.5, a: a, lda: k, b: b, ldb: n,
+                  beta: beta, c: &c, ldc: n, cpu: cpu)
+            results.append(c.map(\.bitPattern))
+        }
+        #expect(results[0] == results[1], "\(m)x\(n)x\(k) beta \(beta)")
     }
 }

@@ -1,3 +1,5 @@
+import KernelsC
+
 // Batch normalisation over the batch and spatial dimensions of each channel (PyTorch's BatchNorm2d).
 //
 //   x, y [N, C, H, W]      weight (gamma), bias (beta), running mean/var, saved mean/invStd: [C]
@@ -21,7 +23,9 @@
 // saves the ReLU's passes over memory (a read and a write forward, two reads and a write backward)
 // and gives the same bits as running the two layers one after the other.
 //
-// Channel sums are accumulated in Double; each channel is owned by one thread.
+// Channel sums are accumulated in Double; each channel is owned by one thread. The per-row
+// loops run as C (portable_kernels_body.h, the same expressions and bits) where the CPU has AVX2 or
+// AVX-512: the Swift target is compiled for SSE2 on x86-64.
 
 /// Normalises `x` into `y`. In training mode uses and updates the batch statistics (and the
 /// running ones); in evaluation mode uses the running ones. Either way `savedMean` and
@@ -49,7 +53,7 @@ public func batchNorm2dForward(
     runningVar.withUnsafeMutableBufferPointer { rvp in
     savedMean.withUnsafeMutableBufferPointer { smp in
     savedInvStd.withUnsafeMutableBufferPointer { sip in
-        let src = xp.baseAddress!, dst = yp.baseAddress!
+        let src = xp.baseAddress!, dst = yp.baseAddress!, cpu = CPUFeatures.enabled
         let gamma = gp.baseAddress!, beta = bp.baseAddress!
         let rMean = rmp.baseAddress!, rVar = rvp.baseAddress!, sMean = smp.baseAddress!, sInv = sip.baseAddress!
         parallelFor(c) { channels in
@@ -77,7 +81,11 @@ public func batchNorm2dForward(
                 let (scale, shift) = affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
                 for img in 0..<n {
                     let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
-                    if applyingReLU {
+                    if cpu.avx512 {
+                        fm_bn_forward_row_avx512(from, to, plane, scale, shift, applyingReLU ? 1 : 0)
+                    } else if cpu.avx2 {
+                        fm_bn_forward_row_avx2(from, to, plane, scale, shift, applyingReLU ? 1 : 0)
+                    } else if applyingReLU {
                         for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
                     } else {
                         for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
@@ -112,7 +120,7 @@ public func batchNorm2dBackward(
     gradWeight.withUnsafeMutableBufferPointer { dwp in
     gradBias.withUnsafeMutableBufferPointer { dbp in
     withOptionalBuffer(reluBias) { rbp in
-        let src = xp.baseAddress!, g = gp.baseAddress!, d = dxp.baseAddress!
+        let src = xp.baseAddress!, g = gp.baseAddress!, d = dxp.baseAddress!, cpu = CPUFeatures.enabled
         let gamma = wp.baseAddress!, sMean = smp.baseAddress!, sInv = sip.baseAddress!
         let dGamma = dwp.baseAddress!, dBeta = dbp.baseAddress!
         parallelFor(c) { channels in
@@ -139,10 +147,18 @@ public func batchNorm2dBackward(
                 for img in 0..<n {
                     let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
                     let out = d + (img * c + ch) * plane
-                    if let reluMask {
+                    if cpu.avx512 || cpu.avx2 {
+                        let masked: Int32 = reluMask == nil ? 0 : 1
+                        let mask = reluMask ?? (0, 0)
+                        (cpu.avx512 ? fm_bn_backward_row_avx512 : fm_bn_backward_row_avx2)(
+                            xr, gr, out, plane, scale, a, b, masked, mask.scale, mask.shift)
+                    } else if let reluMask {
                         for i in 0..<plane {
-                            let dyi = normalized(xr[i], reluMask.scale, reluMask.shift) > 0 ? gr[i] : 0
-                            out[i] = scale * dyi + a * xr[i] + b
+                            // dy read whatever the mask: a load under the condition needs a
+                            // masked load to be vectorised.
+                            let xi = xr[i], gi = gr[i]
+                            let dyi = normalized(xi, reluMask.scale, reluMask.shift) > 0 ? gi : 0
+                            out[i] = scale * dyi + a * xi + b
                         }
                     } else {
                         for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }

@@ -1,3 +1,5 @@
+import KernelsC
+
 // Gaussian error linear unit, elementwise on any shape, in PyTorch's default (exact, erf) form.
 //
 //   y  = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
@@ -9,14 +11,40 @@
 private let invSqrt2 = Float(0.5).squareRoot()
 private let invSqrt2Pi = 1 / Float(2 * Double.pi).squareRoot()
 
-/// y = GELU(x) into `y` (resized like `x`).
-public func geluForward(_ x: Tensor, into y: inout Tensor) {
-    mapVectors(x, into: &y, GELUFunction.self)
+// The Swift code below is what arm64 runs. On x86-64 it is compiled for SSE2, where its fused
+// multiply-adds are libm calls, so CPUs with AVX2 or AVX-512 run its C forms (portable_kernels.c,
+// gelu_body.h: the same operations, the same bits), chosen by `cpu`.
+
+/// y = GELU(x) into `y` (resized like `x`), by the code `cpu` allows (the same bits on each).
+public func geluForward(_ x: Tensor, into y: inout Tensor, cpu: CPUFeatures = .enabled) {
+    if cpu.avx512 {
+        forEachBlock(x, into: &y) { src, dst, range in
+            fm_gelu_forward_avx512(src + range.lowerBound, dst + range.lowerBound, range.count)
+        }
+    } else if cpu.avx2 {
+        forEachBlock(x, into: &y) { src, dst, range in
+            fm_gelu_forward_avx2(src + range.lowerBound, dst + range.lowerBound, range.count)
+        }
+    } else {
+        mapVectors(x, into: &y, GELUFunction.self)
+    }
 }
 
-/// dx = dy * GELU'(x) into `dx`, from the forward pass's input `x`.
-public func geluBackward(input x: Tensor, gradOutput dy: Tensor, into dx: inout Tensor) {
-    zipVectors(x, dy, into: &dx, GELUGradient.self)
+/// dx = dy * GELU'(x) into `dx`, from the forward pass's input `x`, by the code `cpu` allows
+/// (the same bits on each).
+public func geluBackward(input x: Tensor, gradOutput dy: Tensor, into dx: inout Tensor,
+                         cpu: CPUFeatures = .enabled) {
+    if cpu.avx512 {
+        forEachBlock(x, dy, into: &dx) { px, pdy, dst, range in
+            fm_gelu_backward_avx512(px + range.lowerBound, pdy + range.lowerBound, dst + range.lowerBound, range.count)
+        }
+    } else if cpu.avx2 {
+        forEachBlock(x, dy, into: &dx) { px, pdy, dst, range in
+            fm_gelu_backward_avx2(px + range.lowerBound, pdy + range.lowerBound, dst + range.lowerBound, range.count)
+        }
+    } else {
+        zipVectors(x, dy, into: &dx, GELUGradient.self)
+    }
 }
 
 /// GELU(x) elementwise (erf form). Allocating convenience over `geluForward`.

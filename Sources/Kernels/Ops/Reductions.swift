@@ -3,7 +3,12 @@
 // A plain `for i in 0..<n { s += p[i] }` cannot be vectorised (floating-point addition is not
 // reassociated), so it runs at one add per 4 cycles. These accumulate in two SIMD16 registers
 // (32 interleaved partial sums) and then add the lanes: a fixed order, so results are
-// repeatable, and about 8x faster on the batch-norm passes.
+// repeatable, and about 8x faster on the batch-norm passes. Where the CPU has AVX2 or AVX-512
+// the runs go through C (fm_run_sums_*, portable_kernels_body.h: the same lanes and sums), since
+// this target is compiled for SSE2 on x86-64, where the four 16-lane accumulators fill every
+// register.
+
+import KernelsC
 
 /// Values summed in Float before a partial sum is handed on (to a Double total): batch norm
 /// sums the planes of this many values' worth of images at a time, so small planes (8x8) do not
@@ -25,6 +30,10 @@ func sumOf(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 /// What `RunSums.add` accumulates from each element pair (g, x): a generic parameter, not an
 /// enum or a closure, so each kind is specialised into its own vectorised loop.
 protocol RunSumKind {
+    /// This kind's FM_RUN_SUM_* for the C forms.
+    static var cKind: Int32 { get }
+    /// The C forms' mean, scale and shift (0 where the kind has none).
+    var cArguments: (mean: Float, scale: Float, shift: Float) { get }
     /// Adds sixteen elements' terms to the partial sums `s` and `d`.
     func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>)
     /// Adds one element's terms (the runs' tails).
@@ -33,6 +42,8 @@ protocol RunSumKind {
 
 /// sum g (into `sum`).
 struct PlainSum: RunSumKind {
+    static var cKind: Int32 { FM_RUN_SUM_PLAIN }
+    var cArguments: (mean: Float, scale: Float, shift: Float) { (0, 0, 0) }
     @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) { s += g }
     @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) { s += g }
 }
@@ -40,6 +51,8 @@ struct PlainSum: RunSumKind {
 /// sum (x - mean)^2 (into `dot`).
 struct SquaredDeviations: RunSumKind {
     let mean: Float
+    static var cKind: Int32 { FM_RUN_SUM_SQUARED_DEVIATIONS }
+    var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, 0, 0) }
     @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
         let dev = x - mean
         d += dev * dev
@@ -53,6 +66,8 @@ struct SquaredDeviations: RunSumKind {
 /// sum g and sum g (x - mean): batch norm's backward sums.
 struct CenteredDot: RunSumKind {
     let mean: Float
+    static var cKind: Int32 { FM_RUN_SUM_CENTERED_DOT }
+    var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, 0, 0) }
     @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
         s += g
         d += g * (x - mean)
@@ -67,6 +82,8 @@ struct CenteredDot: RunSumKind {
 /// forward pass's own expression, so the same mask).
 struct MaskedCenteredDot: RunSumKind {
     let mean: Float, scale: Float, shift: Float
+    static var cKind: Int32 { FM_RUN_SUM_MASKED_CENTERED_DOT }
+    var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, scale, shift) }
     @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
         CenteredDot(mean: mean).add(g: SIMD16<Float>().replacing(with: g, where: x * scale + shift .> 0), x: x, to: &s, &d)
     }
@@ -79,17 +96,29 @@ struct MaskedCenteredDot: RunSumKind {
 /// vectorised: floating-point addition is not reassociated) plus a scalar for the runs' tails.
 /// The order is fixed by the runs, so results are repeatable.
 struct RunSums {
-    private var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), d0 = SIMD16<Float>(), d1 = SIMD16<Float>()
-    private var sTail: Float = 0, dTail: Float = 0
+    /// s0, s1, d0, d1, then the tails' sums (lanes 0 and 1 of the fifth): one homogeneous tuple,
+    /// so contiguous, and the C forms update it in place.
+    private var acc = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
 
     /// (sum, dot) of everything added.
     var total: (sum: Float, dot: Float) {
-        @inline(__always) get { ((s0 + s1).sum() + sTail, (d0 + d1).sum() + dTail) }
+        @inline(__always) get { ((acc.0 + acc.1).sum() + acc.4[0], (acc.2 + acc.3).sum() + acc.4[1]) }
     }
 
     /// Adds the terms of the run g[0..<n], x[0..<n].
     @inline(__always)
     mutating func add<Kind: RunSumKind>(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ kind: Kind) {
+        let cpu = CPUFeatures.enabled
+        if cpu.avx512 || cpu.avx2 {
+            let (mean, scale, shift) = kind.cArguments
+            let run = cpu.avx512 ? fm_run_sums_avx512 : fm_run_sums_avx2
+            withUnsafeMutableBytes(of: &acc) {
+                run(Kind.cKind, g, x, n, mean, scale, shift, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+            }
+            return
+        }
+        var s0 = acc.0, s1 = acc.1, d0 = acc.2, d1 = acc.3, sTail = acc.4[0], dTail = acc.4[1]
+        defer { acc = (s0, s1, d0, d1, SIMD16(sTail, dTail, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)) }
         let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
         var i = 0
         while i + 32 <= n {

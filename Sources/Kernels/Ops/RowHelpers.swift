@@ -1,3 +1,5 @@
+import KernelsC
+
 // Row-level helpers shared by the convolution methods (and the pools and batch norm): short
 // vector copies and adds for im2col, col2im and packing, zero-padding whole images, and an
 // optional tensor's pointer.
@@ -42,6 +44,17 @@ func copyRowRoundedToBF16(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePoint
         let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) & 0xFFFF_0000
         let quietNaN = (bits | 0x0040_0000) & 0xFFFF_0000
         d[i] = (bits & 0x7FFF_FFFF) > 0x7F80_0000 ? quietNaN : rounded
+    }
+}
+
+/// p[0..<count] rounded to bf16 in place, by the form of the CPU level that `kernel` stands for
+/// (`fm_bf16_round_floats`, or its AVX-512 / AVX2 form: the same bits).
+@inline(__always)
+func roundToBF16InPlace(_ p: UnsafeMutablePointer<Float>, count: Int, kernel: MicroKernel) {
+    switch kernel {
+    case .avx512: fm_bf16_round_floats_avx512(p, count)
+    case .avx2: fm_bf16_round_floats_avx2(p, count)
+    case .swiftSIMD: fm_bf16_round_floats(p, count)
     }
 }
 

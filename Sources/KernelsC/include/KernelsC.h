@@ -16,6 +16,7 @@
 #define FM_CPU_AVX512_BF16 2u   /* AVX512_BF16 */
 #define FM_CPU_AMX_TILE 4u      /* AMX-TILE */
 #define FM_CPU_AMX_BF16 8u      /* AMX-BF16 (TDPBF16PS) */
+#define FM_CPU_AVX2 16u         /* AVX2 and FMA */
 unsigned fm_cpu_features(void);
 
 /* C[rows, cols] = alpha * (A sliver x B sliver) + beta * C, beta == 0 not reading C.
@@ -47,5 +48,6 @@ void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, lon
 #include "WinogradKernels.h"
 #include "WinogradWeightGradient.h"
 #include "BF16Kernels.h"
+#include "PortableKernels.h"
 
 #endif

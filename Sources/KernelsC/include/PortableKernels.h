@@ -1,0 +1,58 @@
+#ifndef FEATUREMAPS_PORTABLE_KERNELS_H
+#define FEATUREMAPS_PORTABLE_KERNELS_H
+
+/* C forms of Swift kernels (portable_kernels.c): the Swift SIMD GEMM micro-kernel for AVX2 + FMA,
+   GELU, batch normalisation's rows and sums, and bf16 rounding for AVX-512 and for AVX2, with the same arithmetic,
+   operation for operation, so they give the same bits. The Swift
+   target is compiled for the platform's baseline (SSE2 on x86-64), where Swift's fused
+   multiply-adds become libm calls; and plain loops run on 128-bit vectors. These run instead
+   when fm_cpu_features() reports FM_CPU_AVX512 (the _avx512 forms) or FM_CPU_AVX2 (the _avx2 ones). Off x86-64 they are never called. */
+
+/* Rows and columns of the AVX2 micro-tile: the Swift SIMD kernel's 6 x 16, so both read the
+   same packed slivers. */
+#define FM_AVX2_MR 6
+#define FM_AVX2_NR 16
+
+/* C[rows, cols] = alpha * (A sliver x B sliver) + beta * C, beta == 0 not reading C.
+   a: packed [kc][FM_AVX2_MR], b: packed [kc][FM_AVX2_NR]. rows <= FM_AVX2_MR, cols <= FM_AVX2_NR. */
+void fm_sgemm_kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc,
+                          long rows, long cols, float alpha, float beta);
+
+/* y[i] = GELU(x[i]) (erf form) and dx[i] = dy[i] * GELU'(x[i]) for i < count, sixteen lanes at
+   a time (a tail padded with zeros), as Sources/Kernels/Ops/GELU.swift computes them. The
+   avx512 forms need FM_CPU_AVX512, the avx2 forms FM_CPU_AVX2. */
+void fm_gelu_forward_avx512(const float *x, float *y, long count);
+void fm_gelu_backward_avx512(const float *x, const float *dy, float *dx, long count);
+void fm_gelu_forward_avx2(const float *x, float *y, long count);
+void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long count);
+
+/* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them:
+   forward y = x * scale + shift (then max with 0 where relu != 0, NaN kept);
+   backward dx = scale * g + a * x + b, g = dy, or where masked != 0, g = dy where
+   x * maskScale + maskShift > 0 and 0 elsewhere (a fused ReLU's gradient). */
+void fm_bn_forward_row_avx512(const float *x, float *y, long count, float scale, float shift, int relu);
+void fm_bn_backward_row_avx512(const float *x, const float *dy, float *dx, long count, float scale, float a,
+                               float b, int masked, float maskScale, float maskShift);
+void fm_bn_forward_row_avx2(const float *x, float *y, long count, float scale, float shift, int relu);
+void fm_bn_backward_row_avx2(const float *x, const float *dy, float *dx, long count, float scale, float a,
+                             float b, int masked, float maskScale, float maskShift);
+
+/* RunSums.add (Sources/Kernels/Ops/Reductions.swift) for one run g[0..<n], x[0..<n]: the terms of
+   `kind` added to acc: floats 0-63 are s0, s1, d0, d1, 16 lanes each (of each 32 elements the
+   first 16 go to s0/d0, the next to s1/d1; a last 16 to s0/d0), the rest go one by one to the
+   tail sums acc[64] (s) and acc[65] (d). */
+#define FM_RUN_SUM_PLAIN 0                /* s += g */
+#define FM_RUN_SUM_SQUARED_DEVIATIONS 1   /* d += (x - mean)^2 */
+#define FM_RUN_SUM_CENTERED_DOT 2         /* s += g, d += g (x - mean) */
+#define FM_RUN_SUM_MASKED_CENTERED_DOT 3  /* the same with g = 0 where !(x * scale + shift > 0) */
+void fm_run_sums_avx512(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
+                        float *acc);
+void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
+                      float *acc);
+
+/* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
+   AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
+void fm_bf16_round_floats_avx512(float *x, long count);
+void fm_bf16_round_floats_avx2(float *x, long count);
+
+#endif

@@ -1,0 +1,242 @@
+/* The C forms of Swift kernels (GELU.swift, the batch-norm rows of BatchNorm2d.swift, RunSums of
+   Reductions.swift, bf16 rounding), operation
+   for operation, so they give the Swift code's bits: generic C, included by portable_kernels.c once
+   per target inside a `#pragma clang attribute push(target(...))`, with FM_GELU_SUFFIX naming
+   the copy and FM_GELU_LANES its vector width. No include guard: each inclusion is one copy.
+   Private to KernelsC. */
+
+#define FM_GELU_CAT2(a, b) a##_##b
+#define FM_GELU_CAT(a, b) FM_GELU_CAT2(a, b)
+#define FM_GELU_NAME(name) FM_GELU_CAT(name, FM_GELU_SUFFIX)
+/* The lanes per vector: every operation is lane by lane, so each element gets the same bits at
+   any width (16 for AVX-512; 8 for AVX2, where 16-lane values may not pass between functions). */
+#define VF FM_GELU_CAT(vf, FM_GELU_LANES)
+#define VI FM_GELU_CAT(vi, FM_GELU_LANES)
+#define LANES FM_GELU_LANES
+typedef float VF __attribute__((ext_vector_type(LANES)));
+typedef int VI __attribute__((ext_vector_type(LANES)));
+
+#ifndef INV_SQRT2
+#define INV_SQRT2 0.70710677f  /* Float(0.5).squareRoot() */
+#endif
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(sel)(VI mask, VF yes, VF no) {
+    return (VF)((mask & (VI)yes) | (~mask & (VI)no));
+}
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(horner)(VF p, VF v, float c) {
+    return __builtin_elementwise_fma(p, v, (VF)c);
+}
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(vector_erf)(VF x) {
+    VF a = FM_GELU_NAME(sel)(x < 0, -x, x);
+    VF z = a * a;
+    VF p = (VF)7.933493886e-05f;
+    p = FM_GELU_NAME(horner)(p, z, -8.034846650e-04f); p = FM_GELU_NAME(horner)(p, z, 5.191218377e-03f);
+    p = FM_GELU_NAME(horner)(p, z, -2.685539945e-02f); p = FM_GELU_NAME(horner)(p, z, 1.128362573e-01f);
+    p = FM_GELU_NAME(horner)(p, z, -3.761262988e-01f); p = FM_GELU_NAME(horner)(p, z, 1.128379167e+00f);
+    VF small = p * a;
+    VF t = a - 2.45f;
+    VF q = (VF)9.257509716e-06f;
+    q = FM_GELU_NAME(horner)(q, t, -2.640280808e-05f); q = FM_GELU_NAME(horner)(q, t, -4.957691738e-05f);
+    q = FM_GELU_NAME(horner)(q, t, 3.060933033e-04f); q = FM_GELU_NAME(horner)(q, t, -4.168736017e-04f);
+    q = FM_GELU_NAME(horner)(q, t, -4.286067271e-04f); q = FM_GELU_NAME(horner)(q, t, 2.993159067e-03f);
+    q = FM_GELU_NAME(horner)(q, t, -6.977400300e-03f); q = FM_GELU_NAME(horner)(q, t, 1.024984483e-02f);
+    q = FM_GELU_NAME(horner)(q, t, -1.023571336e-02f); q = FM_GELU_NAME(horner)(q, t, 6.836663143e-03f);
+    q = FM_GELU_NAME(horner)(q, t, -2.789929231e-03f); q = FM_GELU_NAME(horner)(q, t, 5.305545647e-04f);
+    VF result = FM_GELU_NAME(sel)(a < 1, small, 1 - q);
+    result = FM_GELU_NAME(sel)(a >= 3.9f, (VF)1, result);
+    result = FM_GELU_NAME(sel)(x < 0, -result, result);
+    return FM_GELU_NAME(sel)(x != x, x, result);
+}
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(vector_exp)(VF t) {
+    VF u = FM_GELU_NAME(sel)(t >= -87, t, (VF)-87);
+    u = FM_GELU_NAME(sel)(u > 88, (VF)88, u);
+    const float shifter = 12582912.0f;
+    VF shifted = __builtin_elementwise_fma(u, (VF)1.44269504088896341f, (VF)shifter);
+    VF n = shifted - shifter;
+    VF r = __builtin_elementwise_fma(n, (VF)-0.693359375f, u);
+    r = __builtin_elementwise_fma(n, (VF)2.12194440e-4f, r);
+    VF p = (VF)1.9875691500e-4f;
+    p = FM_GELU_NAME(horner)(p, r, 1.3981999507e-3f); p = FM_GELU_NAME(horner)(p, r, 8.3334519073e-3f);
+    p = FM_GELU_NAME(horner)(p, r, 4.1665795894e-2f); p = FM_GELU_NAME(horner)(p, r, 1.6666665459e-1f);
+    p = FM_GELU_NAME(horner)(p, r, 5.0000001201e-1f);
+    VF er = __builtin_elementwise_fma(r * r, p, 1 + r);
+    VI bits = (VI)shifted - (VI)(VF)shifter;
+    VF scale = (VF)((bits + 127) << 23);
+    return FM_GELU_NAME(sel)(t < -87, (VF)0, er * scale);
+}
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(gelu_cdf)(VF v) {
+    return 0.5f * (1 + FM_GELU_NAME(vector_erf)(v * INV_SQRT2));
+}
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(gelu)(VF v) { return v * FM_GELU_NAME(gelu_cdf)(v); }
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(gelu_gradient)(VF v, VF g, float invSqrt2Pi) {
+    VF pdf = FM_GELU_NAME(vector_exp)(-0.5f * v * v) * invSqrt2Pi;
+    return g * __builtin_elementwise_fma(v, pdf, FM_GELU_NAME(gelu_cdf)(v));
+}
+
+/* count (< LANES) floats at p, zero in the other lanes: the tail gets the same arithmetic. */
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(load_partial)(const float *p, long count) {
+    VF v = (VF)0;
+    for (long j = 0; j < count; j++) v[j] = p[j];
+    return v;
+}
+
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(load)(const float *p) {
+    VF v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* 1 / Float(2 pi).squareRoot(), as GELU.swift rounds it. */
+static inline __attribute__((always_inline)) float FM_GELU_NAME(inv_sqrt_2pi)(void) {
+    return 1.0f / __builtin_sqrtf((float)(2 * 3.14159265358979323846));
+}
+
+void FM_GELU_CAT(fm_gelu_forward, FM_GELU_SUFFIX)(const float *x, float *y, long count) {
+    long i = 0;
+    for (; i + LANES <= count; i += LANES) {
+        VF r = FM_GELU_NAME(gelu)(FM_GELU_NAME(load)(x + i));
+        memcpy(y + i, &r, sizeof r);
+    }
+    if (i < count) {
+        VF r = FM_GELU_NAME(gelu)(FM_GELU_NAME(load_partial)(x + i, count - i));
+        for (long j = 0; j < count - i; j++) y[i + j] = r[j];
+    }
+}
+
+void FM_GELU_CAT(fm_gelu_backward, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count) {
+    float c = FM_GELU_NAME(inv_sqrt_2pi)();
+    long i = 0;
+    for (; i + LANES <= count; i += LANES) {
+        VF r = FM_GELU_NAME(gelu_gradient)(FM_GELU_NAME(load)(x + i), FM_GELU_NAME(load)(dy + i), c);
+        memcpy(dx + i, &r, sizeof r);
+    }
+    if (i < count) {
+        VF r = FM_GELU_NAME(gelu_gradient)(FM_GELU_NAME(load_partial)(x + i, count - i),
+                                           FM_GELU_NAME(load_partial)(dy + i, count - i), c);
+        for (long j = 0; j < count - i; j++) dx[i + j] = r[j];
+    }
+}
+
+/* ---- Batch-norm rows (BatchNorm2d.swift): plain loops, vectorised by the compiler for the
+   target; elementwise, so the same bits at any width ---- */
+
+void FM_GELU_CAT(fm_bn_forward_row, FM_GELU_SUFFIX)(const float *x, float *y, long count, float scale,
+                                                    float shift, int relu) {
+    if (relu) {
+        for (long i = 0; i < count; i++) {
+            float v = x[i] * scale + shift;
+            y[i] = v < 0 ? 0 : v;
+        }
+    } else {
+        for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
+    }
+}
+
+void FM_GELU_CAT(fm_bn_backward_row, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count,
+                                                     float scale, float a, float b, int masked,
+                                                     float maskScale, float maskShift) {
+    if (masked) {
+        for (long i = 0; i < count; i++) {
+            float xi = x[i], gi = dy[i];
+            float g = xi * maskScale + maskShift > 0 ? gi : 0;
+            dx[i] = scale * g + a * xi + b;
+        }
+    } else {
+        for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
+    }
+}
+
+/* ---- RunSums.add (Reductions.swift): the same 2 x 16 interleaved lanes and scalar tail, so the
+   same sums ---- */
+
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_term)(int kind, VF g, VF x, VF *s, VF *d,
+                                                                        float mean, float scale, float shift) {
+    switch (kind) {
+    case FM_RUN_SUM_PLAIN: *s += g; break;
+    case FM_RUN_SUM_SQUARED_DEVIATIONS: { VF dev = x - mean; *d += dev * dev; break; }
+    case FM_RUN_SUM_MASKED_CENTERED_DOT: g = FM_GELU_NAME(sel)(x * scale + shift > 0, g, (VF)0); /* fall through */
+    default: *s += g; *d += g * (x - mean); break;
+    }
+}
+
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_term1)(int kind, float g, float x, float *s,
+                                                                         float *d, float mean, float scale,
+                                                                         float shift) {
+    switch (kind) {
+    case FM_RUN_SUM_PLAIN: *s += g; break;
+    case FM_RUN_SUM_SQUARED_DEVIATIONS: { float dev = x - mean; *d += dev * dev; break; }
+    case FM_RUN_SUM_MASKED_CENTERED_DOT: g = x * scale + shift > 0 ? g : 0; /* fall through */
+    default: *s += g; *d += g * (x - mean); break;
+    }
+}
+
+/* One kind's loop (kind a constant once inlined). */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kind, const float *g, const float *x,
+                                                                        long n, float mean, float scale, float shift,
+                                                                        float *acc) {
+    enum { NV = 16 / LANES };
+    VF s[2][NV], d[2][NV];
+    for (int h = 0; h < 2; h++)
+        for (int v = 0; v < NV; v++) {
+            s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
+            d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
+        }
+    long i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int h = 0; h < 2; h++)
+            for (int v = 0; v < NV; v++) {
+                long at = i + 16 * h + v * LANES;
+                FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[h][v],
+                                       &d[h][v], mean, scale, shift);
+            }
+    if (i + 16 <= n) {
+        for (int v = 0; v < NV; v++) {
+            long at = i + v * LANES;
+            FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[0][v], &d[0][v],
+                                   mean, scale, shift);
+        }
+        i += 16;
+    }
+    for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], acc + 64, acc + 65, mean, scale, shift);
+    for (int h = 0; h < 2; h++)
+        for (int v = 0; v < NV; v++) {
+            memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
+            memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
+        }
+}
+
+void FM_GELU_CAT(fm_run_sums, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, float mean,
+                                              float scale, float shift, float *acc) {
+    switch (kind) {
+    case FM_RUN_SUM_PLAIN:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, n, mean, scale, shift, acc); break;
+    case FM_RUN_SUM_SQUARED_DEVIATIONS:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, mean, scale, shift, acc); break;
+    case FM_RUN_SUM_CENTERED_DOT:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
+    default:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
+    }
+}
+
+/* ---- bf16 rounding in place (fm_bf16_round_floats): a plain loop on the bits, vectorised by the
+   compiler for the target ---- */
+
+void FM_GELU_CAT(fm_bf16_round_floats, FM_GELU_SUFFIX)(float *x, long count) {
+    for (long i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, x + i, 4);
+        bits = bf16_round_bits(bits);
+        memcpy(x + i, &bits, 4);
+    }
+}
+
+#undef VF
+#undef VI
+#undef LANES
