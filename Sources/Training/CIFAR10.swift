@@ -188,6 +188,12 @@ public enum CIFAR10 {
         } catch {
             throw TrainingError.file(path: path, reason: "cannot be read (\(error.localizedDescription))")
         }
+        return try decodeArchive(compressed, named: path, recordsPerFile: recordsPerFile)
+    }
+
+    /// Both splits from the bytes of the official .tar.gz; `path` names it in errors. Separate from
+    /// the file so the fuzz target (Fuzz/) can feed it bytes.
+    static func decodeArchive(_ compressed: [UInt8], named path: String, recordsPerFile: Int) throws -> CIFAR10Data {
         let tarBytes = try Gzip.inflate(compressed, named: path)
         let members = try TarArchive.members(of: tarBytes, named: path)
         // Members are found by base name, so the archive's top folder name does not matter.
