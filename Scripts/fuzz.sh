@@ -25,6 +25,8 @@ done
 
 flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
        -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
+# The commit the targets are built from (and whether Sources/ or Fuzz/ differ from it), for the summary.
+commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Fuzz || echo " with local changes")
 echo "building Fuzz/ (swift build --package-path Fuzz ${flags[*]})"
 nice -n 10 swift build --package-path Fuzz "${flags[@]}"
 bin=$(swift build --package-path Fuzz "${flags[@]}" --show-bin-path)
@@ -65,6 +67,6 @@ for t in "${targets[@]}"; do
     summary+=("$line")
 done
 echo
-echo "== summary ($(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+echo "== summary ($(date -u +%FT%TZ), built from $commit, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 printf '%s\n' "${summary[@]}"
 exit $found
