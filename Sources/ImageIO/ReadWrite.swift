@@ -28,17 +28,25 @@ public func readImage(atPath path: String, options: ImageReadOptions = .init()) 
     // plus room for metadata; larger files are refused without being read.
     let maxBytes = options.maxPixels.multipliedReportingOverflow(by: 8).overflow
         ? Int.max : options.maxPixels * 8 + 64 << 20
-    var format = ImageFormat.png
+    // The signature is checked before a large file is read whole, so a non-image says so.
     let bytes = try readFileBytes(atPath: path, maxBytes: maxBytes) { (head: [UInt8]) throws(ImageIOError) in
-        guard let detected = ImageFormat(signature: head) else {
-            throw ImageIOError(path: path, reason: "not a PNG or JPEG image (unrecognised file signature)")
-        }
-        format = detected
+        if ImageFormat(signature: head) == nil { throw unrecognisedSignature(path) }
     }
-    switch format {
+    return try decodeImage(bytes, path: path, options: options)
+}
+
+/// Decodes a PNG or JPEG held in memory, recognised by its signature; `path` names it in errors.
+/// `readImage(atPath:)` without the file, so the fuzz target (Fuzz/) can feed it bytes.
+func decodeImage(_ bytes: [UInt8], path: String, options: ImageReadOptions) throws(ImageIOError) -> Image {
+    switch ImageFormat(signature: Array(bytes.prefix(8))) {
     case .png: return try decodePNG(bytes, path: path, options: options)
     case .jpeg: return try decodeJPEG(bytes, path: path, options: options)
+    case nil: throw unrecognisedSignature(path)
     }
+}
+
+private func unrecognisedSignature(_ path: String) -> ImageIOError {
+    ImageIOError(path: path, reason: "not a PNG or JPEG image (unrecognised file signature)")
 }
 
 /// Writes an 8-bit gray (1 channel) or RGB (3 channels) PNG atomically: a temporary file in the same

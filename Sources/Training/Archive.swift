@@ -3,7 +3,8 @@ import CZlib
 /// Inflating a gzip file in memory with zlib.
 enum Gzip {
     /// The decompressed bytes of the gzip stream `compressed` (all members, as gunzip does).
-    static func inflate(_ compressed: [UInt8], named name: String) throws -> [UInt8] {
+    /// More than `limit` bytes is an error: a small hostile file must not inflate to all memory.
+    static func inflate(_ compressed: [UInt8], named name: String, limit: Int) throws -> [UInt8] {
         guard compressed.count >= 18, compressed[0] == 0x1f, compressed[1] == 0x8b else {
             throw TrainingError.file(path: name, reason: "not a gzip file (expected the official \(CIFAR10.archiveName) or a folder of .bin files)")
         }
@@ -32,6 +33,9 @@ enum Gzip {
                     guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
                         let detail = stream.msg.map { String(cString: $0) } ?? "status \(status)"
                         throw TrainingError.file(path: name, reason: "corrupt gzip data (\(detail))")
+                    }
+                    guard produced <= limit - output.count else {
+                        throw TrainingError.file(path: name, reason: "inflates to more than \(limit) bytes, more than the archive it should be can hold")
                     }
                     output.append(contentsOf: buffer[0 ..< produced])
                     if status == Z_BUF_ERROR && produced == 0 { break }

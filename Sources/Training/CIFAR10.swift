@@ -188,7 +188,16 @@ public enum CIFAR10 {
         } catch {
             throw TrainingError.file(path: path, reason: "cannot be read (\(error.localizedDescription))")
         }
-        let tarBytes = try Gzip.inflate(compressed, named: path)
+        return try decodeArchive(compressed, named: path, recordsPerFile: recordsPerFile)
+    }
+
+    /// Both splits from the bytes of the official .tar.gz; `path` names it in errors. Separate from
+    /// the file so the fuzz target (Fuzz/) can feed it bytes.
+    static func decodeArchive(_ compressed: [UInt8], named path: String, recordsPerFile: Int) throws -> CIFAR10Data {
+        // The six batch files and the names, plus room for tar headers and padding: about 185 MB
+        // for the official archive.
+        let limit = (trainFiles.count + 1) * recordsPerFile * recordSize + (1 << 20)
+        let tarBytes = try Gzip.inflate(compressed, named: path, limit: limit)
         let members = try TarArchive.members(of: tarBytes, named: path)
         // Members are found by base name, so the archive's top folder name does not matter.
         var byName = [String: Range<Int>]()

@@ -37,7 +37,14 @@ enum Checkpoint {
         guard FileManager.default.fileExists(atPath: path) else {
             throw TrainingError.noCheckpoint(path: path)
         }
-        let contents = try Safetensors.read(path: path)
+        return try restore(Safetensors.read(path: path), source: path, options: options, classifier: classifier,
+                           optimizer: optimizer, lookahead: lookahead)
+    }
+
+    /// Restores from a checkpoint's decoded contents; `path` names it in errors. Separate from the
+    /// file so the fuzz target (Fuzz/) can feed it bytes without writing a file per input.
+    static func restore(_ contents: Safetensors.Contents, source path: String, options: TrainingOptions, classifier: Classifier,
+                        optimizer: any Optimizer, lookahead: Lookahead?) throws -> RunState {
         let meta = contents.metadata
         guard let saved = meta["options"].flatMap({ savedOptions(from: $0) }) else {
             throw TrainingError.file(path: path, reason: "not a train-cifar checkpoint (no readable options)")

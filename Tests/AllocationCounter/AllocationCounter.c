@@ -6,7 +6,15 @@
 // (glibc's mallinfo2 only sees bytes still in use, not an allocation freed within the step).
 #include "AllocationCounter.h"
 
-#if defined(__linux__) && defined(__GLIBC__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+// A sanitizer brings its own malloc (its interceptors track every block); defining malloc here
+// would take blocks past them. Under `swift test --sanitize=...` the counter is not installed.
+#define ALLOCATION_COUNTER_UNDER_SANITIZER 1
+#endif
+#endif
+
+#if defined(__linux__) && defined(__GLIBC__) && !defined(ALLOCATION_COUNTER_UNDER_SANITIZER)
 #include <errno.h>
 #include <stddef.h>
 

@@ -238,7 +238,7 @@ func amxPathMatchesFloat64OnRoundedOperands() { checkPath(.amx) }
     }
 }
 
-@Test(.enabled(if: allocation_counter_installed() != 0, "allocation counting needs glibc's malloc interposition (Linux)"))
+@Test(.enabled(if: allocation_counter_installed() != 0, allocationCounterAbsence))
 func steadyStateCallsDoNotAllocate() {
     for cpu in runnable {
         let path = cpu.bf16Path

@@ -100,6 +100,13 @@ import Kernels
         #expect(message.contains("truncated") || message.contains("corrupt"))
     }
 
+    /// A small archive that inflates far past what the batch files can hold is refused while
+    /// inflating, not read into memory whole (a 1 MB bomb could otherwise ask for 1 GB).
+    @Test func anArchiveInflatingPastItsDataIsRefused() {
+        let message = Fixture.message { _ = try CIFAR10.load(from: Fixture.path("cifar-bomb.tar.gz"), recordsPerFile: 2) }
+        #expect(message.hasPrefix(Fixture.path("cifar-bomb.tar.gz") + ": ") && message.contains("inflates to more than"), "\(message)")
+    }
+
     @Test func notGzipIsAnError() throws {
         let path = try Fixture.temporaryFolder().appendingPathComponent("data.tar.gz")
         try Data("hello".utf8).write(to: path)

@@ -4,9 +4,10 @@ cifar-tiny.tar.gz: the official layout (cifar-10-batches-bin/data_batch_1..5.bin
 batches.meta.txt, readme.html) with 2 records per batch file. Record r of file f (f = 0..5 in the
 order data_batch_1..5, test_batch) has label (3*f + r) % 10 and pixel i = (31*f + 7*r + i) % 256.
 cifar-missing.tar.gz: the same without test_batch.bin.
+cifar-bomb.tar.gz: 4 KB of gzip that inflates to 4 MB of zeros, far more than a 2-record archive holds.
 tiny.safetensors: two F32 tensors and metadata, written with struct + json as the format page describes.
 """
-import io, json, struct, tarfile
+import gzip, io, json, struct, tarfile
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FILES = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
@@ -46,6 +47,12 @@ def safetensors(path):
         f.write(struct.pack("<Q", len(text)) + text + data)
 
 
+def bomb(path):
+    with open(path, "wb") as f:
+        f.write(gzip.compress(bytes(4 << 20), compresslevel=9, mtime=0))
+
+
 archive("cifar-tiny.tar.gz")
 archive("cifar-missing.tar.gz", skip={"test_batch.bin"})
 safetensors("tiny.safetensors")
+bomb("cifar-bomb.tar.gz")
