@@ -104,7 +104,7 @@ struct OutputTests {
         let out = try TestSupport.temporaryFolder() + "/out"
         try writeTestPhoto(source + "/good.png", width: 64, height: 48)
         try writeTestPhoto(source + "/tiny.png", width: 41, height: 80)
-        FileManager.default.createFile(atPath: source + "/empty.png", contents: Data())
+        #expect(FileManager.default.createFile(atPath: source + "/empty.png", contents: Data()))
         try "hello".write(toFile: source + "/text.jpg", atomically: true, encoding: .utf8)
 
         let (inputs, early) = InputDiscovery.collect([source, source + "/missing.png"])
@@ -132,7 +132,7 @@ struct OutputTests {
 
     @Test func unwritableOutputIsOneClearError() throws {
         let folder = try TestSupport.temporaryFolder()
-        FileManager.default.createFile(atPath: folder + "/file", contents: Data([1]))
+        #expect(FileManager.default.createFile(atPath: folder + "/file", contents: Data([1])))
         let explorer = Explorer(network: FeatureMapStack(spec: .notebook, inputChannels: 1, seed: 1),
                                 options: ExplorerOptions(outputRoot: folder + "/file/out"))
         #expect {

@@ -128,7 +128,14 @@ private let torchPython: String? = {
         let (status, output) = try run(try #require(torchPython), [script, folder.appendingPathComponent("model.safetensors").path, folder.path,
                                                                    "--per-class", folder.appendingPathComponent("per-class.csv").path,
                                                                    "--logits", folder.appendingPathComponent("logits.safetensors").path,
-                                                                   "--gradients", folder.appendingPathComponent("gradients.safetensors").path])
+                                                                   "--gradients", folder.appendingPathComponent("gradients.safetensors").path,
+                                                                   // Max pooling makes this step discontinuous: in float64, PyTorch's
+                                                                   // own gradient jumps by 0.7% or 3.7% (of a tensor's largest
+                                                                   // entry) when the input moves by 1e-7 relative, as a near-tie
+                                                                   // flips, and our float32 forward differs from it by more than that.
+                                                                   // A wrong gradient is off by far more than 5%; the ops' own
+                                                                   // gradient checks (KernelsTests) are the fine-grained test.
+                                                                   "--gradients-tolerance", "0.05"])
         print("airbench cross-check: \(output)")
         #expect(status == 0, "\(output)")
         let expected = String(format: "%.4f on %d images", outcome.accuracy, test.count)

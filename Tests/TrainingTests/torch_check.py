@@ -14,7 +14,7 @@ in total; the script exits 1 when they differ. With --logits (a safetensors file
 logits [N, 10] of the first N test images, tensor "logits"), PyTorch's logits of those images
 must be within --logits-tolerance of ours (relative to max(1, |logit|)) and their argmax equal.
 With --gradients (a safetensors file holding our gradients "grad.<parameter>" of one training-mode
-step on the first N test images, N and the label smoothing in its metadata), PyTorch's gradients
+step on the first N test images, N and the label smoothing in its metadata), PyTorch's float64 gradients
 of the mean cross-entropy of that step must be within --gradients-tolerance of ours, relative to
 each tensor's largest magnitude (frozen parameters too: both sides compute their gradients).
 """
@@ -111,18 +111,24 @@ def main():
             step = f.metadata() or {}
         ours = load_file(args.gradients)
         count, smoothing = int(step["images"]), float(step["label_smoothing"])
+        # The reference step runs in float64, so PyTorch's own float32 rounding is not part of
+        # the difference. The step stays discontinuous where max pooling meets near-ties: a
+        # rounding-sized change of the input can flip a tie and reroute an image's gradient
+        # (the caller sets --gradients-tolerance with that in mind).
         net.train()
+        net.double()
         for parameter in net.parameters():
             parameter.requires_grad_(True)
             parameter.grad = None
-        loss = nn.functional.cross_entropy(net((images[:count] - mean) / std), labels[:count], label_smoothing=smoothing)
+        loss = nn.functional.cross_entropy(net(((images[:count] - mean) / std).double()), labels[:count],
+                                           label_smoothing=smoothing)
         loss.backward()
         worst, worst_name = 0.0, ""
         for name, parameter in net.named_parameters():
             mine = ours.get("grad." + name)
             if mine is None or mine.shape != parameter.grad.shape:
                 sys.exit(f"{args.gradients}: no gradient grad.{name} of shape {list(parameter.grad.shape)}")
-            error = ((mine - parameter.grad).abs().max() / parameter.grad.abs().max().clamp(min=1e-30)).item()
+            error = ((mine.double() - parameter.grad).abs().max() / parameter.grad.abs().max().clamp(min=1e-30)).item()
             if error > worst:
                 worst, worst_name = error, name
         print("gradients: largest relative difference %.3g (%s) over %d tensors, %d images (tolerance %.3g)"
