@@ -17,6 +17,13 @@ script="$PWD/Scripts/check_api.sh"
 fail() { echo "error: API check: $*" >&2; exit 1; }
 
 self_test() {
+    # Runs the throwaway package's copy of this script: its exit status in $status, its output
+    # in $output, shown indented.
+    run_copy() {
+        status=0
+        output=$("$tmp/Scripts/check_api.sh" 2>&1) || status=$?
+        echo "$output" | sed 's/^/    | /'
+    }
     local tmp status output
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' RETURN
@@ -39,18 +46,14 @@ EOF
     gitc add -A && gitc commit -qm "remove removed()"
 
     echo "self-test 1: a removed public function must fail the check"
-    status=0
-    output=$("$tmp/Scripts/check_api.sh" 2>&1) || status=$?
-    echo "$output" | sed 's/^/    | /'
+    run_copy
     (( status != 0 )) || fail "self-test: the check passed although removed() was removed"
     grep -q "func removed() has been removed" <<<"$output" ||
         fail "self-test: the failure does not name func removed()"
 
     echo "self-test 2: listed in the allowlist but with no CHANGELOG note since 0.1.0, it must still fail"
     echo "$output" | sed -n 's/.*\(API breakage: func removed() has been removed\).*/\1/p' | head -n 1 >>"$tmp/.api-breakage-allowlist"
-    status=0
-    output=$("$tmp/Scripts/check_api.sh" 2>&1) || status=$?
-    echo "$output" | sed 's/^/    | /'
+    run_copy
     (( status != 0 )) && grep -q "no '- \*\*Breaking:\*\* ...' entry" <<<"$output" ||
         fail "self-test: an allowlisted break without a CHANGELOG note since 0.1.0 was not refused"
 
@@ -67,9 +70,7 @@ EOF
 
     echo "self-test 5: a tag that names another commit than .api-baseline stops the check"
     git -C "$tmp" tag 0.1.0 HEAD
-    status=0
-    output=$("$tmp/Scripts/check_api.sh" 2>&1) || status=$?
-    echo "$output" | sed 's/^/    | /'
+    run_copy
     (( status != 0 )) && grep -q "but .api-baseline records" <<<"$output" ||
         fail "self-test: a tag on another commit than .api-baseline's was not reported"
     echo "self-test passed"
