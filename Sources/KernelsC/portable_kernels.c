@@ -123,5 +123,11 @@ FM_UNUSED_RUN_SUMS(avx512)
 FM_UNUSED_RUN_SUMS(avx2)
 void fm_bf16_round_floats_avx512(float *x, long count) { (void)x; (void)count; }
 void fm_bf16_round_floats_avx2(float *x, long count) { (void)x; (void)count; }
+void fm_pack_b_rows_avx512(const float *b, long rowStride, long kc, long nc, long nr, float *dst) {
+    (void)b; (void)rowStride; (void)kc; (void)nc; (void)nr; (void)dst;
+}
+void fm_pack_b_rows_avx2(const float *b, long rowStride, long kc, long nc, long nr, float *dst) {
+    (void)b; (void)rowStride; (void)kc; (void)nc; (void)nr; (void)dst;
+}
 
 #endif

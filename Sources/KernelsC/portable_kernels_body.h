@@ -237,6 +237,42 @@ void FM_GELU_CAT(fm_bf16_round_floats, FM_GELU_SUFFIX)(float *x, long count) {
     }
 }
 
+/* ---- packB for B as stored (GEMMPacking.swift): each of the kc rows of the block read left to
+   right and dropped in nr-wide pieces into the slivers ([nc/nr][kc][nr]), a ragged last sliver
+   zero-padded. A copy, so any width gives the same bits; it runs at the target's vector width
+   (B is read from memory here, and the 128-bit loop of the baseline Swift build lost 10% on the
+   short-K im2col shapes). ---- */
+
+void FM_GELU_CAT(fm_pack_b_rows, FM_GELU_SUFFIX)(const float *b, long rowStride, long kc, long nc, long nr,
+                                                 float *dst) {
+    long full = nc / nr, tail = nc - full * nr, sliverStride = kc * nr;
+    for (long p = 0; p < kc; p++) {
+        const float *src = b + p * rowStride;
+        float *out = dst + p * nr;
+        if (nr % LANES == 0) {
+            for (long s = 0; s < full; s++) {
+                for (long v = 0; v < nr; v += LANES) {
+                    VF x;
+                    memcpy(&x, src + v, sizeof x);
+                    memcpy(out + v, &x, sizeof x);
+                }
+                src += nr;
+                out += sliverStride;
+            }
+        } else {
+            for (long s = 0; s < full; s++) {
+                memcpy(out, src, (size_t)nr * sizeof(float));
+                src += nr;
+                out += sliverStride;
+            }
+        }
+        if (tail > 0) {
+            memcpy(out, src, (size_t)tail * sizeof(float));
+            memset(out + tail, 0, (size_t)(nr - tail) * sizeof(float));
+        }
+    }
+}
+
 #undef VF
 #undef VI
 #undef LANES

@@ -55,4 +55,10 @@ void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float me
 void fm_bf16_round_floats_avx512(float *x, long count);
 void fm_bf16_round_floats_avx2(float *x, long count);
 
+/* packB's copy for B as stored (Sources/Kernels/GEMMPacking.swift): rows p < kc of b (row
+   stride rowStride) into nr-wide slivers [ceil(nc/nr)][kc][nr], the last zero-padded; at the
+   target's vector width. */
+void fm_pack_b_rows_avx512(const float *b, long rowStride, long kc, long nc, long nr, float *dst);
+void fm_pack_b_rows_avx2(const float *b, long rowStride, long kc, long nc, long nr, float *dst);
+
 #endif
