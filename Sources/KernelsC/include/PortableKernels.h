@@ -1,5 +1,6 @@
 #ifndef FEATUREMAPS_PORTABLE_KERNELS_H
 #define FEATUREMAPS_PORTABLE_KERNELS_H
+#include <stdint.h>
 
 /* C forms of Swift kernels (portable_kernels.c): the Swift SIMD GEMM micro-kernel for AVX2 + FMA,
    GELU, batch normalisation's rows and sums, and bf16 rounding for AVX-512 and for AVX2, with the same arithmetic,
@@ -60,5 +61,11 @@ void fm_bf16_round_floats_avx2(float *x, long count);
    target's vector width. */
 void fm_pack_b_rows_avx512(const float *b, long rowStride, long kc, long nc, long nr, float *dst);
 void fm_pack_b_rows_avx2(const float *b, long rowStride, long kc, long nc, long nr, float *dst);
+
+/* maxPool2x2Plane (Sources/Kernels/Ops/MaxPool2d.swift) for AVX2: the 2x2 stride-2 windows of one
+   [.., w] plane into y [ho, wo] and each window's arg-max (flat index in the plane), the first
+   maximum in the order top-left, top-right, bottom-left, bottom-right, a NaN winning over a
+   number. Selections only: the Swift code's values and indices. Needs FM_CPU_AVX2. */
+void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float *y, int32_t *argmax);
 
 #endif
