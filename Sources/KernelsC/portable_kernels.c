@@ -169,6 +169,11 @@ FM_UNUSED_BN_ROWS(avx2)
     void fm_run_sums_##suffix(int kind, const float *g, const float *x, long n, float mean, float scale, \
                               float shift, float *acc) {           \
         (void)kind; (void)g; (void)x; (void)n; (void)mean; (void)scale; (void)shift; (void)acc;        \
+    }                                                                                               \
+    void fm_run_sums_strided_##suffix(int kind, const float *g, const float *x, long n, long runs, long stride, \
+                                      float mean, float scale, float shift, float *acc) {           \
+        (void)kind; (void)g; (void)x; (void)n; (void)runs; (void)stride; (void)mean; (void)scale;     \
+        (void)shift; (void)acc;                                                                    \
     }
 FM_UNUSED_RUN_SUMS(avx512)
 FM_UNUSED_RUN_SUMS(avx2)

@@ -176,10 +176,13 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_term1)(int ki
     }
 }
 
-/* One kind's loop (kind a constant once inlined). */
+/* One kind's loop (kind a constant once inlined) over `runs` runs of n elements, run r at
+   g + r * stride and x + r * stride. The partial sums stay in registers from one run to the next
+   (batch norm hands over a whole group of images' planes at once: at 4x4 planes a call per plane
+   cost more than its 16 elements); the order of the additions is that of one call per run. */
 static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kind, const float *g, const float *x,
-                                                                        long n, float mean, float scale, float shift,
-                                                                        float *acc) {
+                                                                        long n, long runs, long stride, float mean,
+                                                                        float scale, float shift, float *acc) {
     enum { NV = 16 / LANES };
     VF s[2][NV], d[2][NV];
     for (int h = 0; h < 2; h++)
@@ -187,42 +190,53 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kin
             s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
             d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
         }
-    long i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int h = 0; h < 2; h++)
+    float sTail = acc[64], dTail = acc[65];
+    for (long r = 0; r < runs; r++, g += stride, x += stride) {
+        long i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int h = 0; h < 2; h++)
+                for (int v = 0; v < NV; v++) {
+                    long at = i + 16 * h + v * LANES;
+                    FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[h][v],
+                                           &d[h][v], mean, scale, shift);
+                }
+        if (i + 16 <= n) {
             for (int v = 0; v < NV; v++) {
-                long at = i + 16 * h + v * LANES;
-                FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[h][v],
-                                       &d[h][v], mean, scale, shift);
+                long at = i + v * LANES;
+                FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[0][v],
+                                       &d[0][v], mean, scale, shift);
             }
-    if (i + 16 <= n) {
-        for (int v = 0; v < NV; v++) {
-            long at = i + v * LANES;
-            FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[0][v], &d[0][v],
-                                   mean, scale, shift);
+            i += 16;
         }
-        i += 16;
+        for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], &sTail, &dTail, mean, scale, shift);
     }
-    for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], acc + 64, acc + 65, mean, scale, shift);
     for (int h = 0; h < 2; h++)
         for (int v = 0; v < NV; v++) {
             memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
             memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
         }
+    acc[64] = sTail;
+    acc[65] = dTail;
+}
+
+void FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, long runs,
+                                                      long stride, float mean, float scale, float shift,
+                                                      float *acc) {
+    switch (kind) {
+    case FM_RUN_SUM_PLAIN:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, n, runs, stride, mean, scale, shift, acc); break;
+    case FM_RUN_SUM_SQUARED_DEVIATIONS:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, runs, stride, mean, scale, shift, acc); break;
+    case FM_RUN_SUM_CENTERED_DOT:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
+    default:
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
+    }
 }
 
 void FM_GELU_CAT(fm_run_sums, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, float mean,
                                               float scale, float shift, float *acc) {
-    switch (kind) {
-    case FM_RUN_SUM_PLAIN:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, n, mean, scale, shift, acc); break;
-    case FM_RUN_SUM_SQUARED_DEVIATIONS:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, mean, scale, shift, acc); break;
-    case FM_RUN_SUM_CENTERED_DOT:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
-    default:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
-    }
+    FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(kind, g, x, n, 1, 0, mean, scale, shift, acc);
 }
 
 /* ---- bf16 rounding in place (fm_bf16_round_floats): a plain loop on the bits, vectorised by the

@@ -60,13 +60,13 @@ public func batchNorm2dForward(
             for ch in channels {
                 let mean: Double, variance: Double
                 if training {
-                    let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(src + start, src + start, plane, PlainSum())
+                    let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
                     }.sum
                     mean = sum / Double(m)
                     let meanF = Float(mean)
-                    let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(src + start, src + start, plane, SquaredDeviations(mean: meanF))
+                    let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, SquaredDeviations(mean: meanF))
                     }.dot
                     variance = squares / Double(m)
                     rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
@@ -129,11 +129,12 @@ public func batchNorm2dBackward(
                 // The ReLU's mask, recomputed as the forward pass computed it.
                 let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
                 var (sumDy, sumDyXhat) = reluMask.map { mask in
-                    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(g + start, src + start, plane, MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
+                    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                        sums.add(g + start, src + start, plane, runs: images, runStride: c * plane,
+                                 MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
                     }
-                } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                    sums.add(g + start, src + start, plane, CenteredDot(mean: mean))
+                } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                    sums.add(g + start, src + start, plane, runs: images, runStride: c * plane, CenteredDot(mean: mean))
                 }
                 sumDyXhat *= Double(invStd)
                 dBeta[ch] = Float(sumDy)
@@ -171,15 +172,17 @@ public func batchNorm2dBackward(
 
 /// The Double totals of `add`'s Float sums over channel `ch`'s planes (image-major storage: plane
 /// of image i at (i * c + ch) * plane), summed in Float over groups of `imagesPerSumGroup` images.
+/// `add` gets a group at a time: the offset of its first plane and its number of images (the
+/// planes `c * plane` apart).
 @inline(__always)
 func channelTotal(n: Int, c: Int, ch: Int, plane: Int,
-                  _ add: (inout RunSums, _ start: Int) -> Void) -> (sum: Double, dot: Double) {
+                  _ add: (inout RunSums, _ start: Int, _ images: Int) -> Void) -> (sum: Double, dot: Double) {
     let group = imagesPerSumGroup(plane: plane)
     var sum: Double = 0, dot: Double = 0
     var first = 0
     while first < n {
         var sums = RunSums()
-        for img in first..<min(n, first + group) { add(&sums, (img * c + ch) * plane) }
+        add(&sums, (first * c + ch) * plane, min(n, first + group) - first)
         let total = sums.total
         sum += Double(total.sum)
         dot += Double(total.dot)

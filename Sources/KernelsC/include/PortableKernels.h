@@ -50,6 +50,12 @@ void fm_run_sums_avx512(int kind, const float *g, const float *x, long n, float 
                         float *acc);
 void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
                       float *acc);
+/* The same over `runs` runs of n elements, run r at g + r * stride and x + r * stride, in the order
+   of one fm_run_sums call per run (the same bits). */
+void fm_run_sums_strided_avx512(int kind, const float *g, const float *x, long n, long runs, long stride,
+                                float mean, float scale, float shift, float *acc);
+void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, long runs, long stride,
+                              float mean, float scale, float shift, float *acc);
 
 /* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
    AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
