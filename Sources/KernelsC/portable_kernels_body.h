@@ -126,29 +126,33 @@ void FM_GELU_CAT(fm_gelu_backward, FM_GELU_SUFFIX)(const float *x, const float *
 /* ---- Batch-norm rows (BatchNorm2d.swift): plain loops, vectorised by the compiler for the
    target; elementwise, so the same bits at any width ---- */
 
-void FM_GELU_CAT(fm_bn_forward_row, FM_GELU_SUFFIX)(const float *x, float *y, long count, float scale,
-                                                    float shift, int relu) {
-    if (relu) {
-        for (long i = 0; i < count; i++) {
-            float v = x[i] * scale + shift;
-            y[i] = v < 0 ? 0 : v;
+void FM_GELU_CAT(fm_bn_forward_rows, FM_GELU_SUFFIX)(const float *x, float *y, long count, long rows, long stride,
+                                                     float scale, float shift, int relu) {
+    for (long r = 0; r < rows; r++, x += stride, y += stride) {
+        if (relu) {
+            for (long i = 0; i < count; i++) {
+                float v = x[i] * scale + shift;
+                y[i] = v < 0 ? 0 : v;
+            }
+        } else {
+            for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
         }
-    } else {
-        for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
     }
 }
 
-void FM_GELU_CAT(fm_bn_backward_row, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count,
-                                                     float scale, float a, float b, int masked,
-                                                     float maskScale, float maskShift) {
-    if (masked) {
-        for (long i = 0; i < count; i++) {
-            float xi = x[i], gi = dy[i];
-            float g = xi * maskScale + maskShift > 0 ? gi : 0;
-            dx[i] = scale * g + a * xi + b;
+void FM_GELU_CAT(fm_bn_backward_rows, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count,
+                                                      long rows, long stride, float scale, float a, float b,
+                                                      int masked, float maskScale, float maskShift) {
+    for (long r = 0; r < rows; r++, x += stride, dy += stride, dx += stride) {
+        if (masked) {
+            for (long i = 0; i < count; i++) {
+                float xi = x[i], gi = dy[i];
+                float g = xi * maskScale + maskShift > 0 ? gi : 0;
+                dx[i] = scale * g + a * xi + b;
+            }
+        } else {
+            for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
         }
-    } else {
-        for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
     }
 }
 
@@ -232,11 +236,6 @@ void FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(int kind, const float *g, 
     default:
         FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
     }
-}
-
-void FM_GELU_CAT(fm_run_sums, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, float mean,
-                                              float scale, float shift, float *acc) {
-    FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(kind, g, x, n, 1, 0, mean, scale, shift, acc);
 }
 
 /* ---- bf16 rounding in place (fm_bf16_round_floats): a plain loop on the bits, vectorised by the

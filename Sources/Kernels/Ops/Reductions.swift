@@ -4,7 +4,7 @@
 // reassociated), so it runs at one add per 4 cycles. These accumulate in two SIMD16 registers
 // (32 interleaved partial sums) and then add the lanes: a fixed order, so results are
 // repeatable, and about 8x faster on the batch-norm passes. Where the CPU has AVX2 or AVX-512
-// the runs go through C (fm_run_sums_*, portable_kernels_body.h: the same lanes and sums), since
+// the runs go through C (fm_run_sums_strided_*, portable_kernels_body.h: the same lanes and sums), since
 // this target is compiled for SSE2 on x86-64, where the four 16-lane accumulators fill every
 // register.
 

@@ -27,31 +27,30 @@ void fm_gelu_backward_avx512(const float *x, const float *dy, float *dx, long co
 void fm_gelu_forward_avx2(const float *x, float *y, long count);
 void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long count);
 
-/* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them:
+/* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them, over `rows` rows
+   of count elements, row r at offset r * stride of each array (one channel's planes of a batch:
+   one call per channel, since a call per 4x4 plane cost more than its work):
    forward y = x * scale + shift (then max with 0 where relu != 0, NaN kept);
    backward dx = scale * g + a * x + b, g = dy, or where masked != 0, g = dy where
    x * maskScale + maskShift > 0 and 0 elsewhere (a fused ReLU's gradient). */
-void fm_bn_forward_row_avx512(const float *x, float *y, long count, float scale, float shift, int relu);
-void fm_bn_backward_row_avx512(const float *x, const float *dy, float *dx, long count, float scale, float a,
-                               float b, int masked, float maskScale, float maskShift);
-void fm_bn_forward_row_avx2(const float *x, float *y, long count, float scale, float shift, int relu);
-void fm_bn_backward_row_avx2(const float *x, const float *dy, float *dx, long count, float scale, float a,
-                             float b, int masked, float maskScale, float maskShift);
+void fm_bn_forward_rows_avx512(const float *x, float *y, long count, long rows, long stride, float scale,
+                               float shift, int relu);
+void fm_bn_backward_rows_avx512(const float *x, const float *dy, float *dx, long count, long rows, long stride,
+                                float scale, float a, float b, int masked, float maskScale, float maskShift);
+void fm_bn_forward_rows_avx2(const float *x, float *y, long count, long rows, long stride, float scale,
+                             float shift, int relu);
+void fm_bn_backward_rows_avx2(const float *x, const float *dy, float *dx, long count, long rows, long stride,
+                              float scale, float a, float b, int masked, float maskScale, float maskShift);
 
-/* RunSums.add (Sources/Kernels/Ops/Reductions.swift) for one run g[0..<n], x[0..<n]: the terms of
-   `kind` added to acc: floats 0-63 are s0, s1, d0, d1, 16 lanes each (of each 32 elements the
+/* RunSums.add (Sources/Kernels/Ops/Reductions.swift) over `runs` runs of n elements, run r at
+   g + r * stride and x + r * stride: the terms of `kind` added to acc, in the order of one run
+   after another: floats 0-63 are s0, s1, d0, d1, 16 lanes each (of each 32 elements of a run the
    first 16 go to s0/d0, the next to s1/d1; a last 16 to s0/d0), the rest go one by one to the
-   tail sums acc[64] (s) and acc[65] (d). */
+   tail sums acc[64] (s) and acc[65] (d). The partial sums stay in registers across the runs. */
 #define FM_RUN_SUM_PLAIN 0                /* s += g */
 #define FM_RUN_SUM_SQUARED_DEVIATIONS 1   /* d += (x - mean)^2 */
 #define FM_RUN_SUM_CENTERED_DOT 2         /* s += g, d += g (x - mean) */
 #define FM_RUN_SUM_MASKED_CENTERED_DOT 3  /* the same with g = 0 where !(x * scale + shift > 0) */
-void fm_run_sums_avx512(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
-                        float *acc);
-void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
-                      float *acc);
-/* The same over `runs` runs of n elements, run r at g + r * stride and x + r * stride, in the order
-   of one fm_run_sums call per run (the same bits). */
 void fm_run_sums_strided_avx512(int kind, const float *g, const float *x, long n, long runs, long stride,
                                 float mean, float scale, float shift, float *acc);
 void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, long runs, long stride,
