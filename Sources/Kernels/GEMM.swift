@@ -219,7 +219,7 @@ func gemmBlocked(
                        return UnsafePointer(ap)
                    },
                    packB: { pc, kc, jc, nc, panel in
-                       packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, nr: kernel.nr, into: panel)
+                       packB(b.offset(row: pc, col: jc), kc: kc, nc: nc, kernel: kernel, into: panel)
                        if roundingToBF16 { roundToBF16InPlace(panel, count: (nc + kernel.nr - 1) / kernel.nr * kernel.nr * kc, kernel: kernel) }
                    })
 }

@@ -1,3 +1,5 @@
+import KernelsC
+
 // Packing: copies a block of op(A) or op(B) into the order the micro-kernel reads it, so the
 // kernel's loads are contiguous and aligned whatever the operands' strides and transposes.
 // Ragged last slivers are zero-padded to full width: the kernel always runs its full tile
@@ -42,10 +44,22 @@ func packA(_ a: GEMMOperand, mc: Int, kc: Int, mr: Int, into dst: UnsafeMutableP
 }
 
 /// Packs op(B)[0..<kc, 0..<nc] into NR-column slivers: sliver s holds, for each p in 0..<kc,
-/// the NR values B[p, s*NR + 0..<NR] (layout [nc/NR][kc][NR]).
-func packB(_ b: GEMMOperand, kc: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+/// the NR values B[p, s*NR + 0..<NR] (layout [nc/NR][kc][NR]), NR being `kernel.nr`. B as
+/// stored is copied by the C form of `kernel`'s CPU level when it has one (a copy: the same bits).
+func packB(_ b: GEMMOperand, kc: Int, nc: Int, kernel: MicroKernel, into dst: UnsafeMutablePointer<Float>) {
+    let nr = kernel.nr
     let fullSlivers = nc / nr
     let tail = nc - fullSlivers * nr
+    if b.colStride == 1 && kernel != .swiftSIMD {
+        // The Swift loop below at the baseline's 128-bit width is 10% slower on the short-K
+        // im2col shapes, where this copy reads B from memory and sets the pace.
+        if kernel == .avx512 {
+            fm_pack_b_rows_avx512(b.base, b.rowStride, kc, nc, nr, dst)
+        } else {
+            fm_pack_b_rows_avx2(b.base, b.rowStride, kc, nc, nr, dst)
+        }
+        return
+    }
     if b.colStride == 1 {
         // B as stored: walk each row of the block from left to right (one long contiguous read
         // the prefetchers follow) and drop NR-wide pieces into the slivers. B is usually the

@@ -104,6 +104,9 @@ void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lane
                 long q0 = 0;
                 for (; 2 * q0 + 32 <= kc; q0 += 16) {
                     __m512i r[16];
+                    /* Both loops unrolled so r stays in registers (SwiftPM builds C at -O2, whose
+                       unrolling threshold leaves them as loops over a stack array). */
+#pragma clang loop unroll(full)
                     for (int l = 0; l < 16; l++) {
                         if (l < live) {
                             const float *src = x + (l0 + g0 + l) * laneStride + 2 * q0;
@@ -114,6 +117,7 @@ void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lane
                         }
                     }
                     bf16_transpose16(r);
+#pragma clang loop unroll(full)
                     for (int q = 0; q < 16; q++) _mm512_mask_storeu_epi32(sliver + (q0 + q) * width + g0, rowMask, r[q]);
                 }
                 for (long q = q0; q < pairs; q++)

@@ -69,6 +69,57 @@ void fm_sgemm_kernel_avx2(long kc, const float *a, const float *b, float *c, lon
     }
 }
 
+/* ---- 2x2 stride-2 max pool over one plane (MaxPool2d.swift, maxPool2x2Plane) ---- */
+
+typedef float v16f __attribute__((ext_vector_type(16)));
+typedef int v8i __attribute__((ext_vector_type(8)));
+
+/* One later window position against the best so far: it wins if larger, or if it is the first
+   NaN (`beats` in MaxPool2d.swift). Selections only, so the values are the Swift code's bits. */
+AVX2_TARGET static inline void pool_consider(v8f value, int position, v8f *best, v8i *offset) {
+    v8i wins = (value > *best) | ((value != value) & (*best == *best));
+    *best = (v8f)((wins & (v8i)value) | (~wins & (v8i)*best));
+    *offset = (wins & (v8i)position) | (~wins & *offset);
+}
+
+/* Eight windows from the two rows at top[0..<16] and bottom[0..<16]: values into y[0..<count],
+   arg-maxes (first + 2 * lane + the winner's offset) into argmax[0..<count]. */
+AVX2_TARGET static inline void pool_eight(const float *top, const float *bottom, long w, long first, float *y,
+                                          int32_t *argmax, long count) {
+    const v8i lanes = {0, 2, 4, 6, 8, 10, 12, 14};
+    v16f t, b;
+    memcpy(&t, top, sizeof t);
+    memcpy(&b, bottom, sizeof b);
+    v8f best = __builtin_shufflevector(t, t, 0, 2, 4, 6, 8, 10, 12, 14);
+    v8i offset = (v8i)0;
+    pool_consider(__builtin_shufflevector(t, t, 1, 3, 5, 7, 9, 11, 13, 15), 1, &best, &offset);
+    pool_consider(__builtin_shufflevector(b, b, 0, 2, 4, 6, 8, 10, 12, 14), (int)w, &best, &offset);
+    pool_consider(__builtin_shufflevector(b, b, 1, 3, 5, 7, 9, 11, 13, 15), (int)w + 1, &best, &offset);
+    v8i index = lanes + (int)first + offset;
+    memcpy(y, &best, (size_t)count * sizeof(float));
+    memcpy(argmax, &index, (size_t)count * sizeof(int32_t));
+}
+
+AVX2_TARGET
+void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float *y, int32_t *argmax) {
+    for (long oy = 0; oy < ho; oy++) {
+        long top = 2 * oy * w, outRow = oy * wo, ox = 0;
+        for (; ox + 8 <= wo; ox += 8)
+            pool_eight(x + top + 2 * ox, x + top + w + 2 * ox, w, top + 2 * ox, y + outRow + ox,
+                       argmax + outRow + ox, 8);
+        /* The row's last 1 to 7 windows take one eight-lane step too, on zero-padded copies of
+           the two rows (a scalar loop's data-dependent branches mispredict, as in the Swift
+           code); the padded lanes are not stored. */
+        long rest = wo - ox;
+        if (rest > 0) {
+            float t[16] = {0}, b[16] = {0};
+            memcpy(t, x + top + 2 * ox, (size_t)(2 * rest) * sizeof(float));
+            memcpy(b, x + top + w + 2 * ox, (size_t)(2 * rest) * sizeof(float));
+            pool_eight(t, b, w, top + 2 * ox, y + outRow + ox, argmax + outRow + ox, rest);
+        }
+    }
+}
+
 /* ---- GELU, batch-norm rows, run sums, bf16 rounding: portable_kernels_body.h, once per target ---- */
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl"))), apply_to = function)
@@ -102,26 +153,36 @@ void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long coun
     (void)x; (void)dy; (void)dx; (void)count;
 }
 #define FM_UNUSED_BN_ROWS(suffix)                                                                   \
-    void fm_bn_forward_row_##suffix(const float *x, float *y, long count, float scale, float shift, \
-                                    int relu) {                                                     \
-        (void)x; (void)y; (void)count; (void)scale; (void)shift; (void)relu;                         \
+    void fm_bn_forward_rows_##suffix(const float *x, float *y, long count, long rows, long stride,   \
+                                     float scale, float shift, int relu) {                          \
+        (void)x; (void)y; (void)count; (void)rows; (void)stride; (void)scale; (void)shift; (void)relu; \
     }                                                                                               \
-    void fm_bn_backward_row_##suffix(const float *x, const float *dy, float *dx, long count,         \
-                                     float scale, float a, float b, int masked, float maskScale,     \
-                                     float maskShift) {                                             \
-        (void)x; (void)dy; (void)dx; (void)count; (void)scale; (void)a; (void)b; (void)masked;       \
-        (void)maskScale; (void)maskShift;                                                           \
+    void fm_bn_backward_rows_##suffix(const float *x, const float *dy, float *dx, long count,        \
+                                      long rows, long stride, float scale, float a, float b,         \
+                                      int masked, float maskScale, float maskShift) {                \
+        (void)x; (void)dy; (void)dx; (void)count; (void)rows; (void)stride; (void)scale; (void)a;    \
+        (void)b; (void)masked; (void)maskScale; (void)maskShift;                                    \
     }
 FM_UNUSED_BN_ROWS(avx512)
 FM_UNUSED_BN_ROWS(avx2)
 #define FM_UNUSED_RUN_SUMS(suffix)                                                                   \
-    void fm_run_sums_##suffix(int kind, const float *g, const float *x, long n, float mean, float scale, \
-                              float shift, float *acc) {           \
-        (void)kind; (void)g; (void)x; (void)n; (void)mean; (void)scale; (void)shift; (void)acc;        \
+    void fm_run_sums_strided_##suffix(int kind, const float *g, const float *x, long n, long runs, long stride, \
+                                      float mean, float scale, float shift, float *acc) {           \
+        (void)kind; (void)g; (void)x; (void)n; (void)runs; (void)stride; (void)mean; (void)scale;     \
+        (void)shift; (void)acc;                                                                    \
     }
 FM_UNUSED_RUN_SUMS(avx512)
 FM_UNUSED_RUN_SUMS(avx2)
 void fm_bf16_round_floats_avx512(float *x, long count) { (void)x; (void)count; }
 void fm_bf16_round_floats_avx2(float *x, long count) { (void)x; (void)count; }
+void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float *y, int32_t *argmax) {
+    (void)x; (void)w; (void)ho; (void)wo; (void)y; (void)argmax;
+}
+void fm_pack_b_rows_avx512(const float *b, long rowStride, long kc, long nc, long nr, float *dst) {
+    (void)b; (void)rowStride; (void)kc; (void)nc; (void)nr; (void)dst;
+}
+void fm_pack_b_rows_avx2(const float *b, long rowStride, long kc, long nc, long nr, float *dst) {
+    (void)b; (void)rowStride; (void)kc; (void)nc; (void)nr; (void)dst;
+}
 
 #endif

@@ -126,29 +126,33 @@ void FM_GELU_CAT(fm_gelu_backward, FM_GELU_SUFFIX)(const float *x, const float *
 /* ---- Batch-norm rows (BatchNorm2d.swift): plain loops, vectorised by the compiler for the
    target; elementwise, so the same bits at any width ---- */
 
-void FM_GELU_CAT(fm_bn_forward_row, FM_GELU_SUFFIX)(const float *x, float *y, long count, float scale,
-                                                    float shift, int relu) {
-    if (relu) {
-        for (long i = 0; i < count; i++) {
-            float v = x[i] * scale + shift;
-            y[i] = v < 0 ? 0 : v;
+void FM_GELU_CAT(fm_bn_forward_rows, FM_GELU_SUFFIX)(const float *x, float *y, long count, long rows, long stride,
+                                                     float scale, float shift, int relu) {
+    for (long r = 0; r < rows; r++, x += stride, y += stride) {
+        if (relu) {
+            for (long i = 0; i < count; i++) {
+                float v = x[i] * scale + shift;
+                y[i] = v < 0 ? 0 : v;
+            }
+        } else {
+            for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
         }
-    } else {
-        for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
     }
 }
 
-void FM_GELU_CAT(fm_bn_backward_row, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count,
-                                                     float scale, float a, float b, int masked,
-                                                     float maskScale, float maskShift) {
-    if (masked) {
-        for (long i = 0; i < count; i++) {
-            float xi = x[i], gi = dy[i];
-            float g = xi * maskScale + maskShift > 0 ? gi : 0;
-            dx[i] = scale * g + a * xi + b;
+void FM_GELU_CAT(fm_bn_backward_rows, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count,
+                                                      long rows, long stride, float scale, float a, float b,
+                                                      int masked, float maskScale, float maskShift) {
+    for (long r = 0; r < rows; r++, x += stride, dy += stride, dx += stride) {
+        if (masked) {
+            for (long i = 0; i < count; i++) {
+                float xi = x[i], gi = dy[i];
+                float g = xi * maskScale + maskShift > 0 ? gi : 0;
+                dx[i] = scale * g + a * xi + b;
+            }
+        } else {
+            for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
         }
-    } else {
-        for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
     }
 }
 
@@ -176,10 +180,13 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_term1)(int ki
     }
 }
 
-/* One kind's loop (kind a constant once inlined). */
+/* One kind's loop (kind a constant once inlined) over `runs` runs of n elements, run r at
+   g + r * stride and x + r * stride. The partial sums stay in registers from one run to the next
+   (batch norm hands over a whole group of images' planes at once: at 4x4 planes a call per plane
+   cost more than its 16 elements); the order of the additions is that of one call per run. */
 static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kind, const float *g, const float *x,
-                                                                        long n, float mean, float scale, float shift,
-                                                                        float *acc) {
+                                                                        long n, long runs, long stride, float mean,
+                                                                        float scale, float shift, float *acc) {
     enum { NV = 16 / LANES };
     VF s[2][NV], d[2][NV];
     for (int h = 0; h < 2; h++)
@@ -187,41 +194,47 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kin
             s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
             d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
         }
-    long i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int h = 0; h < 2; h++)
+    float sTail = acc[64], dTail = acc[65];
+    for (long r = 0; r < runs; r++, g += stride, x += stride) {
+        long i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int h = 0; h < 2; h++)
+                for (int v = 0; v < NV; v++) {
+                    long at = i + 16 * h + v * LANES;
+                    FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[h][v],
+                                           &d[h][v], mean, scale, shift);
+                }
+        if (i + 16 <= n) {
             for (int v = 0; v < NV; v++) {
-                long at = i + 16 * h + v * LANES;
-                FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[h][v],
-                                       &d[h][v], mean, scale, shift);
+                long at = i + v * LANES;
+                FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[0][v],
+                                       &d[0][v], mean, scale, shift);
             }
-    if (i + 16 <= n) {
-        for (int v = 0; v < NV; v++) {
-            long at = i + v * LANES;
-            FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[0][v], &d[0][v],
-                                   mean, scale, shift);
+            i += 16;
         }
-        i += 16;
+        for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], &sTail, &dTail, mean, scale, shift);
     }
-    for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], acc + 64, acc + 65, mean, scale, shift);
     for (int h = 0; h < 2; h++)
         for (int v = 0; v < NV; v++) {
             memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
             memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
         }
+    acc[64] = sTail;
+    acc[65] = dTail;
 }
 
-void FM_GELU_CAT(fm_run_sums, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, float mean,
-                                              float scale, float shift, float *acc) {
+void FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, long runs,
+                                                      long stride, float mean, float scale, float shift,
+                                                      float *acc) {
     switch (kind) {
     case FM_RUN_SUM_PLAIN:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, n, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, n, runs, stride, mean, scale, shift, acc); break;
     case FM_RUN_SUM_SQUARED_DEVIATIONS:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, runs, stride, mean, scale, shift, acc); break;
     case FM_RUN_SUM_CENTERED_DOT:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
     default:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
     }
 }
 
@@ -234,6 +247,42 @@ void FM_GELU_CAT(fm_bf16_round_floats, FM_GELU_SUFFIX)(float *x, long count) {
         memcpy(&bits, x + i, 4);
         bits = bf16_round_bits(bits);
         memcpy(x + i, &bits, 4);
+    }
+}
+
+/* ---- packB for B as stored (GEMMPacking.swift): each of the kc rows of the block read left to
+   right and dropped in nr-wide pieces into the slivers ([nc/nr][kc][nr]), a ragged last sliver
+   zero-padded. A copy, so any width gives the same bits; it runs at the target's vector width
+   (B is read from memory here, and the 128-bit loop of the baseline Swift build lost 10% on the
+   short-K im2col shapes). ---- */
+
+void FM_GELU_CAT(fm_pack_b_rows, FM_GELU_SUFFIX)(const float *b, long rowStride, long kc, long nc, long nr,
+                                                 float *dst) {
+    long full = nc / nr, tail = nc - full * nr, sliverStride = kc * nr;
+    for (long p = 0; p < kc; p++) {
+        const float *src = b + p * rowStride;
+        float *out = dst + p * nr;
+        if (nr % LANES == 0) {
+            for (long s = 0; s < full; s++) {
+                for (long v = 0; v < nr; v += LANES) {
+                    VF x;
+                    memcpy(&x, src + v, sizeof x);
+                    memcpy(out + v, &x, sizeof x);
+                }
+                src += nr;
+                out += sliverStride;
+            }
+        } else {
+            for (long s = 0; s < full; s++) {
+                memcpy(out, src, (size_t)nr * sizeof(float));
+                src += nr;
+                out += sliverStride;
+            }
+        }
+        if (tail > 0) {
+            memcpy(out, src, (size_t)tail * sizeof(float));
+            memset(out + tail, 0, (size_t)(nr - tail) * sizeof(float));
+        }
     }
 }
 

@@ -24,8 +24,15 @@ extern void *__libc_realloc(void *pointer, size_t size);
 extern void *__libc_memalign(size_t alignment, size_t size);
 
 static uint64_t counter;
+// This thread's own count: what a step run entirely on the calling thread allocated, whatever
+// the tests running beside it allocate meanwhile. Initial-exec TLS in the executable, so reading
+// it never allocates (a dynamic TLS block would, from inside malloc).
+static __thread uint64_t thread_counter __attribute__((tls_model("initial-exec")));
 
-static inline void count_one(void) { __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED); }
+static inline void count_one(void) {
+    __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    thread_counter++;
+}
 
 void *malloc(size_t size) { count_one(); return __libc_malloc(size); }
 void *calloc(size_t count, size_t size) { count_one(); return __libc_calloc(count, size); }
@@ -43,8 +50,10 @@ int posix_memalign(void **result, size_t alignment, size_t size) {
 }
 
 uint64_t allocation_count(void) { return __atomic_load_n(&counter, __ATOMIC_RELAXED); }
+uint64_t allocation_count_on_this_thread(void) { return thread_counter; }
 int allocation_counter_installed(void) { return 1; }
 #else
 uint64_t allocation_count(void) { return 0; }
+uint64_t allocation_count_on_this_thread(void) { return 0; }
 int allocation_counter_installed(void) { return 0; }
 #endif

@@ -46,17 +46,7 @@ func awayFromZero(_ shape: [Int], _ rng: inout SeededGenerator) -> Tensor {
     #expect(maxGradientError(at: x, analytic: dx, epsilon: 1e-3) { weightedSum(gelu($0), r) } < gradientTolerance)
 }
 
-/// Each GELU path this CPU can run: the Swift code (`portable`) and its C forms.
-private let geluPaths: [CPUFeatures] = {
-    let detected = CPUFeatures.detected
-    var list = [CPUFeatures.portable]
-    for cpu in [detected.limited(to: "avx2"), detected.limited(to: "avx512")] where !list.contains(cpu) {
-        list.append(cpu)
-    }
-    return list
-}()
-
-@Test(.enabled(if: geluPaths.count > 1, "this CPU has neither AVX2 nor AVX-512: only the Swift GELU runs"))
+@Test(.enabled(if: portableAndCForms.count > 1, "this CPU has neither AVX2 nor AVX-512: only the Swift GELU runs"))
 func geluGivesTheSameBitsOnEveryPath() {
     // 1,000 random values (a tail of 8 after the vectors), the special values and the branch
     // edges of erf and exp.
@@ -68,7 +58,7 @@ func geluGivesTheSameBitsOnEveryPath() {
     var y0 = Tensor.empty, dx0 = Tensor.empty
     geluForward(x, into: &y0, cpu: .portable)
     geluBackward(input: x, gradOutput: dy, into: &dx0, cpu: .portable)
-    for cpu in geluPaths.dropFirst() {
+    for cpu in portableAndCForms.dropFirst() {
         var y = Tensor.empty, dx = Tensor.empty
         geluForward(x, into: &y, cpu: cpu)
         geluBackward(input: x, gradOutput: dy, into: &dx, cpu: cpu)

@@ -132,17 +132,11 @@ private func winogradConvolutionSteps(countAllocations: Bool) {
     #expect(y.storage.map(\.bitPattern) == first.0 && dx.storage.map(\.bitPattern) == first.1)
     guard countAllocations else { return }
     // From inside a parallelFor chunk (the kernels' own parallelFor then runs inline, as in
-    // TrainingStepTests.swift); other tests allocate concurrently, so take the fewest of
-    // repeated windows: a step that allocates counts at least 1 in every one.
+    // TrainingStepTests.swift).
     var fewest = UInt64.max
     parallelFor(2) { chunk in
         guard chunk.lowerBound == 0 else { return }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while fewest > 0 && ContinuousClock.now < deadline {
-            let before = allocation_count()
-            step()
-            fewest = min(fewest, allocation_count() - before)
-        }
+        fewest = fewestAllocations(seconds: 10) { step() }
     }
     #expect(fewest == 0, "a steady-state Winograd step allocated at least \(fewest) times")
 }

@@ -54,9 +54,15 @@ func maxPoolGradientMatchesFiniteDifferences(_ index: Int) {
 
 /// The 2x2 stride-2 path against the rule written out: the first maximum in row-major window
 /// order wins ties, and the first NaN wins over numbers; on planes whose rows take the 8-wide
-/// steps and tails of 6, 7 and 3 windows, with few distinct values (many ties) and some NaNs.
+/// steps and tails of 6, 7 and 3 windows, with few distinct values (many ties) and some NaNs;
+/// by the Swift code and, where the CPU has AVX2, by its C form.
 @Test(arguments: [(7, 45), (15, 15), (7, 7), (6, 14)])
 func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN(_ size: (Int, Int)) {
+    let cpus = CPUFeatures.detected.avx2 ? [CPUFeatures.portable, CPUFeatures(avx2: true)] : [CPUFeatures.portable]
+    for cpu in cpus { checkMaxPool2x2(size, cpu: cpu) }
+}
+
+private func checkMaxPool2x2(_ size: (Int, Int), cpu: CPUFeatures) {
     let (n, c, h, w) = (2, 3, size.0, size.1)
     var rng = SeededGenerator(seed: 77)
     let values = (0..<(n * c * h * w)).map { _ -> Float in
@@ -65,7 +71,7 @@ func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN(_ size: (Int, Int)) {
     }
     let x = Tensor(shape: [n, c, h, w], storage: values)
     var y = Tensor.empty, argmax: [Int32] = []
-    maxPool2dForward(x, kernelSize: 2, stride: 2, into: &y, argmax: &argmax)
+    maxPool2dForward(x, kernelSize: 2, stride: 2, into: &y, argmax: &argmax, cpu: cpu)
     let ho = h / 2, wo = w / 2
     #expect(y.shape == [n, c, ho, wo])
     for plane in 0..<(n * c) { for oy in 0..<ho { for ox in 0..<wo {
@@ -75,8 +81,8 @@ func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN(_ size: (Int, Int)) {
             if value > current || (value.isNaN && !current.isNaN) { best = p }
         }
         let o = plane * ho * wo + oy * wo + ox
-        #expect(argmax[o] == Int32(best))
-        #expect(y.storage[o].bitPattern == values[plane * h * w + best].bitPattern)
+        #expect(argmax[o] == Int32(best), "\(cpu)")
+        #expect(y.storage[o].bitPattern == values[plane * h * w + best].bitPattern, "\(cpu)")
     }}}
 }
 

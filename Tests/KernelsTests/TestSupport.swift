@@ -89,3 +89,14 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: In
 
 /// The panel GEMM for a stride: padded wide rows at stride 1, the tap table otherwise.
 func panelMethod(stride: Int) -> ConvForwardMethod { stride == 1 ? .paddedPanels : .tapPanels }
+
+/// The CPU levels whose element-wise C forms (GELU, batch norm's rows and sums) this CPU can run,
+/// after the Swift code (`portable`) they must match bit for bit.
+let portableAndCForms: [CPUFeatures] = {
+    let detected = CPUFeatures.detected
+    var list = [CPUFeatures.portable]
+    for cpu in [detected.limited(to: "avx2"), detected.limited(to: "avx512")] where !list.contains(cpu) {
+        list.append(cpu)
+    }
+    return list
+}()

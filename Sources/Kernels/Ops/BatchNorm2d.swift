@@ -60,13 +60,13 @@ public func batchNorm2dForward(
             for ch in channels {
                 let mean: Double, variance: Double
                 if training {
-                    let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(src + start, src + start, plane, PlainSum())
+                    let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
                     }.sum
                     mean = sum / Double(m)
                     let meanF = Float(mean)
-                    let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(src + start, src + start, plane, SquaredDeviations(mean: meanF))
+                    let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, SquaredDeviations(mean: meanF))
                     }.dot
                     variance = squares / Double(m)
                     rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
@@ -79,13 +79,15 @@ public func batchNorm2dForward(
                 sMean[ch] = Float(mean)
                 sInv[ch] = Float(invStd)
                 let (scale, shift) = affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
+                if cpu.avx512 || cpu.avx2 {
+                    // One call for the channel's n planes (a call per 4x4 plane cost more than its work).
+                    (cpu.avx512 ? fm_bn_forward_rows_avx512 : fm_bn_forward_rows_avx2)(
+                        src + ch * plane, dst + ch * plane, plane, n, c * plane, scale, shift, applyingReLU ? 1 : 0)
+                    continue
+                }
                 for img in 0..<n {
                     let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
-                    if cpu.avx512 {
-                        fm_bn_forward_row_avx512(from, to, plane, scale, shift, applyingReLU ? 1 : 0)
-                    } else if cpu.avx2 {
-                        fm_bn_forward_row_avx2(from, to, plane, scale, shift, applyingReLU ? 1 : 0)
-                    } else if applyingReLU {
+                    if applyingReLU {
                         for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
                     } else {
                         for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
@@ -129,11 +131,12 @@ public func batchNorm2dBackward(
                 // The ReLU's mask, recomputed as the forward pass computed it.
                 let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
                 var (sumDy, sumDyXhat) = reluMask.map { mask in
-                    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                        sums.add(g + start, src + start, plane, MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
+                    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                        sums.add(g + start, src + start, plane, runs: images, runStride: c * plane,
+                                 MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
                     }
-                } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start in
-                    sums.add(g + start, src + start, plane, CenteredDot(mean: mean))
+                } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                    sums.add(g + start, src + start, plane, runs: images, runStride: c * plane, CenteredDot(mean: mean))
                 }
                 sumDyXhat *= Double(invStd)
                 dBeta[ch] = Float(sumDy)
@@ -144,15 +147,19 @@ public func batchNorm2dBackward(
                 let meanDyXhat = usedBatchStatistics ? Float(sumDyXhat) / m : 0
                 let a = -scale * meanDyXhat * invStd
                 let b = -scale * meanDy - a * mean
+                if cpu.avx512 || cpu.avx2 {
+                    // One call for the channel's n planes, as in the forward pass.
+                    let masked: Int32 = reluMask == nil ? 0 : 1
+                    let mask = reluMask ?? (0, 0)
+                    (cpu.avx512 ? fm_bn_backward_rows_avx512 : fm_bn_backward_rows_avx2)(
+                        src + ch * plane, g + ch * plane, d + ch * plane, plane, n, c * plane,
+                        scale, a, b, masked, mask.scale, mask.shift)
+                    continue
+                }
                 for img in 0..<n {
                     let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
                     let out = d + (img * c + ch) * plane
-                    if cpu.avx512 || cpu.avx2 {
-                        let masked: Int32 = reluMask == nil ? 0 : 1
-                        let mask = reluMask ?? (0, 0)
-                        (cpu.avx512 ? fm_bn_backward_row_avx512 : fm_bn_backward_row_avx2)(
-                            xr, gr, out, plane, scale, a, b, masked, mask.scale, mask.shift)
-                    } else if let reluMask {
+                    if let reluMask {
                         for i in 0..<plane {
                             // dy read whatever the mask: a load under the condition needs a
                             // masked load to be vectorised.
@@ -171,15 +178,17 @@ public func batchNorm2dBackward(
 
 /// The Double totals of `add`'s Float sums over channel `ch`'s planes (image-major storage: plane
 /// of image i at (i * c + ch) * plane), summed in Float over groups of `imagesPerSumGroup` images.
+/// `add` gets a group at a time: the offset of its first plane and its number of images (the
+/// planes `c * plane` apart).
 @inline(__always)
 func channelTotal(n: Int, c: Int, ch: Int, plane: Int,
-                  _ add: (inout RunSums, _ start: Int) -> Void) -> (sum: Double, dot: Double) {
+                  _ add: (inout RunSums, _ start: Int, _ images: Int) -> Void) -> (sum: Double, dot: Double) {
     let group = imagesPerSumGroup(plane: plane)
     var sum: Double = 0, dot: Double = 0
     var first = 0
     while first < n {
         var sums = RunSums()
-        for img in first..<min(n, first + group) { add(&sums, (img * c + ch) * plane) }
+        add(&sums, (first * c + ch) * plane, min(n, first + group) - first)
         let total = sums.total
         sum += Double(total.sum)
         dot += Double(total.dot)

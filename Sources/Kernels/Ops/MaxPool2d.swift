@@ -1,3 +1,5 @@
+import KernelsC
+
 // 2-D max pooling (no padding), per image and channel.
 //
 //   x [N, C, H, W]  ->  y [N, C, Ho, Wo]      Ho = (H - k) / s + 1,  Wo = (W - k) / s + 1   (floor)
@@ -21,8 +23,9 @@ func pooledSize(_ inSize: Int, kernelSize k: Int, stride s: Int) -> Int {
 /// `argmax` (resized to y's element count; the index is within the input plane).
 /// `applyingReLU` pools max(x, 0) instead (a ReLU followed by this pool): computed as
 /// max(pool(x), 0) on the 4x smaller output, the same values (monotone; only a zero's sign can differ).
+/// The 2x2 stride-2 window runs in C for AVX2 when `cpu` allows it (the same values and arg-maxes).
 public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, applyingReLU: Bool = false,
-                             into y: inout Tensor, argmax: inout [Int32]) {
+                             into y: inout Tensor, argmax: inout [Int32], cpu: CPUFeatures = .enabled) {
     require(x.rank == 4, "max pool input must be [N,C,H,W], got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     require(h * w <= Int(Int32.max), "max pool: plane too large for 32-bit indices")
@@ -37,7 +40,11 @@ public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, appl
             for plane in planes {
                 let xin = src + plane * h * w
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo
-                if k == 2 && s == 2 {
+                if k == 2 && s == 2 && (cpu.avx2 || cpu.avx512) {
+                    // Swift's SIMD8 selects at the SSE2 baseline shuffle their masks about
+                    // (no blend instruction), slower than the AVX2 build this replaces.
+                    fm_max_pool_2x2_plane_avx2(xin, w, ho, wo, yout, aout)
+                } else if k == 2 && s == 2 {
                     maxPool2x2Plane(xin, readable: (n * c - plane) * h * w, width: w, outHeight: ho, outWidth: wo, into: yout, argmax: aout)
                 } else {
                     for oy in 0..<ho {

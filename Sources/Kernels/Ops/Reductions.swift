@@ -4,7 +4,7 @@
 // reassociated), so it runs at one add per 4 cycles. These accumulate in two SIMD16 registers
 // (32 interleaved partial sums) and then add the lanes: a fixed order, so results are
 // repeatable, and about 8x faster on the batch-norm passes. Where the CPU has AVX2 or AVX-512
-// the runs go through C (fm_run_sums_*, portable_kernels_body.h: the same lanes and sums), since
+// the runs go through C (fm_run_sums_strided_*, portable_kernels_body.h: the same lanes and sums), since
 // this target is compiled for SSE2 on x86-64, where the four 16-lane accumulators fill every
 // register.
 
@@ -29,7 +29,7 @@ func sumOf(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 
 /// What `RunSums.add` accumulates from each element pair (g, x): a generic parameter, not an
 /// enum or a closure, so each kind is specialised into its own vectorised loop.
-protocol RunSumKind {
+package protocol RunSumKind {
     /// This kind's FM_RUN_SUM_* for the C forms.
     static var cKind: Int32 { get }
     /// The C forms' mean, scale and shift (0 where the kind has none).
@@ -41,38 +41,41 @@ protocol RunSumKind {
 }
 
 /// sum g (into `sum`).
-struct PlainSum: RunSumKind {
-    static var cKind: Int32 { FM_RUN_SUM_PLAIN }
-    var cArguments: (mean: Float, scale: Float, shift: Float) { (0, 0, 0) }
-    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) { s += g }
-    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) { s += g }
+package struct PlainSum: RunSumKind {
+    package init() {}
+    package static var cKind: Int32 { FM_RUN_SUM_PLAIN }
+    package var cArguments: (mean: Float, scale: Float, shift: Float) { (0, 0, 0) }
+    @inline(__always) package func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) { s += g }
+    @inline(__always) package func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) { s += g }
 }
 
 /// sum (x - mean)^2 (into `dot`).
-struct SquaredDeviations: RunSumKind {
+package struct SquaredDeviations: RunSumKind {
     let mean: Float
-    static var cKind: Int32 { FM_RUN_SUM_SQUARED_DEVIATIONS }
-    var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, 0, 0) }
-    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
+    package init(mean: Float) { self.mean = mean }
+    package static var cKind: Int32 { FM_RUN_SUM_SQUARED_DEVIATIONS }
+    package var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, 0, 0) }
+    @inline(__always) package func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
         let dev = x - mean
         d += dev * dev
     }
-    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
+    @inline(__always) package func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
         let dev = x - mean
         d += dev * dev
     }
 }
 
 /// sum g and sum g (x - mean): batch norm's backward sums.
-struct CenteredDot: RunSumKind {
+package struct CenteredDot: RunSumKind {
     let mean: Float
-    static var cKind: Int32 { FM_RUN_SUM_CENTERED_DOT }
-    var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, 0, 0) }
-    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
+    package init(mean: Float) { self.mean = mean }
+    package static var cKind: Int32 { FM_RUN_SUM_CENTERED_DOT }
+    package var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, 0, 0) }
+    @inline(__always) package func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
         s += g
         d += g * (x - mean)
     }
-    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
+    @inline(__always) package func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
         s += g
         d += g * (x - mean)
     }
@@ -80,14 +83,15 @@ struct CenteredDot: RunSumKind {
 
 /// `CenteredDot` of a fused ReLU's gradient: g counts only where x * scale + shift > 0 (the
 /// forward pass's own expression, so the same mask).
-struct MaskedCenteredDot: RunSumKind {
+package struct MaskedCenteredDot: RunSumKind {
     let mean: Float, scale: Float, shift: Float
-    static var cKind: Int32 { FM_RUN_SUM_MASKED_CENTERED_DOT }
-    var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, scale, shift) }
-    @inline(__always) func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
+    package init(mean: Float, scale: Float, shift: Float) { (self.mean, self.scale, self.shift) = (mean, scale, shift) }
+    package static var cKind: Int32 { FM_RUN_SUM_MASKED_CENTERED_DOT }
+    package var cArguments: (mean: Float, scale: Float, shift: Float) { (mean, scale, shift) }
+    @inline(__always) package func add(g: SIMD16<Float>, x: SIMD16<Float>, to s: inout SIMD16<Float>, _ d: inout SIMD16<Float>) {
         CenteredDot(mean: mean).add(g: SIMD16<Float>().replacing(with: g, where: x * scale + shift .> 0), x: x, to: &s, &d)
     }
-    @inline(__always) func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
+    @inline(__always) package func add(g: Float, x: Float, to s: inout Float, _ d: inout Float) {
         CenteredDot(mean: mean).add(g: normalized(x, scale, shift) > 0 ? g : 0, x: x, to: &s, &d)
     }
 }
@@ -95,28 +99,45 @@ struct MaskedCenteredDot: RunSumKind {
 /// Partial sums over several runs of Float, in 2 x 16 SIMD lanes (a plain `s += p[i]` loop is not
 /// vectorised: floating-point addition is not reassociated) plus a scalar for the runs' tails.
 /// The order is fixed by the runs, so results are repeatable.
-struct RunSums {
+package struct RunSums {
     /// s0, s1, d0, d1, then the tails' sums (lanes 0 and 1 of the fifth): one homogeneous tuple,
     /// so contiguous, and the C forms update it in place.
     private var acc = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
 
+    /// No sums yet.
+    package init() {}
+
     /// (sum, dot) of everything added.
-    var total: (sum: Float, dot: Float) {
+    package var total: (sum: Float, dot: Float) {
         @inline(__always) get { ((acc.0 + acc.1).sum() + acc.4[0], (acc.2 + acc.3).sum() + acc.4[1]) }
     }
 
     /// Adds the terms of the run g[0..<n], x[0..<n].
     @inline(__always)
-    mutating func add<Kind: RunSumKind>(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ kind: Kind) {
-        let cpu = CPUFeatures.enabled
+    package mutating func add<Kind: RunSumKind>(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ kind: Kind) {
+        add(g, x, n, runs: 1, runStride: 0, kind)
+    }
+
+    /// Adds the terms of `runs` runs of n elements, run r at g + r * runStride and
+    /// x + r * runStride: the same sums as one `add` per run, in one C call where the CPU has
+    /// one (a call per run cost more than the run on 4x4 planes).
+    @inline(__always)
+    package mutating func add<Kind: RunSumKind>(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                                                runs: Int, runStride: Int, _ kind: Kind, cpu: CPUFeatures = .enabled) {
         if cpu.avx512 || cpu.avx2 {
             let (mean, scale, shift) = kind.cArguments
-            let run = cpu.avx512 ? fm_run_sums_avx512 : fm_run_sums_avx2
+            let run = cpu.avx512 ? fm_run_sums_strided_avx512 : fm_run_sums_strided_avx2
             withUnsafeMutableBytes(of: &acc) {
-                run(Kind.cKind, g, x, n, mean, scale, shift, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+                run(Kind.cKind, g, x, n, runs, runStride, mean, scale, shift, $0.baseAddress!.assumingMemoryBound(to: Float.self))
             }
             return
         }
+        for r in 0..<runs { addInSwift(g + r * runStride, x + r * runStride, n, kind) }
+    }
+
+    /// `add` for one run in Swift (the baseline build's SIMD16 code: arm64, and x86-64 without AVX2).
+    @inline(__always)
+    private mutating func addInSwift<Kind: RunSumKind>(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ kind: Kind) {
         var s0 = acc.0, s1 = acc.1, d0 = acc.2, d1 = acc.3, sTail = acc.4[0], dTail = acc.4[1]
         defer { acc = (s0, s1, d0, d1, SIMD16(sTail, dTail, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)) }
         let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)

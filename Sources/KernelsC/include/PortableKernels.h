@@ -1,5 +1,6 @@
 #ifndef FEATUREMAPS_PORTABLE_KERNELS_H
 #define FEATUREMAPS_PORTABLE_KERNELS_H
+#include <stdint.h>
 
 /* C forms of Swift kernels (portable_kernels.c): the Swift SIMD GEMM micro-kernel for AVX2 + FMA,
    GELU, batch normalisation's rows and sums, and bf16 rounding for AVX-512 and for AVX2, with the same arithmetic,
@@ -26,33 +27,50 @@ void fm_gelu_backward_avx512(const float *x, const float *dy, float *dx, long co
 void fm_gelu_forward_avx2(const float *x, float *y, long count);
 void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long count);
 
-/* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them:
+/* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them, over `rows` rows
+   of count elements, row r at offset r * stride of each array (one channel's planes of a batch:
+   one call per channel, since a call per 4x4 plane cost more than its work):
    forward y = x * scale + shift (then max with 0 where relu != 0, NaN kept);
    backward dx = scale * g + a * x + b, g = dy, or where masked != 0, g = dy where
    x * maskScale + maskShift > 0 and 0 elsewhere (a fused ReLU's gradient). */
-void fm_bn_forward_row_avx512(const float *x, float *y, long count, float scale, float shift, int relu);
-void fm_bn_backward_row_avx512(const float *x, const float *dy, float *dx, long count, float scale, float a,
-                               float b, int masked, float maskScale, float maskShift);
-void fm_bn_forward_row_avx2(const float *x, float *y, long count, float scale, float shift, int relu);
-void fm_bn_backward_row_avx2(const float *x, const float *dy, float *dx, long count, float scale, float a,
-                             float b, int masked, float maskScale, float maskShift);
+void fm_bn_forward_rows_avx512(const float *x, float *y, long count, long rows, long stride, float scale,
+                               float shift, int relu);
+void fm_bn_backward_rows_avx512(const float *x, const float *dy, float *dx, long count, long rows, long stride,
+                                float scale, float a, float b, int masked, float maskScale, float maskShift);
+void fm_bn_forward_rows_avx2(const float *x, float *y, long count, long rows, long stride, float scale,
+                             float shift, int relu);
+void fm_bn_backward_rows_avx2(const float *x, const float *dy, float *dx, long count, long rows, long stride,
+                              float scale, float a, float b, int masked, float maskScale, float maskShift);
 
-/* RunSums.add (Sources/Kernels/Ops/Reductions.swift) for one run g[0..<n], x[0..<n]: the terms of
-   `kind` added to acc: floats 0-63 are s0, s1, d0, d1, 16 lanes each (of each 32 elements the
+/* RunSums.add (Sources/Kernels/Ops/Reductions.swift) over `runs` runs of n elements, run r at
+   g + r * stride and x + r * stride: the terms of `kind` added to acc, in the order of one run
+   after another: floats 0-63 are s0, s1, d0, d1, 16 lanes each (of each 32 elements of a run the
    first 16 go to s0/d0, the next to s1/d1; a last 16 to s0/d0), the rest go one by one to the
-   tail sums acc[64] (s) and acc[65] (d). */
+   tail sums acc[64] (s) and acc[65] (d). The partial sums stay in registers across the runs. */
 #define FM_RUN_SUM_PLAIN 0                /* s += g */
 #define FM_RUN_SUM_SQUARED_DEVIATIONS 1   /* d += (x - mean)^2 */
 #define FM_RUN_SUM_CENTERED_DOT 2         /* s += g, d += g (x - mean) */
 #define FM_RUN_SUM_MASKED_CENTERED_DOT 3  /* the same with g = 0 where !(x * scale + shift > 0) */
-void fm_run_sums_avx512(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
-                        float *acc);
-void fm_run_sums_avx2(int kind, const float *g, const float *x, long n, float mean, float scale, float shift,
-                      float *acc);
+void fm_run_sums_strided_avx512(int kind, const float *g, const float *x, long n, long runs, long stride,
+                                float mean, float scale, float shift, float *acc);
+void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, long runs, long stride,
+                              float mean, float scale, float shift, float *acc);
 
 /* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
    AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
 void fm_bf16_round_floats_avx512(float *x, long count);
 void fm_bf16_round_floats_avx2(float *x, long count);
+
+/* packB's copy for B as stored (Sources/Kernels/GEMMPacking.swift): rows p < kc of b (row
+   stride rowStride) into nr-wide slivers [ceil(nc/nr)][kc][nr], the last zero-padded; at the
+   target's vector width. */
+void fm_pack_b_rows_avx512(const float *b, long rowStride, long kc, long nc, long nr, float *dst);
+void fm_pack_b_rows_avx2(const float *b, long rowStride, long kc, long nc, long nr, float *dst);
+
+/* maxPool2x2Plane (Sources/Kernels/Ops/MaxPool2d.swift) for AVX2: the 2x2 stride-2 windows of one
+   [.., w] plane into y [ho, wo] and each window's arg-max (flat index in the plane), the first
+   maximum in the order top-left, top-right, bottom-left, bottom-right, a NaN winning over a
+   number. Selections only: the Swift code's values and indices. Needs FM_CPU_AVX2. */
+void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float *y, int32_t *argmax);
 
 #endif
