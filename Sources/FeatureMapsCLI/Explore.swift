@@ -120,7 +120,7 @@ func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
     }
     let gallery = GalleryWriter(outputRoot: root, network: explorer.network.summary, inputs: inputs,
                                 earlierFailures: earlyFailures, forwardingTo: reporter)
-    let summary = explorer.run(inputs, reporter: gallery)
+    let summary = explorer.run(inputs, reporter: gallery, keepingImages: false)
     var pageWritten = true
     do {
         try gallery.finish(summary)
