@@ -10,6 +10,10 @@ run, while the process starts and allocates its working set), the slope of a lea
 through them in MiB per hour, the peak (VmHWM) of the whole run, and the command's exit status. With --svg it also
 draws RSS over time as a small self-contained SVG chart.
 
+    Scripts/sample_rss.py --plot SVG [--title TEXT] CSV:LABEL...
+
+draws the runs of earlier CSV files on one chart instead (for example one program before and after a change).
+
 Only the command's own process is sampled (not its children). Standard library only; Linux only.
 Exit status: the command's.
 """
@@ -54,17 +58,21 @@ def nice_step(span, ticks=4):
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def svg_chart(samples, title):
-    """A 640x240 line chart of RSS (MiB) over time (minutes), axes labelled."""
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def svg_chart(samples, title, series=None):
+    """A 640x240 line chart of RSS (MiB) over time (minutes), axes labelled: of `samples`, or of
+    each (label, samples) of `series`, with a legend."""
+    series = series or [(None, samples)]
     width, height, left, right, top, bottom = 640, 240, 60, 20, 30, 40
-    ts = [t / 60 for t, _, _ in samples]
-    ys = [rss / 1024 for _, rss, _ in samples]
-    t_step, y_step = nice_step(ts[-1]), nice_step(max(ys) * 1.05)
-    t_max = max(ts[-1], t_step)
-    y_max = y_step * (int(max(ys) * 1.05 / y_step) + 1)
+    t_last = max(s[-1][0] for _, s in series) / 60
+    y_top = max(rss for _, s in series for _, rss, _ in s) / 1024
+    t_step, y_step = nice_step(t_last), nice_step(y_top * 1.05)
+    t_max = max(t_last, t_step)
+    y_max = y_step * (int(y_top * 1.05 / y_step) + 1)
     sx = lambda t: left + (width - left - right) * t / t_max
     sy = lambda y: height - bottom - (height - top - bottom) * y / y_max
-    points = " ".join(f"{sx(t):.1f},{sy(y):.1f}" for t, y in zip(ts, ys))
     esc = lambda s: s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
@@ -84,7 +92,14 @@ def svg_chart(samples, title):
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">minutes</text>')
     parts.append(f'<text x="14" y="{(top + height - bottom) / 2}" transform="rotate(-90 14 {(top + height - bottom) / 2})" '
                  f'text-anchor="middle">RSS (MiB)</text>')
-    parts.append(f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
+    for number, (label, run) in enumerate(series):
+        colour = COLOURS[number % len(COLOURS)]
+        points = " ".join(f"{sx(t / 60):.1f},{sy(rss / 1024):.1f}" for t, rss, _ in run)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        if label:
+            y = top + 6 + 14 * number
+            parts.append(f'<line x1="{left + 10}" y1="{y}" x2="{left + 30}" y2="{y}" stroke="{colour}" stroke-width="2"/>')
+            parts.append(f'<text x="{left + 36}" y="{y + 4}">{esc(label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -96,8 +111,21 @@ def main():
     parser.add_argument("--svg", help="also draw RSS over time into this SVG file")
     parser.add_argument("--title", help="the chart's title (default: the command)")
     parser.add_argument("--skip", type=float, help="seconds left out of the slope (default: the first 10%% of the run)")
+    parser.add_argument("--plot", metavar="SVG", help="draw the CSV:LABEL files given instead of running a command")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if args.plot:
+        series = []
+        for item in args.command:
+            path, _, label = item.partition(":")
+            with open(path) as f:
+                rows = [line.split(",") for line in f.read().splitlines()[1:] if line]
+            series.append((label or path, [(float(t), int(r), int(h)) for t, r, h in rows]))
+        if not series:
+            parser.error("--plot needs at least one CSV:LABEL")
+        with open(args.plot, "w") as f:
+            f.write(svg_chart(None, args.title or "RSS over time", series))
+        return 0
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")

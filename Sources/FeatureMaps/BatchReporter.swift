@@ -6,6 +6,14 @@ public protocol BatchReporter: AnyObject, Sendable {
     func finished(_ image: ExploredImage, outputFolder: String)
     /// An input failed; the batch goes on.
     func failed(_ failure: ExplorerFailure)
+    /// `input` failed with `failure`; the batch goes on. `Explorer.run` calls this one, so a
+    /// reporter that files results by input (the gallery's pages) can; by default it is `failed(_:)`.
+    func failed(_ failure: ExplorerFailure, input: ExplorerInput)
+}
+
+extension BatchReporter {
+    /// Reporters that do not need the input hear `failed(_:)`.
+    public func failed(_ failure: ExplorerFailure, input: ExplorerInput) { failed(failure) }
 }
 
 /// The command line's reporting: errors always go to standard error as one line each

@@ -58,10 +58,21 @@ public struct BatchSummary: Sendable {
     public var succeeded: Int
     /// One entry per failed input, in the order they failed.
     public var failures: [ExplorerFailure]
-    /// What each image that succeeded gave, in the order of the inputs.
+    /// What each image that succeeded gave, in the order of the inputs; empty when the batch was run
+    /// with `keepingImages: false` (a batch of any size: its reporter hears of each image as it
+    /// finishes, and memory does not grow with the number of images).
     public var images: [ExploredImage]
     /// Wall time of the processing, in seconds.
     public var seconds: Double
+
+    /// A summary, as `Explorer.run` makes one (also for reporters fed by other means).
+    public init(total: Int, succeeded: Int, failures: [ExplorerFailure], images: [ExploredImage] = [], seconds: Double) {
+        self.total = total
+        self.succeeded = succeeded
+        self.failures = failures
+        self.images = images
+        self.seconds = seconds
+    }
 }
 
 /// A picture the explorer wrote for one image, with its pixel size.
@@ -319,18 +330,25 @@ public struct Explorer: Sendable {
         return (Tensor(shape: [1, 3, image.height, image.width], storage: planes), image)
     }
 
-    /// Runs `inputs` `options.split(images:)` at a time, telling `reporter` as each finishes.
-    /// One bad image never stops the others.
+    /// Runs `inputs` `options.split(images:)` at a time, telling `reporter` as each finishes, and
+    /// returns every image that succeeded in `BatchSummary.images`. One bad image never stops the others.
     ///
     /// - Parameters:
     ///   - inputs: The images and the folder under the output root each one's files go to.
     ///   - reporter: Told as the batch starts and as each image succeeds or fails.
     /// - Returns: The counts, the images that succeeded in the order given, and each failure.
     public func run(_ inputs: [ExplorerInput], reporter: (any BatchReporter)? = nil) -> BatchSummary {
+        run(inputs, reporter: reporter, keepingImages: true)
+    }
+
+    /// Runs `inputs` as `run(_:reporter:)` does; with `keepingImages: false` the summary keeps the
+    /// counts and failures only, so a batch of any length holds one record per image in flight
+    /// (the command line's way: its reporters write each image's part of the pages as it finishes).
+    public func run(_ inputs: [ExplorerInput], reporter: (any BatchReporter)?, keepingImages: Bool) -> BatchSummary {
         // Images are the parallel unit here; each image's kernels get the threads left over.
         let (workers, kernelThreads) = options.split(images: inputs.count)
         let start = monotonicSeconds()
-        let state = BatchState()
+        let state = BatchState(keepingImages: keepingImages)
         reporter?.started(total: inputs.count)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             // A task-local thread count does not reach Dispatch's threads: each worker opens its own scope.
@@ -343,13 +361,13 @@ public struct Explorer: Sendable {
                         reporter?.finished(result, outputFolder: outputPath(for: input))
                     } catch {
                         state.recordFailure(error)
-                        reporter?.failed(error)
+                        reporter?.failed(error, input: input)
                     }
                 }
             }
         }
-        let (images, failures) = state.results()
-        return BatchSummary(total: inputs.count, succeeded: images.count, failures: failures, images: images,
+        let (succeeded, images, failures) = state.results()
+        return BatchSummary(total: inputs.count, succeeded: succeeded, failures: failures, images: images,
                             seconds: monotonicSeconds() - start)
     }
 }
@@ -357,9 +375,13 @@ public struct Explorer: Sendable {
 /// The shared counters of a running batch.
 private final class BatchState: @unchecked Sendable {
     private let lock = Lock()
+    private let keepingImages: Bool
     private var next = 0
-    private var succeeded: [(index: Int, image: ExploredImage)] = []
+    private var succeeded = 0
+    private var images: [(index: Int, image: ExploredImage)] = []
     private var failures: [ExplorerFailure] = []
+
+    init(keepingImages: Bool) { self.keepingImages = keepingImages }
 
     func claim(below count: Int) -> Int? {
         lock.withLock {
@@ -369,13 +391,19 @@ private final class BatchState: @unchecked Sendable {
         }
     }
 
-    func recordSuccess(_ image: ExploredImage, at index: Int) { lock.withLock { succeeded.append((index, image)) } }
+    func recordSuccess(_ image: ExploredImage, at index: Int) {
+        lock.withLock {
+            succeeded += 1
+            if keepingImages { images.append((index, image)) }
+        }
+    }
 
     func recordFailure(_ failure: ExplorerFailure) { lock.withLock { failures.append(failure) } }
 
-    /// The images that succeeded in input order, and the failures in the order they happened.
-    func results() -> ([ExploredImage], [ExplorerFailure]) {
-        lock.withLock { (succeeded.sorted { $0.index < $1.index }.map(\.image), failures) }
+    /// The count of images that succeeded, those kept in input order, and the failures in the
+    /// order they happened.
+    func results() -> (Int, [ExploredImage], [ExplorerFailure]) {
+        lock.withLock { (succeeded, images.sorted { $0.index < $1.index }.map(\.image), failures) }
     }
 }
 

@@ -10,7 +10,9 @@ public struct ExploreCommand: ParsableCommand {
         commandName: "explore",
         abstract: "Draw the feature maps of a conv -> ReLU -> max-pool stack for photos (the default command).",
         discussion: """
-        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. A layer wider than --max-grid-width is wrapped: one near-square block per row, under a heading. Pictures larger than 480x480 get a thumbnail (L1.thumb.png); OUT/<stem>/index.html shows every picture at full size, and OUT/index.html lists the run's photos (thumbnails, sizes, seconds, top-3 classes with --model) and failures. Images found in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/. With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters.npy, Ln_conv.npy, Ln_relu.npy, Ln_pool.npy (float32, NumPy's .npy).
+        For each image, writes OUT/<stem>/in_img.png (the input as the stack saw it) and one grid per layer, L1.png, L2.png, ...: rows conv, ReLU, pooled; one column per filter. A layer wider than --max-grid-width is wrapped: one near-square block per row, under a heading. Pictures larger than 480x480 get a thumbnail (L1.thumb.png); OUT/<stem>/index.html shows every picture at full size, and OUT/index.html lists the run's failures and photos (thumbnails, sizes, seconds, top-3 classes with --model), 100 inputs a page (index-2.html, ...). Images found in a folder keep their sub-folders: photos/trip/cat.jpg given as 'photos' -> OUT/trip/cat/. With --save-maps, also OUT/<stem>/maps/input.npy and Ln_filters.npy, Ln_conv.npy, Ln_relu.npy, Ln_pool.npy (float32, NumPy's .npy).
+
+        Parts: --shard I/N processes every N-th input found, from the I-th (I from 1, as SLURM numbers array tasks), so N runs with the same paths and --out (on one machine or many) write exactly the files of one run; OUT/index.html is the page of the part that finished last.
 
         Threads: --jobs images are processed at a time (default: as many as --threads, at most one per image), each with --threads / --jobs kernel threads (at least 1), so a lone image gets every thread.
 
@@ -50,6 +52,8 @@ public struct ExploreCommand: ParsableCommand {
     var maxPixels: Int = 100_000_000
 
     @OptionGroup var threads: ThreadOptions
+
+    @OptionGroup var shard: ShardOptions
 
     @Option(help: ArgumentHelp("Images processed at a time (default: as many as --threads).", valueName: "n"))
     var jobs: Int?
@@ -95,20 +99,27 @@ public struct ExploreCommand: ParsableCommand {
     public func run() throws {
         let network: any FeatureMapNetwork = try model.map { try TrainedFeatureMaps(path: $0) }
             ?? FeatureMapStack(spec: stackSpec(), inputChannels: color ? 3 : 1, seed: seed)
-        try runBatch(Explorer(network: network, options: explorerOptions), paths: paths, quiet: quiet)
+        try runBatch(Explorer(network: network, options: explorerOptions), paths: paths, quiet: quiet, shard: shard.chosen)
     }
 }
 
-/// Finds the inputs, runs them with progress and a summary, and exits 1 if anything failed.
-/// Shared by every front end that draws feature maps of a network.
-func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
+/// Finds the inputs (with `shard`, its part of them), runs them with progress and a summary, and
+/// exits 1 if anything failed. Shared by every front end that draws feature maps of a network.
+func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool, shard: Shard? = nil) throws {
     let reporter = ConsoleReporter.automatic(quiet: quiet)
     let root = explorer.options.outputRoot
-    let (inputs, earlyFailures) = InputDiscovery.collect(paths, excluding: root)
+    // The part is cut after discovery has named every output folder (cat, cat-png, ...), so a
+    // photo goes to the same folder whichever part draws it.
+    let (found, earlyFailures) = InputDiscovery.collect(paths, excluding: root)
+    let inputs = shard.map { $0.select(found) } ?? found
     for failure in earlyFailures { reporter.failedBeforeStart(failure) }
     if inputs.isEmpty {
-        if earlyFailures.isEmpty {
+        if earlyFailures.isEmpty && found.isEmpty {
             reporter.error("no PNG or JPEG files in \(paths.joined(separator: " "))")
+        } else if earlyFailures.isEmpty, let shard {
+            // More parts than inputs: this part has nothing to do, which is not a failure.
+            if !quiet { printToStandardError("featuremaps: --shard \(shard): no inputs in this part (\(found.count) found in all)\n") }
+            return
         }
         throw ExitCode(1)
     }
@@ -120,7 +131,7 @@ func runBatch(_ explorer: Explorer, paths: [String], quiet: Bool) throws {
     }
     let gallery = GalleryWriter(outputRoot: root, network: explorer.network.summary, inputs: inputs,
                                 earlierFailures: earlyFailures, forwardingTo: reporter)
-    let summary = explorer.run(inputs, reporter: gallery)
+    let summary = explorer.run(inputs, reporter: gallery, keepingImages: false)
     var pageWritten = true
     do {
         try gallery.finish(summary)

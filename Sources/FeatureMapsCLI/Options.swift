@@ -1,4 +1,5 @@
 import ArgumentParser
+import FeatureMaps
 import Foundation
 import Kernels
 import Training
@@ -78,6 +79,29 @@ public struct OutputOptions: ParsableArguments {
 
     /// `name` inside the output folder.
     func path(_ name: String) -> String { (out as NSString).appendingPathComponent(name) }
+}
+
+/// `--shard I/N`, for the explorer: the one place the command line reads and checks a part of a
+/// batch; the library's `Shard` says which inputs it takes.
+public struct ShardOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Process only part I of N of the inputs found (every N-th, from the I-th; 1 <= I <= N), "
+                               + "as in a SLURM array: --shard $SLURM_ARRAY_TASK_ID/8.", valueName: "I/N"))
+    var shard: String?
+
+    public init() {}
+
+    public func validate() throws { _ = try chosen }
+
+    /// The part given, nil when the flag is absent; a usage error naming the flag otherwise.
+    var chosen: Shard? {
+        get throws {
+            guard let shard else { return nil }
+            guard let value = Shard(parsing: shard) else {
+                throw ValidationError("--shard must be I/N with 1 <= I <= N, as in 3/8 (part 3 of 8), not '\(shard)'")
+            }
+            return value
+        }
+    }
 }
 
 /// `--model FILE`: a trained model, for the subcommands that use one (evaluate, predict).
