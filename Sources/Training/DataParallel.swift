@@ -118,6 +118,24 @@ package final class GradientReducer {
         }
     }
 
+    /// The training step's gradient, the one code both the trainer and the gradient check run:
+    /// forward, loss and backward of `network` on this rank's `shard` of a global batch of
+    /// `batchCount` images, then the gradients summed over the ranks, so every rank holds the
+    /// gradient of the whole global batch (one process: its batch's, untouched). Returns the
+    /// global batch's summed loss (per image for a mean loss, times its count) and correct count,
+    /// the same on every rank, so all log the same figures and a loss that is not finite on one
+    /// rank stops them all.
+    package func globalGradient(of network: any Layer, loss: SoftmaxCrossEntropy, shard: Tensor, labels: [Int], batchCount: Int) -> (lossSum: Double, correct: Int) {
+        let value = loss(network(shard), labels: labels)
+        var figures = [Double(value) * (loss.reduction == .sum ? 1 : Double(labels.count)), Double(loss.correctCount)]
+        communicator.allreduceSum(&figures)
+        _ = network.backward(loss.backward())
+        // A mean loss's gradient is a mean over the shard: weighted by the shard's share of the
+        // global batch before the sum.
+        reduce(scale: loss.reduction == .sum ? 1 : Float(labels.count) / Float(batchCount))
+        return (figures[0], Int(figures[1]))
+    }
+
     /// Makes every rank's parameters rank 0's (the start of a run, so the copies cannot differ
     /// even where their setup could, such as a whitening computed with other thread counts).
     package func broadcastParameters() {

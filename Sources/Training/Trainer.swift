@@ -359,26 +359,18 @@ public final class Trainer {
                 let range = (step * o.batchSize) ..< min((step + 1) * o.batchSize, n)
                 let shard = BatchShard.range(of: range, rank: communicator.rank, size: ranks)
                 assembler.fill(&batch, labels: &labels, from: train, indices: order[shard], crops: crops?[shard])
-                let logits = network(batch)
-                let value = loss(logits, labels: labels)
+                // The one place the processes meet: each steps with the global batch's gradient.
+                let figures = reducer.globalGradient(of: network, loss: loss, shard: batch, labels: labels, batchCount: range.count)
                 let globalStep = epoch * stepsPerEpoch + step
-                // The global batch's summed loss and correct count, so every process logs and
-                // checks the same figures (a loss that is not finite on one stops them all).
-                var figures = [Double(value) * (loss.reduction == .sum ? 1 : Double(shard.count)), Double(loss.correctCount)]
-                communicator.allreduceSum(&figures)
-                guard figures[0].isFinite else {
-                    let global = ranks == 1 ? value : Float(loss.reduction == .sum ? figures[0] : figures[0] / Double(range.count))
-                    throw TrainingError.lossNotFinite(loss: global, step: globalStep + 1, epoch: epoch + 1, stepInEpoch: step + 1,
+                // Checked before the step, so a loss that is not finite changes no weight.
+                guard figures.lossSum.isFinite else {
+                    let value = Float(loss.reduction == .sum ? figures.lossSum : figures.lossSum / Double(range.count))
+                    throw TrainingError.lossNotFinite(loss: value, step: globalStep + 1, epoch: epoch + 1, stepInEpoch: step + 1,
                                                       stepsPerEpoch: stepsPerEpoch, lastCheckpoint: checkpointPath)
                 }
-                state.lossSum += figures[0]
-                state.correct += Int(figures[1])
+                state.lossSum += figures.lossSum
+                state.correct += figures.correct
                 state.seen += range.count
-                _ = network.backward(loss.backward())
-                // The one place the processes meet: every one steps with the global batch's
-                // gradient. A mean loss's gradient is a mean over the shard, so it is weighted by
-                // the shard's share of the batch before the sum.
-                reducer.reduce(scale: loss.reduction == .sum ? 1 : Float(shard.count) / Float(range.count))
                 let lr = o.schedule.learningRate(peak: learningRate, step: globalStep, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, warmup: o.warmup)
                 optimizer.step(learningRate: lr)
                 state.lastLearningRate = Double(lr)
