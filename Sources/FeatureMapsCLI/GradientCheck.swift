@@ -56,7 +56,7 @@ struct GradientCheckCommand: ParsableCommand {
         }
         guard communicator.rank == 0 else { return }
         let single = try Parallelism.withThreadCount(threadCount) { try gradients(0 ..< batchSize, SingleProcess()) }
-        var worst = (difference: 0.0, name: "")
+        var worst = (difference: 0.0, name: "every tensor")
         for ((name, d), (_, s)) in zip(distributed, single) {
             let scale = s.storage.reduce(0) { max($0, abs(Double($1))) }
             let diff = zip(d.storage, s.storage).reduce(0) { max($0, abs(Double($1.0) - Double($1.1))) }
@@ -64,8 +64,10 @@ struct GradientCheckCommand: ParsableCommand {
             // NaN compares false: treat it as the worst.
             if !(relative <= worst.difference) { worst = (relative, name) }
         }
-        let line = String(format: "gradient check: %@, global batch %d over %d processes: largest relative difference %.3g (%@), tolerance %.3g",
-                          arch, batchSize, communicator.size, worst.difference, worst.name, tolerance)
+        // What each step all-reduces (Docs/DISTRIBUTED.md's cost model).
+        let values = single.reduce(0) { $0 + $1.grad.count }
+        let line = String(format: "gradient check: %@ (%d parameters, %d bytes all-reduced per step), global batch %d over %d processes: largest relative difference %.3g (%@), tolerance %.3g",
+                          arch, values, 4 * values, batchSize, communicator.size, worst.difference, worst.name, tolerance)
         guard worst.difference <= tolerance else { throw CommandFailure(line + ": FAILED") }
         print(line + ": ok")
     }
