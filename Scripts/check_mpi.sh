@@ -5,7 +5,9 @@
 #   1. the build with the MPI trait (.build-mpi);
 #   2. the gradient arithmetic: under mpirun -np 2, the gradient of a global batch on the seed net
 #      (no batch norm) equals the one-process gradient of the same batch within 1e-5 relative
-#      (featuremaps gradient-check, which exits 1 above its tolerance);
+#      (featuremaps gradient-check, which exits 1 above its tolerance); on a net with batch norm,
+#      the same with --sync-bn and a global batch that does not split evenly (31), and without
+#      --sync-bn it must fail (per-process statistics are another computation);
 #   3. learning: 2 processes x 1 thread for 1 epoch on 10,000 CIFAR-10 images reach the test
 #      accuracy of 1 process within 2 points (same seed, same global batch); then --resume with
 #      another process count is refused with one line, and with the same count it resumes;
@@ -43,6 +45,14 @@ failures=()
 
 echo "== gradient of a 2-process step against 1 process (seed net, global batch 32)"
 "${mpi[@]}" "$bin" gradient-check --arch seed --batch-size 32 --tolerance 1e-5 || failures+=("gradient check (exit status $?)")
+echo "== the same with batch norm: --sync-bn matches 1 process, per-process statistics do not"
+bn=(gradient-check --arch "c8k3p1,bn,relu,mp2,c16k3p1,bn,relu,mp2,fc10" --batch-size 31 --tolerance 1e-5)
+"${mpi[@]}" "$bin" "${bn[@]}" --sync-bn || failures+=("gradient check with --sync-bn (exit status $?)")
+if "${mpi[@]}" "$bin" "${bn[@]}" >"$work/no-sync.log" 2>&1; then
+    failures+=("gradient check without --sync-bn passed on a batch-norm net: the check cannot tell the statistics apart")
+else
+    echo "without --sync-bn: $(grep -m1 -o 'largest relative difference [^ ]* ([^)]*)' "$work/no-sync.log"), refused as expected"
+fi
 
 echo "== 1 epoch on 10,000 images: 1 process x 1 thread, then 2 processes x 1 thread"
 # --threads 1 in both: the runs differ only in the process count, and --resume below compares arguments.

@@ -69,6 +69,8 @@ public struct TrainCIFARCommand: ParsableCommand {
     var validationEvery: Int?
     @Option(help: "Score only the first N held-out images during training.")
     var validationLimit: Int?
+    @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms use the statistics of the whole global batch, summed over the processes (default: each process's share).")
+    var syncBN = false
     @Flag(help: "Continue the stopped run in --out (same arguments).")
     var resume = false
 
@@ -128,6 +130,7 @@ public struct TrainCIFARCommand: ParsableCommand {
         o.limit = limit
         o.validation = validation
         o.seed = seed
+        o.syncBatchNorm = syncBN
         do { try o.validate() } catch { throw ValidationError(error) }
         return o
     }

@@ -112,10 +112,13 @@ enum Checkpoint {
     }
 
     /// The options a checkpoint's metadata records. Checkpoints written before the precision
-    /// was recorded trained in fp32, the only precision there was, so a missing one reads as fp32.
+    /// was recorded trained in fp32, the only precision there was, so a missing one reads as
+    /// fp32; before synchronised batch norm, as false.
     private static func savedOptions(from json: String) -> TrainingOptions? {
         guard var object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else { return nil }
         if object["precision"] == nil { object["precision"] = Precision.fp32.rawValue }
+        // Likewise synchronised batch norm, which came with data-parallel training.
+        if object["syncBatchNorm"] == nil { object["syncBatchNorm"] = false }
         guard let data = try? JSONSerialization.data(withJSONObject: object) else { return nil }
         return try? JSONDecoder().decode(TrainingOptions.self, from: data)
     }

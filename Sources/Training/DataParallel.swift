@@ -75,16 +75,29 @@ package final class GradientReducer {
     private let parameters: [Parameter]
     private let bucketFloats: Int
     private var bucket: [Float]
+    /// The batch norms' link to the other processes (nil: per-process statistics).
+    private let batchNormSynchronization: BatchNormSynchronization?
 
     /// 4 MiB buckets: large enough that a bucket's latency is small against its transfer at
     /// 10 Gbit/s (3.4 ms), small enough that the packing buffer stays small.
     package static let defaultBucketFloats = 1 << 20
 
-    package init(parameters: [Parameter], communicator: any Communicator, bucketFloats: Int = GradientReducer.defaultBucketFloats) {
-        self.parameters = parameters
+    /// A reducer of `network`'s gradients. With `synchronizingBatchNorm` and more than one
+    /// process, its batch norms normalise with the statistics of the whole global batch (their
+    /// sums go through `communicator`); otherwise each process uses its shard's.
+    package init(network: any Layer, communicator: any Communicator, synchronizingBatchNorm: Bool = false,
+                 bucketFloats: Int = GradientReducer.defaultBucketFloats) {
+        parameters = network.namedParameters.map(\.parameter)
         self.communicator = communicator
+        if synchronizingBatchNorm && communicator.size > 1 {
+            let synchronization = BatchNormSynchronization { [communicator] in communicator.allreduceSum(&$0) }
+            for norm in batchNorms(in: network) { norm.synchronization = synchronization }
+            batchNormSynchronization = synchronization
+        } else {
+            batchNormSynchronization = nil
+        }
         self.bucketFloats = max(1, bucketFloats)
-        let total = parameters.reduce(0) { $0 + $1.grad.count }
+        let total = self.parameters.reduce(0) { $0 + $1.grad.count }
         bucket = [Float](repeating: 0, count: communicator.size > 1 ? min(total, self.bucketFloats) : 0)
     }
 
@@ -126,13 +139,15 @@ package final class GradientReducer {
     /// the same on every rank, so all log the same figures and a loss that is not finite on one
     /// rank stops them all.
     package func globalGradient(of network: any Layer, loss: SoftmaxCrossEntropy, shard: Tensor, labels: [Int], batchCount: Int) -> (lossSum: Double, correct: Int) {
+        // A mean loss's gradient is a mean over the shard: weighted by the shard's share of the
+        // global batch before the sum (and in synchronised batch norms' backward sums).
+        let weight: Float = loss.reduction == .sum ? 1 : Float(labels.count) / Float(batchCount)
+        batchNormSynchronization?.gradientWeight = Double(weight)
         let value = loss(network(shard), labels: labels)
         var figures = [Double(value) * (loss.reduction == .sum ? 1 : Double(labels.count)), Double(loss.correctCount)]
         communicator.allreduceSum(&figures)
         _ = network.backward(loss.backward())
-        // A mean loss's gradient is a mean over the shard: weighted by the shard's share of the
-        // global batch before the sum.
-        reduce(scale: loss.reduction == .sum ? 1 : Float(labels.count) / Float(batchCount))
+        reduce(scale: weight)
         return (figures[0], Int(figures[1]))
     }
 
@@ -143,5 +158,15 @@ package final class GradientReducer {
         for p in parameters {
             p.value.withUnsafeMutableBufferPointer { communicator.broadcast($0, from: 0) }
         }
+    }
+}
+
+/// Every batch norm in `layer`, in forward order (the zoo's containers: `Sequential`, `ConvGroup`).
+func batchNorms(in layer: any Layer) -> [BatchNorm2d] {
+    switch layer {
+    case let norm as BatchNorm2d: [norm]
+    case let sequential as Sequential: sequential.children.flatMap { batchNorms(in: $0.layer) }
+    case let group as ConvGroup: [group.norm1, group.norm2]
+    default: []
     }
 }

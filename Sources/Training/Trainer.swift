@@ -61,6 +61,10 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// Evaluations run in fp32, so a run's reported accuracy is what `evaluate` scores on its
     /// model file. fp32 until bf16's accuracy is shown equal on the presets.
     public var precision: Precision = .fp32
+    /// Data-parallel runs only: batch norms normalise with the statistics of the whole global
+    /// batch, summed over the processes, instead of each process's shard (synchronised batch
+    /// norm). One process has the whole batch, so there it changes nothing.
+    public var syncBatchNorm = false
 
     /// Options with every default of the seed preset.
     public init() {}
@@ -251,7 +255,7 @@ public final class Trainer {
         classifier.trainingPrecision = o.precision
         let network = classifier.network
         let parameters = network.namedParameters.map(\.parameter)
-        let reducer = GradientReducer(parameters: parameters, communicator: communicator)
+        let reducer = GradientReducer(network: network, communicator: communicator, synchronizingBatchNorm: o.syncBatchNorm)
         let optimizer: any Optimizer = switch (o.recipe, o.optimizer) {
         case (.airbench, _): AirbenchRecipe.optimizer(for: network, options: o)
         case (.reference, .sgd): SGD(parameters: parameters, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov)

@@ -37,7 +37,9 @@ import Training
                               as: TrainCIFARCommand.self)
         let options = try train.options()
         #expect(options.model == "vgg" && options.batchSize == 128 && !options.tta)
-        #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0)
+        #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0 && !options.syncBatchNorm)
+        let synchronized = try parse(["train-cifar", "--arch", "vgg", "--sync-bn"], as: TrainCIFARCommand.self)
+        #expect(try synchronized.options().syncBatchNorm)
     }
 
     @Test func theReproducingCommandQuotesWhatAShellWouldSplit() {
@@ -160,9 +162,11 @@ import Training
 
     /// A data-parallel checkpoint resumed with another process count names the launcher's flag.
     @Test func processCountMismatchNamesTheLauncher() {
-        let error = TrainingError.checkpointMismatch(path: "O/checkpoint.safetensors", differences: [SettingDifference(name: "ranks", then: "2", now: "1")])
+        let error = TrainingError.checkpointMismatch(path: "O/checkpoint.safetensors", differences: [
+            SettingDifference(name: "syncBatchNorm", then: "true", now: "false"), SettingDifference(name: "ranks", then: "2", now: "1"),
+        ])
         #expect(Messages.line(for: error) == "O/checkpoint.safetensors: the checkpoint was made with other arguments "
-            + "(mpirun -np (ranks): 2 then, 1 now); --resume needs the same ones")
+            + "(--sync-bn (syncBatchNorm): true then, false now; mpirun -np (ranks): 2 then, 1 now); --resume needs the same ones")
     }
 
     /// Under an MPI launcher the processes on a host share its cores; alone, a process takes them all.

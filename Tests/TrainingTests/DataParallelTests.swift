@@ -50,7 +50,7 @@ private final class SimulatedRank: Communicator {
         let value = loss(plain(images), labels: labels)
         _ = plain.backward(loss.backward())
         let reduced = try ModelZoo.build("seed", seed: 3).train()
-        let reducer = GradientReducer(parameters: reduced.namedParameters.map(\.parameter), communicator: SingleProcess())
+        let reducer = GradientReducer(network: reduced, communicator: SingleProcess())
         let figures = reducer.globalGradient(of: reduced, loss: SoftmaxCrossEntropy(), shard: images, labels: labels, batchCount: 12)
         #expect(figures.lossSum == Double(value) * 12)
         for (a, b) in zip(plain.namedParameters, reduced.namedParameters) {
@@ -65,7 +65,7 @@ private final class SimulatedRank: Communicator {
         let (images, labels) = batch(count: 13)
         for reduction in [LossReduction.mean, .sum] {
             let whole = try ModelZoo.build("seed", seed: 4).train()
-            let reference = GradientReducer(parameters: whole.namedParameters.map(\.parameter), communicator: SingleProcess())
+            let reference = GradientReducer(network: whole, communicator: SingleProcess())
             _ = reference.globalGradient(of: whole, loss: SoftmaxCrossEntropy(reduction: reduction), shard: images, labels: labels, batchCount: 13)
 
             func run(rank: Int, _ communicator: SimulatedRank) throws -> any Layer {
@@ -74,7 +74,7 @@ private final class SimulatedRank: Communicator {
                 let per = images.count / 13
                 var part = Tensor(shape: [shard.count, 3, 32, 32])
                 part.storage = Array(images.storage[shard.lowerBound * per ..< shard.upperBound * per])
-                let reducer = GradientReducer(parameters: net.namedParameters.map(\.parameter), communicator: communicator, bucketFloats: 1000)
+                let reducer = GradientReducer(network: net, communicator: communicator, bucketFloats: 1000)
                 _ = reducer.globalGradient(of: net, loss: SoftmaxCrossEntropy(reduction: reduction), shard: part, labels: Array(labels[shard]), batchCount: 13)
                 return net
             }
