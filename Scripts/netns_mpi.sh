@@ -30,15 +30,13 @@ bin="$(pwd)/.build-mpi/release/featuremaps"
 [[ -x $bin ]] || { echo "error: $bin missing: swift build -c release --traits MPI --scratch-path .build-mpi" >&2; exit 1; }
 
 bridge=fmbr0
-work=$(mktemp -d)
-cleanup() {
+remove_links() {
     for i in $(seq 1 "$hosts"); do ip netns del "fmh$i" 2>/dev/null || true; ip link del "fmv$i" 2>/dev/null || true; done
     ip link del "$bridge" 2>/dev/null || true
-    rm -rf "$work"
 }
-trap cleanup EXIT
-cleanup
+remove_links  # left over from a run that was killed
 work=$(mktemp -d)
+trap 'remove_links; rm -rf "$work"' EXIT
 
 # The bridge (10.77.0.1) in the root namespace, where mpirun runs; host i is 10.77.0.(10+i).
 ip link add "$bridge" type bridge
@@ -59,16 +57,14 @@ for i in $(seq 1 "$hosts"); do
     echo "10.77.0.$((10 + i)) slots=1" >>"$work/hostfile"
 done
 
-# The "ssh" OpenMPI uses to start its daemon on a host: run it in that host's namespace.
+# The "ssh" OpenMPI uses to start its daemon on a host: run it in that host's namespace
+# (10.77.0.(10+i) is fmh$i). OpenMPI passes the host first, after any options.
 cat >"$work/agent" <<'EOF'
 #!/bin/sh
-# argv: [options...] host command...; OpenMPI passes the host first after any -x style options.
 while [ "${1#-}" != "$1" ]; do shift; done
 host=$1; shift
-exec ip netns exec "fmh${host##*.}" sh -c "$*"
+exec ip netns exec "fmh$(( ${host##*.} - 10 ))" sh -c "$*"
 EOF
-# The namespace of 10.77.0.(10+i) is fmh$i: map the last octet.
-sed -i 's|fmh${host##\*.}|fmh$(( ${host##*.} - 10 ))|' "$work/agent"
 chmod +x "$work/agent"
 
 echo "$hosts namespaces at $rate; running: featuremaps $*"
