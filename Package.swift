@@ -12,6 +12,11 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "TrainedMaps", targets: ["TrainedMaps"]),
     ],
+    // MPI: data-parallel `train-cifar` under mpirun (Docs/DISTRIBUTED.md). Off by default, so the
+    // default build needs no MPI library: `swift build -c release --traits MPI --scratch-path .build-mpi`.
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel training on MPI (needs an MPI library such as Debian's libopenmpi-dev)."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // `swift package generate-documentation` (Scripts/build_docs.sh); a plugin, linked into nothing.
@@ -25,6 +30,10 @@ let package = Package(
                        providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // Debian's mpi.pc is the alternatives link to the default MPI (OpenMPI or MPICH). Only
+        // depended on with the MPI trait, so the default build never looks for mpi.h.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi",
+                       providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
 
         // Tensors, GEMM, ops forward/backward, layers. Standard library + Foundation only.
         // The AVX-512 GEMM micro-kernel, selected at run time (Docs/BENCHMARKS.md has the measurement).
@@ -44,6 +53,11 @@ let package = Package(
         .target(name: "FeatureMaps", dependencies: ["Kernels", "ImageIO"]),
         // CIFAR-10 data, models, optimisers, the training loop, checkpoints, reports.
         .target(name: "Training", dependencies: ["Kernels", "ImageIO", "CZlib"]),
+        // The MPI side of data-parallel training: Training's Communicator over MPI (a fixed-order
+        // ring all-reduce) and the process's MPI lifetime. Empty without the MPI trait.
+        .target(name: "Distributed", dependencies: [
+            "Training", .target(name: "CMPI", condition: .when(traits: ["MPI"])),
+        ]),
         // The speed benchmark behind `featuremaps bench`: GEMM and the model zoo's nets.
         .target(name: "Benchmarking", dependencies: ["Kernels", "Training"]),
         // A trained CIFAR-10 model as an explorer network: the bridge between the two libraries.
@@ -54,7 +68,7 @@ let package = Package(
         .target(
             name: "FeatureMapsCLI",
             dependencies: [
-                "FeatureMaps", "Training", "TrainedMaps", "Benchmarking", "Kernels", "ImageIO",
+                "FeatureMaps", "Training", "TrainedMaps", "Benchmarking", "Kernels", "ImageIO", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -32,6 +32,7 @@ public struct FeatureMapsCommand: ParsableCommand {
             EvaluateCommand.self,
             PredictCommand.self,
             ExplainCommand.self,
+            GradientCheckCommand.self,
         ],
         defaultSubcommand: ExploreCommand.self
     )

@@ -36,6 +36,9 @@ public enum Messages {
         switch name {
         case "model": return "--arch"
         case "recipe": return "--arch"
+        // The number of data-parallel processes (a checkpoint records it): the launcher's count.
+        case "ranks": return "mpirun -np"
+        case "syncBatchNorm": return "--sync-bn"
         default:
             // camelCase -> --kebab-case, the argument parser's own naming.
             return "--" + name.reduce(into: "") { out, c in

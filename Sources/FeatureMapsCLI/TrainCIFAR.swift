@@ -69,6 +69,8 @@ public struct TrainCIFARCommand: ParsableCommand {
     var validationEvery: Int?
     @Option(help: "Score only the first N held-out images during training.")
     var validationLimit: Int?
+    @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms use the statistics of the whole global batch, summed over the processes (default: each process's share).")
+    var syncBN = false
     @Flag(help: "Continue the stopped run in --out (same arguments).")
     var resume = false
 
@@ -123,10 +125,12 @@ public struct TrainCIFARCommand: ParsableCommand {
         if let validationEvery { o.validationEvery = validationEvery }
         if let validationLimit { o.validationLimit = validationLimit }
         if let chosen = try precision.chosen { o.precision = chosen }
-        o.threads = threads.count
+        // Under an MPI launcher, the processes on a host share its cores.
+        o.threads = threads.threads ?? Processes.defaultThreads()
         o.limit = limit
         o.validation = validation
         o.seed = seed
+        o.syncBatchNorm = syncBN
         do { try o.validate() } catch { throw ValidationError(error) }
         return o
     }
@@ -136,18 +140,26 @@ public struct TrainCIFARCommand: ParsableCommand {
         if arch == nil, let model {
             printToStandardError("featuremaps: note: train-cifar --model is deprecated (--model names a model file elsewhere); use --arch \(model)\n")
         }
+        let processes = try Processes.join()
+        try processes.run { try train(options, processes: processes) }
+    }
+
+    private func train(_ options: TrainingOptions, processes: Processes) throws {
         let cifar = try data.load()
         StopRequest.install()
-        let console = ConsoleProgress()
+        // Rank 0 speaks for the run; the others train quietly.
+        let console = processes.isRoot ? ConsoleProgress() : nil
         let trainer = Trainer(options: options, data: cifar, outputFolder: output.out, observer: console)
+        trainer.communicator = processes.communicator
         trainer.command = reproducingCommand(dropping: ["--resume"])
         trainer.machine = Benchmarks.cpuDescription().model
         let result = try trainer.run(resume: resume)
-        console.finishLine()
+        console?.finishLine()
         if result.interrupted {
-            print("continue with the same command and --resume")
+            if processes.isRoot { print("continue with the same command and --resume") }
             throw ExitCode(130)
         }
+        guard processes.isRoot else { return }
         print("wrote \(trainer.modelPath), report.html, metrics.csv, curves.svg, confusion.svg, per-class.csv, run.json in \(output.out)")
         if let r = result.report {
             print(String(format: "data loading %.1f s, whitening %.2f s, training %.1f s (%.0f img/s, %.1f effective GFLOP/s), validation during training %.1f s, test evaluation %.1f s, whole run %.1f s%@",

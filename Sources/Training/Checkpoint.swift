@@ -4,9 +4,11 @@ import Kernels
 /// The checkpoint file: a safetensors file (so it is atomic, self-describing and readable by
 /// the same code as the model) holding the model under "model.<name>", the optimiser state
 /// under "optimizer.<name>", the lookahead average (airbench) under "lookahead.<name>", and in its metadata the run's options, the position in the run
-/// (epoch, step), the data-order generator, the running sums of the epoch and the records so far.
+/// (epoch, step), the data-order generator, the running sums of the epoch and the records so far,
+/// and the number of processes that trained it ("ranks": a data-parallel run resumes only with
+/// as many, since the shards of a batch and the order of the gradient sums depend on it).
 enum Checkpoint {
-    static func save(_ state: RunState, to path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer,
+    static func save(_ state: RunState, to path: String, options: TrainingOptions, ranks: Int = 1, classifier: Classifier, optimizer: any Optimizer,
                      lookahead: Lookahead?) throws {
         var tensors = classifier.namedTensors.map { ("model.\($0.name)", $0.tensor) }
         tensors += optimizer.state.map { ("optimizer.\($0.name)", $0.tensor) }
@@ -29,28 +31,44 @@ enum Checkpoint {
         metadata["epoch_seconds"] = "\(state.epochSeconds)"
         metadata["training_seconds"] = "\(state.trainingSeconds)"
         metadata["last_learning_rate"] = "\(state.lastLearningRate)"
+        metadata["ranks"] = "\(ranks)"
         try Safetensors.write(tensors: tensors, metadata: metadata, to: path)
     }
 
-    static func restore(from path: String, options: TrainingOptions, classifier: Classifier, optimizer: any Optimizer,
+    static func restore(from path: String, options: TrainingOptions, ranks: Int = 1, classifier: Classifier, optimizer: any Optimizer,
                         lookahead: Lookahead?) throws -> RunState {
+        try restore(Safetensors.decode(bytes(at: path), named: path), source: path, options: options, ranks: ranks, classifier: classifier,
+                    optimizer: optimizer, lookahead: lookahead)
+    }
+
+    /// The checkpoint file's bytes (`TrainingError.noCheckpoint` when there is none).
+    static func bytes(at path: String) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else {
             throw TrainingError.noCheckpoint(path: path)
         }
-        return try restore(Safetensors.read(path: path), source: path, options: options, classifier: classifier,
-                           optimizer: optimizer, lookahead: lookahead)
+        do {
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw TrainingError.file(path: path, reason: "cannot be read (\(error.localizedDescription))")
+        }
     }
 
     /// Restores from a checkpoint's decoded contents; `path` names it in errors. Separate from the
     /// file so the fuzz target (Fuzz/) can feed it bytes without writing a file per input.
-    static func restore(_ contents: Safetensors.Contents, source path: String, options: TrainingOptions, classifier: Classifier,
+    static func restore(_ contents: Safetensors.Contents, source path: String, options: TrainingOptions, ranks: Int = 1, classifier: Classifier,
                         optimizer: any Optimizer, lookahead: Lookahead?) throws -> RunState {
         let meta = contents.metadata
         guard let saved = meta["options"].flatMap({ savedOptions(from: $0) }) else {
             throw TrainingError.file(path: path, reason: "not a train-cifar checkpoint (no readable options)")
         }
-        guard saved == options else {
-            throw TrainingError.checkpointMismatch(path: path, differences: differences(saved, options))
+        // Checkpoints from before data-parallel training were made by one process.
+        guard let savedRanks = Int(meta["ranks"] ?? "1") else {
+            throw TrainingError.file(path: path, reason: "checkpoint metadata has an unreadable process count (ranks)")
+        }
+        var mismatches = differences(saved, options)
+        if savedRanks != ranks { mismatches.append(SettingDifference(name: "ranks", then: "\(savedRanks)", now: "\(ranks)")) }
+        guard mismatches.isEmpty else {
+            throw TrainingError.checkpointMismatch(path: path, differences: mismatches)
         }
         var model = [(name: String, tensor: Tensor)]()
         var optimizerState = [String: Tensor]()
@@ -94,10 +112,13 @@ enum Checkpoint {
     }
 
     /// The options a checkpoint's metadata records. Checkpoints written before the precision
-    /// was recorded trained in fp32, the only precision there was, so a missing one reads as fp32.
+    /// was recorded trained in fp32, the only precision there was, so a missing one reads as
+    /// fp32; before synchronised batch norm, as false.
     private static func savedOptions(from json: String) -> TrainingOptions? {
         guard var object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else { return nil }
         if object["precision"] == nil { object["precision"] = Precision.fp32.rawValue }
+        // Likewise synchronised batch norm, which came with data-parallel training.
+        if object["syncBatchNorm"] == nil { object["syncBatchNorm"] = false }
         guard let data = try? JSONSerialization.data(withJSONObject: object) else { return nil }
         return try? JSONDecoder().decode(TrainingOptions.self, from: data)
     }

@@ -61,6 +61,10 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// Evaluations run in fp32, so a run's reported accuracy is what `evaluate` scores on its
     /// model file. fp32 until bf16's accuracy is shown equal on the presets.
     public var precision: Precision = .fp32
+    /// Data-parallel runs only: batch norms normalise with the statistics of the whole global
+    /// batch, summed over the processes, instead of each process's shard (synchronised batch
+    /// norm). One process has the whole batch, so there it changes nothing.
+    public var syncBatchNorm = false
 
     /// Options with every default of the seed preset.
     public init() {}
@@ -171,6 +175,11 @@ public final class Trainer {
     public var command: String?
     /// The CPU's model name, shown on report.html (nil: not known).
     public var machine: String?
+    /// The processes training together (data-parallel: each trains on its shard of every global
+    /// batch and the gradients are summed before each step). Alone by default; only rank 0
+    /// writes into the output folder and scores the test set.
+    package var communicator: any Communicator = SingleProcess()
+    private var isRoot: Bool { communicator.rank == 0 }
 
     /// The checkpoint file in `outputFolder`.
     public var checkpointPath: String { (outputFolder as NSString).appendingPathComponent("checkpoint.safetensors") }
@@ -215,9 +224,19 @@ public final class Trainer {
         let started = ContinuousClock.now
         let o = options
         let airbench = o.recipe == .airbench
-        try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
+        let ranks = communicator.size
+        guard o.batchSize >= ranks else {
+            throw TrainingError.setting(.batchSize, reason: "must be at least the number of processes (\(ranks)): each trains on its share of every batch")
+        }
         // Held until this function returns (or the process dies): one run per output folder.
-        let lock = try OutputLock(folder: outputFolder)
+        // Only rank 0 writes there, so only it creates and locks the folder.
+        let lock: OutputLock?
+        if isRoot {
+            try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
+            lock = try OutputLock(folder: outputFolder)
+        } else {
+            lock = nil
+        }
         defer { withExtendedLifetime(lock) {} }
 
         let (split, train, validation) = try ValidationSplit.draw(count: o.validation, pool: o.limit ?? data.train.count, from: data.train)
@@ -236,6 +255,7 @@ public final class Trainer {
         classifier.trainingPrecision = o.precision
         let network = classifier.network
         let parameters = network.namedParameters.map(\.parameter)
+        let reducer = GradientReducer(network: network, communicator: communicator, synchronizingBatchNorm: o.syncBatchNorm)
         let optimizer: any Optimizer = switch (o.recipe, o.optimizer) {
         case (.airbench, _): AirbenchRecipe.optimizer(for: network, options: o)
         case (.reference, .sgd): SGD(parameters: parameters, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov)
@@ -248,9 +268,9 @@ public final class Trainer {
         let flips = airbench ? AlternatingFlipTranslate(count: train.count, seed: o.seed &+ 0xF11B) : nil
 
         let n = train.count
-        // airbench takes full batches only. Otherwise a last batch of one image would make
-        // batch-norm statistics degenerate; it is dropped.
-        let stepsPerEpoch = airbench ? n / o.batchSize : n / o.batchSize + (n % o.batchSize >= 2 ? 1 : 0)
+        // airbench takes full batches only. Otherwise a last batch of one image (per process)
+        // would make batch-norm statistics degenerate; it is dropped.
+        let stepsPerEpoch = airbench ? n / o.batchSize : n / o.batchSize + (n % o.batchSize >= 2 * ranks ? 1 : 0)
         guard stepsPerEpoch >= 1 else {
             throw TrainingError.setting(.batchSize, reason: "the airbench recipe takes full batches only; \(n) training images do not fill one of \(o.batchSize)")
         }
@@ -259,7 +279,7 @@ public final class Trainer {
 
         var state = RunState(rng: TrainingRandom(seed: o.seed &+ 0x0DA7_A0DE_5EED))
         if resume {
-            state = try Checkpoint.restore(from: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+            state = try restoreCheckpoint(options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
             observer?.note("resuming from \(checkpointPath): epoch \(state.epoch + 1), step \(state.step) of \(stepsPerEpoch)")
         } else if airbench {
             let clock = ContinuousClock.now
@@ -267,12 +287,15 @@ public final class Trainer {
             state.whiteningSeconds = seconds(ContinuousClock.now - clock)
             observer?.note(String(format: "whitening weights from the first %d training images: %.2f s", min(AirbenchRecipe.whiteningImages, n), state.whiteningSeconds))
         }
+        reducer.broadcastParameters()
         let epochText = o.epochs == o.epochs.rounded() ? "\(Int(o.epochs))" : "\(o.epochs)"
-        observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(epochText) epochs (\(totalSteps) steps), \(Parallelism.threadCount) threads, \(o.precision.rawValue) products")
+        let processes = ranks > 1 ? "\(ranks) processes x \(Parallelism.threadCount) threads" : "\(Parallelism.threadCount) threads"
+        observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(epochText) epochs (\(totalSteps) steps), \(processes), \(o.precision.rawValue) products")
 
         /// Scores the tracked validation images (plain forward pass) and records the point.
         func trackValidation() -> Double? {
-            guard tracked.count > 0 else { return nil }
+            // Only rank 0 reports; the others go on to the next step and wait for it there.
+            guard tracked.count > 0, isRoot else { return nil }
             let clock = ContinuousClock.now
             let accuracy = evaluate(classifier, on: tracked, normalization: normalization).accuracy
             network.training = true
@@ -309,7 +332,15 @@ public final class Trainer {
         var batch = Tensor(shape: [0])
         var labels = [Int]()
         network.training = true
-        try reportPage(.running(epochsDone: state.epoch, epochs: epochs)).write(toFolder: outputFolder)
+        func writePage(_ status: TrainingReportPage.Status) throws {
+            if isRoot { try reportPage(status).write(toFolder: outputFolder) }
+        }
+        func saveCheckpoint() throws {
+            if isRoot {
+                try Checkpoint.save(state, to: checkpointPath, options: o, ranks: ranks, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+            }
+        }
+        try writePage(.running(epochsDone: state.epoch, epochs: epochs))
         while state.epoch < epochs {
             let epoch = state.epoch
             let epochStart = state.rng
@@ -328,19 +359,22 @@ public final class Trainer {
             var sessionSeconds = 0.0
             var sessionImages = 0
             for step in state.step ..< steps {
+                // The global batch, and this process's shard of it (all of it when alone).
                 let range = (step * o.batchSize) ..< min((step + 1) * o.batchSize, n)
-                assembler.fill(&batch, labels: &labels, from: train, indices: order[range], crops: crops?[range])
-                let logits = network(batch)
-                let value = loss(logits, labels: labels)
+                let shard = BatchShard.range(of: range, rank: communicator.rank, size: ranks)
+                assembler.fill(&batch, labels: &labels, from: train, indices: order[shard], crops: crops?[shard])
+                // The one place the processes meet: each steps with the global batch's gradient.
+                let figures = reducer.globalGradient(of: network, loss: loss, shard: batch, labels: labels, batchCount: range.count)
                 let globalStep = epoch * stepsPerEpoch + step
-                guard value.isFinite else {
+                // Checked before the step, so a loss that is not finite changes no weight.
+                guard figures.lossSum.isFinite else {
+                    let value = Float(loss.reduction == .sum ? figures.lossSum : figures.lossSum / Double(range.count))
                     throw TrainingError.lossNotFinite(loss: value, step: globalStep + 1, epoch: epoch + 1, stepInEpoch: step + 1,
                                                       stepsPerEpoch: stepsPerEpoch, lastCheckpoint: checkpointPath)
                 }
-                state.lossSum += Double(value) * (loss.reduction == .sum ? 1 : Double(range.count))
-                state.correct += loss.correctCount
+                state.lossSum += figures.lossSum
+                state.correct += figures.correct
                 state.seen += range.count
-                _ = network.backward(loss.backward())
                 let lr = o.schedule.learningRate(peak: learningRate, step: globalStep, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, warmup: o.warmup)
                 optimizer.step(learningRate: lr)
                 state.lastLearningRate = Double(lr)
@@ -368,12 +402,12 @@ public final class Trainer {
                 observer?.stepFinished(epoch: epoch + 1, epochs: epochs, step: step + 1, steps: steps,
                                        imagesPerSecond: rate, loss: state.lossSum / Double(state.seen),
                                        accuracy: Double(state.correct) / Double(state.seen), secondsLeft: remainingImages / rate)
-                if shouldStop() && step + 1 < steps {
+                if communicator.any(shouldStop()) && step + 1 < steps {
                     // Mid-epoch: save the epoch's starting generator, so the resumed run redraws
                     // the same order and crops and continues at the next step.
                     state.rng = epochStart
-                    try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
-                    try reportPage(.stopped(epochsDone: state.epoch, epochs: epochs)).write(toFolder: outputFolder)
+                    try saveCheckpoint()
+                    try writePage(.stopped(epochsDone: state.epoch, epochs: epochs))
                     observer?.note("stopped at epoch \(epoch + 1), step \(step + 1) of \(steps); checkpoint saved to \(checkpointPath)")
                     return TrainingResult(records: state.records, interrupted: true, testAccuracy: nil, plainTestAccuracy: nil, testCount: 0, trainingSeconds: state.trainingSeconds)
                 }
@@ -389,12 +423,13 @@ public final class Trainer {
             state.step = 0
             state.rng = rng
             state.lossSum = 0; state.correct = 0; state.seen = 0; state.epochSeconds = 0
-            try Checkpoint.save(state, to: checkpointPath, options: o, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
-            try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
-            try writeAtomically(Reports.curvesSVG(state.records, trace: state.trace, axis: axis), to: path("curves.svg"))
-            let stopping = shouldStop() && state.epoch < epochs
-            try reportPage(stopping ? .stopped(epochsDone: state.epoch, epochs: epochs) : .running(epochsDone: state.epoch, epochs: epochs))
-                .write(toFolder: outputFolder)
+            try saveCheckpoint()
+            if isRoot {
+                try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
+                try writeAtomically(Reports.curvesSVG(state.records, trace: state.trace, axis: axis), to: path("curves.svg"))
+            }
+            let stopping = communicator.any(shouldStop()) && state.epoch < epochs
+            try writePage(stopping ? .stopped(epochsDone: state.epoch, epochs: epochs) : .running(epochsDone: state.epoch, epochs: epochs))
             observer?.epochFinished(record, epochs: epochs)
             if stopping {
                 observer?.note("stopped after epoch \(state.epoch); checkpoint saved to \(checkpointPath)")
@@ -402,6 +437,11 @@ public final class Trainer {
             }
         }
 
+        // The other processes hold the same weights; rank 0 alone writes and scores them.
+        guard isRoot else {
+            return TrainingResult(records: state.records, interrupted: false, testAccuracy: nil, plainTestAccuracy: nil, testCount: 0,
+                                  trainingSeconds: state.trainingSeconds)
+        }
         try classifier.save(to: modelPath)
         let test = testLimit.map { data.test.prefix($0) } ?? data.test
         let tta = o.tta ? TestTimeAugmentation.preset(for: o.model) : .none
@@ -435,6 +475,32 @@ public final class Trainer {
     }
 
     private func path(_ name: String) -> String { (outputFolder as NSString).appendingPathComponent(name) }
+
+    /// The checkpoint's run state, restored into `classifier`, `optimizer` and `lookahead` on
+    /// every process: rank 0 reads the file (the output folder need not be shared) and sends
+    /// its bytes to the others. When rank 0 cannot restore, it reports why and the others stop
+    /// with `PeerFailed`.
+    private func restoreCheckpoint(options o: TrainingOptions, classifier: Classifier, optimizer: any Optimizer, lookahead: Lookahead?) throws -> RunState {
+        let ranks = communicator.size
+        guard ranks > 1 else {
+            return try Checkpoint.restore(from: checkpointPath, options: o, ranks: ranks, classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+        }
+        if isRoot {
+            do {
+                let bytes = try Checkpoint.bytes(at: checkpointPath)
+                let state = try Checkpoint.restore(Safetensors.decode(bytes, named: checkpointPath), source: checkpointPath, options: o, ranks: ranks,
+                                                   classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+                _ = communicator.broadcast(bytes: bytes, from: 0)
+                return state
+            } catch {
+                _ = communicator.broadcast(bytes: nil, from: 0)
+                throw error
+            }
+        }
+        guard let bytes = communicator.broadcast(bytes: nil, from: 0) else { throw PeerFailed() }
+        return try Checkpoint.restore(Safetensors.decode(bytes, named: checkpointPath), source: checkpointPath, options: o, ranks: ranks,
+                                      classifier: classifier, optimizer: optimizer, lookahead: lookahead)
+    }
 }
 
 /// The part of a run a checkpoint must hold besides weights and optimiser state.

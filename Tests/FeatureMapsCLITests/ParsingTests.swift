@@ -1,6 +1,7 @@
 import ArgumentParser
 import FeatureMapsCLI
 import Foundation
+import Kernels
 import Testing
 import Training
 
@@ -36,7 +37,9 @@ import Training
                               as: TrainCIFARCommand.self)
         let options = try train.options()
         #expect(options.model == "vgg" && options.batchSize == 128 && !options.tta)
-        #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0)
+        #expect(options.threads == 2 && options.learningRate == 0.05 && options.seed == 0 && !options.syncBatchNorm)
+        let synchronized = try parse(["train-cifar", "--arch", "vgg", "--sync-bn"], as: TrainCIFARCommand.self)
+        #expect(try synchronized.options().syncBatchNorm)
     }
 
     @Test func theReproducingCommandQuotesWhatAShellWouldSplit() {
@@ -155,5 +158,35 @@ import Training
             + "(--epochs (epochs): 2 then, 3 now; --batch-size (batchSize): 64 then, 128 now; "
             + "--precision (precision): bf16 then, fp32 now); --resume needs the same ones")
         #expect(!error.description.contains("--"), "the library's own wording names no flags")
+    }
+
+    /// A data-parallel checkpoint resumed with another process count names the launcher's flag.
+    @Test func processCountMismatchNamesTheLauncher() {
+        let error = TrainingError.checkpointMismatch(path: "O/checkpoint.safetensors", differences: [
+            SettingDifference(name: "syncBatchNorm", then: "true", now: "false"), SettingDifference(name: "ranks", then: "2", now: "1"),
+        ])
+        #expect(Messages.line(for: error) == "O/checkpoint.safetensors: the checkpoint was made with other arguments "
+            + "(--sync-bn (syncBatchNorm): true then, false now; mpirun -np (ranks): 2 then, 1 now); --resume needs the same ones")
+    }
+
+    /// Under an MPI launcher the processes on a host share its cores; alone, a process takes them all.
+    @Test func defaultThreadsShareTheHost() {
+        #expect(Processes.defaultThreads(environment: [:]) == ProcessInfoCores.active)
+        #expect(Processes.defaultThreads(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "\(ProcessInfoCores.active)"]) == 1)
+        #expect(Processes.defaultThreads(environment: ["MPI_LOCALNRANKS": "\(4 * ProcessInfoCores.active)"]) == 1)
+        #expect(Processes.launchedSize(environment: ["OMPI_COMM_WORLD_SIZE": "2"]) == 2 && Processes.launchedSize(environment: [:]) == nil)
+    }
+
+    /// Started by mpirun but built without MPI: one line saying how to build it, rather than N
+    /// processes each training alone into the same folder.
+    @Test(.enabled(if: !Processes.builtWithMPI, "this build has the MPI trait: joining would initialise MPI"))
+    func launchedWithoutMPIIsRefused() {
+        do {
+            _ = try Processes.join(environment: ["OMPI_COMM_WORLD_SIZE": "2"])
+            Issue.record("joined 2 processes without MPI")
+        } catch {
+            #expect("\(error)".contains("--traits MPI"), "\(error)")
+        }
+        #expect((try? Processes.join(environment: ["OMPI_COMM_WORLD_SIZE": "1"]))?.communicator.size == 1)
     }
 }

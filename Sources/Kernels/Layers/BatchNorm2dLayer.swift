@@ -28,6 +28,9 @@ public final class BatchNorm2d: Layer {
     public private(set) var runningVar: Tensor
     /// Training-mode forward passes so far (a one-element tensor, shape []).
     public private(set) var numBatchesTracked: Tensor
+    /// When set, training-mode batch statistics are those of the whole batch spread over several
+    /// processes (synchronised batch norm; data-parallel training sets it). Nil: this batch's own.
+    package var synchronization: BatchNormSynchronization?
 
     private var input = Tensor.empty
     private var output = Tensor.empty
@@ -96,9 +99,15 @@ public final class BatchNorm2d: Layer {
     /// of the ReLU's output.
     func forward(_ x: Tensor, applyingReLU: Bool) -> Tensor {
         let batchStatistics = training && !usesRunningStatistics
-        batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: batchStatistics,
-                           applyingReLU: applyingReLU, runningMean: &runningMean, runningVar: &runningVar,
-                           savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
+        if batchStatistics, let synchronization {
+            batchNorm2dForwardSynchronized(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, applyingReLU: applyingReLU,
+                                           synchronization: synchronization, runningMean: &runningMean, runningVar: &runningVar,
+                                           savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
+        } else {
+            batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: batchStatistics,
+                               applyingReLU: applyingReLU, runningMean: &runningMean, runningVar: &runningVar,
+                               savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
+        }
         usedBatchStatistics = batchStatistics
         appliedReLU = applyingReLU
         if training {
@@ -113,6 +122,13 @@ public final class BatchNorm2d: Layer {
     /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
         require(input.rank == 4, "BatchNorm2d.backward without a training-mode forward pass")
+        if usedBatchStatistics, let synchronization {
+            batchNorm2dBackwardSynchronized(input: input, weight: weight.value, savedMean: savedMean, savedInvStd: savedInvStd,
+                                            gradOutput: gradOutput, reluBias: appliedReLU ? bias.value : nil, synchronization: synchronization,
+                                            gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)
+            input = .empty
+            return gradInput
+        }
         batchNorm2dBackward(input: input, weight: weight.value, savedMean: savedMean, savedInvStd: savedInvStd,
                             gradOutput: gradOutput, usedBatchStatistics: usedBatchStatistics,
                             reluBias: appliedReLU ? bias.value : nil, gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)

@@ -79,23 +79,30 @@ public func batchNorm2dForward(
                 sMean[ch] = Float(mean)
                 sInv[ch] = Float(invStd)
                 let (scale, shift) = affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
-                if cpu.avx512 || cpu.avx2 {
-                    // One call for the channel's n planes (a call per 4x4 plane cost more than its work).
-                    (cpu.avx512 ? fm_bn_forward_rows_avx512 : fm_bn_forward_rows_avx2)(
-                        src + ch * plane, dst + ch * plane, plane, n, c * plane, scale, shift, applyingReLU ? 1 : 0)
-                    continue
-                }
-                for img in 0..<n {
-                    let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
-                    if applyingReLU {
-                        for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
-                    } else {
-                        for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
-                    }
-                }
+                normalizeRows(src, dst, n: n, c: c, ch: ch, plane: plane, scale: scale, shift: shift, applyingReLU: applyingReLU, cpu: cpu)
             }
         }
     }}}}}}}}
+}
+
+/// y = x * scale + shift (then max(., 0) when `applyingReLU`) over channel `ch`'s planes.
+@inline(__always)
+func normalizeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, ch: Int, plane: Int,
+                   scale: Float, shift: Float, applyingReLU: Bool, cpu: CPUFeatures) {
+    if cpu.avx512 || cpu.avx2 {
+        // One call for the channel's n planes (a call per 4x4 plane cost more than its work).
+        (cpu.avx512 ? fm_bn_forward_rows_avx512 : fm_bn_forward_rows_avx2)(
+            src + ch * plane, dst + ch * plane, plane, n, c * plane, scale, shift, applyingReLU ? 1 : 0)
+        return
+    }
+    for img in 0..<n {
+        let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
+        if applyingReLU {
+            for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
+        } else {
+            for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
+        }
+    }
 }
 
 /// Gradients of batch normalisation: overwrites `gradInput` ([N,C,H,W]), `gradWeight` and
@@ -130,50 +137,67 @@ public func batchNorm2dBackward(
                 let mean = sMean[ch], invStd = sInv[ch]
                 // The ReLU's mask, recomputed as the forward pass computed it.
                 let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
-                var (sumDy, sumDyXhat) = reluMask.map { mask in
-                    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-                        sums.add(g + start, src + start, plane, runs: images, runStride: c * plane,
-                                 MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
-                    }
-                } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-                    sums.add(g + start, src + start, plane, runs: images, runStride: c * plane, CenteredDot(mean: mean))
-                }
-                sumDyXhat *= Double(invStd)
+                let (sumDy, sumDyXhat) = gradientSums(g, src, n: n, c: c, ch: ch, plane: plane, mean: mean, invStd: invStd, reluMask: reluMask)
                 dBeta[ch] = Float(sumDy)
                 dGamma[ch] = Float(sumDyXhat)
-                let scale = gamma[ch] * invStd
                 // dx = scale * (dy - meanDy - xhat * meanDyXhat) = scale*dy + a*x + b
                 let meanDy = usedBatchStatistics ? Float(sumDy) / m : 0
                 let meanDyXhat = usedBatchStatistics ? Float(sumDyXhat) / m : 0
-                let a = -scale * meanDyXhat * invStd
-                let b = -scale * meanDy - a * mean
-                if cpu.avx512 || cpu.avx2 {
-                    // One call for the channel's n planes, as in the forward pass.
-                    let masked: Int32 = reluMask == nil ? 0 : 1
-                    let mask = reluMask ?? (0, 0)
-                    (cpu.avx512 ? fm_bn_backward_rows_avx512 : fm_bn_backward_rows_avx2)(
-                        src + ch * plane, g + ch * plane, d + ch * plane, plane, n, c * plane,
-                        scale, a, b, masked, mask.scale, mask.shift)
-                    continue
-                }
-                for img in 0..<n {
-                    let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
-                    let out = d + (img * c + ch) * plane
-                    if let reluMask {
-                        for i in 0..<plane {
-                            // dy read whatever the mask: a load under the condition needs a
-                            // masked load to be vectorised.
-                            let xi = xr[i], gi = gr[i]
-                            let dyi = normalized(xi, reluMask.scale, reluMask.shift) > 0 ? gi : 0
-                            out[i] = scale * dyi + a * xi + b
-                        }
-                    } else {
-                        for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }
-                    }
-                }
+                inputGradientRows(src, g, d, n: n, c: c, ch: ch, plane: plane, gamma: gamma[ch], mean: mean, invStd: invStd,
+                                  meanDy: meanDy, meanDyXhat: meanDyXhat, reluMask: reluMask, cpu: cpu)
             }
         }
     }}}}}}}}}
+}
+
+/// Channel `ch`'s sum of dy and of dy * xhat (through the fused ReLU's mask when there is one).
+@inline(__always)
+func gradientSums(_ g: UnsafePointer<Float>, _ src: UnsafePointer<Float>, n: Int, c: Int, ch: Int, plane: Int,
+                          mean: Float, invStd: Float, reluMask: (scale: Float, shift: Float)?) -> (sumDy: Double, sumDyXhat: Double) {
+    var (sumDy, sumDyXhat) = reluMask.map { mask in
+        channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+            sums.add(g + start, src + start, plane, runs: images, runStride: c * plane,
+                     MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
+        }
+    } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+        sums.add(g + start, src + start, plane, runs: images, runStride: c * plane, CenteredDot(mean: mean))
+    }
+    sumDyXhat *= Double(invStd)
+    return (sumDy, sumDyXhat)
+}
+
+/// dx = gamma invStd (dy - meanDy - xhat meanDyXhat) over channel `ch`'s planes.
+@inline(__always)
+func inputGradientRows(_ src: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, n: Int, c: Int, ch: Int, plane: Int,
+                               gamma: Float, mean: Float, invStd: Float, meanDy: Float, meanDyXhat: Float,
+                               reluMask: (scale: Float, shift: Float)?, cpu: CPUFeatures) {
+    let scale = gamma * invStd
+    // dx = scale * (dy - meanDy - xhat * meanDyXhat) = scale*dy + a*x + b
+    let a = -scale * meanDyXhat * invStd
+    let b = -scale * meanDy - a * mean
+    if cpu.avx512 || cpu.avx2 {
+        // One call for the channel's n planes, as in the forward pass.
+        let masked: Int32 = reluMask == nil ? 0 : 1
+        let mask = reluMask ?? (0, 0)
+        (cpu.avx512 ? fm_bn_backward_rows_avx512 : fm_bn_backward_rows_avx2)(
+            src + ch * plane, g + ch * plane, d + ch * plane, plane, n, c * plane, scale, a, b, masked, mask.scale, mask.shift)
+        return
+    }
+    for img in 0..<n {
+        let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
+        let out = d + (img * c + ch) * plane
+        if let reluMask {
+            for i in 0..<plane {
+                // dy read whatever the mask: a load under the condition needs a
+                // masked load to be vectorised.
+                let xi = xr[i], gi = gr[i]
+                let dyi = normalized(xi, reluMask.scale, reluMask.shift) > 0 ? gi : 0
+                out[i] = scale * dyi + a * xi + b
+            }
+        } else {
+            for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }
+        }
+    }
 }
 
 /// The Double totals of `add`'s Float sums over channel `ch`'s planes (image-major storage: plane
