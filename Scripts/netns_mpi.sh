@@ -68,6 +68,8 @@ EOF
 chmod +x "$work/agent"
 
 echo "$hosts namespaces at $rate; running: featuremaps $*"
-mpirun --allow-run-as-root --hostfile "$work/hostfile" -np "$hosts" --map-by node \
+# --bind-to none: each namespace's daemon sees every core of this machine and would bind its
+# one rank to core 0, so all the "hosts" would share one core.
+mpirun --allow-run-as-root --hostfile "$work/hostfile" -np "$hosts" --map-by node --bind-to none \
     --mca plm_rsh_agent "$work/agent" --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 \
     --mca oob_tcp_if_include 10.77.0.0/24 "$bin" "$@"
