@@ -23,9 +23,16 @@ func pooledSize(_ inSize: Int, kernelSize k: Int, stride s: Int) -> Int {
 /// `argmax` (resized to y's element count; the index is within the input plane).
 /// `applyingReLU` pools max(x, 0) instead (a ReLU followed by this pool): computed as
 /// max(pool(x), 0) on the 4x smaller output, the same values (monotone; only a zero's sign can differ).
-/// The 2x2 stride-2 window runs in C for AVX2 when `cpu` allows it (the same values and arg-maxes).
+/// The 2x2 stride-2 window runs in C where the CPU has AVX2 (the same values and arg-maxes).
 public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, applyingReLU: Bool = false,
-                             into y: inout Tensor, argmax: inout [Int32], cpu: CPUFeatures = .enabled) {
+                             into y: inout Tensor, argmax: inout [Int32]) {
+    maxPool2dForward(x, kernelSize: k, stride: s, applyingReLU: applyingReLU, into: &y, argmax: &argmax, cpu: .enabled)
+}
+
+/// `maxPool2dForward` on the paths `cpu` allows (tests compare the C and Swift forms; a
+/// `package` overload so the public signature stays 0.1.0's).
+package func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, applyingReLU: Bool = false,
+                              into y: inout Tensor, argmax: inout [Int32], cpu: CPUFeatures) {
     require(x.rank == 4, "max pool input must be [N,C,H,W], got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     require(h * w <= Int(Int32.max), "max pool: plane too large for 32-bit indices")
