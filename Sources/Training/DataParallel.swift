@@ -75,6 +75,8 @@ package final class GradientReducer {
     private let parameters: [Parameter]
     private let bucketFloats: Int
     private var bucket: [Float]
+    /// The step's summed loss and correct count, all-reduced in place (kept, not made per step).
+    private var figures = [0.0, 0.0]
     /// The batch norms' link to the other processes (nil: per-process statistics).
     private let batchNormSynchronization: BatchNormSynchronization?
 
@@ -144,7 +146,8 @@ package final class GradientReducer {
         let weight: Float = loss.reduction == .sum ? 1 : Float(labels.count) / Float(batchCount)
         batchNormSynchronization?.gradientWeight = Double(weight)
         let value = loss(network(shard), labels: labels)
-        var figures = [Double(value) * (loss.reduction == .sum ? 1 : Double(labels.count)), Double(loss.correctCount)]
+        figures[0] = Double(value) * (loss.reduction == .sum ? 1 : Double(labels.count))
+        figures[1] = Double(loss.correctCount)
         communicator.allreduceSum(&figures)
         _ = network.backward(loss.backward())
         reduce(scale: weight)

@@ -60,15 +60,8 @@ public func batchNorm2dForward(
             for ch in channels {
                 let mean: Double, variance: Double
                 if training {
-                    let sum = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-                        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
-                    }.sum
-                    mean = sum / Double(m)
-                    let meanF = Float(mean)
-                    let squares = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-                        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, SquaredDeviations(mean: meanF))
-                    }.dot
-                    variance = squares / Double(m)
+                    mean = channelSum(src, n: n, c: c, ch: ch, plane: plane) / Double(m)
+                    variance = channelSquaredDeviations(src, n: n, c: c, ch: ch, plane: plane, mean: Float(mean)) / Double(m)
                     rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
                     rVar[ch] = (1 - momentum) * rVar[ch] + momentum * Float(variance * Double(m) / Double(m - 1))
                 } else {
@@ -148,6 +141,22 @@ public func batchNorm2dBackward(
             }
         }
     }}}}}}}}}
+}
+
+/// Channel `ch`'s sum of x (the forward pass's statistics; the synchronised form sums it over processes).
+@inline(__always)
+func channelSum(_ src: UnsafePointer<Float>, n: Int, c: Int, ch: Int, plane: Int) -> Double {
+    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
+    }.sum
+}
+
+/// Channel `ch`'s sum of (x - mean)^2.
+@inline(__always)
+func channelSquaredDeviations(_ src: UnsafePointer<Float>, n: Int, c: Int, ch: Int, plane: Int, mean: Float) -> Double {
+    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, SquaredDeviations(mean: mean))
+    }.dot
 }
 
 /// Channel `ch`'s sum of dy and of dy * xhat (through the fused ReLU's mask when there is one).

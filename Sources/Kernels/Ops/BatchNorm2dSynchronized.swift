@@ -47,9 +47,7 @@ package func batchNorm2dForwardSynchronized(
         sums.withUnsafeMutableBufferPointer { out in
             parallelFor(c) { channels in
                 for ch in channels {
-                    out[ch] = channelTotal(n: n, c: c, ch: ch, plane: plane) { s, start, images in
-                        s.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
-                    }.sum
+                    out[ch] = channelSum(src, n: n, c: c, ch: ch, plane: plane)
                 }
             }
         }
@@ -60,10 +58,7 @@ package func batchNorm2dForwardSynchronized(
         squares.withUnsafeMutableBufferPointer { out in
             parallelFor(c) { channels in
                 for ch in channels {
-                    let meanF = Float(means[ch] / m)
-                    out[ch] = channelTotal(n: n, c: c, ch: ch, plane: plane) { s, start, images in
-                        s.add(src + start, src + start, plane, runs: images, runStride: c * plane, SquaredDeviations(mean: meanF))
-                    }.dot
+                    out[ch] = channelSquaredDeviations(src, n: n, c: c, ch: ch, plane: plane, mean: Float(means[ch] / m))
                 }
             }
         }
