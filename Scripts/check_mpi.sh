@@ -7,10 +7,13 @@
 #      (no batch norm) equals the one-process gradient of the same batch within 1e-5 relative
 #      (featuremaps gradient-check, which exits 1 above its tolerance); on a net with batch norm,
 #      the same with --sync-bn and a global batch that does not split evenly (31), and without
-#      --sync-bn it must fail (per-process statistics are another computation);
+#      --sync-bn it must fail (per-process statistics are another computation); and the gradient
+#      summed during the backward pass (--overlap-gradients, 4,096-value buckets) must be the same
+#      bits as the one summed after it;
 #   3. learning: 2 processes x 1 thread for 1 epoch on 10,000 CIFAR-10 images reach the test
 #      accuracy of 1 process within 2 points (same seed, same global batch); then --resume with
-#      another process count is refused with one line, and with the same count it resumes;
+#      another process count is refused with one line, and with the same count it resumes; the
+#      2-process run with --overlap-gradients writes the same model tensors;
 #   4. a dead rank: SIGKILL to rank 1 mid-run ends the job within seconds with a message naming it
 #      and a non-zero exit status (not a hang).
 # Needs CIFAR10_DIR (set by .ci/run). Runs in about a minute after the build.
@@ -45,6 +48,9 @@ failures=()
 
 echo "== gradient of a 2-process step against 1 process (seed net, global batch 32)"
 "${mpi[@]}" "$bin" gradient-check --arch seed --batch-size 32 --tolerance 1e-5 || failures+=("gradient check (exit status $?)")
+echo "== the gradient summed during the backward pass: the same bits as after it (8 buckets)"
+"${mpi[@]}" "$bin" gradient-check --arch seed --batch-size 32 --tolerance 1e-5 --overlap-gradients --bucket-floats 4096 \
+    || failures+=("gradient check with --overlap-gradients (exit status $?)")
 echo "== the same with batch norm: --sync-bn matches 1 process, per-process statistics do not"
 bn=(gradient-check --arch "c8k3p1,bn,relu,mp2,c16k3p1,bn,relu,mp2,fc10" --batch-size 31 --tolerance 1e-5)
 "${mpi[@]}" "$bin" "${bn[@]}" --sync-bn || failures+=("gradient check with --sync-bn (exit status $?)")
@@ -65,6 +71,16 @@ if python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv
     echo "test accuracy: 1 process $one, 2 processes $two: within 2 points"
 else
     failures+=("test accuracy: 1 process $one, 2 processes $two: more than 2 points apart")
+fi
+
+echo "== the same 2-process run with the gradient sums during the backward pass: the same model"
+"${mpi[@]}" "$bin" "${train[@]}" --overlap-gradients -o "$work/two-overlap" | tail -n 1
+# The tensors' bytes (after the safetensors header, whose metadata records the command line).
+tensors() { python3 -c 'import sys,struct; b=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",b[:8])[0]; sys.stdout.buffer.write(b[8+n:])' "$1/model.safetensors" | sha256sum; }
+if [[ $(tensors "$work/two") == $(tensors "$work/two-overlap") ]]; then
+    echo "model tensors identical with and without --overlap-gradients"
+else
+    failures+=("2-process run with --overlap-gradients: the model's tensors differ from the run without it")
 fi
 
 echo "== --resume of the 2-process run by 1 process (refused), then by 2 (resumes)"

@@ -22,15 +22,23 @@ package final class MPICommunicator: Communicator {
     package let rank: Int
     package let size: Int
     private let world: MPI_Comm
+    /// A duplicate of the world communicator for the gradient ring alone, so its messages never
+    /// meet the other calls' (the batch norms' sums) when it runs on the reducer's thread.
+    private let gradientRing: MPI_Comm
+    package let allowsGradientSumsOnAnotherThread: Bool
     private var scratch = [Float]()
     private static let tag: Int32 = 15
 
-    /// Initialises MPI (once per process: call it from the thread that will make every MPI call).
+    /// Initialises MPI (once per process, from the thread that runs the training loop).
     package init() {
         var provided: Int32 = 0
-        // Only the thread that runs the training loop calls MPI; the kernels' workers never do.
-        MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
+        // The training loop's thread makes every call but the gradient sums, which the
+        // reducer's own thread makes when it overlaps them with the backward pass: that needs
+        // MPI_THREAD_MULTIPLE. Without it, every call stays on the training loop's thread.
+        MPI_Init_thread(nil, nil, Int32(MPI_THREAD_MULTIPLE), &provided)
+        allowsGradientSumsOnAnotherThread = provided >= Int32(MPI_THREAD_MULTIPLE)
         world = cmpi_comm_world()
+        gradientRing = cmpi_comm_dup(world)
         var r: Int32 = 0, s: Int32 = 0
         MPI_Comm_rank(world, &r)
         MPI_Comm_size(world, &s)
@@ -66,7 +74,7 @@ package final class MPICommunicator: Communicator {
             for s in 0 ..< n - 1 {
                 let send = chunk(rank - s), receive = chunk(rank - s - 1)
                 MPI_Sendrecv(base + send.lowerBound, Int32(send.count), float, right, Self.tag,
-                             tmp.baseAddress, Int32(receive.count), float, left, Self.tag, world, cmpi_status_ignore())
+                             tmp.baseAddress, Int32(receive.count), float, left, Self.tag, gradientRing, cmpi_status_ignore())
                 for i in receive { base[i] = tmp[i - receive.lowerBound] + base[i] }
             }
         }
@@ -74,7 +82,7 @@ package final class MPICommunicator: Communicator {
         for s in 0 ..< n - 1 {
             let send = chunk(rank + 1 - s), receive = chunk(rank - s)
             MPI_Sendrecv(base + send.lowerBound, Int32(send.count), float, right, Self.tag,
-                         base + receive.lowerBound, Int32(receive.count), float, left, Self.tag, world, cmpi_status_ignore())
+                         base + receive.lowerBound, Int32(receive.count), float, left, Self.tag, gradientRing, cmpi_status_ignore())
         }
     }
 

@@ -24,9 +24,14 @@ struct GradientCheckCommand: ParsableCommand {
     var tolerance = 1e-5
     @Flag(name: .customLong("sync-bn"), help: "Synchronised batch norm, as train-cifar --sync-bn.")
     var syncBN = false
+    @Flag(help: "Also sum the gradient during the backward pass, as train-cifar --overlap-gradients: it must give the same bits as after it.")
+    var overlapGradients = false
+    @Option(help: "fp32 values per all-reduced bucket (small: many buckets, to exercise their cut).")
+    var bucketFloats = GradientReducer.defaultBucketFloats
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
+        if bucketFloats < 1 { throw ValidationError("--bucket-floats must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if !(tolerance >= 0) { throw ValidationError("--tolerance must be a non-negative number") }
     }
@@ -43,18 +48,33 @@ struct GradientCheckCommand: ParsableCommand {
         var rng = SeededGenerator(seed: seed &+ 1)
         let images = Tensor.normal(shape: [batchSize, 3, 32, 32], std: 1, using: &rng)
         let labels = (0 ..< batchSize).map { _ in Int(rng.next() % 10) }
-        func gradients(_ range: Range<Int>, _ communicator: any Communicator) throws -> [(name: String, grad: Tensor)] {
+        func gradients(_ range: Range<Int>, _ communicator: any Communicator, overlapping: Bool = false) throws -> [(name: String, grad: Tensor)] {
             let network = try ModelZoo.build(arch, seed: seed).train()
             let per = images.count / batchSize
             var shard = Tensor(shape: [range.count, 3, 32, 32])
             shard.storage = Array(images.storage[range.lowerBound * per ..< range.upperBound * per])
-            let reducer = GradientReducer(network: network, communicator: communicator, synchronizingBatchNorm: syncBN)
+            let reducer = GradientReducer(network: network, communicator: communicator, synchronizingBatchNorm: syncBN,
+                                          bucketFloats: bucketFloats, overlapping: overlapping)
+            if overlapping && communicator.size > 1 && !reducer.overlaps {
+                throw CommandFailure("--overlap-gradients: this MPI library does not allow calls from two threads (MPI_THREAD_MULTIPLE)")
+            }
             _ = reducer.globalGradient(of: network, loss: SoftmaxCrossEntropy(), shard: shard, labels: Array(labels[range]), batchCount: batchSize)
             return network.namedParameters.map { ($0.name, $0.parameter.grad) }
         }
         let threadCount = threads.threads ?? Processes.defaultThreads()
-        let distributed = try Parallelism.withThreadCount(threadCount) {
-            try gradients(BatchShard.range(of: 0 ..< batchSize, rank: communicator.rank, size: communicator.size), communicator)
+        let shard = BatchShard.range(of: 0 ..< batchSize, rank: communicator.rank, size: communicator.size)
+        let distributed = try Parallelism.withThreadCount(threadCount) { try gradients(shard, communicator) }
+        // Overlapped sums: the same buckets in the same order, so the same bits on every rank.
+        var overlapNote = ""
+        if overlapGradients {
+            let overlapped = try Parallelism.withThreadCount(threadCount) { try gradients(shard, communicator, overlapping: true) }
+            let same = zip(distributed, overlapped).allSatisfy { zip($0.grad.storage, $1.grad.storage).allSatisfy { $0.bitPattern == $1.bitPattern } }
+            var unequal = [same ? 0.0 : 1.0]
+            communicator.allreduceSum(&unequal)
+            guard unequal[0] == 0 else {
+                throw CommandFailure("gradient check: the gradient summed during the backward pass differs from the one summed after it: FAILED")
+            }
+            overlapNote = "; summed during the backward pass: the same bits"
         }
         guard communicator.rank == 0 else { return }
         let single = try Parallelism.withThreadCount(threadCount) { try gradients(0 ..< batchSize, SingleProcess()) }
@@ -74,8 +94,8 @@ struct GradientCheckCommand: ParsableCommand {
         }
         // What each step all-reduces (Docs/DISTRIBUTED.md's cost model).
         let values = single.reduce(0) { $0 + $1.grad.count }
-        let line = String(format: "gradient check: %@ (%d parameters, %d bytes all-reduced per step), global batch %d over %d processes: largest relative difference %.3g (%@), tolerance %.3g",
-                          arch, values, 4 * values, batchSize, communicator.size, worst.difference, worst.name, tolerance)
+        let line = String(format: "gradient check: %@ (%d parameters, %d bytes all-reduced per step), global batch %d over %d processes: largest relative difference %.3g (%@), tolerance %.3g%@",
+                          arch, values, 4 * values, batchSize, communicator.size, worst.difference, worst.name, tolerance, overlapNote)
         guard worst.difference <= tolerance else { throw CommandFailure(line + ": FAILED") }
         print(line + ": ok")
     }

@@ -71,6 +71,8 @@ public struct TrainCIFARCommand: ParsableCommand {
     var validationLimit: Int?
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: batch norms use the statistics of the whole global batch, summed over the processes (default: each process's share).")
     var syncBN = false
+    @Flag(inversion: .prefixedNo, help: "Under mpirun: sum each bucket of gradients over the processes as soon as the backward pass has finished it, while it goes on (the same result; default: on when the processes span hosts).")
+    var overlapGradients: Bool?
     @Flag(help: "Continue the stopped run in --out (same arguments).")
     var resume = false
 
@@ -151,6 +153,7 @@ public struct TrainCIFARCommand: ParsableCommand {
         let console = processes.isRoot ? ConsoleProgress() : nil
         let trainer = Trainer(options: options, data: cifar, outputFolder: output.out, observer: console)
         trainer.communicator = processes.communicator
+        trainer.overlapsGradientSums = overlapGradients ?? Processes.defaultOverlap()
         trainer.command = reproducingCommand(dropping: ["--resume"])
         trainer.machine = Benchmarks.cpuDescription().model
         let result = try trainer.run(resume: resume)

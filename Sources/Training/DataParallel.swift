@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 /// The collective operations data-parallel training needs, in the trainer's terms: `size`
@@ -21,9 +22,15 @@ package protocol Communicator: AnyObject {
     func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int)
     /// Rank `root`'s `bytes` on every rank; nil everywhere when the root passes nil (it failed).
     func broadcast(bytes: [UInt8]?, from root: Int) -> [UInt8]?
+    /// Whether the gradient sum (`allreduceSum` of fp32 values) may be called from another
+    /// thread while this one makes the other calls, so the sum can overlap the backward pass.
+    var allowsGradientSumsOnAnotherThread: Bool { get }
 }
 
 extension Communicator {
+    /// By default every call comes from one thread.
+    package var allowsGradientSumsOnAnotherThread: Bool { false }
+
     /// Whether `flag` is true on any rank (a stop request seen by one rank stops them all at
     /// the same step). One process needs no message.
     package func any(_ flag: Bool) -> Bool {
@@ -65,16 +72,21 @@ package enum BatchShard {
 }
 
 /// Sums the parameters' gradients over the ranks, so every rank steps with the gradient of the
-/// whole global batch. The gradients are packed into fixed buckets of `bucketFloats` fp32
-/// values (the same split on every rank and every step, so the reduction order is fixed) and
-/// each bucket is all-reduced in turn. The reduction waits for the whole backward pass: the
-/// layers' backward has no per-layer hook to start a bucket early, and Docs/DISTRIBUTED.md
-/// says what overlapping could gain.
+/// whole global batch.
+///
+/// The gradients, laid end to end in `namedParameters` order, are cut into fixed buckets of
+/// `bucketFloats` fp32 values counted from the end (the last parameters' gradients are the
+/// first the backward pass finishes), the same cut on every rank and every step; each bucket
+/// is packed, all-reduced and unpacked in turn, so the reduction order is fixed.
+///
+/// With `overlapping` (and a communicator that allows it), a thread of the reducer's own sums
+/// each bucket as soon as the backward pass has finished every gradient in it, while the
+/// backward pass goes on through the earlier layers (containers report their progress through
+/// `ReportsFinishedGradients`). The buckets, their order and their sums are the same as without
+/// overlap, so the bits are too; only the waiting differs.
 package final class GradientReducer {
     package let communicator: any Communicator
-    private let parameters: [Parameter]
-    private let bucketFloats: Int
-    private var bucket: [Float]
+    private let pipeline: BucketPipeline?
     /// The step's summed loss and correct count, all-reduced in place (kept, not made per step).
     private var figures = [0.0, 0.0]
     /// The batch norms' link to the other processes (nil: per-process statistics).
@@ -82,14 +94,18 @@ package final class GradientReducer {
 
     /// 4 MiB buckets: large enough that a bucket's latency is small against its transfer at
     /// 10 Gbit/s (3.4 ms), small enough that the packing buffer stays small.
-    package static let defaultBucketFloats = 1 << 20
+    package static let defaultBucketFloats = 1 << 18
+
+    /// Whether this reducer sums buckets while the backward pass runs.
+    package var overlaps: Bool { pipeline?.worker != nil }
 
     /// A reducer of `network`'s gradients. With `synchronizingBatchNorm` and more than one
     /// process, its batch norms normalise with the statistics of the whole global batch (their
-    /// sums go through `communicator`); otherwise each process uses its shard's.
+    /// sums go through `communicator`); otherwise each process uses its shard's. With
+    /// `overlapping`, more than one process and a communicator whose gradient sums may run on
+    /// another thread, buckets are summed during the backward pass.
     package init(network: any Layer, communicator: any Communicator, synchronizingBatchNorm: Bool = false,
-                 bucketFloats: Int = GradientReducer.defaultBucketFloats) {
-        parameters = network.namedParameters.map(\.parameter)
+                 bucketFloats: Int = GradientReducer.defaultBucketFloats, overlapping: Bool = false) {
         self.communicator = communicator
         if synchronizingBatchNorm && communicator.size > 1 {
             let synchronization = BatchNormSynchronization { [communicator] in communicator.allreduceSum(&$0) }
@@ -98,39 +114,24 @@ package final class GradientReducer {
         } else {
             batchNormSynchronization = nil
         }
-        self.bucketFloats = max(1, bucketFloats)
-        let total = self.parameters.reduce(0) { $0 + $1.grad.count }
-        bucket = [Float](repeating: 0, count: communicator.size > 1 ? min(total, self.bucketFloats) : 0)
+        pipeline = communicator.size > 1
+            ? BucketPipeline(parameters: network.namedParameters.map(\.parameter), communicator: communicator,
+                             bucketFloats: max(1, bucketFloats),
+                             overlapping: overlapping && communicator.allowsGradientSumsOnAnotherThread)
+            : nil
     }
 
-    /// Replaces every gradient by `sum over ranks of scale x gradient`. `scale` is the rank's
-    /// share of the global batch for a mean loss (its gradient is a mean over its shard), 1 for
-    /// a summed loss. One process changes nothing (not even by a multiplication by 1).
+    deinit { pipeline?.stop() }
+
+    /// Replaces every gradient by `sum over ranks of scale x gradient`, after the backward pass.
+    /// `scale` is the rank's share of the global batch for a mean loss (its gradient is a mean
+    /// over its shard), 1 for a summed loss. One process changes nothing (not even by a
+    /// multiplication by 1).
     package func reduce(scale: Float) {
-        guard communicator.size > 1 else { return }
-        // (parameter, offset) of the next value to pack and to unpack.
-        var pack = (0, 0), unpack = (0, 0)
-        func move(_ cursor: inout (Int, Int), count: Int, _ body: (_ grad: UnsafeMutablePointer<Float>, _ bucketOffset: Int, _ n: Int) -> Void) {
-            var filled = 0
-            while filled < count {
-                let p = parameters[cursor.0]
-                let n = min(p.grad.count - cursor.1, count - filled)
-                p.grad.withUnsafeMutableBufferPointer { g in body(g.baseAddress! + cursor.1, filled, n) }
-                filled += n
-                cursor.1 += n
-                if cursor.1 == p.grad.count { cursor = (cursor.0 + 1, 0) }
-            }
-        }
-        var remaining = parameters.reduce(0) { $0 + $1.grad.count }
-        while remaining > 0 {
-            let count = min(bucketFloats, remaining)
-            bucket.withUnsafeMutableBufferPointer { b in
-                move(&pack, count: count) { g, o, n in for i in 0 ..< n { b[o + i] = g[i] * scale } }
-                communicator.allreduceSum(UnsafeMutableBufferPointer(rebasing: b[0 ..< count]))
-                move(&unpack, count: count) { g, o, n in for i in 0 ..< n { g[i] = b[o + i] } }
-            }
-            remaining -= count
-        }
+        guard let pipeline else { return }
+        pipeline.begin(scale: scale)
+        pipeline.finished(from: 0)
+        pipeline.wait()
     }
 
     /// The training step's gradient, the one code both the trainer and the gradient check run:
@@ -149,17 +150,144 @@ package final class GradientReducer {
         figures[0] = Double(value) * (loss.reduction == .sum ? 1 : Double(labels.count))
         figures[1] = Double(loss.correctCount)
         communicator.allreduceSum(&figures)
-        _ = network.backward(loss.backward())
-        reduce(scale: weight)
+        if let pipeline {
+            pipeline.begin(scale: weight)
+            if pipeline.worker != nil {
+                _ = network.backwardReporting(loss.backward()) { pipeline.finished(from: $0) }
+            } else {
+                _ = network.backward(loss.backward())
+            }
+            pipeline.finished(from: 0)
+            pipeline.wait()
+        } else {
+            _ = network.backward(loss.backward())
+        }
         return (figures[0], Int(figures[1]))
     }
 
     /// Makes every rank's parameters rank 0's (the start of a run, so the copies cannot differ
     /// even where their setup could, such as a whitening computed with other thread counts).
     package func broadcastParameters() {
-        guard communicator.size > 1 else { return }
-        for p in parameters {
+        guard let pipeline else { return }
+        for p in pipeline.parameters {
             p.value.withUnsafeMutableBufferPointer { communicator.broadcast($0, from: 0) }
+        }
+    }
+}
+
+/// The buckets of one reducer and, when overlapping, the thread that sums them. Bucket j holds
+/// the gradient values at flat positions `max(0, total - (j+1) B) ..< total - j B` (B =
+/// `bucketFloats`), so bucket 0 holds the last parameters' gradients, which the backward pass
+/// finishes first. The main thread calls `begin`, then `finished(from:)` as the backward pass
+/// goes and `wait()` at its end; each bucket is summed once, in order 0, 1, ..., on the worker
+/// thread when there is one, else on the caller's.
+private final class BucketPipeline: @unchecked Sendable {
+    let parameters: [Parameter]
+    private let communicator: any Communicator
+    /// Flat position of each parameter's first value, and the total (the last entry).
+    private let parameterStarts: [Int]
+    private let bucketFloats: Int
+    private let bucketCount: Int
+    private var buffer: [Float]
+    /// Set by `begin` before the step's first bucket is handed over (the semaphore orders it).
+    private var scale: Float = 1
+    /// Buckets handed over this step (main thread only).
+    private var launched = 0
+    /// The worker's next bucket (worker thread only, or the caller's without a worker).
+    private var next = 0
+    private let work = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+    private var stopping = false
+    private(set) var worker: Thread?
+
+    init(parameters: [Parameter], communicator: any Communicator, bucketFloats: Int, overlapping: Bool) {
+        self.parameters = parameters
+        self.communicator = communicator
+        var starts = [0]
+        for p in parameters { starts.append(starts.last! + p.grad.count) }
+        parameterStarts = starts
+        let total = starts.last!
+        self.bucketFloats = bucketFloats
+        bucketCount = (total + bucketFloats - 1) / bucketFloats
+        buffer = [Float](repeating: 0, count: min(total, bucketFloats))
+        if overlapping && bucketCount > 0 {
+            let thread = Thread { [self] in runWorker() }
+            thread.name = "gradient all-reduce"
+            worker = thread
+            thread.start()
+        }
+    }
+
+    private var total: Int { parameterStarts[parameterStarts.count - 1] }
+
+    private func bucket(_ j: Int) -> Range<Int> {
+        max(0, total - (j + 1) * bucketFloats) ..< total - j * bucketFloats
+    }
+
+    func begin(scale: Float) {
+        self.scale = scale
+        launched = 0
+    }
+
+    /// The gradients of parameters `first...` are final: hand over every bucket they complete.
+    func finished(from first: Int) {
+        let ready = parameterStarts[first]
+        while launched < bucketCount && bucket(launched).lowerBound >= ready {
+            launched += 1
+            if worker != nil { work.signal() } else { sumNextBucket() }
+        }
+    }
+
+    /// Returns when every bucket of the step is summed and unpacked.
+    func wait() {
+        precondition(launched == bucketCount, "GradientReducer: the backward pass did not finish every gradient")
+        guard worker != nil else { return }
+        for _ in 0 ..< bucketCount { done.wait() }
+    }
+
+    func stop() {
+        guard worker != nil else { return }
+        stopping = true
+        work.signal()
+    }
+
+    private func runWorker() {
+        while true {
+            work.wait()
+            if stopping { return }
+            sumNextBucket()
+            done.signal()
+        }
+    }
+
+    /// Packs bucket `next` (times the scale), sums it over the ranks and unpacks it.
+    private func sumNextBucket() {
+        let range = bucket(next)
+        next = next + 1 == bucketCount ? 0 : next + 1
+        let scale = self.scale
+        buffer.withUnsafeMutableBufferPointer { b in
+            forEachSegment(of: range) { g, offset, n in for i in 0 ..< n { b[offset + i] = g[i] * scale } }
+            communicator.allreduceSum(UnsafeMutableBufferPointer(rebasing: b[0 ..< range.count]))
+            forEachSegment(of: range) { g, offset, n in for i in 0 ..< n { g[i] = b[offset + i] } }
+        }
+    }
+
+    /// Calls `body(gradient values, offset in the bucket, count)` for each parameter's part of
+    /// the flat range `range`.
+    private func forEachSegment(of range: Range<Int>, _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
+        // The last parameter starting at or before the range (starts ascend; few parameters).
+        var p = 0
+        while parameterStarts[p + 1] <= range.lowerBound { p += 1 }
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let start = parameterStarts[p], end = min(parameterStarts[p + 1], range.upperBound)
+            if end > position {
+                parameters[p].grad.withUnsafeMutableBufferPointer { g in
+                    body(g.baseAddress! + (position - start), position - range.lowerBound, end - position)
+                }
+            }
+            position = end
+            p += 1
         }
     }
 }

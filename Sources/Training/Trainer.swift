@@ -179,6 +179,10 @@ public final class Trainer {
     /// batch and the gradients are summed before each step). Alone by default; only rank 0
     /// writes into the output folder and scores the test set.
     package var communicator: any Communicator = SingleProcess()
+    /// Whether the gradient sums over the processes run during the backward pass (where the
+    /// communicator allows it) rather than after it. The same bits either way, so it is not a
+    /// training option and the checkpoint does not record it.
+    package var overlapsGradientSums = false
     private var isRoot: Bool { communicator.rank == 0 }
 
     /// The checkpoint file in `outputFolder`.
@@ -255,7 +259,8 @@ public final class Trainer {
         classifier.trainingPrecision = o.precision
         let network = classifier.network
         let parameters = network.namedParameters.map(\.parameter)
-        let reducer = GradientReducer(network: network, communicator: communicator, synchronizingBatchNorm: o.syncBatchNorm)
+        let reducer = GradientReducer(network: network, communicator: communicator, synchronizingBatchNorm: o.syncBatchNorm,
+                                      overlapping: overlapsGradientSums)
         let optimizer: any Optimizer = switch (o.recipe, o.optimizer) {
         case (.airbench, _): AirbenchRecipe.optimizer(for: network, options: o)
         case (.reference, .sgd): SGD(parameters: parameters, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov)
@@ -289,7 +294,9 @@ public final class Trainer {
         }
         reducer.broadcastParameters()
         let epochText = o.epochs == o.epochs.rounded() ? "\(Int(o.epochs))" : "\(o.epochs)"
-        let processes = ranks > 1 ? "\(ranks) processes x \(Parallelism.threadCount) threads" : "\(Parallelism.threadCount) threads"
+        let processes = ranks > 1
+            ? "\(ranks) processes x \(Parallelism.threadCount) threads, gradient sums \(reducer.overlaps ? "during" : "after") the backward pass"
+            : "\(Parallelism.threadCount) threads"
         observer?.note("training \(o.model) on \(n) images (\(validation.count) held out for validation), \(stepsPerEpoch) steps of \(o.batchSize) per epoch, \(epochText) epochs (\(totalSteps) steps), \(processes), \(o.precision.rawValue) products")
 
         /// Scores the tracked validation images (plain forward pass) and records the point.

@@ -177,6 +177,15 @@ import Training
         #expect(Processes.launchedSize(environment: ["OMPI_COMM_WORLD_SIZE": "2"]) == 2 && Processes.launchedSize(environment: [:]) == nil)
     }
 
+    /// Gradient sums overlap the backward pass by default only when the ranks span hosts.
+    @Test func gradientSumsOverlapByDefaultOnlyAcrossHosts() {
+        #expect(!Processes.defaultOverlap(environment: [:]))
+        #expect(!Processes.defaultOverlap(environment: ["OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"]))
+        #expect(Processes.defaultOverlap(environment: ["OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_SIZE": "1"]))
+        #expect(Processes.defaultOverlap(environment: ["PMI_SIZE": "8", "MPI_LOCALNRANKS": "4"]))
+        #expect(!Processes.defaultOverlap(environment: ["PMI_SIZE": "8"]))
+    }
+
     /// Started by mpirun but built without MPI: one line saying how to build it, rather than N
     /// processes each training alone into the same folder.
     @Test(.enabled(if: !Processes.builtWithMPI, "this build has the MPI trait: joining would initialise MPI"))

@@ -135,3 +135,82 @@ private final class SimulatedRank: Communicator {
         return (images, (0 ..< count).map { _ in Int(rng.next() % 10) })
     }
 }
+
+/// Overlapping the gradient sums with the backward pass.
+@Suite struct GradientOverlapTests {
+    /// A stand-in for rank 0 of 2 whose "other rank" adds a fixed pattern to every bucket, and
+    /// which lets its gradient sums run on the reducer's thread. It signals `arrived` when it is
+    /// given a bucket.
+    private final class ThreadedRank: Communicator, @unchecked Sendable {
+        let rank = 0, size = 2
+        let arrived = DispatchSemaphore(value: 0)
+        var allowsGradientSumsOnAnotherThread: Bool { true }
+        func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) {
+            for i in values.indices { values[i] = values[i] * 3 + Float(i % 7) }
+            arrived.signal()
+        }
+        func allreduceSum(_ values: inout [Double]) {}
+        func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int) {}
+        func broadcast(bytes: [UInt8]?, from root: Int) -> [UInt8]? { bytes }
+    }
+
+    /// The network's first layer: an identity whose backward (the last to run) waits up to
+    /// `patience` seconds for a bucket to reach the communicator. With overlap, the later
+    /// layers' buckets are on their way by then; without it, none is until the backward pass ends.
+    private final class WaitsForABucket: Layer {
+        let communicator: ThreadedRank
+        let patience: Double
+        var sawABucketDuringBackward = false
+        init(_ communicator: ThreadedRank, patience: Double) { (self.communicator, self.patience) = (communicator, patience) }
+        var training = true
+        var namedParameters: [(name: String, parameter: Parameter)] { [] }
+        func callAsFunction(_ x: Tensor) -> Tensor { x }
+        func backward(_ gradOutput: Tensor) -> Tensor {
+            sawABucketDuringBackward = communicator.arrived.wait(timeout: .now() + patience) == .success
+            if sawABucketDuringBackward { communicator.arrived.signal() }
+            return gradOutput
+        }
+    }
+
+    private func step(overlapping: Bool, bucketFloats: Int) throws -> (gradients: [[Float]], early: Bool, overlaps: Bool) {
+        let communicator = ThreadedRank()
+        // Long enough for a loaded machine when a bucket is due; short when none can come.
+        let gate = WaitsForABucket(communicator, patience: overlapping && bucketFloats < 30_000 ? 20 : 0.2)
+        var rng = SeededGenerator(seed: 8)
+        let body = try ModelZoo.build("seed", seed: 8)
+        let net = Sequential { gate; body }.train()
+        let images = Tensor.normal(shape: [6, 3, 32, 32], std: 1, using: &rng)
+        let labels = (0 ..< 6).map { $0 % 10 }
+        let reducer = GradientReducer(network: net, communicator: communicator, bucketFloats: bucketFloats, overlapping: overlapping)
+        _ = reducer.globalGradient(of: net, loss: SoftmaxCrossEntropy(), shard: images, labels: labels, batchCount: 12)
+        return (net.namedParameters.map(\.parameter.grad.storage), gate.sawABucketDuringBackward, reducer.overlaps)
+    }
+
+    /// With overlap, buckets reach the communicator while the backward pass still runs, and the
+    /// result is the same bits as summing after it (same buckets, same order), for buckets that
+    /// split tensors and for one bucket of everything.
+    @Test func overlappedSumsStartDuringTheBackwardPassAndGiveTheSameBits() throws {
+        for bucketFloats in [1000, GradientReducer.defaultBucketFloats] {
+            let overlapped = try step(overlapping: true, bucketFloats: bucketFloats)
+            #expect(overlapped.overlaps)
+            if bucketFloats == 1000 { #expect(overlapped.early, "no bucket reached the communicator before the backward pass ended") }
+            let after = try step(overlapping: false, bucketFloats: bucketFloats)
+            #expect(!after.overlaps && !after.early)
+            #expect(after.gradients == overlapped.gradients)
+        }
+    }
+
+    /// A communicator that keeps every call on one thread gets no overlap, even when asked.
+    @Test func noOverlapWithoutACommunicatorThatAllowsIt() throws {
+        let reducer = GradientReducer(network: try ModelZoo.build("seed", seed: 1), communicator: OneThreadRank(), overlapping: true)
+        #expect(!reducer.overlaps)
+    }
+
+    private final class OneThreadRank: Communicator {
+        let rank = 0, size = 2
+        func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) {}
+        func allreduceSum(_ values: inout [Double]) {}
+        func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int) {}
+        func broadcast(bytes: [UInt8]?, from root: Int) -> [UInt8]? { bytes }
+    }
+}

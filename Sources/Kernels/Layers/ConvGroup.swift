@@ -14,7 +14,7 @@
 /// The batch norms are airbench's: their scale (`weight`) is frozen at 1 (`Parameter.isFrozen`),
 /// only the shift trains; eps and momentum are given (airbench: eps 1e-12 and its "momentum 0.6",
 /// which is PyTorch's momentum 0.4, the weight of each new batch).
-public final class ConvGroup: Layer {
+public final class ConvGroup: Layer, ReportsFinishedGradients {
     /// The first 3x3 convolution, in -> out channels.
     public let conv1: Conv2d
     /// The 2x2 max pool after `conv1`.
@@ -29,6 +29,8 @@ public final class ConvGroup: Layer {
     /// ("activ" twice: the one GELU module PyTorch applies twice). Built once, so a step does
     /// not allocate.
     public let forwardOrder: [(name: String, layer: any Layer)]
+    /// The index in `namedParameters` of each `forwardOrder` layer's first parameter.
+    private let parameterStarts: [Int]
 
     /// A group with zero convolution weights; call `reset(using:)` before training.
     /// `batchNormMomentum` is PyTorch's (the weight of each new batch).
@@ -42,6 +44,12 @@ public final class ConvGroup: Layer {
         norm2.weight.isFrozen = true
         forwardOrder = [("conv1", conv1), ("pool", pool), ("norm1", norm1), ("activ", GELU()),
                         ("conv2", conv2), ("norm2", norm2), ("activ", GELU())]
+        // namedParameters lists conv1, norm1, conv2, norm2: the forward order of the layers that have any.
+        var start = 0
+        parameterStarts = forwardOrder.map { entry in
+            defer { start += entry.layer.namedParameters.count }
+            return start
+        }
     }
 
     /// Propagated to every child.
@@ -107,8 +115,16 @@ public final class ConvGroup: Layer {
 
     /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
+        backward(gradOutput, finished: { _ in })
+    }
+
+    /// Backward pass, reporting after each layer which parameters' gradients are final.
+    package func backward(_ gradOutput: Tensor, finished: (Int) -> Void) -> Tensor {
         var g = gradOutput
-        for (_, layer) in forwardOrder.reversed() { g = layer.backward(g) }
+        for i in forwardOrder.indices.reversed() {
+            g = forwardOrder[i].layer.backward(g)
+            finished(parameterStarts[i])
+        }
         return g
     }
 }

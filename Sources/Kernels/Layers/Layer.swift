@@ -60,6 +60,27 @@ public protocol Layer: AnyObject {
     var usesRunningStatistics: Bool { get set }
 }
 
+/// A container whose backward pass says, as it goes, which of its parameters' gradients are
+/// final, so data-parallel training can start summing those over the processes while the rest
+/// of the backward pass still runs (`Sequential`, `ConvGroup`, `Residual`).
+package protocol ReportsFinishedGradients: Layer {
+    /// `backward(gradOutput)`, calling `finished(p)` each time the gradients of parameters
+    /// `p ..< namedParameters.count` (in `namedParameters` order) have become final; `p` never
+    /// grows from one call to the next, and the last call is `finished(0)`.
+    func backward(_ gradOutput: Tensor, finished: (Int) -> Void) -> Tensor
+}
+
+extension Layer {
+    /// `backward(gradOutput)`, reporting finished gradients as `ReportsFinishedGradients` does
+    /// when this layer can, else once at the end (a layer's own parameters are final together).
+    package func backwardReporting(_ gradOutput: Tensor, finished: (Int) -> Void) -> Tensor {
+        if let container = self as? any ReportsFinishedGradients { return container.backward(gradOutput, finished: finished) }
+        let g = backward(gradOutput)
+        finished(0)
+        return g
+    }
+}
+
 extension Layer {
     /// Layers without buffers have none to report.
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }

@@ -55,7 +55,7 @@ public enum SequentialBuilder {
 ///     Linear(inFeatures: 16 * 14 * 14, outFeatures: 10).named("fc")
 /// }
 /// ```
-public final class Sequential: Layer {
+public final class Sequential: Layer, ReportsFinishedGradients {
     /// The children in order, each with its resolved name.
     public private(set) var children: [(name: String, layer: any Layer)] = []
 
@@ -66,6 +66,10 @@ public final class Sequential: Layer {
     /// the same values and gradients, only a zero output's sign can differ). The layers themselves
     /// are unchanged, so calling one directly, the names and the saved state are as without it.
     private var steps: [Step] = []
+    /// The index in `namedParameters` of each step's first parameter (the parameters of the
+    /// children before it), counted when the child is appended.
+    private var stepParameterStarts: [Int] = []
+    private var parameterCount = 0
 
     private enum Step {
         case layer(any Layer)
@@ -108,7 +112,10 @@ public final class Sequential: Layer {
             steps[steps.count - 1] = .reluMaxPool(pool)
         } else {
             steps.append(.layer(layer))
+            stepParameterStarts.append(parameterCount)
         }
+        // A fused step starts where its first child does; the ReLU it absorbs has no parameters.
+        parameterCount += layer.namedParameters.count
     }
 
     /// The child named `name`, if any.
@@ -169,12 +176,20 @@ public final class Sequential: Layer {
 
     /// Backward pass for the last forward pass (see `Layer`).
     public func backward(_ gradOutput: Tensor) -> Tensor {
+        backward(gradOutput, finished: { _ in })
+    }
+
+    /// Backward pass, reporting after each child (and inside children that can report) which
+    /// parameters' gradients are final. Children appended as containers must be complete
+    /// before they are appended: their parameter count is taken then.
+    package func backward(_ gradOutput: Tensor, finished: (Int) -> Void) -> Tensor {
         var g = gradOutput
-        for step in steps.reversed() {
-            switch step {
-            case .layer(let layer): g = layer.backward(g)
-            case .batchNormReLU(let batchNorm): g = batchNorm.backward(g)
-            case .reluMaxPool(let pool): g = pool.backward(g)
+        for i in steps.indices.reversed() {
+            let start = stepParameterStarts[i]
+            switch steps[i] {
+            case .layer(let layer): g = layer.backwardReporting(g) { finished(start + $0) }
+            case .batchNormReLU(let batchNorm): g = batchNorm.backward(g); finished(start)
+            case .reluMaxPool(let pool): g = pool.backward(g); finished(start)
             }
         }
         return g
@@ -184,7 +199,7 @@ public final class Sequential: Layer {
 /// A residual block y = x + f(x), with f the children applied in order (their output must have
 /// the input's shape). Parameter names are the children's, unprefixed ("conv.weight"), as in a
 /// PyTorch module whose forward adds its input to its layers' output.
-public final class Residual: Layer {
+public final class Residual: Layer, ReportsFinishedGradients {
     /// f: the children, in order.
     public let body: Sequential
     private var output = Tensor.empty
@@ -225,7 +240,12 @@ public final class Residual: Layer {
 
     /// dx = dy (the skip path) + df(dy) (through the body).
     public func backward(_ gradOutput: Tensor) -> Tensor {
-        let throughBody = body.backward(gradOutput)
+        backward(gradOutput, finished: { _ in })
+    }
+
+    /// dx as `backward(_:)`, reporting the body's finished gradients.
+    package func backward(_ gradOutput: Tensor, finished: (Int) -> Void) -> Tensor {
+        let throughBody = body.backward(gradOutput, finished: finished)
         addForward(gradOutput, throughBody, into: &gradInput)
         return gradInput
     }
