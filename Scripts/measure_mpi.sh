@@ -92,8 +92,8 @@ echo "## Model for N hosts (ring all-reduce, the recipe's global batch split ove
 echo
 echo "Per step: compute (B/N) / R, with R the 1-host img/s measured above with $cores threads, and"
 echo "communication 2 (N-1)/N x S / bandwidth + 2 (N-1) x buckets x alpha, S = 4 x parameters bytes,"
-echo "4 MiB buckets, alpha = $alpha_us us per message (an assumption for TCP; measure it with a ping-pong)."
-echo "No overlap of communication with the backward pass. Efficiency = compute / (compute + communication)."
+echo "1 MiB buckets, alpha = $alpha_us us per message (an assumption for TCP; measure it with a ping-pong)."
+echo "No overlap of communication with the backward pass (a bound: --overlap-gradients hides part of it). Efficiency = compute / (compute + communication)."
 echo
 python3 - "$work/model-input" "$alpha_us" <<'EOF'
 import math, sys
@@ -103,7 +103,7 @@ print("|---|---|---|---|---|")
 for line in open(sys.argv[1]):
     net, params, batch, rate = line.split()
     size, batch, rate = 4 * int(params), int(batch), float(rate)
-    buckets = math.ceil(int(params) / (1 << 20))
+    buckets = math.ceil(int(params) / (1 << 18))
     for gbit in (10, 100):
         times, effs = [], []
         for n in (2, 8, 32):

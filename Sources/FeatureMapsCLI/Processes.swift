@@ -32,9 +32,10 @@ package struct Processes {
     /// Whether gradient sums overlap the backward pass when neither `--overlap-gradients` nor
     /// `--no-overlap-gradients` is given: when the job spans hosts, that is when this host runs
     /// fewer of its ranks than the launcher started. Measured (Docs/DISTRIBUTED.md, airbench, 2
-    /// ranks x 1 thread, Zen 4): on one host the sums go through shared memory and the summing
-    /// thread only takes cycles from the kernels (overlap about 10% slower); across a link the
-    /// backward pass hides most of the transfer (about 20% faster at 100 Mbit/s).
+    /// ranks x 1 thread, Zen 4): on one host the sums go through shared memory in milliseconds,
+    /// so there is little to hide, and the summing thread competes with the kernels for the
+    /// cores (no gain beyond the noise); across a 100 Mbit/s link the backward pass hides much of
+    /// the transfer (18% more images/s).
     package static func defaultOverlap(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         guard let size = launchedSize(environment: environment), size > 1 else { return false }
         let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
