@@ -27,6 +27,8 @@ package final class MPICommunicator: Communicator {
     private let gradientRing: MPI_Comm
     package let allowsGradientSumsOnAnotherThread: Bool
     private var scratch = [Float]()
+    /// Every rank's small vector, gathered (kept between calls: a step makes several).
+    private var gathered = [Double]()
     private static let tag: Int32 = 15
 
     /// Initialises MPI (once per process, from the thread that runs the training loop).
@@ -90,13 +92,13 @@ package final class MPICommunicator: Communicator {
     package func allreduceSum(_ values: inout [Double]) {
         let k = values.count
         guard size > 1, k > 0 else { return }
-        var all = [Double](repeating: 0, count: k * size)
+        if gathered.count < k * size { gathered = [Double](repeating: 0, count: k * size) }
         values.withUnsafeBufferPointer { mine in
-            all.withUnsafeMutableBufferPointer { out in
+            gathered.withUnsafeMutableBufferPointer { out in
                 _ = MPI_Allgather(mine.baseAddress, Int32(k), cmpi_double(), out.baseAddress, Int32(k), cmpi_double(), world)
             }
         }
-        for i in 0 ..< k { values[i] = (0 ..< size).reduce(0) { $0 + all[$1 * k + i] } }
+        for i in 0 ..< k { values[i] = (0 ..< size).reduce(0) { $0 + gathered[$1 * k + i] } }
     }
 
     package func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int) {

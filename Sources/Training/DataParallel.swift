@@ -30,15 +30,6 @@ package protocol Communicator: AnyObject {
 extension Communicator {
     /// By default every call comes from one thread.
     package var allowsGradientSumsOnAnotherThread: Bool { false }
-
-    /// Whether `flag` is true on any rank (a stop request seen by one rank stops them all at
-    /// the same step). One process needs no message.
-    package func any(_ flag: Bool) -> Bool {
-        guard size > 1 else { return flag }
-        var v = [flag ? 1.0 : 0.0]
-        allreduceSum(&v)
-        return v[0] > 0
-    }
 }
 
 /// One process training alone: every collective is the identity, so the trainer's single-process
@@ -89,6 +80,8 @@ package final class GradientReducer {
     private let pipeline: BucketPipeline?
     /// The step's summed loss and correct count, all-reduced in place (kept, not made per step).
     private var figures = [0.0, 0.0]
+    /// A stop request, summed over the ranks (kept, not made per step).
+    private var stopFlag = [0.0]
     /// The batch norms' link to the other processes (nil: per-process statistics).
     private let batchNormSynchronization: BatchNormSynchronization?
 
@@ -125,6 +118,15 @@ package final class GradientReducer {
     }
 
     deinit { pipeline?.stop() }
+
+    /// Whether `flag` is true on any rank (a stop request seen by one rank stops them all at the
+    /// same step), without allocating. One process needs no message.
+    package func anyRank(_ flag: Bool) -> Bool {
+        guard communicator.size > 1 else { return flag }
+        stopFlag[0] = flag ? 1 : 0
+        communicator.allreduceSum(&stopFlag)
+        return stopFlag[0] > 0
+    }
 
     /// Replaces every gradient by `sum over ranks of scale x gradient`, after the backward pass.
     /// `scale` is the rank's share of the global batch for a mean loss (its gradient is a mean

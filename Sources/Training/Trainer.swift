@@ -409,7 +409,7 @@ public final class Trainer {
                 observer?.stepFinished(epoch: epoch + 1, epochs: epochs, step: step + 1, steps: steps,
                                        imagesPerSecond: rate, loss: state.lossSum / Double(state.seen),
                                        accuracy: Double(state.correct) / Double(state.seen), secondsLeft: remainingImages / rate)
-                if communicator.any(shouldStop()) && step + 1 < steps {
+                if reducer.anyRank(shouldStop()) && step + 1 < steps {
                     // Mid-epoch: save the epoch's starting generator, so the resumed run redraws
                     // the same order and crops and continues at the next step.
                     state.rng = epochStart
@@ -435,7 +435,7 @@ public final class Trainer {
                 try writeAtomically(Reports.metricsCSV(state.records), to: path("metrics.csv"))
                 try writeAtomically(Reports.curvesSVG(state.records, trace: state.trace, axis: axis), to: path("curves.svg"))
             }
-            let stopping = communicator.any(shouldStop()) && state.epoch < epochs
+            let stopping = reducer.anyRank(shouldStop()) && state.epoch < epochs
             try writePage(stopping ? .stopped(epochsDone: state.epoch, epochs: epochs) : .running(epochsDone: state.epoch, epochs: epochs))
             observer?.epochFinished(record, epochs: epochs)
             if stopping {

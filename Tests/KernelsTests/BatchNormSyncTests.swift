@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Kernels
+import AllocationCounter
 
 /// Two parties in one process summing vectors: each deposits its vector, and both receive the
 /// element-wise sum (party 0's plus party 1's), as an all-reduce over two processes would give.
@@ -104,5 +105,29 @@ private final class Party: @unchecked Sendable {
         let yAlone = Parallelism.withThreadCount(1) { alone.train()(slice(x, shards[1])) }
         let apart = zip(yAlone.storage, parts[1].y.storage).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
         #expect(apart > 1e-2)
+    }
+
+    /// A synchronised batch norm's steady-state forward and backward pass allocates nothing: its
+    /// vectors of sums are kept between passes (the exchange here doubles them in place, as a
+    /// second process with the same shard would).
+    @Test(.enabled(if: allocation_counter_installed() == 1, allocationCounterAbsence))
+    func synchronisedPassDoesNotAllocate() {
+        var rng = SeededGenerator(seed: 4)
+        let norm = BatchNorm2d(numFeatures: 5)
+        let net = Sequential { Conv2d(inChannels: 3, outChannels: 5, kernelSize: 3, padding: 1); norm; ReLU(); BatchNorm2d(numFeatures: 5) }
+        net.reset(using: &rng)
+        let sync = BatchNormSynchronization { values in for i in values.indices { values[i] *= 2 } }
+        sync.gradientWeight = 0.5
+        for case let bn as BatchNorm2d in net.children.map(\.layer) { bn.synchronization = sync }
+        net.train()
+        let x = Tensor.normal(shape: [4, 3, 6, 7], std: 1, using: &rng)
+        let dy = Tensor.normal(shape: [4, 5, 6, 7], std: 1, using: &rng)
+        for _ in 0 ..< 3 { _ = net.backward(net(x)) }
+        var fewest = UInt64.max
+        parallelFor(2) { chunk in
+            guard chunk.lowerBound == 0 else { return }
+            fewest = fewestAllocations(seconds: 20) { _ = net(x); _ = net.backward(dy) }
+        }
+        #expect(fewest == 0, "a synchronised batch-norm step allocated at least \(fewest) times")
     }
 }

@@ -20,8 +20,21 @@
 package final class BatchNormSynchronization {
     package let sum: (inout [Double]) -> Void
     package var gradientWeight: Double = 1
+    /// Vectors of sums, lent to one batch norm pass at a time and kept for the next (the batch
+    /// norms of a network run one after another), so a step does not allocate.
+    private var spare: [[Double]] = [[], []]
 
     package init(sum: @escaping (inout [Double]) -> Void) { self.sum = sum }
+
+    /// A vector of `count` zeros, reusing a spare vector's storage; give it back with `recycle`.
+    func borrow(_ count: Int) -> [Double] {
+        var v = spare.popLast() ?? []
+        v.removeAll(keepingCapacity: true)
+        v.append(contentsOf: repeatElement(0, count: count))
+        return v
+    }
+
+    func recycle(_ v: [Double]) { spare.append(v) }
 }
 
 /// The training-mode forward pass with the whole batch's statistics (see the top of this file);
@@ -39,8 +52,9 @@ package func batchNorm2dForwardSynchronized(
     y.resize(like: x)
     if savedMean.count != c { savedMean.resize(to: [c]) }
     if savedInvStd.count != c { savedInvStd.resize(to: [c]) }
-    var sums = [Double](repeating: 0, count: c + 1)
-    var squares = [Double](repeating: 0, count: c)
+    var sums = synchronization.borrow(c + 1)
+    var squares = synchronization.borrow(c)
+    defer { synchronization.recycle(sums); synchronization.recycle(squares) }
     var m = 0.0
     x.withUnsafeBufferPointer { xp in
         let src = xp.baseAddress!
@@ -101,7 +115,8 @@ package func batchNorm2dBackwardSynchronized(
     if gradWeight.count != c { gradWeight.resize(to: [c]) }
     if gradBias.count != c { gradBias.resize(to: [c]) }
     let w = synchronization.gradientWeight
-    var sums = [Double](repeating: 0, count: 2 * c + 1)
+    var sums = synchronization.borrow(2 * c + 1)
+    defer { synchronization.recycle(sums) }
     func mask(_ ch: Int) -> (scale: Float, shift: Float)? {
         reluBias.map { affine(gamma: weight.storage[ch], beta: $0.storage[ch], mean: savedMean.storage[ch], invStd: savedInvStd.storage[ch]) }
     }
