@@ -297,12 +297,7 @@ private final class BucketPipeline: @unchecked Sendable {
     }
 }
 
-/// Every batch norm in `layer`, in forward order (the zoo's containers: `Sequential`, `ConvGroup`).
+/// Every batch norm in `layer`, in forward order.
 func batchNorms(in layer: any Layer) -> [BatchNorm2d] {
-    switch layer {
-    case let norm as BatchNorm2d: [norm]
-    case let sequential as Sequential: sequential.children.flatMap { batchNorms(in: $0.layer) }
-    case let group as ConvGroup: [group.norm1, group.norm2]
-    default: []
-    }
+    layer.layerTree.compactMap { $0 as? BatchNorm2d }
 }

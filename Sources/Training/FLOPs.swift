@@ -2,8 +2,8 @@ import Kernels
 
 /// Multiply-adds x 2 of the convolutions and linear layers of `network` for one 3x32x32 image,
 /// found by running one image through the layers in order (so every layer's input size is
-/// known) and counting from each convolution's and linear layer's output. Containers
-/// (`Sequential`, `Residual`, `ConvGroup`) are walked; other layers count nothing.
+/// known) and counting from each convolution's and linear layer's output. Containers are
+/// walked (a residual block also adds its input); other layers count nothing.
 public func forwardFLOPs(of network: any Layer) -> Double {
     let wasTraining = network.training
     network.training = false
@@ -15,10 +15,6 @@ public func forwardFLOPs(of network: any Layer) -> Double {
 
 private func countFLOPs(_ layer: any Layer, _ x: Tensor, _ flops: inout Double) -> Tensor {
     switch layer {
-    case let sequential as Sequential:
-        return sequential.children.reduce(x) { countFLOPs($1.layer, $0, &flops) }
-    case let group as ConvGroup:
-        return group.forwardOrder.reduce(x) { countFLOPs($1.layer, $0, &flops) }
     case let residual as Residual:
         var y = countFLOPs(residual.body, x, &flops)
         for i in 0 ..< y.count { y.storage[i] += x.storage[i] }
@@ -31,6 +27,8 @@ private func countFLOPs(_ layer: any Layer, _ x: Tensor, _ flops: inout Double) 
         let y = linear(x)
         flops += 2 * Double(y.count) * Double(linear.inFeatures)
         return y
+    case let container as any LayerContainer:
+        return container.sublayers.reduce(x) { countFLOPs($1, $0, &flops) }
     default:
         return layer(x)
     }

@@ -139,10 +139,5 @@ extension Classifier {
 
 /// Whether `layer` is a convolution or a container holding one.
 private func holdsConvolution(_ layer: any Layer) -> Bool {
-    switch layer {
-    case is Conv2d, is ConvGroup: true
-    case let sequential as Sequential: sequential.children.contains { holdsConvolution($0.layer) }
-    case let residual as Residual: holdsConvolution(residual.body)
-    default: false
-    }
+    layer.layerTree.contains { $0 is Conv2d }
 }

@@ -120,14 +120,7 @@ extension Classifier {
 
     /// The network's first convolution (in forward order), if it has one.
     public var firstConvolution: Conv2d? {
-        func first(_ layer: any Layer) -> Conv2d? {
-            if let conv = layer as? Conv2d { return conv }
-            if let sequential = layer as? Sequential { return sequential.children.lazy.compactMap { first($0.layer) }.first }
-            if let residual = layer as? Residual { return first(residual.body) }
-            if let group = layer as? ConvGroup { return group.forwardOrder.lazy.compactMap { first($0.layer) }.first }
-            return nil
-        }
-        return first(network)
+        network.layerTree.lazy.compactMap { $0 as? Conv2d }.first
     }
 }
 

@@ -14,7 +14,7 @@
 /// The batch norms are airbench's: their scale (`weight`) is frozen at 1 (`Parameter.isFrozen`),
 /// only the shift trains; eps and momentum are given (airbench: eps 1e-12 and its "momentum 0.6",
 /// which is PyTorch's momentum 0.4, the weight of each new batch).
-public final class ConvGroup: Layer, ReportsFinishedGradients {
+public final class ConvGroup: Layer, LayerContainer, ReportsFinishedGradients {
     /// The first 3x3 convolution, in -> out channels.
     public let conv1: Conv2d
     /// The 2x2 max pool after `conv1`.
@@ -51,6 +51,9 @@ public final class ConvGroup: Layer, ReportsFinishedGradients {
             return start
         }
     }
+
+    /// The layers in forward order.
+    package var sublayers: [any Layer] { forwardOrder.map(\.layer) }
 
     /// Propagated to every child.
     public var training = true {

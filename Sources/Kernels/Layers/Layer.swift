@@ -60,6 +60,24 @@ public protocol Layer: AnyObject {
     var usesRunningStatistics: Bool { get set }
 }
 
+/// A layer made of other layers, which its forward pass runs in order (`Sequential`,
+/// `ConvGroup`; `Residual` adds its input to its body's result). Code that looks for layers of
+/// a kind (every batch norm, the first convolution) walks containers through this, so a new
+/// container is known everywhere at once.
+package protocol LayerContainer: Layer {
+    /// The layers inside, in the order the forward pass runs them.
+    var sublayers: [any Layer] { get }
+}
+
+extension Layer {
+    /// This layer, then every layer inside it, depth first in forward order (allocates: not for
+    /// a training step).
+    package var layerTree: [any Layer] {
+        guard let container = self as? any LayerContainer else { return [self] }
+        return [self] + container.sublayers.flatMap(\.layerTree)
+    }
+}
+
 /// A container whose backward pass says, as it goes, which of its parameters' gradients are
 /// final, so data-parallel training can start summing those over the processes while the rest
 /// of the backward pass still runs (`Sequential`, `ConvGroup`, `Residual`).

@@ -55,7 +55,7 @@ public enum SequentialBuilder {
 ///     Linear(inFeatures: 16 * 14 * 14, outFeatures: 10).named("fc")
 /// }
 /// ```
-public final class Sequential: Layer, ReportsFinishedGradients {
+public final class Sequential: Layer, LayerContainer, ReportsFinishedGradients {
     /// The children in order, each with its resolved name.
     public private(set) var children: [(name: String, layer: any Layer)] = []
 
@@ -117,6 +117,9 @@ public final class Sequential: Layer, ReportsFinishedGradients {
         // A fused step starts where its first child does; the ReLU it absorbs has no parameters.
         parameterCount += layer.namedParameters.count
     }
+
+    /// The children's layers, in order.
+    package var sublayers: [any Layer] { children.map(\.layer) }
 
     /// The child named `name`, if any.
     public subscript(name: String) -> (any Layer)? {
@@ -199,7 +202,7 @@ public final class Sequential: Layer, ReportsFinishedGradients {
 /// A residual block y = x + f(x), with f the children applied in order (their output must have
 /// the input's shape). Parameter names are the children's, unprefixed ("conv.weight"), as in a
 /// PyTorch module whose forward adds its input to its layers' output.
-public final class Residual: Layer, ReportsFinishedGradients {
+public final class Residual: Layer, LayerContainer, ReportsFinishedGradients {
     /// f: the children, in order.
     public let body: Sequential
     private var output = Tensor.empty
@@ -209,6 +212,9 @@ public final class Residual: Layer, ReportsFinishedGradients {
     public init(@SequentialBuilder _ build: () -> [SequentialChild]) {
         body = Sequential(build)
     }
+
+    /// The body.
+    package var sublayers: [any Layer] { [body] }
 
     /// The body's mode.
     public var training: Bool {
