@@ -25,8 +25,7 @@ package struct Processes {
     /// Kernel threads per process when none are asked for: the host's cores shared by the
     /// processes the launcher started on it, so N ranks on one host do not oversubscribe it.
     package static func defaultThreads(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
-        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first ?? 1
-        return max(1, ProcessInfoCores.active / max(1, local))
+        max(1, ProcessInfoCores.active / max(1, localSize(environment: environment) ?? 1))
     }
 
     /// Whether gradient sums overlap the backward pass when neither `--overlap-gradients` nor
@@ -38,8 +37,12 @@ package struct Processes {
     /// the transfer (18% more images/s).
     package static func defaultOverlap(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         guard let size = launchedSize(environment: environment), size > 1 else { return false }
-        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
-        return local.map { $0 < size } ?? false
+        return localSize(environment: environment).map { $0 < size } ?? false
+    }
+
+    /// How many of the job's processes the launcher started on this host (OpenMPI, MPICH).
+    private static func localSize(environment: [String: String]) -> Int? {
+        ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
     }
 
     /// Whether this executable was built with the MPI trait.

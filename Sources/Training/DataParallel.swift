@@ -128,17 +128,6 @@ package final class GradientReducer {
         return stopFlag[0] > 0
     }
 
-    /// Replaces every gradient by `sum over ranks of scale x gradient`, after the backward pass.
-    /// `scale` is the rank's share of the global batch for a mean loss (its gradient is a mean
-    /// over its shard), 1 for a summed loss. One process changes nothing (not even by a
-    /// multiplication by 1).
-    package func reduce(scale: Float) {
-        guard let pipeline else { return }
-        pipeline.begin(scale: scale)
-        pipeline.finished(from: 0)
-        pipeline.wait()
-    }
-
     /// The training step's gradient, the one code both the trainer and the gradient check run:
     /// forward, loss and backward of `network` on this rank's `shard` of a global batch of
     /// `batchCount` images, then the gradients summed over the ranks, so every rank holds the
@@ -155,18 +144,15 @@ package final class GradientReducer {
         figures[0] = Double(value) * (loss.reduction == .sum ? 1 : Double(labels.count))
         figures[1] = Double(loss.correctCount)
         communicator.allreduceSum(&figures)
-        if let pipeline {
-            pipeline.begin(scale: weight)
-            if pipeline.worker != nil {
-                _ = network.backwardReporting(loss.backward()) { pipeline.finished(from: $0) }
-            } else {
-                _ = network.backward(loss.backward())
-            }
-            pipeline.finished(from: 0)
-            pipeline.wait()
+        // Every gradient becomes `sum over ranks of weight x gradient`: bucket by bucket as the
+        // backward pass finishes them when overlapping, else all after it.
+        pipeline?.begin(scale: weight)
+        if let pipeline, pipeline.worker != nil {
+            _ = network.backwardReporting(loss.backward()) { pipeline.finished(from: $0) }
         } else {
             _ = network.backward(loss.backward())
         }
+        pipeline?.finish()
         return (figures[0], Int(figures[1]))
     }
 
@@ -184,7 +170,7 @@ package final class GradientReducer {
 /// the gradient values at flat positions `max(0, total - (j+1) B) ..< total - j B` (B =
 /// `bucketFloats`), so bucket 0 holds the last parameters' gradients, which the backward pass
 /// finishes first. The main thread calls `begin`, then `finished(from:)` as the backward pass
-/// goes and `wait()` at its end; each bucket is summed once, in order 0, 1, ..., on the worker
+/// goes and `finish()` at its end; each bucket is summed once, in order 0, 1, ..., on the worker
 /// thread when there is one, else on the caller's.
 private final class BucketPipeline: @unchecked Sendable {
     let parameters: [Parameter]
@@ -243,9 +229,10 @@ private final class BucketPipeline: @unchecked Sendable {
         }
     }
 
-    /// Returns when every bucket of the step is summed and unpacked.
-    func wait() {
-        precondition(launched == bucketCount, "GradientReducer: the backward pass did not finish every gradient")
+    /// Every gradient is final: hands over the remaining buckets and returns when every bucket
+    /// of the step is summed and unpacked.
+    func finish() {
+        finished(from: 0)
         guard worker != nil else { return }
         for _ in 0 ..< bucketCount { done.wait() }
     }
