@@ -196,13 +196,19 @@ public enum Benchmarks {
         return (net, x, labels, SoftmaxCrossEntropy(), SGD(parameters: net.namedParameters.map { $0.parameter }, momentum: 0.9))
     }
 
-    /// Where one training step's time goes: milliseconds per step by layer type and pass
-    /// ("Conv2d forward", "BatchNorm2d backward", ..., "loss", "optimizer"), in the order first
-    /// met, the mean over `steps` steps after one warm-up step, with the products in `precision`.
+    /// Where one training step's time goes: milliseconds per step by layer and pass, in the order
+    /// first met, the mean over `steps` steps after one warm-up step, with the products in
+    /// `precision`. Convolutions are named by shape ("Conv2d 64->256 15x15 forward"; the same
+    /// shape in several places adds up), their backward split into "weight gradient" and "input
+    /// gradient"; other layers by type ("BatchNorm2d backward"); then "loss" and "optimizer".
     ///
-    /// The children of the net run one by one, so the fusions `Sequential` makes (BN + ReLU,
-    /// ReLU + pool) do not happen here: a ReLU's share is what fusing saves, and the total is a
-    /// little above a fused step's. Containers (a residual block) count as one layer.
+    /// The children of the net run one by one, airbench's convolution groups opened up, so the
+    /// fusions `Sequential` makes (BN + ReLU, ReLU + pool) do not happen here: a ReLU's share is
+    /// what fusing saves, and the total is a little above a fused step's. Other containers (a
+    /// residual block) count as one layer. A convolution's backward runs twice, first without
+    /// its input gradient (timed as the weight gradient), then, after its forward pass again
+    /// (untimed), whole (its time less the first is the input gradient), so the weight gradients
+    /// add up twice: harmless for timing.
     public static func trainStepBreakdown(_ c: NetCase, precision: Precision = .fp32, steps: Int = 5,
                                           timing: Timing = .wall) throws -> [(part: String, milliseconds: Double)] {
         let (net, x, labels, loss, optimizer) = try trainingSetup(c)
@@ -216,16 +222,48 @@ public enum Benchmarks {
             add(part, now(timing) - start)
             return result
         }
-        let layers = net.children.map(\.layer)
+        let layers: [any Layer] = net.children.flatMap { entry -> [any Layer] in
+            if let group = entry.layer as? ConvGroup { return group.forwardOrder.map(\.layer) }
+            return [entry.layer]
+        }
+        var names = [String](repeating: "", count: layers.count)
+        var inputs = [Tensor](repeating: .empty, count: layers.count)
         Precision.with(precision) {
             for step in 0 ... steps {
                 if step == 1 { parts.removeAll() }  // step 0 warms up (sizes buffers, faults pages in)
                 var h = x
-                for layer in layers { h = timed("\(type(of: layer)) forward") { layer(h) } }
+                for (i, layer) in layers.enumerated() {
+                    if step == 0 {
+                        names[i] = layer is Conv2d
+                            ? "Conv2d \(h.shape[1])->\((layer as! Conv2d).outChannels) \(h.shape[2])x\(h.shape[3])"
+                            : "\(type(of: layer))"
+                    }
+                    if layer is Conv2d { inputs[i] = h }
+                    h = timed("\(names[i]) forward") { layer(h) }
+                }
                 var g = timed("loss") { _ = loss(h, labels: labels); return loss.backward() }
-                for layer in layers.reversed() { g = timed("\(type(of: layer)) backward") { layer.backward(g) } }
+                for (i, layer) in layers.enumerated().reversed() {
+                    if let conv = layer as? Conv2d, conv.computesInputGradient {
+                        let start = now(timing)
+                        conv.computesInputGradient = false
+                        _ = conv.backward(g)
+                        conv.computesInputGradient = true
+                        add("\(names[i]) weight gradient", now(timing) - start)
+                        _ = conv(inputs[i])  // backward forgets its input: give it again, untimed
+                        let whole = now(timing)
+                        g = conv.backward(g)
+                        add("\(names[i]) input gradient", now(timing) - whole)
+                    } else {
+                        g = timed("\(names[i]) backward") { layer.backward(g) }
+                    }
+                }
                 timed("optimizer") { optimizer.step(learningRate: 0.01) }
             }
+        }
+        // The input-gradient rows hold the whole backward so far: take the weight gradient out.
+        for i in parts.indices where parts[i].part.hasSuffix(" input gradient") {
+            let stem = parts[i].part.dropLast(" input gradient".count)
+            if let w = parts.first(where: { $0.part == stem + " weight gradient" }) { parts[i].milliseconds -= w.milliseconds }
         }
         return parts.map { ($0.part, $0.milliseconds / Double(steps)) }
     }

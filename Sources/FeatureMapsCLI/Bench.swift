@@ -112,10 +112,10 @@ public struct BenchCommand: ParsableCommand {
                     if !json {
                         let total = rows.reduce(0) { $0 + $1.milliseconds }
                         for row in rows {
-                            print(String(format: "breakdown %@ %@ %-22@ %8.2f ms %5.1f%%", c.name as NSString, p.rawValue as NSString,
+                            print(String(format: "breakdown %@ %@ %-36@ %8.2f ms %5.1f%%", c.name as NSString, p.rawValue as NSString,
                                          row.part as NSString, row.milliseconds, 100 * row.milliseconds / total))
                         }
-                        print(String(format: "breakdown %@ %@ %-22@ %8.2f ms", c.name as NSString, p.rawValue as NSString, "step" as NSString, total))
+                        print(String(format: "breakdown %@ %@ %-36@ %8.2f ms", c.name as NSString, p.rawValue as NSString, "step" as NSString, total))
                     }
                 }
             }

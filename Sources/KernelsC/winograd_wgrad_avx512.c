@@ -2,6 +2,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include "bf16_round.h"
 
 /* Floats between one position's block and the next beyond the block itself: the blocks are
    often a power of two long (32 KiB for 256 tiles x 32 channels), which would put the 16
@@ -15,18 +16,23 @@
 /* Geometry shared by the scratch size and the kernel: tiles, channel counts rounded up to
    whole vectors, and how many images are transformed before their products are summed. */
 typedef struct {
-    long th, tw, tiles;     /* 2x2 output tiles per image */
+    long th, tw, tiles;     /* 2x2 output tiles per image (bf16: tw rounded up to even) */
+    long pack;              /* tiles per stored value: 1 (fp32), 2 (bf16 pairs in 32-bit words) */
     long hpp, wpp;          /* padded channel-last input: 1 zero row/column before, enough after */
     long cp, op;            /* channels rounded up to 16 */
     long group;             /* images per transformed block */
     long rows;              /* tile rows per block when a block is part of one image */
-    long xT, dyT, v, z, du; /* floats of each scratch part */
+    long xT, dyT, v, z, du; /* floats (or 32-bit words) of each scratch part */
 } WinoPlan;
 
-static WinoPlan wino_plan(long inChannels, long outChannels, long height, long width) {
+static WinoPlan wino_plan(long inChannels, long outChannels, long height, long width, int bf16) {
     WinoPlan p;
     p.th = (height + 1) / 2;
     p.tw = (width + 1) / 2;
+    /* bf16 pairs two neighbouring tiles of a row in each word; past an odd count, a tile of zero
+       gradient (dY is zero there), which adds exactly nothing. */
+    if (bf16) p.tw += p.tw & 1;
+    p.pack = bf16 ? 2 : 1;
     p.tiles = p.th * p.tw;
     p.hpp = 2 * p.th + 2;
     p.wpp = 2 * p.tw + 2;
@@ -35,7 +41,7 @@ static WinoPlan wino_plan(long inChannels, long outChannels, long height, long w
     /* A block's transformed input and gradient (16 positions each) within WINO_BLOCK floats, so
        the transforms write them to L2 and the 16 products read them back from there: whole
        images when they fit, else some tile rows of one image. */
-    long perRow = 16 * p.tw * (p.cp + p.op);
+    long perRow = 16 * p.tw * (p.cp + p.op) / p.pack;
     p.rows = WINO_BLOCK / perRow;
     if (p.rows < 1) p.rows = 1;
     if (p.rows >= p.th) {
@@ -46,15 +52,15 @@ static WinoPlan wino_plan(long inChannels, long outChannels, long height, long w
     }
     p.xT = p.hpp * p.wpp * p.cp;
     p.dyT = 2 * p.th * 2 * p.tw * p.op;
-    p.v = 16 * (p.group * p.rows * p.tw * p.cp + WINO_SKEW);
-    p.z = 16 * (p.group * p.rows * p.tw * p.op + WINO_SKEW);
+    p.v = 16 * (p.group * p.rows * p.tw / p.pack * p.cp + WINO_SKEW);
+    p.z = 16 * (p.group * p.rows * p.tw / p.pack * p.op + WINO_SKEW);
     p.du = 16 * outChannels * p.cp;
     return p;
 }
 
 /* Each part starts on a 64-byte boundary: 16 floats of slack per part, 16 for the base. */
-long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width) {
-    WinoPlan p = wino_plan(inChannels, outChannels, height, width);
+long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width, int bf16) {
+    WinoPlan p = wino_plan(inChannels, outChannels, height, width, bf16);
     return p.xT + p.dyT + p.v + p.z + p.du + 6 * 16;
 }
 
@@ -122,16 +128,30 @@ static void gradient_transform(const WinoPlan *p, const float *dyT, long ty0, lo
         }
 }
 
+/* The R x VC accumulators of a product tile: u's rows i < R, vectors k < VC. */
+__attribute__((target("avx512f"), always_inline))
+static inline void load_accumulators(__m512 acc[16][4], const float *u, long ldu, const int VC, const int R) {
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++)
+#pragma clang loop unroll(full)
+        for (int k = 0; k < VC; k++) acc[i][k] = _mm512_loadu_ps(u + i * ldu + 16 * k);
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void store_accumulators(__m512 acc[16][4], float *u, long ldu, const int VC, const int R) {
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++)
+#pragma clang loop unroll(full)
+        for (int k = 0; k < VC; k++) _mm512_storeu_ps(u + i * ldu + 16 * k, acc[i][k]);
+}
+
 /* u[i][16k + lane] += sum_t z[t*ldz + i] * v[t*ldv + 16k + lane] for i < R, k < VC: R x VC
    accumulators over the whole block of tiles, per tile VC loads and R broadcasts. */
 __attribute__((target("avx512f"), always_inline))
 static inline void product_tile(long tiles, const float *v, long ldv, const float *z, long ldz,
                                 float *u, long ldu, const int VC, const int R) {
     __m512 acc[16][4];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < R; i++)
-#pragma clang loop unroll(full)
-        for (int k = 0; k < VC; k++) acc[i][k] = _mm512_loadu_ps(u + i * ldu + 16 * k);
+    load_accumulators(acc, u, ldu, VC, R);
     for (long t = 0; t < tiles; t++) {
         __m512 vv[4];
 #pragma clang loop unroll(full)
@@ -144,10 +164,7 @@ static inline void product_tile(long tiles, const float *v, long ldv, const floa
             for (int k = 0; k < VC; k++) acc[i][k] = _mm512_fmadd_ps(b, vv[k], acc[i][k]);
         }
     }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < R; i++)
-#pragma clang loop unroll(full)
-        for (int k = 0; k < VC; k++) _mm512_storeu_ps(u + i * ldu + 16 * k, acc[i][k]);
+    store_accumulators(acc, u, ldu, VC, R);
 }
 
 typedef void (*ProductKernel)(long, const float *, long, const float *, long, float *, long);
@@ -174,6 +191,118 @@ WG_R6(4)
 static const ProductKernel productKernels[4][16] = {{WG_P16(1)}, {WG_P12(2)}, {WG_P8(3)}, {WG_P6(4)}};
 static const int productRows[4] = {16, 12, 8, 6};
 
+/* bf16: two tiles' values in one 32-bit word, the even tile in the low half (VDPBF16PS sums a
+   lane's two products, so a word's pair is two consecutive steps of the sum over tiles). */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i pair_bf16(__m512 even, __m512 odd) {
+    return _mm512_or_si512(bf16_round16(odd), _mm512_srli_epi32(bf16_round16(even), 16));
+}
+
+/* input_transform for the tile pairs (tx, tx + 1) of a row, tx even: the two 4x4 patches share
+   two columns, so six columns of the column pass serve both. */
+__attribute__((target("avx512f")))
+static void input_transform_bf16(const WinoPlan *p, const float *xT, long ty0, long ty1, uint32_t *v, long pairBase, long ldp) {
+    const long cp = p->cp, vectors = cp / 16;
+    for (long ty = ty0; ty < ty1; ty++)
+        for (long tx = 0; tx < p->tw; tx += 2) {
+            const float *d0 = xT + ((2 * ty) * p->wpp + 2 * tx) * cp;
+            uint32_t *out = v + (pairBase + ((ty - ty0) * p->tw + tx) / 2) * cp;
+            for (long k = 0; k < vectors; k++) {
+                __m512 t[4][6];
+                for (int s = 0; s < 6; s++) {
+                    __m512 d[4];
+                    for (int r = 0; r < 4; r++) d[r] = _mm512_loadu_ps(d0 + (r * p->wpp + s) * cp + 16 * k);
+                    t[0][s] = _mm512_sub_ps(d[0], d[2]);
+                    t[1][s] = _mm512_add_ps(d[1], d[2]);
+                    t[2][s] = _mm512_sub_ps(d[2], d[1]);
+                    t[3][s] = _mm512_sub_ps(d[1], d[3]);
+                }
+                for (int i = 0; i < 4; i++) {
+                    uint32_t *o = out + 16 * k + (4 * i) * ldp;
+                    const __m512 *a = t[i], *b = t[i] + 2;
+                    _mm512_storeu_si512(o, pair_bf16(_mm512_sub_ps(a[0], a[2]), _mm512_sub_ps(b[0], b[2])));
+                    _mm512_storeu_si512(o + ldp, pair_bf16(_mm512_add_ps(a[1], a[2]), _mm512_add_ps(b[1], b[2])));
+                    _mm512_storeu_si512(o + 2 * ldp, pair_bf16(_mm512_sub_ps(a[2], a[1]), _mm512_sub_ps(b[2], b[1])));
+                    _mm512_storeu_si512(o + 3 * ldp, pair_bf16(_mm512_sub_ps(a[1], a[3]), _mm512_sub_ps(b[1], b[3])));
+                }
+            }
+        }
+}
+
+/* gradient_transform for the tile pairs (tx, tx + 1) of a row, tx even. */
+__attribute__((target("avx512f")))
+static void gradient_transform_bf16(const WinoPlan *p, const float *dyT, long ty0, long ty1, uint32_t *z, long pairBase, long ldp) {
+    const long op = p->op, vectors = op / 16, row = 2 * p->tw * op;
+    const __m512 zero = _mm512_setzero_ps();
+    for (long ty = ty0; ty < ty1; ty++)
+        for (long tx = 0; tx < p->tw; tx += 2) {
+            const float *g0 = dyT + (2 * ty) * row + 2 * tx * op;
+            uint32_t *out = z + (pairBase + ((ty - ty0) * p->tw + tx) / 2) * op;
+            for (long k = 0; k < vectors; k++) {
+                __m512 r0[2][4], r1[2][4];
+                for (int h = 0; h < 2; h++) {
+                    const float *g = g0 + 2 * h * op + 16 * k;
+                    __m512 a = _mm512_loadu_ps(g), b = _mm512_loadu_ps(g + op);
+                    __m512 c = _mm512_loadu_ps(g + row), e = _mm512_loadu_ps(g + row + op);
+                    r0[h][0] = a; r0[h][1] = _mm512_add_ps(a, b); r0[h][2] = _mm512_sub_ps(a, b); r0[h][3] = _mm512_sub_ps(zero, b);
+                    r1[h][0] = c; r1[h][1] = _mm512_add_ps(c, e); r1[h][2] = _mm512_sub_ps(c, e); r1[h][3] = _mm512_sub_ps(zero, e);
+                }
+                uint32_t *o = out + 16 * k;
+                for (int j = 0; j < 4; j++) {
+                    _mm512_storeu_si512(o + j * ldp, pair_bf16(r0[0][j], r0[1][j]));
+                    _mm512_storeu_si512(o + (4 + j) * ldp, pair_bf16(_mm512_add_ps(r0[0][j], r1[0][j]), _mm512_add_ps(r0[1][j], r1[1][j])));
+                    _mm512_storeu_si512(o + (8 + j) * ldp, pair_bf16(_mm512_sub_ps(r0[0][j], r1[0][j]), _mm512_sub_ps(r0[1][j], r1[1][j])));
+                    _mm512_storeu_si512(o + (12 + j) * ldp, pair_bf16(_mm512_sub_ps(zero, r1[0][j]), _mm512_sub_ps(zero, r1[1][j])));
+                }
+            }
+        }
+}
+
+#define WB_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+/* product_tile over tile pairs: per pair VC loads of V's words, R broadcasts of Z's words,
+   R*VC VDPBF16PS (fp32 sums, two tiles a step). */
+WB_TARGET __attribute__((always_inline))
+static inline void product_tile_bf16(long pairs, const uint32_t *v, long ldv, const uint32_t *z, long ldz,
+                                     float *u, long ldu, const int VC, const int R) {
+    __m512 acc[16][4];
+    load_accumulators(acc, u, ldu, VC, R);
+    for (long t = 0; t < pairs; t++) {
+        __m512bh vv[4];
+#pragma clang loop unroll(full)
+        for (int k = 0; k < VC; k++) vv[k] = (__m512bh)_mm512_loadu_si512(v + t * ldv + 16 * k);
+        const uint32_t *zt = z + t * ldz;
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            __m512bh b = (__m512bh)_mm512_set1_epi32((int)zt[i]);
+#pragma clang loop unroll(full)
+            for (int k = 0; k < VC; k++) acc[i][k] = _mm512_dpbf16_ps(acc[i][k], b, vv[k]);
+        }
+    }
+    store_accumulators(acc, u, ldu, VC, R);
+}
+
+typedef void (*ProductKernelBF16)(long, const uint32_t *, long, const uint32_t *, long, float *, long);
+
+#define WB_FN(VC, R) \
+WB_TARGET static void product_bf16_##VC##_##R(long n, const uint32_t *v, long ldv, const uint32_t *z, long ldz, float *u, long ldu) { \
+    product_tile_bf16(n, v, ldv, z, ldz, u, ldu, VC, R); \
+}
+#define WB_R6(VC) WB_FN(VC, 1) WB_FN(VC, 2) WB_FN(VC, 3) WB_FN(VC, 4) WB_FN(VC, 5) WB_FN(VC, 6)
+#define WB_R8(VC) WB_R6(VC) WB_FN(VC, 7) WB_FN(VC, 8)
+#define WB_R12(VC) WB_R8(VC) WB_FN(VC, 9) WB_FN(VC, 10) WB_FN(VC, 11) WB_FN(VC, 12)
+#define WB_R16(VC) WB_R12(VC) WB_FN(VC, 13) WB_FN(VC, 14) WB_FN(VC, 15) WB_FN(VC, 16)
+WB_R16(1)
+WB_R12(2)
+WB_R8(3)
+WB_R6(4)
+
+#define WB_P6(VC) product_bf16_##VC##_1, product_bf16_##VC##_2, product_bf16_##VC##_3, product_bf16_##VC##_4, product_bf16_##VC##_5, product_bf16_##VC##_6
+#define WB_P8(VC) WB_P6(VC), product_bf16_##VC##_7, product_bf16_##VC##_8
+#define WB_P12(VC) WB_P8(VC), product_bf16_##VC##_9, product_bf16_##VC##_10, product_bf16_##VC##_11, product_bf16_##VC##_12
+#define WB_P16(VC) WB_P12(VC), product_bf16_##VC##_13, product_bf16_##VC##_14, product_bf16_##VC##_15, product_bf16_##VC##_16
+static const ProductKernelBF16 productKernelsBF16[4][16] = {{WB_P16(1)}, {WB_P12(2)}, {WB_P8(3)}, {WB_P6(4)}};
+
 /* Cache lines [first, end) of two byte ranges taken one after the other: the next images'
    input and output gradient, fetched into L2 while the products run, so that transposing them
    does not wait for memory. */
@@ -191,7 +320,8 @@ static void prefetch_some(Ahead *ahead, long lines) {
     ahead->first = stop;
 }
 
-/* du[p] (O x Cp) += Z[p] (tiles x O)^T * V[p] (tiles x Cp) for the 16 positions. */
+/* du[p] (O x Cp) += Z[p] (tiles x O)^T * V[p] (tiles x Cp) for the 16 positions; bf16: `tiles`
+   counts tile pairs (32-bit words of two bf16 values). */
 __attribute__((target("avx512f")))
 static void accumulate_products(const WinoPlan *p, long outChannels, long tiles, const float *v, long ldv,
                                 const float *z, long ldz, float *du, Ahead *ahead) {
@@ -207,7 +337,11 @@ static void accumulate_products(const WinoPlan *p, long outChannels, long tiles,
             for (long o0 = 0; o0 < outChannels; o0 += rows) {
                 const int r = outChannels - o0 < rows ? (int)(outChannels - o0) : rows;
                 prefetch_some(ahead, perCall);
-                productKernels[vc - 1][r - 1](tiles, vp + 16 * k0, cp, zp + o0, op, up + o0 * cp + 16 * k0, cp);
+                if (p->pack == 2)
+                    productKernelsBF16[vc - 1][r - 1](tiles, (const uint32_t *)vp + 16 * k0, cp, (const uint32_t *)zp + o0, op,
+                                                      up + o0 * cp + 16 * k0, cp);
+                else
+                    productKernels[vc - 1][r - 1](tiles, vp + 16 * k0, cp, zp + o0, op, up + o0 * cp + 16 * k0, cp);
             }
         }
     }
@@ -239,8 +373,8 @@ static void kernel_gradient(long outChannels, long inChannels, long cp, const fl
 
 __attribute__((target("avx512f")))
 void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
-                          const float *x, const float *dy, float *scratch, float *dw) {
-    WinoPlan p = wino_plan(inChannels, outChannels, height, width);
+                          const float *x, const float *dy, float *scratch, float *dw, int bf16) {
+    WinoPlan p = wino_plan(inChannels, outChannels, height, width, bf16);
     float *xT = align64(scratch);
     float *dyT = align64(xT + p.xT);
     float *v = align64(dyT + p.dyT);
@@ -253,7 +387,7 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
     const long plane = height * width;
     for (long n0 = 0; n0 < images; n0 += p.group) {
         const long nb = images - n0 < p.group ? images - n0 : p.group;
-        const long ldv = nb * p.rows * p.tw * p.cp + WINO_SKEW, ldz = nb * p.rows * p.tw * p.op + WINO_SKEW;
+        const long ldv = nb * p.rows * p.tw / p.pack * p.cp + WINO_SKEW, ldz = nb * p.rows * p.tw / p.pack * p.op + WINO_SKEW;
         const long n1 = n0 + nb, nbNext = images - n1 < p.group ? images - n1 : p.group;
         Ahead ahead = {(const char *)(x + n1 * inChannels * plane), (const char *)(dy + n1 * outChannels * plane),
                        nbNext * inChannels * plane / 16, nbNext * outChannels * plane / 16, 0, 0};
@@ -267,17 +401,22 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
                     const float *dyn = dy + (n0 + n) * outChannels * plane;
                     for (long y = 0; y < height; y++)
                         fm_transpose_avx512(xn + y * width, inChannels, width, plane, xT + ((y + 1) * p.wpp + 1) * p.cp, p.cp);
-                    /* At an even width dyT's rows follow one another with no gap: one transpose. */
-                    if (width % 2 == 0)
+                    /* When dyT's rows are the image's width they follow one another with no gap: one transpose. */
+                    if (2 * p.tw == width)
                         fm_transpose_avx512(dyn, outChannels, plane, plane, dyT, p.op);
                     else
                         for (long y = 0; y < height; y++)
                             fm_transpose_avx512(dyn + y * width, outChannels, width, plane, dyT + y * 2 * p.tw * p.op, p.op);
                 }
-                input_transform(&p, xT, ty0, ty1, v, n * p.tiles, ldv);
-                gradient_transform(&p, dyT, ty0, ty1, z, n * p.tiles, ldz);
+                if (bf16) {
+                    input_transform_bf16(&p, xT, ty0, ty1, (uint32_t *)v, n * p.tiles / 2, ldv);
+                    gradient_transform_bf16(&p, dyT, ty0, ty1, (uint32_t *)z, n * p.tiles / 2, ldz);
+                } else {
+                    input_transform(&p, xT, ty0, ty1, v, n * p.tiles, ldv);
+                    gradient_transform(&p, dyT, ty0, ty1, z, n * p.tiles, ldz);
+                }
             }
-            accumulate_products(&p, outChannels, nb * (ty1 - ty0) * p.tw, v, ldv, z, ldz, du, &ahead);
+            accumulate_products(&p, outChannels, nb * (ty1 - ty0) * p.tw / p.pack, v, ldv, z, ldz, du, &ahead);
         }
     }
     kernel_gradient(outChannels, inChannels, p.cp, du, dw);
@@ -286,8 +425,8 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
 #else
 
 void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
-                          const float *x, const float *dy, float *scratch, float *dw) {
-    (void)images; (void)inChannels; (void)outChannels; (void)height; (void)width; (void)x; (void)dy;
+                          const float *x, const float *dy, float *scratch, float *dw, int bf16) {
+    (void)bf16; (void)images; (void)inChannels; (void)outChannels; (void)height; (void)width; (void)x; (void)dy;
     (void)scratch; (void)dw;
 }
 

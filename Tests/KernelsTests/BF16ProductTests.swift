@@ -112,7 +112,7 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
 @Test func bf16KeepsFP32WithoutAMX() {
     // Conv2dDispatch.choose: with AVX-512 but no AMX every pass keeps the fp32 plan (measured
     // faster than bf16Im2col on AVX512-BF16), except that with AVX512-BF16 the Winograd forward
-    // and input gradient become winogradF2BF16; with AMX, and without AVX-512, every pass is bf16Im2col.
+    // and input gradient become winogradF2BF16 and the Winograd weight gradient its bf16 form; with AMX, and without AVX-512, every pass is bf16Im2col.
     let layer4 = Conv2dGeometry(input: [128, 64, 16, 16], weight: [64, 64, 3, 3], stride: 1, padding: 1)
     let layer1 = Conv2dGeometry(input: [128, 3, 32, 32], weight: [32, 3, 3, 3], stride: 1, padding: 1)
     let seed2 = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
@@ -126,6 +126,7 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
                 if [.flippedKernel(.winogradF2), .flippedKernel(.winogradF4)].contains(expected.inputGradient) {
                     expected.inputGradient = .flippedKernel(.winogradF2BF16)
                 }
+                if expected.weightGradient == .winogradF2 { expected.weightGradient = .winogradF2BF16 }
             }
             #expect(Conv2dDispatch.choose(g, cpu: cpu, precision: .bf16) == expected, "\(g) \(cpu)")
         }
@@ -148,7 +149,8 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
             && scratch.lastInputGradient == chosen.inputGradient)
     #expect(CPUFeatures.enabled.avx512 != (scratch.lastForward == .bf16Im2col) || CPUFeatures.enabled.bf16Path == .amx)
     if CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.bf16Path != .amx {
-        #expect(scratch.lastForward == .winogradF2BF16 && scratch.lastInputGradient == .flippedKernel(.winogradF2BF16))
+        #expect(scratch.lastForward == .winogradF2BF16 && scratch.lastInputGradient == .flippedKernel(.winogradF2BF16)
+                && scratch.lastWeightGradient == .winogradF2BF16)
     }
     let amx = CPUFeatures(avx512: true, avx512bf16: true, amxTile: true, amxBF16: true)
     #expect(Conv2dDispatch.choose(layer4, cpu: amx, precision: .bf16) == bf16Everywhere)

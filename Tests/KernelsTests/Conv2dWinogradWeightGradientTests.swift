@@ -115,3 +115,100 @@ private func vggWeightGradientTimesSingleThreaded() {
     }
     print("vgg weight gradient, layers 2-6: \(String(format: "%.2f", total)) ms")
 }
+
+// bf16 (`winogradF2BF16`): V = B^T d B and Z = A dY A^T are computed in fp32 and rounded to bf16
+// as they are written, and dU[p][o][c] = sum_t Z[p][o][t] V[p][c][t] runs on VDPBF16PS with fp32
+// sums; the fold dw = G^T dU G is fp32. Tolerance, derived: rounding changes Z and V by at most
+// v = 2^-8 of themselves, so each product by at most (2v + v^2) |Z| |V|, and the fold carries
+// these into each tap by
+//   E[o][c][i][j] = (2v + v^2) * sum_{a,b} |G[a][i]| |G[b][j]| * sum_t |Z[(a,b)][o][t]| |V[(a,b)][c][t]|
+// (every rounding in the same direction; computed per tap in Float64 below), plus fp32
+// Winograd's own 1e-5 of the largest entry (above).
+
+/// E above for the weight gradient of the 3x3 padding-1 convolution of x [N,C,H,W] with output
+/// gradient dy [N,O,H,W]: [O, C, 3, 3].
+func winogradBF16WeightGradientBound(_ x: Tensor, _ dy: Tensor) -> Tensor {
+    let bt: [[Double]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    let a: [[Double]] = [[1, 0], [1, 1], [1, -1], [0, -1]]
+    let gm: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+    let (batch, c, h, w, o) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], dy.shape[1])
+    var sums = [Double](repeating: 0, count: o * c * 16)  // sum_t |Z| |V| per (o, c, position)
+    var v = [Double](repeating: 0, count: c * 16), z = [Double](repeating: 0, count: o * 16)
+    for img in 0..<batch { for ty in stride(from: 0, to: h, by: 2) { for tx in stride(from: 0, to: w, by: 2) {
+        for ch in 0..<c {
+            for i in 0..<4 { for j in 0..<4 {
+                var s = 0.0
+                for k in 0..<4 { for l in 0..<4 {
+                    let yy = ty - 1 + k, xx = tx - 1 + l
+                    guard yy >= 0 && yy < h && xx >= 0 && xx < w else { continue }
+                    s += bt[i][k] * Double(x[img, ch, yy, xx]) * bt[j][l]
+                }}
+                v[ch * 16 + i * 4 + j] = abs(s)
+            }}
+        }
+        for oc in 0..<o {
+            for i in 0..<4 { for j in 0..<4 {
+                var s = 0.0
+                for k in 0..<2 { for l in 0..<2 where ty + k < h && tx + l < w {
+                    s += a[i][k] * Double(dy[img, oc, ty + k, tx + l]) * a[j][l]
+                }}
+                z[oc * 16 + i * 4 + j] = abs(s)
+            }}
+        }
+        for oc in 0..<o { for ch in 0..<c { for p in 0..<16 { sums[(oc * c + ch) * 16 + p] += z[oc * 16 + p] * v[ch * 16 + p] } } }
+    }}}
+    let unit = 0x1p-8, factor = 2 * unit + unit * unit
+    var bound = Tensor(shape: [o, c, 3, 3])
+    for oc in 0..<o { for ch in 0..<c { for i in 0..<3 { for j in 0..<3 {
+        var e = 0.0
+        for p in 0..<4 { for q in 0..<4 { e += abs(gm[p][i]) * abs(gm[q][j]) * sums[(oc * c + ch) * 16 + p * 4 + q] } }
+        bound[oc, ch, i, j] = Float(factor * e)
+    }}}}
+    return bound
+}
+
+@Test(.enabled(if: CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.avx512,
+               "the bf16 Winograd weight gradient needs AVX512-BF16, which this CPU (or FEATUREMAPS_CPU) lacks"),
+      arguments: winogradWeightGradientCases.indices)
+func winogradBF16WeightGradientWithinTheDerivedBound(_ index: Int) {
+    let (n, c, h, w, o) = winogradWeightGradientCases[index]
+    var rng = SeededGenerator(seed: UInt64(4300 + index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+    let dy = randomTensor([n, o, h, w], &rng)
+    var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .winogradF2BF16)) {
+        conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                       gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+    }
+    #expect(scratch.lastWeightGradient == .winogradF2BF16)
+    let expected = referenceConv2dGradients(x, weight, dy, stride: 1, padding: 1).dw
+    let bound = winogradBF16WeightGradientBound(x, dy)
+    let largest = expected.storage.map { abs($0) }.max() ?? 0
+    var worst: Float = 0, beyondFP32 = false
+    for i in 0..<dw.count {
+        let err = abs(dw.storage[i] - expected.storage[i])
+        worst = max(worst, err / (bound.storage[i] + 1e-5 * largest))
+        beyondFP32 = beyondFP32 || err > 1e-5 * largest
+    }
+    #expect(worst <= 1, "error / derived bound \(worst) for \(winogradWeightGradientCases[index])")
+    // The products really were rounded: some tap is further off than fp32 Winograd may be.
+    #expect(beyondFP32, "no error past fp32 Winograd's for \(winogradWeightGradientCases[index])")
+}
+
+/// bf16 keeps the fp32 path's promises: the same bits for the same inputs and thread count with
+/// reused or fresh scratch, and no allocation once the scratch is sized.
+@Test(.enabled(if: CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.avx512,
+               "the bf16 Winograd weight gradient needs AVX512-BF16, which this CPU (or FEATUREMAPS_CPU) lacks"))
+func winogradBF16WeightGradientIsBitIdentical() {
+    Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .winogradF2BF16)) {
+        winogradWeightGradientSteps(countAllocations: false)
+    }
+}
+
+@Test(.enabled(if: CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.avx512 && allocation_counter_installed() == 1,
+               "needs AVX512-BF16 and the allocation counter"))
+func winogradBF16WeightGradientDoesNotAllocate() {
+    Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .winogradF2BF16)) {
+        winogradWeightGradientSteps(countAllocations: true)
+    }
+}

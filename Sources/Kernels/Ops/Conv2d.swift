@@ -115,8 +115,9 @@ public func conv2dBackward(
                                        gradWeight: gradWeight, gradInput: nil, precision: precision, scratch: &scratch)
                 }
             }
-        case .winogradF2:
-            convWinogradWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
+        case .winogradF2, .winogradF2BF16:
+            convWinogradWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
+                                       bf16: plan.weightGradient == .winogradF2BF16, scratch: &scratch)
         case .broadcast:
             convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         case .vectorDot:

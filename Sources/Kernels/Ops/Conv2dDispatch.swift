@@ -32,6 +32,10 @@ package enum ConvForwardMethod: String, Sendable, CaseIterable {
 package enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     /// Winograd F(2x2, 3x3) (Conv2dWinogradWeightGradient.swift); AVX-512, 3x3, stride 1, padding 1.
     case winogradF2
+    /// bf16: Winograd F(2x2, 3x3) with the transformed input and output gradient rounded to bf16
+    /// as the transforms write them, VDPBF16PS products, fp32 sums (winograd_wgrad_avx512.c);
+    /// AVX512-BF16.
+    case winogradF2BF16
     /// Taps of one input channel in registers, inputs broadcast (Conv2dVectorDirect.swift);
     /// AVX-512, stride 1, square 3x3 or 5x5.
     case broadcast
@@ -227,6 +231,7 @@ package enum Conv2dDispatch {
                 if plan.inputGradient == .flippedKernel(.winogradF2) || plan.inputGradient == .flippedKernel(.winogradF4) {
                     plan.inputGradient = .flippedKernel(.winogradF2BF16)
                 }
+                if plan.weightGradient == .winogradF2 { plan.weightGradient = .winogradF2BF16 }
                 return plan
             }
             let inputGradient: ConvInputGradientMethod = g.inputGradientIsFlippedConvolution
@@ -278,6 +283,7 @@ package enum Conv2dDispatch {
     public static func supports(_ method: ConvWeightGradientMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
         switch method {
         case .winogradF2: return cpu.avx512 && g.isWinograd3x3
+        case .winogradF2BF16: return cpu.avx512bf16 && g.isWinograd3x3
         case .broadcast:
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
                 && (g.kernelHeight == 3 || g.kernelHeight == 5)

@@ -11,18 +11,21 @@ import KernelsC
 /// Overwrites `gradWeight` ([O, C*9]) with the weight gradient of a 3x3 stride-1 padding-1
 /// convolution, on AVX-512 (`Conv2dDispatch` decides when: at least 16 input and output
 /// channels and C * O >= 512, as the transforms' work grows with C + O and the products' with C * O).
+/// When `bf16` (AVX512-BF16), the transformed input and output gradient are rounded to bf16 and
+/// the products run on VDPBF16PS, two tiles per step, with fp32 sums.
 func convWinogradWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-                                gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+                                gradWeight: UnsafeMutablePointer<Float>, bf16: Bool = false,
+                                scratch: inout Conv2dScratch) {
     require(g.isWinograd3x3, "conv2d: the Winograd weight gradient is for 3x3 stride-1 padding-1 convolutions, not \(g)")
     let threads = convThreads(g.batch)
-    let slice = fm_wino_wgrad_scratch_floats(g.inChannels, g.outChannels, g.height, g.width)
+    let slice = fm_wino_wgrad_scratch_floats(g.inChannels, g.outChannels, g.height, g.width, bf16 ? 1 : 0)
     scratch.winogradWeightGradient.growScratch(to: slice * threads)
     let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * g.outPlane
     scratch.winogradWeightGradient.withUnsafeMutableBufferPointer { sp in
         convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
             fm_wino_wgrad_avx512(images.count, g.inChannels, g.outChannels, g.height, g.width,
                                  input + images.lowerBound * imageIn, gradOutput + images.lowerBound * imageOut,
-                                 sp.baseAddress! + t * slice, dwThread)
+                                 sp.baseAddress! + t * slice, dwThread, bf16 ? 1 : 0)
         }
     }
 }

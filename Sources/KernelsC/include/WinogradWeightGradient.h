@@ -11,13 +11,18 @@
    to 4x4), and dL/dg = G^T (dL/dU) G. Per tile and (o, c): 16 multiply-adds instead of 36.
    Tiles past an odd edge are partial: dY is zero there.
 
+   bf16 (call only after fm_cpu_features() reported AVX512-BF16): V and Z are rounded to bf16
+   (as roundedToBF16 does) as the transforms write them, two neighbouring tiles of a row per
+   32-bit word, and the products run on VDPBF16PS with fp32 sums; a row of an odd number of
+   tiles gets one of zero gradient. The 3x3 fold and every sum across tiles stay fp32.
+
    Floats of scratch one call needs (64-byte alignment is done inside). */
-long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width);
+long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width, int bf16);
 
 /* dw[o][c*9 + i*3 + j] = sum over `images` images of the weight gradient, overwritten (zero when
    images == 0). x: [images][inChannels][height][width], dy: [images][outChannels][height][width].
    The images are summed in a fixed order, so the result depends only on the inputs. */
 void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
-                          const float *x, const float *dy, float *scratch, float *dw);
+                          const float *x, const float *dy, float *scratch, float *dw, int bf16);
 
 #endif
