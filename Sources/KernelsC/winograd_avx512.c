@@ -289,6 +289,44 @@ WG_TARGET static void output_planes(const float *m, long pstride, long ldv, long
     }
 }
 
+/* The same for narrow planes (tw < 16: a tile row would fill a quarter or half of a vector):
+   vectors along 16 consecutive tiles of the segment, which span several tile rows; each run of
+   one tile row's outputs is a masked store at a base shifted so that its first lane lands on
+   the row's first column (masked-off lanes are neither written nor faulted). */
+WG_TARGET static void output_packed(const float *m, long pstride, long ldv, long outChannels, const float *bias,
+                                    long h, long w, long ty0, long seg, float *image) {
+    const long tw = (w + 1) / 2, plane = h * w, tiles = seg * tw;
+    const __m512i lo = WG_INTERLEAVE_LO, hi = WG_INTERLEAVE_HI;
+    for (long o = 0; o < outChannels; o++) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        const float *src = m + o * ldv;
+        float *out = image + o * plane + 2 * ty0 * w;
+        for (long t0 = 0; t0 < tiles; t0 += 16) {
+            const __mmask16 lanes = first_lanes(tiles - t0);
+            __m512 q[16], y00, y01, y10, y11;
+#pragma clang loop unroll(full)
+            for (int p = 0; p < 16; p++) q[p] = _mm512_maskz_loadu_ps(lanes, src + p * pstride + t0);
+            tile_outputs(q, b, &y00, &y01, &y10, &y11);
+            const __m512 even[2] = {_mm512_permutex2var_ps(y00, lo, y01), _mm512_permutex2var_ps(y00, hi, y01)};
+            const __m512 odd[2] = {_mm512_permutex2var_ps(y10, lo, y11), _mm512_permutex2var_ps(y10, hi, y11)};
+            /* Half hf holds tiles k0 ..< k0 + 8, two lanes (left, right output) each. */
+            for (int hf = 0; hf < 2; hf++) {
+                const long k0 = t0 + 8 * hf, kEnd = k0 + 8 < tiles ? k0 + 8 : tiles;
+                for (long k = k0; k < kEnd;) {
+                    const long r = k / tw, tx = k % tw;
+                    const long runEnd = (r + 1) * tw < kEnd ? (r + 1) * tw : kEnd;
+                    const long first = 2 * (k - k0), columns = 2 * (runEnd - k) < w - 2 * tx ? 2 * (runEnd - k) : w - 2 * tx;
+                    const __mmask16 mask = (__mmask16)(((1u << columns) - 1u) << first);
+                    float *row = out + 2 * r * w + 2 * tx - first;
+                    _mm512_mask_storeu_ps(row, mask, even[hf]);
+                    if (2 * (ty0 + r) + 1 < h) _mm512_mask_storeu_ps(row + w, mask, odd[hf]);
+                    k = runEnd;
+                }
+            }
+        }
+    }
+}
+
 WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
                                      long h, long w, long firstRow, long rows, float *y) {
     const long th = (h + 1) / 2, tw = (w + 1) / 2, plane = h * w, pstride = opad * ldv;
@@ -298,6 +336,8 @@ WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long o
         float *image = y + n * outChannels * plane;
         if ((w == 8 || w == 16 || w == 32) && h % 2 == 0 && (seg * tw) % 16 == 0)
             output_planes(m + r * tw, pstride, ldv, outChannels, bias, w, ty, seg, image, plane);
+        else if (tw < 16)
+            output_packed(m + r * tw, pstride, ldv, outChannels, bias, h, w, ty, seg, image);
         else
             output_rows(m + r * tw, pstride, ldv, outChannels, bias, h, w, ty, seg, image);
         r += seg;

@@ -24,6 +24,8 @@ let winogradCases: [(Int, Int, Int, Int, Int)] = [
     (1, 16, 7, 9, 16), (2, 17, 5, 5, 17), (3, 32, 1, 1, 32), (5, 48, 9, 7, 20), (2, 16, 3, 4, 128),
     (1, 128, 8, 8, 128), (4, 32, 16, 16, 64), (2, 32, 32, 32, 32), (2, 64, 8, 8, 128), (1, 16, 35, 38, 9),
     (2, 8, 6, 5, 12), (2, 64, 17, 18, 24),
+    // airbench's odd planes, whose outputs are stored 16 tiles (several tile rows) at a time.
+    (3, 32, 15, 15, 24), (6, 16, 7, 7, 16),
     // Photo-wide rows, where the row buffers hold the fewest tile rows per segment: 512 (the
     // widest the path takes), 301 (odd, partial last tiles) and 513 (past it: the vector direct
     // kernel). 9 filters, as 8 or fewer on rows this long take the direct loops.
