@@ -1,4 +1,5 @@
 #include "WinogradKernels.h"
+#include "bf16_round.h"
 
 /* Winograd F(2x2, 3x3): the formulas are in WinogradKernels.h; the Swift side
    (Sources/Kernels/Ops/Conv2dWinograd.swift) sizes the blocks and threads. The weight transform
@@ -63,65 +64,111 @@ static inline __mmask16 first_lanes(long count) {
 /* Floats of each of the input transform's two row buffers (16 KiB of stack each). */
 #define WG_ROW_BUFFER 4096
 
-/* The input transform of tile rows ty0 ..< ty0 + seg of one image, into v + t (t = (ty - ty0)*tw + tx).
-   Pass 1 multiplies each input row the tiles read by B on the right (even/odd lanes of two loads
-   give the four columns of 16 tiles) into hb[k][parity][m][tx], padded row 2*ty0 + 2m + parity;
-   pass 2 combines four rows per tile with vectors along consecutive tiles, which for narrow
-   planes span several tile rows, so the vectors are full whatever the width. */
+/* Pass 1 of the input transform of tile rows ty0 ..< ty0 + seg of one channel `src`: each input
+   row the tiles read multiplied by B on the right (even/odd lanes of two loads give the four
+   columns of 16 tiles) into hb[k][parity][m][tx], padded row 2*ty0 + 2m + parity. */
+WG_TARGET static inline void input_rows(const float *src, long h, long w, long ty0, long mrows, float *hb) {
+    const long tw = (w + 1) / 2, parity = mrows * tw, kstride = 2 * parity;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (long t0 = 0; t0 < tw; t0 += 16) {
+        const __mmask16 lanes = first_lanes(tw - t0);
+        const long s = 2 * t0 - 1;
+        const __mmask16 ma0 = row_mask(s, w), ma1 = row_mask(s + 16, w);
+        const __mmask16 mb0 = row_mask(s + 2, w), mb1 = row_mask(s + 18, w);
+        for (long yy = 0; yy < 2 * mrows; yy++) {
+            const long y = 2 * ty0 + yy - 1;
+            float *dst = hb + (yy & 1) * parity + (yy >> 1) * tw + t0;
+            if (y < 0 || y >= h) {
+                for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, _mm512_setzero_ps());
+                continue;
+            }
+            const float *row = src + y * w + s;
+            __m512 a0 = _mm512_maskz_loadu_ps(ma0, row), a1 = _mm512_maskz_loadu_ps(ma1, row + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(mb0, row + 2), b1 = _mm512_maskz_loadu_ps(mb1, row + 18);
+            __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
+            __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
+            __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
+            __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
+            _mm512_mask_storeu_ps(dst, lanes, _mm512_sub_ps(d0, d2));
+            _mm512_mask_storeu_ps(dst + kstride, lanes, _mm512_add_ps(d1, d2));
+            _mm512_mask_storeu_ps(dst + 2 * kstride, lanes, _mm512_sub_ps(d2, d1));
+            _mm512_mask_storeu_ps(dst + 3 * kstride, lanes, _mm512_sub_ps(d1, d3));
+        }
+    }
+}
+
+/* Pass 2 for 16 tiles t ..< t + 16 (lanes `lanes`) and k: tile t reads padded rows 2ty .. 2ty+3,
+   hb even/odd at m = ty and ty + 1 (t and t + tw); the four positions 4i + k, i < 4. */
+WG_TARGET static inline void input_columns(const float *hb, long parity, long tw, long t, long k, __mmask16 lanes,
+                                           __m512 *q) {
+    const float *hk = hb + 2 * k * parity + t;
+    __m512 e0 = _mm512_maskz_loadu_ps(lanes, hk), o0 = _mm512_maskz_loadu_ps(lanes, hk + parity);
+    __m512 e1 = _mm512_maskz_loadu_ps(lanes, hk + tw), o1 = _mm512_maskz_loadu_ps(lanes, hk + parity + tw);
+    q[0] = _mm512_sub_ps(e0, e1);
+    q[1] = _mm512_add_ps(o0, e1);
+    q[2] = _mm512_sub_ps(e1, o0);
+    q[3] = _mm512_sub_ps(o0, o1);
+}
+
+/* The input transform of tile rows ty0 ..< ty0 + seg of one image, into v + t (t = (ty - ty0)*tw + tx):
+   pass 1 (input_rows) per channel, then pass 2 combines four rows per tile with vectors along
+   consecutive tiles, which for narrow planes span several tile rows, so the vectors are full
+   whatever the width. */
 WG_TARGET static void input_segment(const float *image, long channels, long h, long w, long ty0, long seg,
                                     float *v, long ldv) {
     const long tw = (w + 1) / 2, plane = h * w, pstride = channels * ldv;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const long mrows = seg + 1, parity = mrows * tw, kstride = 2 * parity, tiles = seg * tw;
+    const long mrows = seg + 1, parity = mrows * tw, tiles = seg * tw;
     /* Two row buffers: pass 1 of channel c runs before pass 2 of channel c - 1, so pass 2 never
        loads what the masked stores just wrote (a store-forwarding stall on every load). */
     float buffers[2][WG_ROW_BUFFER];
     for (long c = 0; c <= channels; c++) {
-        if (c < channels) {
-            const float *src = image + c * plane;
-            float *hb = buffers[c & 1];
-            for (long t0 = 0; t0 < tw; t0 += 16) {
-                const __mmask16 lanes = first_lanes(tw - t0);
-                const long s = 2 * t0 - 1;
-                const __mmask16 ma0 = row_mask(s, w), ma1 = row_mask(s + 16, w);
-                const __mmask16 mb0 = row_mask(s + 2, w), mb1 = row_mask(s + 18, w);
-                for (long yy = 0; yy < 2 * mrows; yy++) {
-                    const long y = 2 * ty0 + yy - 1;
-                    float *dst = hb + (yy & 1) * parity + (yy >> 1) * tw + t0;
-                    if (y < 0 || y >= h) {
-                        for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(dst + k * kstride, lanes, _mm512_setzero_ps());
-                        continue;
-                    }
-                    const float *row = src + y * w + s;
-                    __m512 a0 = _mm512_maskz_loadu_ps(ma0, row), a1 = _mm512_maskz_loadu_ps(ma1, row + 16);
-                    __m512 b0 = _mm512_maskz_loadu_ps(mb0, row + 2), b1 = _mm512_maskz_loadu_ps(mb1, row + 18);
-                    __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);
-                    __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);
-                    __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);
-                    __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);
-                    _mm512_mask_storeu_ps(dst, lanes, _mm512_sub_ps(d0, d2));
-                    _mm512_mask_storeu_ps(dst + kstride, lanes, _mm512_add_ps(d1, d2));
-                    _mm512_mask_storeu_ps(dst + 2 * kstride, lanes, _mm512_sub_ps(d2, d1));
-                    _mm512_mask_storeu_ps(dst + 3 * kstride, lanes, _mm512_sub_ps(d1, d3));
-                }
-            }
-        }
+        if (c < channels) input_rows(image + c * plane, h, w, ty0, mrows, buffers[c & 1]);
         if (c == 0) continue;
-        /* Tile t reads padded rows 2ty .. 2ty+3: hb even/odd at m = ty and ty + 1 (t and t + tw). */
         const float *hb = buffers[(c - 1) & 1];
         float *out = v + (c - 1) * ldv;
         for (long t = 0; t < tiles; t += 16) {
             const __mmask16 lanes = first_lanes(tiles - t);
 #pragma clang loop unroll(full)
             for (int k = 0; k < 4; k++) {
-                const float *hk = hb + k * kstride + t;
-                __m512 e0 = _mm512_maskz_loadu_ps(lanes, hk), o0 = _mm512_maskz_loadu_ps(lanes, hk + parity);
-                __m512 e1 = _mm512_maskz_loadu_ps(lanes, hk + tw), o1 = _mm512_maskz_loadu_ps(lanes, hk + parity + tw);
-                _mm512_mask_storeu_ps(out + (0 + k) * pstride + t, lanes, _mm512_sub_ps(e0, e1));
-                _mm512_mask_storeu_ps(out + (4 + k) * pstride + t, lanes, _mm512_add_ps(o0, e1));
-                _mm512_mask_storeu_ps(out + (8 + k) * pstride + t, lanes, _mm512_sub_ps(e1, o0));
-                _mm512_mask_storeu_ps(out + (12 + k) * pstride + t, lanes, _mm512_sub_ps(o0, o1));
+                __m512 q[4];
+                input_columns(hb, parity, tw, t, k, lanes, q);
+#pragma clang loop unroll(full)
+                for (int i = 0; i < 4; i++) _mm512_mask_storeu_ps(out + (4 * i + k) * pstride + t, lanes, q[i]);
+            }
+        }
+    }
+}
+
+/* input_segment with V rounded to bf16 as it is written (winograd_bf16_avx512.c's layout: vb[p][q][t],
+   channels 2q and 2q + 1 in the low and high halves of each word, a zero high half past an odd
+   count): pass 1 of a channel pair into two buffers while pass 2 packs the previous pair's. */
+WG_TARGET static void input_segment_bf16(const float *image, long channels, long h, long w, long ty0, long seg,
+                                         float *vFloats, long ldv) {
+    uint32_t *v = (uint32_t *)vFloats;
+    const long tw = (w + 1) / 2, plane = h * w, pairs = (channels + 1) / 2, pstride = pairs * ldv;
+    const long mrows = seg + 1, parity = mrows * tw, tiles = seg * tw;
+    float buffers[2][2][WG_ROW_BUFFER];
+    for (long q = 0; q <= pairs; q++) {
+        if (q < pairs) {
+            input_rows(image + 2 * q * plane, h, w, ty0, mrows, buffers[q & 1][0]);
+            if (2 * q + 1 < channels) input_rows(image + (2 * q + 1) * plane, h, w, ty0, mrows, buffers[q & 1][1]);
+        }
+        if (q == 0) continue;
+        const float *lo = buffers[(q - 1) & 1][0], *hi = buffers[(q - 1) & 1][1];
+        const int hasHigh = 2 * (q - 1) + 1 < channels;
+        uint32_t *out = v + (q - 1) * ldv;
+        for (long t = 0; t < tiles; t += 16) {
+            const __mmask16 lanes = first_lanes(tiles - t);
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 4; k++) {
+                __m512 a[4], b[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                input_columns(lo, parity, tw, t, k, lanes, a);
+                if (hasHigh) input_columns(hi, parity, tw, t, k, lanes, b);
+#pragma clang loop unroll(full)
+                for (int i = 0; i < 4; i++)
+                    _mm512_mask_storeu_epi32(out + (4 * i + k) * pstride + t, lanes,
+                                             _mm512_or_si512(bf16_round16(b[i]), _mm512_srli_epi32(bf16_round16(a[i]), 16)));
             }
         }
     }
@@ -131,7 +178,7 @@ typedef void (*InputSegment)(const float *, long, long, long, long, long, float 
 
 /* The input transform of tile rows firstRow ..< firstRow + rows (side x side output tiles) as
    segments of at most `most` tile rows of one image each, then zeros in the padding tiles. */
-WG_TARGET static void input_blocks(InputSegment segment, long side, long positions, long most,
+WG_TARGET static void input_blocks(InputSegment segment, long side, long vRows, long most,
                                    const float *x, long channels, long h, long w, long firstRow, long rows,
                                    float *v, long ldv) {
     const long th = (h + side - 1) / side, tw = (w + side - 1) / side;
@@ -144,7 +191,7 @@ WG_TARGET static void input_blocks(InputSegment segment, long side, long positio
     }
     const long used = rows * tw;
     if (used < ldv)
-        for (long pc = 0; pc < positions * channels; pc++)
+        for (long pc = 0; pc < vRows; pc++)
             for (long t = used; t < ldv; t++) v[pc * ldv + t] = 0;
 }
 
@@ -152,7 +199,15 @@ WG_TARGET void fm_winograd_f2_input(const float *x, long channels, long h, long 
                                     float *v, long ldv) {
     /* Tile rows per segment: the row buffer holds 4 * 2 * (seg + 1) * tw floats. */
     const long most = WG_ROW_BUFFER / (8 * ((w + 1) / 2)) - 1;
-    input_blocks(input_segment, 2, 16, most, x, channels, h, w, firstRow, rows, v, ldv);
+    input_blocks(input_segment, 2, 16 * channels, most, x, channels, h, w, firstRow, rows, v, ldv);
+}
+
+WG_TARGET void fm_winograd_f2_input_bf16(const float *x, long channels, long h, long w, long firstRow, long rows,
+                                         uint32_t *vb, long ldv) {
+    const long most = WG_ROW_BUFFER / (8 * ((w + 1) / 2)) - 1;
+    /* The padding tiles' zero words are zero floats' bits. */
+    input_blocks(input_segment_bf16, 2, 16 * ((channels + 1) / 2), most, x, channels, h, w, firstRow, rows,
+                 (float *)vb, ldv);
 }
 
 /* An 8 x (16*NV) block of M over all channels: per channel, NV loads of V, 8 broadcasts of U,
@@ -441,7 +496,7 @@ WG_TARGET void fm_winograd_f4_input(const float *x, long channels, long h, long 
                                     float *v, long ldv) {
     /* Tile rows per segment: the row buffer holds 6 * 4 * (seg + 1) * tw floats. */
     const long most = WG_F4_BUFFER / (24 * ((w + 3) / 4)) - 1;
-    input_blocks(f4_input_segment, 4, 36, most, x, channels, h, w, firstRow, rows, v, ldv);
+    input_blocks(f4_input_segment, 4, 36 * channels, most, x, channels, h, w, firstRow, rows, v, ldv);
 }
 
 WG_TARGET void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
@@ -492,6 +547,10 @@ WG_TARGET void fm_winograd_f4_output(const float *m, long opad, long ldv, long o
 void fm_winograd_f2_input(const float *x, long channels, long h, long w, long firstRow, long rows,
                           float *v, long ldv) {
     (void)x; (void)channels; (void)h; (void)w; (void)firstRow; (void)rows; (void)v; (void)ldv;
+}
+void fm_winograd_f2_input_bf16(const float *x, long channels, long h, long w, long firstRow, long rows,
+                               uint32_t *vb, long ldv) {
+    (void)x; (void)channels; (void)h; (void)w; (void)firstRow; (void)rows; (void)vb; (void)ldv;
 }
 
 void fm_winograd_multiply(long positions, const float *u, const float *v, float *m, long opad,

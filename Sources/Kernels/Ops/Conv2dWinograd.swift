@@ -90,11 +90,16 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
                     let tiles = (rows * tilesPerRow + 15) / 16 * 16
                     if f4 {
                         fm_winograd_f4_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
-                    } else {
+                    } else if vb == nil {
                         fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
                     }
                     if let ub, let vb {
-                        fm_winograd_input_bf16(positions, v, g.inChannels, ldv, tiles, vb)
+                        // F(2x2) rounds V as it transforms it; F(4x4) in a second pass.
+                        if f4 {
+                            fm_winograd_input_bf16(positions, v, g.inChannels, ldv, tiles, vb)
+                        } else {
+                            fm_winograd_f2_input_bf16(input, g.inChannels, g.height, g.width, row, rows, vb, ldv)
+                        }
                         fm_winograd_multiply_bf16(positions, ub, vb, m, opad, g.inChannels, ldv, tiles)
                     } else {
                         fm_winograd_multiply(positions, u, v, m, opad, g.inChannels, ldv, tiles)

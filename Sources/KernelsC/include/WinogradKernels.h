@@ -66,6 +66,10 @@ void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels
    of 16); m as fm_winograd_multiply writes it. */
 void fm_winograd_weights_bf16(const float *u, long positions, long opad, long channels, uint32_t *ub);
 void fm_winograd_input_bf16(long positions, const float *v, long channels, long ldv, long tiles, uint32_t *vb);
+/* fm_winograd_f2_input followed by fm_winograd_input_bf16 in one pass (the same bits; AVX-512):
+   vb[p][q][t] for the block's tiles, zero words past them up to ldv. */
+void fm_winograd_f2_input_bf16(const float *x, long channels, long h, long w, long firstRow, long rows,
+                               uint32_t *vb, long ldv);
 void fm_winograd_multiply_bf16(long positions, const uint32_t *ub, const uint32_t *vb, float *m, long opad,
                                long channels, long ldv, long tiles);
 

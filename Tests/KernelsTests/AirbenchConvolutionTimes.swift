@@ -1,0 +1,59 @@
+import Foundation
+import Kernels
+import Testing
+
+/// A benchmark, not a test of speed: each of the airbench net's 3x3 convolution shapes at batch
+/// 256 in bf16, by every method that can run it on this CPU, one thread, best of 7 in thread CPU
+/// time (so other jobs on a shared machine do not count): the measurements behind the bf16 rows
+/// of `Conv2dDispatch.choose`. Only runs with KERNELS_BENCH=1:
+/// `KERNELS_BENCH=1 swift test -c release --filter airbenchConvolutionMethodTimes`.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
+func airbenchConvolutionMethodTimes() {
+    Parallelism.withThreadCount(1) {
+        Precision.with(.bf16) {
+            var rng = SeededGenerator(seed: 5)
+            let batch = 256
+            for (c, o, side) in [(24, 64, 31), (64, 64, 15), (64, 256, 15), (256, 256, 7), (256, 256, 3)] {
+                let x = randomTensor([batch, c, side, side], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+                let dy = randomTensor([batch, o, side, side], &rng)
+                let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1)
+                let chosen = Conv2dDispatch.plan(for: g)
+                let cpu = CPUFeatures.enabled
+                var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+                var line = "airbench \(c)->\(o) \(side)x\(side):"
+                for method in [ConvForwardMethod.winogradF2BF16, .winogradF2, .vectorDirect, .bf16Im2col]
+                where Conv2dDispatch.supports(method, g, cpu: cpu) {
+                    let ms = bestThreadCPUMilliseconds {
+                        Conv2dDispatch.withMethods(ConvolutionMethods(forward: method)) {
+                            conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+                        }
+                    }
+                    line += String(format: " forward %@ %.1f ms%@;", method.rawValue, ms, method == chosen.forward ? " (chosen)" : "")
+                }
+                for method in [ConvWeightGradientMethod.winogradF2BF16, .winogradF2, .broadcast, .bf16Im2col]
+                where Conv2dDispatch.supports(method, g, cpu: cpu) {
+                    let ms = bestThreadCPUMilliseconds {
+                        Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
+                            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                                           gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+                        }
+                    }
+                    line += String(format: " weight gradient %@ %.1f ms%@;", "\(method)", ms, method == chosen.weightGradient ? " (chosen)" : "")
+                }
+                for forward in [ConvForwardMethod.winogradF2BF16, .winogradF2, .vectorDirect, .bf16Im2col] {
+                    let method = ConvInputGradientMethod.flippedKernel(forward)
+                    guard Conv2dDispatch.supports(method, g, cpu: cpu) else { continue }
+                    // The input gradient alone: the frozen-weight form of the backward pass.
+                    let ms = bestThreadCPUMilliseconds {
+                        Conv2dDispatch.withMethods(ConvolutionMethods(inputGradient: method)) {
+                            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                                           gradWeight: &dw, computeGradWeight: false, scratch: &scratch)
+                        }
+                    }
+                    line += String(format: " input gradient %@ %.1f ms%@;", forward.rawValue, ms, method == chosen.inputGradient ? " (chosen)" : "")
+                }
+                print(line)
+            }
+        }
+    }
+}
