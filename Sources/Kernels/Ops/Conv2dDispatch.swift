@@ -179,9 +179,9 @@ package enum Conv2dDispatch {
     /// | CPU                                   | every pass                      | measured                                            |
     /// | ------------------------------------- | ------------------------------- | --------------------------------------------------- |
     /// | AMX usable (`bf16Path == .amx`)       | `bf16Im2col`                    | not yet: no AMX machine has run it                   |
-    /// | AVX512-BF16 without AMX, where the    | `winogradF2BF16` (forward and   | f9b16d6, AMD EPYC Zen 4 (family 25 model 17), shared |
-    /// | fp32 rules take winogradF2 or F4      | flipped-kernel input gradient); | (load ~9 on 2 cores): winogradBF16VersusFP32Times (1  |
-    /// |                                       | weight gradient as in fp32      | thread, best of 7 CPU time, 2 runs), batch 128, ms    |
+    /// | AVX512-BF16 without AMX, where the    | `winogradF2BF16` (forward,      | f9b16d6, AMD EPYC Zen 4 (family 25 model 17), shared |
+    /// | fp32 rules take Winograd              | flipped-kernel input gradient   | (load ~9 on 2 cores): winogradBF16VersusFP32Times (1  |
+    /// |                                       | and weight gradient)            | thread, best of 7 CPU time, 2 runs), batch 128, ms    |
     /// |                                       |                                 | F2BF16 vs fp32 F2 / F4:                              |
     /// |                                       |                                 | fp32 ms: 32->32 @32x32 13.7 vs 17.1 / 14.5; 32->64    |
     /// |                                       |                                 | @16x16 5.3 vs 7.4 / 11.1; 64->64 @16x16 9.4 vs 13.1 / |
@@ -190,10 +190,19 @@ package enum Conv2dDispatch {
     /// |                                       |                                 | vs 8.0 / 7.4, 128->64 @8x8 4.6 vs 6.5 / 10.1.         |
     /// |                                       |                                 | `winogradF4BF16` (12.5 at 32x32) is not chosen: its   |
     /// |                                       |                                 | error is ~40x bf16Im2col's (Conv2dWinogradBF16Tests)  |
-    /// |                                       |                                 | Training vgg_b128 (bench --only train, 2 threads,     |
-    /// |                                       |                                 | single runs, load ~5): bf16 654, 657 vs fp32 565, 593 |
+    /// |                                       |                                 | airbench's shapes, batch 256, every method (ms, 1     |
+    /// |                                       |                                 | thread, CPU time; airbenchConvolutionMethodTimes,    |
+    /// |                                       |                                 | 3211cd4's kernels), F2BF16 / fp32 F2 / bf16Im2col:   |
+    /// |                                       |                                 | forward 24->64 @31 35.0 / 47.0 / 60.8, 64->256 @15   |
+    /// |                                       |                                 | 53.3 / 88.6 / 110.7, 256->256 @7 48.2 / 83.1 / 115.4, |
+    /// |                                       |                                 | @3 19.3 / 27.5 / 26.0; weight gradient 24->64 36.7 /  |
+    /// |                                       |                                 | 52.0 / 69.2, 64->256 53.3 / 90.7 / 106.8, @7 48.6 /   |
+    /// |                                       |                                 | 89.5 / 106.4, @3 12.4 / 22.8 / 24.8; input gradient  |
+    /// |                                       |                                 | @7 48.9 / 83.7 / 115.3 (vectorDirect and broadcast    |
+    /// |                                       |                                 | slower still at every shape)                          |
     /// |                                       |                                 | Quiet machine, 95b5f52, compare_peers.py --rounds 2: |
-    /// |                                       |                                 | vgg_b128 bf16 1,371 vs fp32 1,060 img/s               |
+    /// |                                       |                                 | vgg_b128 bf16 1,371 vs fp32 1,060 img/s (weight      |
+    /// |                                       |                                 | gradient then fp32)                                   |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
@@ -211,8 +220,8 @@ package enum Conv2dDispatch {
     /// what the products do, while Winograd does 2.25x (F2) to 4x (F4) fewer multiplies and the
     /// 5x5 vector kernels read each input once. On such CPUs `--precision bf16` therefore
     /// changes the linear layers (`bf16gemm`) and, with AVX512-BF16, the Winograd convolutions'
-    /// forward and input-gradient products (`winogradF2BF16`: the transforms stay fp32, so the
-    /// products are most of its work). Which method ran is in the layer's
+    /// products in all three passes (`winogradF2BF16`: the transforms stay fp32 and round their
+    /// results to bf16 as they write them). Which method ran is in the layer's
     /// `Conv2dScratch` (`lastForward`, ...).
     ///
     /// Commands and per-shape tables: Docs/KERNELS.md, "How a convolution runs". The CPU features
@@ -222,8 +231,8 @@ package enum Conv2dDispatch {
         if precision == .bf16 {
             // Measured (the table above): with AVX-512 but no AMX, the fp32 kernels beat
             // bf16Im2col; with AVX512-BF16, Winograd F(2x2) with bf16 products beats both fp32
-            // Winograd methods where the fp32 rules take one (forward and flipped-kernel input
-            // gradient); F(4x4) in bf16 is kept out for its error.
+            // Winograd methods and bf16Im2col where the fp32 rules take Winograd (forward,
+            // flipped-kernel input gradient, weight gradient); F(4x4) in bf16 is kept out for its error.
             if cpu.avx512 && cpu.bf16Path != .amx {
                 var plan = choose(g, cpu: cpu)
                 guard cpu.avx512bf16 else { return plan }
