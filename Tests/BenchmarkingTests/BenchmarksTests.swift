@@ -65,18 +65,37 @@ import Kernels
 }
 
 @Suite struct StepBreakdownTests {
-    /// Every layer type of the seed net has a forward and a backward row, plus the loss and the
-    /// optimiser; each a positive time.
-    @Test func breakdownNamesEveryLayerTypeAndPass() throws {
+    /// Every layer of the seed net has its rows, convolutions by shape with their backward split
+    /// where they compute an input gradient, plus the loss and the optimiser; each time positive.
+    @Test func breakdownNamesEveryLayerAndPass() throws {
         let rows = try Parallelism.withThreadCount(1) {
             try Benchmarks.trainStepBreakdown(Benchmarks.NetCase(net: "seed", batch: 2), precision: .bf16, steps: 1)
         }
         let parts = Set(rows.map(\.part))
-        for layer in ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"] {
+        for layer in ["ReLU", "MaxPool2d", "Flatten", "Linear"] {
             #expect(parts.contains("\(layer) forward") && parts.contains("\(layer) backward"), "\(layer)")
         }
+        // conv1 sees the images (no input gradient: one backward row), conv2 does (two).
+        #expect(parts.isSuperset(of: ["Conv2d 3->16 32x32 forward", "Conv2d 3->16 32x32 backward"]), "\(parts.sorted())")
+        let conv2 = parts.filter { $0.hasPrefix("Conv2d 16->") }
+        #expect(conv2.count == 3 && conv2.contains { $0.hasSuffix(" weight gradient") }
+                && conv2.contains { $0.hasSuffix(" input gradient") }, "\(conv2.sorted())")
         #expect(parts.isSuperset(of: ["loss", "optimizer"]))
         #expect(rows.count == parts.count && rows.allSatisfy { $0.milliseconds >= 0 })
         #expect(rows.contains { $0.milliseconds > 0 })
+    }
+
+    /// airbench's convolution groups are opened: their batch norms, GELUs and both convolutions
+    /// of each group have rows of their own.
+    @Test func breakdownOpensConvolutionGroups() throws {
+        let rows = try Parallelism.withThreadCount(1) {
+            try Benchmarks.trainStepBreakdown(Benchmarks.NetCase(net: "airbench", batch: 2), precision: .fp32, steps: 1)
+        }
+        let parts = Set(rows.map(\.part))
+        #expect(parts.isSuperset(of: ["BatchNorm2d forward", "BatchNorm2d backward", "GELU forward", "GELU backward",
+                                      "Conv2d 24->64 31x31 forward", "Conv2d 64->64 15x15 weight gradient",
+                                      "Conv2d 256->256 7x7 input gradient", "Conv2d 256->256 3x3 forward"]),
+                "\(parts.sorted())")
+        #expect(!parts.contains("ConvGroup forward"))
     }
 }
