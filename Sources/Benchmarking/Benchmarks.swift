@@ -234,9 +234,8 @@ public enum Benchmarks {
                 var h = x
                 for (i, layer) in layers.enumerated() {
                     if step == 0 {
-                        names[i] = layer is Conv2d
-                            ? "Conv2d \(h.shape[1])->\((layer as! Conv2d).outChannels) \(h.shape[2])x\(h.shape[3])"
-                            : "\(type(of: layer))"
+                        names[i] = (layer as? Conv2d).map { "Conv2d \(h.shape[1])->\($0.outChannels) \(h.shape[2])x\(h.shape[3])" }
+                            ?? "\(type(of: layer))"
                     }
                     if layer is Conv2d { inputs[i] = h }
                     h = timed("\(names[i]) forward") { layer(h) }
@@ -248,22 +247,18 @@ public enum Benchmarks {
                         conv.computesInputGradient = false
                         _ = conv.backward(g)
                         conv.computesInputGradient = true
-                        add("\(names[i]) weight gradient", now(timing) - start)
+                        let weightGradient = now(timing) - start
                         _ = conv(inputs[i])  // backward forgets its input: give it again, untimed
                         let whole = now(timing)
                         g = conv.backward(g)
-                        add("\(names[i]) input gradient", now(timing) - whole)
+                        add("\(names[i]) weight gradient", weightGradient)
+                        add("\(names[i]) input gradient", now(timing) - whole - weightGradient)
                     } else {
                         g = timed("\(names[i]) backward") { layer.backward(g) }
                     }
                 }
                 timed("optimizer") { optimizer.step(learningRate: 0.01) }
             }
-        }
-        // The input-gradient rows hold the whole backward so far: take the weight gradient out.
-        for i in parts.indices where parts[i].part.hasSuffix(" input gradient") {
-            let stem = parts[i].part.dropLast(" input gradient".count)
-            if let w = parts.first(where: { $0.part == stem + " weight gradient" }) { parts[i].milliseconds -= w.milliseconds }
         }
         return parts.map { ($0.part, $0.milliseconds / Double(steps)) }
     }
