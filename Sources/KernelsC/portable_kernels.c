@@ -173,6 +173,26 @@ FM_UNUSED_BN_ROWS(avx2)
     }
 FM_UNUSED_RUN_SUMS(avx512)
 FM_UNUSED_RUN_SUMS(avx2)
+#define FM_UNUSED_CHUNKS(suffix)                                                                     \
+    void fm_channel_chunk_sums_##suffix(int kind, const float *g, const float *x, long n, long c,     \
+                                        long plane, long group, long ch0, long count,                \
+                                        const float *params, double *sums, double *dots) {           \
+        (void)kind; (void)g; (void)x; (void)n; (void)c; (void)plane; (void)group; (void)ch0;          \
+        (void)count; (void)params; (void)sums; (void)dots;                                          \
+    }                                                                                               \
+    void fm_bn_forward_chunk_##suffix(const float *x, float *y, long n, long c, long plane, long ch0, \
+                                      long count, const float *coefficients, int relu) {            \
+        (void)x; (void)y; (void)n; (void)c; (void)plane; (void)ch0; (void)count; (void)coefficients;  \
+        (void)relu;                                                                                 \
+    }                                                                                               \
+    void fm_bn_backward_chunk_##suffix(const float *x, const float *dy, float *dx, long n, long c,    \
+                                       long plane, long ch0, long count, const float *coefficients, \
+                                       int masked) {                                                \
+        (void)x; (void)dy; (void)dx; (void)n; (void)c; (void)plane; (void)ch0; (void)count;          \
+        (void)coefficients; (void)masked;                                                           \
+    }
+FM_UNUSED_CHUNKS(avx512)
+FM_UNUSED_CHUNKS(avx2)
 void fm_bf16_round_floats_avx512(float *x, long count) { (void)x; (void)count; }
 void fm_bf16_round_floats_avx2(float *x, long count) { (void)x; (void)count; }
 void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float *y, int32_t *argmax) {

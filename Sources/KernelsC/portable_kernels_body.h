@@ -238,6 +238,88 @@ void FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(int kind, const float *g, 
     }
 }
 
+/* ---- Batch norm's passes over a chunk of channels, image by image (BatchNorm2d.swift): for each
+   image, the chunk's planes are one stretch of memory, read front to back. One channel at a time,
+   through all the images (c planes apart), each plane began with misses all the way to memory
+   (a hardware prefetcher does not jump), and the sums ran at half the memory's speed or less.
+   The arithmetic is the per-channel code's, in the same order, so the same bits. ---- */
+
+/* RunSums.total: (s0 + s1).sum() + tail and (d0 + d1).sum() + tail, Swift's SIMD sum() being
+   -0 plus the lanes in order. */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_total)(const float *acc, float *sum, float *dot) {
+    float s = -0.0f, d = -0.0f;
+    for (int i = 0; i < 16; i++) {
+        s += acc[i] + acc[16 + i];
+        d += acc[32 + i] + acc[48 + i];
+    }
+    *sum = s + acc[64];
+    *dot = d + acc[65];
+}
+
+static inline __attribute__((always_inline)) void FM_GELU_NAME(chunk_sums)(int kind, const float *g, const float *x,
+                                                                          long n, long c, long plane, long group,
+                                                                          long ch0, long count, const float *params,
+                                                                          double *sums, double *dots) {
+    float acc[FM_CHANNEL_CHUNK][66];
+    for (long k = 0; k < count; k++) sums[k] = dots[k] = 0;
+    for (long first = 0; first < n; first += group) {
+        const long last = first + group < n ? first + group : n;
+        memset(acc, 0, sizeof acc);
+        for (long image = first; image < last; image++) {
+            const long base = (image * c + ch0) * plane;
+            for (long k = 0; k < count; k++)
+                FM_GELU_NAME(run_sums)(kind, g + base + k * plane, x + base + k * plane, plane, 1, 0,
+                                       params ? params[3 * k] : 0, params ? params[3 * k + 1] : 0,
+                                       params ? params[3 * k + 2] : 0, acc[k]);
+        }
+        for (long k = 0; k < count; k++) {
+            float s, d;
+            FM_GELU_NAME(run_total)(acc[k], &s, &d);
+            sums[k] += (double)s;
+            dots[k] += (double)d;
+        }
+    }
+}
+
+void FM_GELU_CAT(fm_channel_chunk_sums, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, long c,
+                                                       long plane, long group, long ch0, long count,
+                                                       const float *params, double *sums, double *dots) {
+    switch (kind) {
+    case FM_RUN_SUM_PLAIN:
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_PLAIN, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+    case FM_RUN_SUM_SQUARED_DEVIATIONS:
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+    case FM_RUN_SUM_CENTERED_DOT:
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+    default:
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+    }
+}
+
+void FM_GELU_CAT(fm_bn_forward_chunk, FM_GELU_SUFFIX)(const float *x, float *y, long n, long c, long plane, long ch0,
+                                                     long count, const float *coefficients, int relu) {
+    for (long image = 0; image < n; image++) {
+        const long base = (image * c + ch0) * plane;
+        for (long k = 0; k < count; k++)
+            FM_GELU_CAT(fm_bn_forward_rows, FM_GELU_SUFFIX)(x + base + k * plane, y + base + k * plane, plane, 1, 0,
+                                                           coefficients[2 * k], coefficients[2 * k + 1], relu);
+    }
+}
+
+void FM_GELU_CAT(fm_bn_backward_chunk, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long n, long c,
+                                                      long plane, long ch0, long count, const float *coefficients,
+                                                      int masked) {
+    for (long image = 0; image < n; image++) {
+        const long base = (image * c + ch0) * plane;
+        for (long k = 0; k < count; k++) {
+            const float *q = coefficients + 5 * k;
+            FM_GELU_CAT(fm_bn_backward_rows, FM_GELU_SUFFIX)(x + base + k * plane, dy + base + k * plane,
+                                                            dx + base + k * plane, plane, 1, 0, q[0], q[1], q[2],
+                                                            masked, q[3], q[4]);
+        }
+    }
+}
+
 /* ---- bf16 rounding in place (fm_bf16_round_floats): a plain loop on the bits, vectorised by the
    compiler for the target ---- */
 

@@ -48,3 +48,65 @@ func runSumsHaveCFormsOnThisCPU() {
     // The test above compares the C forms with the Swift code only where they exist; say so.
     #expect(portableAndCForms.contains { $0.avx2 || $0.avx512 })
 }
+
+/// Batch norm's passes over a chunk of channels (`channelChunkTotals`, `normalizeChunk`,
+/// `inputGradientChunk`), read image by image in C where the CPU allows, give the Swift code's
+/// channel-by-channel bits: each kind of sum, with and without the ReLU, on planes around the
+/// vector steps and the scalar tail, two groups of images (the second partial), and 37 channels
+/// (a full chunk and part of one).
+@Test(arguments: [1, 9, 49, 63, 225, 1024])
+func channelChunkPassesGiveTheSameBitsOnEveryPath(_ plane: Int) {
+    var rng = SeededGenerator(seed: UInt64(plane) + 100)
+    let (n, c) = (imagesPerSumGroup(plane: plane) + 3, 37)
+    let g = randomTensor([n * c * plane], &rng, scale: 2).storage
+    let x = randomTensor([n * c * plane], &rng, scale: 2).storage
+    let perChannel = randomTensor([c * 5], &rng).storage
+    func run(_ cpu: CPUFeatures) -> [[UInt64]] {
+        var results: [[UInt64]] = []
+        var y = [Float](repeating: 0, count: n * c * plane)
+        g.withUnsafeBufferPointer { gp in
+        x.withUnsafeBufferPointer { xp in
+        y.withUnsafeMutableBufferPointer { yp in
+            let g = gp.baseAddress!, x = xp.baseAddress!, y = yp.baseAddress!
+            func totals<Kind: RunSumKind>(_ kind: @escaping (Int) -> Kind) -> [UInt64] {
+                var bits = [UInt64](repeating: 0, count: 2 * c)
+                for first in stride(from: 0, to: c, by: channelChunk) {
+                    channelChunkTotals(g, x, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk), cpu: cpu,
+                                       kind: kind) { ch, sum, dot in
+                        bits[2 * ch] = sum.bitPattern
+                        bits[2 * ch + 1] = dot.bitPattern
+                    }
+                }
+                return bits
+            }
+            results.append(totals { _ in PlainSum() })
+            results.append(totals { SquaredDeviations(mean: perChannel[$0]) })
+            results.append(totals { CenteredDot(mean: perChannel[$0]) })
+            results.append(totals { MaskedCenteredDot(mean: perChannel[$0], scale: perChannel[c + $0], shift: perChannel[2 * c + $0]) })
+            for relu in [false, true] {
+                for first in stride(from: 0, to: c, by: channelChunk) {
+                    normalizeChunk(x, y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk),
+                                   applyingReLU: relu, cpu: cpu) { (perChannel[$0], perChannel[c + $0]) }
+                }
+                results.append(yp.map { UInt64($0.bitPattern) })
+            }
+            for masked in [false, true] {
+                for first in stride(from: 0, to: c, by: channelChunk) {
+                    inputGradientChunk(x, g, y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk),
+                                       masked: masked, cpu: cpu) { ch in
+                        (perChannel[ch], perChannel[c + ch], 1 + abs(perChannel[2 * c + ch]), perChannel[3 * c + ch], perChannel[4 * c + ch],
+                         (perChannel[2 * c + ch], perChannel[4 * c + ch]))
+                    }
+                }
+                results.append(yp.map { UInt64($0.bitPattern) })
+            }
+        }}}
+        return results
+    }
+    let reference = run(.portable)
+    #expect(reference.allSatisfy { $0.contains { $0 != 0 } })
+    #expect(reference[6] != reference[7])  // the mask cut some gradients
+    for cpu in portableAndCForms.dropFirst() {
+        #expect(run(cpu) == reference, "\(cpu)")
+    }
+}

@@ -23,9 +23,12 @@ import KernelsC
 // saves the ReLU's passes over memory (a read and a write forward, two reads and a write backward)
 // and gives the same bits as running the two layers one after the other.
 //
-// Channel sums are accumulated in Double; each channel is owned by one thread. The per-row
-// loops run as C (portable_kernels_body.h, the same expressions and bits) where the CPU has AVX2 or
-// AVX-512: the Swift target is compiled for SSE2 on x86-64.
+// Channel sums are Float sums over groups of images added in Double, in a fixed order; each
+// chunk of channels is owned by one thread. Where the CPU has AVX2 or AVX-512 the passes run as C
+// (portable_kernels_body.h, the same expressions and bits; the Swift target is compiled for SSE2
+// on x86-64) and read a chunk of channels image by image, each image's planes of the chunk one
+// stretch of memory: read channel by channel, a plane per image c planes apart, the passes ran at
+// half the memory's speed or less (VGG's bf16 step spent 11% in them).
 
 /// Normalises `x` into `y`. In training mode uses and updates the batch statistics (and the
 /// running ones); in evaluation mode uses the running ones. Either way `savedMean` and
@@ -56,45 +59,57 @@ public func batchNorm2dForward(
         let src = xp.baseAddress!, dst = yp.baseAddress!, cpu = CPUFeatures.enabled
         let gamma = gp.baseAddress!, beta = bp.baseAddress!
         let rMean = rmp.baseAddress!, rVar = rvp.baseAddress!, sMean = smp.baseAddress!, sInv = sip.baseAddress!
-        parallelFor(c) { channels in
-            for ch in channels {
-                let mean: Double, variance: Double
-                if training {
-                    mean = channelSum(src, n: n, c: c, ch: ch, plane: plane) / Double(m)
-                    variance = channelSquaredDeviations(src, n: n, c: c, ch: ch, plane: plane, mean: Float(mean)) / Double(m)
-                    rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
-                    rVar[ch] = (1 - momentum) * rVar[ch] + momentum * Float(variance * Double(m) / Double(m - 1))
-                } else {
-                    mean = Double(rMean[ch])
-                    variance = Double(rVar[ch])
+        forEachChannelChunk(c) { chunk in
+            if training {
+                channelChunkTotals(src, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, kind: { _ in PlainSum() }) { ch, sum, _ in
+                    sMean[ch] = Float(sum / Double(m))
                 }
-                let invStd = 1 / (variance + Double(eps)).squareRoot()
-                sMean[ch] = Float(mean)
-                sInv[ch] = Float(invStd)
-                let (scale, shift) = affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
-                normalizeRows(src, dst, n: n, c: c, ch: ch, plane: plane, scale: scale, shift: shift, applyingReLU: applyingReLU, cpu: cpu)
+                channelChunkTotals(src, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu,
+                                   kind: { SquaredDeviations(mean: sMean[$0]) }) { ch, _, squares in
+                    let variance = squares / Double(m)
+                    rMean[ch] = (1 - momentum) * rMean[ch] + momentum * sMean[ch]
+                    rVar[ch] = (1 - momentum) * rVar[ch] + momentum * Float(variance * Double(m) / Double(m - 1))
+                    sInv[ch] = Float(1 / (variance + Double(eps)).squareRoot())
+                }
+            } else {
+                for ch in chunk {
+                    sMean[ch] = rMean[ch]
+                    sInv[ch] = Float(1 / (Double(rVar[ch]) + Double(eps)).squareRoot())
+                }
+            }
+            normalizeChunk(src, dst, n: n, c: c, plane: plane, channels: chunk, applyingReLU: applyingReLU, cpu: cpu) { ch in
+                affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
             }
         }
     }}}}}}}}
 }
 
-/// y = x * scale + shift (then max(., 0) when `applyingReLU`) over channel `ch`'s planes.
+/// y = x * scale + shift (then max(., 0) when `applyingReLU`) over the planes of `channels` (at
+/// most `channelChunk`), (scale, shift) = `coefficients(ch)`.
 @inline(__always)
-func normalizeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, ch: Int, plane: Int,
-                   scale: Float, shift: Float, applyingReLU: Bool, cpu: CPUFeatures) {
-    if cpu.avx512 || cpu.avx2 {
-        // One call for the channel's n planes (a call per 4x4 plane cost more than its work).
-        (cpu.avx512 ? fm_bn_forward_rows_avx512 : fm_bn_forward_rows_avx2)(
-            src + ch * plane, dst + ch * plane, plane, n, c * plane, scale, shift, applyingReLU ? 1 : 0)
+package func normalizeChunk(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int,
+                    channels: Range<Int>, applyingReLU: Bool, cpu: CPUFeatures,
+                    coefficients: (_ ch: Int) -> (scale: Float, shift: Float)) {
+    guard cpu.avx512 || cpu.avx2 else {
+        for ch in channels {
+            let (scale, shift) = coefficients(ch)
+            for img in 0..<n {
+                let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
+                if applyingReLU {
+                    for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
+                } else {
+                    for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
+                }
+            }
+        }
         return
     }
-    for img in 0..<n {
-        let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
-        if applyingReLU {
-            for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
-        } else {
-            for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channelChunk) { q in
+        for (k, ch) in channels.enumerated() {
+            (q[2 * k], q[2 * k + 1]) = coefficients(ch)
         }
+        (cpu.avx512 ? fm_bn_forward_chunk_avx512 : fm_bn_forward_chunk_avx2)(
+            src, dst, n, c, plane, channels.lowerBound, channels.count, q.baseAddress!, applyingReLU ? 1 : 0)
     }
 }
 
@@ -125,87 +140,89 @@ public func batchNorm2dBackward(
         let src = xp.baseAddress!, g = gp.baseAddress!, d = dxp.baseAddress!, cpu = CPUFeatures.enabled
         let gamma = wp.baseAddress!, sMean = smp.baseAddress!, sInv = sip.baseAddress!
         let dGamma = dwp.baseAddress!, dBeta = dbp.baseAddress!
-        parallelFor(c) { channels in
-            for ch in channels {
-                let mean = sMean[ch], invStd = sInv[ch]
-                // The ReLU's mask, recomputed as the forward pass computed it.
-                let reluMask = rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: mean, invStd: invStd) }
-                let (sumDy, sumDyXhat) = gradientSums(g, src, n: n, c: c, ch: ch, plane: plane, mean: mean, invStd: invStd, reluMask: reluMask)
+        // The ReLU's mask, recomputed as the forward pass computed it. (Not an optional closure:
+        // that would escape, and allocate its context every pass.)
+        let masked = rbp != nil
+        func mask(_ ch: Int) -> (scale: Float, shift: Float) {
+            rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: sMean[ch], invStd: sInv[ch]) } ?? (0, 0)
+        }
+        forEachChannelChunk(c) { chunk in
+            gradientChunkSums(g, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, means: sMean, masked: masked, mask: mask) { ch, sumDy, centered in
                 dBeta[ch] = Float(sumDy)
-                dGamma[ch] = Float(sumDyXhat)
-                // dx = scale * (dy - meanDy - xhat * meanDyXhat) = scale*dy + a*x + b
-                let meanDy = usedBatchStatistics ? Float(sumDy) / m : 0
-                let meanDyXhat = usedBatchStatistics ? Float(sumDyXhat) / m : 0
-                inputGradientRows(src, g, d, n: n, c: c, ch: ch, plane: plane, gamma: gamma[ch], mean: mean, invStd: invStd,
-                                  meanDy: meanDy, meanDyXhat: meanDyXhat, reluMask: reluMask, cpu: cpu)
+                dGamma[ch] = Float(centered * Double(sInv[ch]))
+            }
+            inputGradientChunk(src, g, d, n: n, c: c, plane: plane, channels: chunk, masked: masked, cpu: cpu) { ch in
+                (gamma[ch], sMean[ch], sInv[ch],
+                 usedBatchStatistics ? dBeta[ch] / m : 0, usedBatchStatistics ? dGamma[ch] / m : 0, mask(ch))
             }
         }
     }}}}}}}}}
 }
 
-/// Channel `ch`'s sum of x (the forward pass's statistics; the synchronised form sums it over processes).
+/// `finish(ch, sum dy, sum dy (x - mean))` for each channel of `channels`, with dy, when
+/// `masked`, through the fused ReLU's mask (x * scale + shift > 0, (scale, shift) = `mask(ch)`):
+/// batch norm's backward sums.
 @inline(__always)
-func channelSum(_ src: UnsafePointer<Float>, n: Int, c: Int, ch: Int, plane: Int) -> Double {
-    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
-    }.sum
-}
-
-/// Channel `ch`'s sum of (x - mean)^2.
-@inline(__always)
-func channelSquaredDeviations(_ src: UnsafePointer<Float>, n: Int, c: Int, ch: Int, plane: Int, mean: Float) -> Double {
-    channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-        sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, SquaredDeviations(mean: mean))
-    }.dot
-}
-
-/// Channel `ch`'s sum of dy and of dy * xhat (through the fused ReLU's mask when there is one).
-@inline(__always)
-func gradientSums(_ g: UnsafePointer<Float>, _ src: UnsafePointer<Float>, n: Int, c: Int, ch: Int, plane: Int,
-                          mean: Float, invStd: Float, reluMask: (scale: Float, shift: Float)?) -> (sumDy: Double, sumDyXhat: Double) {
-    var (sumDy, sumDyXhat) = reluMask.map { mask in
-        channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-            sums.add(g + start, src + start, plane, runs: images, runStride: c * plane,
-                     MaskedCenteredDot(mean: mean, scale: mask.scale, shift: mask.shift))
-        }
-    } ?? channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-        sums.add(g + start, src + start, plane, runs: images, runStride: c * plane, CenteredDot(mean: mean))
+func gradientChunkSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, c: Int, plane: Int, channels: Range<Int>,
+                       cpu: CPUFeatures, means: UnsafePointer<Float>, masked: Bool, mask: (Int) -> (scale: Float, shift: Float),
+                       finish: (_ ch: Int, _ sumDy: Double, _ centered: Double) -> Void) {
+    if masked {
+        channelChunkTotals(g, x, n: n, c: c, plane: plane, channels: channels, cpu: cpu, kind: { ch in
+            let mask = mask(ch)
+            return MaskedCenteredDot(mean: means[ch], scale: mask.scale, shift: mask.shift)
+        }, finish: finish)
+    } else {
+        channelChunkTotals(g, x, n: n, c: c, plane: plane, channels: channels, cpu: cpu,
+                           kind: { CenteredDot(mean: means[$0]) }, finish: finish)
     }
-    sumDyXhat *= Double(invStd)
-    return (sumDy, sumDyXhat)
 }
 
-/// dx = gamma invStd (dy - meanDy - xhat meanDyXhat) over channel `ch`'s planes.
+/// dx = gamma invStd (dy - meanDy - xhat meanDyXhat) = scale dy + a x + b: (scale, a, b).
 @inline(__always)
-func inputGradientRows(_ src: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, n: Int, c: Int, ch: Int, plane: Int,
-                               gamma: Float, mean: Float, invStd: Float, meanDy: Float, meanDyXhat: Float,
-                               reluMask: (scale: Float, shift: Float)?, cpu: CPUFeatures) {
+func inputGradientCoefficients(gamma: Float, mean: Float, invStd: Float, meanDy: Float, meanDyXhat: Float) -> (scale: Float, a: Float, b: Float) {
     let scale = gamma * invStd
-    // dx = scale * (dy - meanDy - xhat * meanDyXhat) = scale*dy + a*x + b
     let a = -scale * meanDyXhat * invStd
-    let b = -scale * meanDy - a * mean
-    if cpu.avx512 || cpu.avx2 {
-        // One call for the channel's n planes, as in the forward pass.
-        let masked: Int32 = reluMask == nil ? 0 : 1
-        let mask = reluMask ?? (0, 0)
-        (cpu.avx512 ? fm_bn_backward_rows_avx512 : fm_bn_backward_rows_avx2)(
-            src + ch * plane, g + ch * plane, d + ch * plane, plane, n, c * plane, scale, a, b, masked, mask.scale, mask.shift)
+    return (scale, a, -scale * meanDy - a * mean)
+}
+
+/// dx = gamma invStd (dy - meanDy - xhat meanDyXhat) over the planes of `channels` (at most
+/// `channelChunk`), with (gamma, mean, invStd, meanDy, meanDyXhat, mask) = `parameters(ch)`; when
+/// `masked`, dy counts only where x * mask.scale + mask.shift > 0 (a fused ReLU's gradient).
+@inline(__always)
+package func inputGradientChunk(_ src: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>,
+                        n: Int, c: Int, plane: Int, channels: Range<Int>, masked: Bool, cpu: CPUFeatures,
+                        parameters: (_ ch: Int) -> (gamma: Float, mean: Float, invStd: Float, meanDy: Float, meanDyXhat: Float,
+                                                    mask: (scale: Float, shift: Float))) {
+    guard cpu.avx512 || cpu.avx2 else {
+        for ch in channels {
+            let p = parameters(ch)
+            let (scale, a, b) = inputGradientCoefficients(gamma: p.gamma, mean: p.mean, invStd: p.invStd, meanDy: p.meanDy, meanDyXhat: p.meanDyXhat)
+            for img in 0..<n {
+                let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
+                let out = d + (img * c + ch) * plane
+                if masked {
+                    for i in 0..<plane {
+                        // dy read whatever the mask: a load under the condition needs a
+                        // masked load to be vectorised.
+                        let xi = xr[i], gi = gr[i]
+                        let dyi = normalized(xi, p.mask.scale, p.mask.shift) > 0 ? gi : 0
+                        out[i] = scale * dyi + a * xi + b
+                    }
+                } else {
+                    for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }
+                }
+            }
+        }
         return
     }
-    for img in 0..<n {
-        let xr = src + (img * c + ch) * plane, gr = g + (img * c + ch) * plane
-        let out = d + (img * c + ch) * plane
-        if let reluMask {
-            for i in 0..<plane {
-                // dy read whatever the mask: a load under the condition needs a
-                // masked load to be vectorised.
-                let xi = xr[i], gi = gr[i]
-                let dyi = normalized(xi, reluMask.scale, reluMask.shift) > 0 ? gi : 0
-                out[i] = scale * dyi + a * xi + b
-            }
-        } else {
-            for i in 0..<plane { out[i] = scale * gr[i] + a * xr[i] + b }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 5 * channelChunk) { q in
+        for (k, ch) in channels.enumerated() {
+            let p = parameters(ch)
+            let (scale, a, b) = inputGradientCoefficients(gamma: p.gamma, mean: p.mean, invStd: p.invStd, meanDy: p.meanDy, meanDyXhat: p.meanDyXhat)
+            (q[5 * k], q[5 * k + 1], q[5 * k + 2], q[5 * k + 3], q[5 * k + 4]) = (scale, a, b, p.mask.scale, p.mask.shift)
         }
+        (cpu.avx512 ? fm_bn_backward_chunk_avx512 : fm_bn_backward_chunk_avx2)(
+            src, g, d, n, c, plane, channels.lowerBound, channels.count, q.baseAddress!, masked ? 1 : 0)
     }
 }
 

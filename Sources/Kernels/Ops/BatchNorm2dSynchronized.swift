@@ -57,11 +57,11 @@ package func batchNorm2dForwardSynchronized(
     defer { synchronization.recycle(sums); synchronization.recycle(squares) }
     var m = 0.0
     x.withUnsafeBufferPointer { xp in
-        let src = xp.baseAddress!
+        let src = xp.baseAddress!, cpu = CPUFeatures.enabled
         sums.withUnsafeMutableBufferPointer { out in
-            parallelFor(c) { channels in
-                for ch in channels {
-                    out[ch] = channelSum(src, n: n, c: c, ch: ch, plane: plane)
+            forEachChannelChunk(c) { chunk in
+                channelChunkTotals(src, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, kind: { _ in PlainSum() }) { ch, sum, _ in
+                    out[ch] = sum
                 }
             }
         }
@@ -70,9 +70,10 @@ package func batchNorm2dForwardSynchronized(
         m = sums[c]
         let means = sums
         squares.withUnsafeMutableBufferPointer { out in
-            parallelFor(c) { channels in
-                for ch in channels {
-                    out[ch] = channelSquaredDeviations(src, n: n, c: c, ch: ch, plane: plane, mean: Float(means[ch] / m))
+            forEachChannelChunk(c) { chunk in
+                channelChunkTotals(src, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu,
+                                   kind: { SquaredDeviations(mean: Float(means[$0] / m)) }) { ch, _, squares in
+                    out[ch] = squares
                 }
             }
         }
@@ -88,15 +89,16 @@ package func batchNorm2dForwardSynchronized(
     savedMean.withUnsafeMutableBufferPointer { sMean in
     savedInvStd.withUnsafeMutableBufferPointer { sInv in
         let src = xp.baseAddress!, dst = yp.baseAddress!, cpu = CPUFeatures.enabled
-        parallelFor(c) { channels in
-            for ch in channels {
+        forEachChannelChunk(c) { chunk in
+            for ch in chunk {
                 let mean = sums[ch] / m, variance = squares[ch] / m
                 rMean[ch] = (1 - momentum) * rMean[ch] + momentum * Float(mean)
                 rVar[ch] = (1 - momentum) * rVar[ch] + momentum * Float(variance * m / (m - 1))
                 sMean[ch] = Float(mean)
                 sInv[ch] = Float(1 / (variance + Double(eps)).squareRoot())
-                let (scale, shift) = affine(gamma: gp[ch], beta: bp[ch], mean: sMean[ch], invStd: sInv[ch])
-                normalizeRows(src, dst, n: n, c: c, ch: ch, plane: plane, scale: scale, shift: shift, applyingReLU: applyingReLU, cpu: cpu)
+            }
+            normalizeChunk(src, dst, n: n, c: c, plane: plane, channels: chunk, applyingReLU: applyingReLU, cpu: cpu) { ch in
+                affine(gamma: gp[ch], beta: bp[ch], mean: sMean[ch], invStd: sInv[ch])
             }
         }
     }}}}}}}}
@@ -124,30 +126,31 @@ package func batchNorm2dBackwardSynchronized(
     dy.withUnsafeBufferPointer { gp in
     gradWeight.withUnsafeMutableBufferPointer { dGamma in
     gradBias.withUnsafeMutableBufferPointer { dBeta in
+    savedMean.withUnsafeBufferPointer { sMean in
+    savedInvStd.withUnsafeBufferPointer { sInv in
     sums.withUnsafeMutableBufferPointer { out in
-        parallelFor(c) { channels in
-            for ch in channels {
-                let (sumDy, sumDyXhat) = gradientSums(gp.baseAddress!, xp.baseAddress!, n: n, c: c, ch: ch, plane: plane,
-                                                      mean: savedMean.storage[ch], invStd: savedInvStd.storage[ch], reluMask: mask(ch))
+        forEachChannelChunk(c) { chunk in
+            gradientChunkSums(gp.baseAddress!, xp.baseAddress!, n: n, c: c, plane: plane, channels: chunk, cpu: CPUFeatures.enabled,
+                              means: sMean.baseAddress!, masked: reluBias != nil, mask: { mask($0) ?? (0, 0) }) { ch, sumDy, centered in
+                let sumDyXhat = centered * Double(sInv[ch])
                 dBeta[ch] = Float(sumDy)
                 dGamma[ch] = Float(sumDyXhat)
                 out[ch] = w * sumDy
                 out[c + ch] = w * sumDyXhat
             }
         }
-    }}}}}
+    }}}}}}}
     sums[2 * c] = Double(n * plane)
     synchronization.sum(&sums)
     let m = sums[2 * c]
     x.withUnsafeBufferPointer { xp in
     dy.withUnsafeBufferPointer { gp in
     dx.withUnsafeMutableBufferPointer { dxp in
-        let cpu = CPUFeatures.enabled
-        parallelFor(c) { channels in
-            for ch in channels {
-                inputGradientRows(xp.baseAddress!, gp.baseAddress!, dxp.baseAddress!, n: n, c: c, ch: ch, plane: plane,
-                                  gamma: weight.storage[ch], mean: savedMean.storage[ch], invStd: savedInvStd.storage[ch],
-                                  meanDy: Float(sums[ch] / w / m), meanDyXhat: Float(sums[c + ch] / w / m), reluMask: mask(ch), cpu: cpu)
+        forEachChannelChunk(c) { chunk in
+            inputGradientChunk(xp.baseAddress!, gp.baseAddress!, dxp.baseAddress!, n: n, c: c, plane: plane, channels: chunk,
+                               masked: reluBias != nil, cpu: CPUFeatures.enabled) { ch in
+                (weight.storage[ch], savedMean.storage[ch], savedInvStd.storage[ch],
+                 Float(sums[ch] / w / m), Float(sums[c + ch] / w / m), mask(ch) ?? (0, 0))
             }
         }
     }}}

@@ -175,21 +175,17 @@ public func conv2dBiasBackward(gradOutput dy: Tensor, into gradBias: inout Tenso
 }
 
 /// out[c] = sum over n, h, w of x[n,c,h,w] (Float sums over groups of images, totalled in Double:
-/// a fixed order).
+/// a fixed order; `channelChunkTotals`, as batch norm's statistics).
 func channelSums(_ x: Tensor, into out: inout Tensor) {
     require(x.rank == 4, "expected [N,C,H,W], got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
     if out.shape.count != 1 || out.shape[0] != c { out.resize(to: [c]) }
     x.withUnsafeBufferPointer { xp in
     out.withUnsafeMutableBufferPointer { op in
-        let src = xp.baseAddress!, dst = op.baseAddress!
-        parallelFor(c) { range in
-            for ch in range {
-                // Float sums over groups of images' planes, as batch norm's statistics: one call
-                // per group, not per plane (a call per 4x4 plane cost more than its 16 values).
-                dst[ch] = Float(channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
-                    sums.add(src + start, src + start, plane, runs: images, runStride: c * plane, PlainSum())
-                }.sum)
+        let src = xp.baseAddress!, dst = op.baseAddress!, cpu = CPUFeatures.enabled
+        forEachChannelChunk(c) { chunk in
+            channelChunkTotals(src, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, kind: { _ in PlainSum() }) { ch, sum, _ in
+                dst[ch] = Float(sum)
             }
         }
     }}

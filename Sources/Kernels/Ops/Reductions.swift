@@ -17,7 +17,7 @@ let floatSumSpan = 1024
 
 /// Images per group for planes of `plane` values (see `floatSumSpan`).
 @inline(__always)
-func imagesPerSumGroup(plane: Int) -> Int { max(1, floatSumSpan / max(1, plane)) }
+package func imagesPerSumGroup(plane: Int) -> Int { max(1, floatSumSpan / max(1, plane)) }
 
 /// sum_i p[i] for i in 0..<n.
 @inline(__always)
@@ -159,4 +159,61 @@ package struct RunSums {
             i += 1
         }
     }
+}
+
+/// Channels per pass of `forEachChannelChunk` (FM_CHANNEL_CHUNK): a chunk's parameters and
+/// totals fit in small stack buffers.
+package let channelChunk = Int(FM_CHANNEL_CHUNK)
+
+/// Runs `body` over `0..<c` cut into chunks of at most `channelChunk` channels, each thread
+/// taking a contiguous run of chunks (as `parallelFor`). A pass over a chunk reads, image by
+/// image, the chunk's planes as one stretch of memory (the C forms of `channelChunkTotals`,
+/// `normalizeChunk`, `inputGradientChunk`).
+@inline(__always)
+package func forEachChannelChunk(_ c: Int, _ body: (_ channels: Range<Int>) -> Void) {
+    parallelFor(c) { channels in
+        var first = channels.lowerBound
+        while first < channels.upperBound {
+            let end = min(first + channelChunk, channels.upperBound)
+            body(first..<end)
+            first = end
+        }
+    }
+}
+
+/// `finish(ch, sum, dot)` for each channel of `channels` (at most `channelChunk`), with the
+/// Double totals of `kind(ch)`'s terms over the channel's planes of g and x ([n, c, plane]):
+/// Float `RunSums` over groups of `imagesPerSumGroup` images, added in Double group after group,
+/// so the bits of `channelTotal` on every path. Where the CPU has AVX2 or AVX-512, one C call
+/// reads the chunk image by image (fm_channel_chunk_sums_*); elsewhere the Swift code goes
+/// channel by channel.
+@inline(__always)
+package func channelChunkTotals<Kind: RunSumKind>(
+    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, c: Int, plane: Int, channels: Range<Int>,
+    cpu: CPUFeatures, kind: (_ ch: Int) -> Kind, finish: (_ ch: Int, _ sum: Double, _ dot: Double) -> Void
+) {
+    precondition(channels.count <= channelChunk)
+    guard cpu.avx512 || cpu.avx2 else {
+        for ch in channels {
+            let k = kind(ch)
+            let total = channelTotal(n: n, c: c, ch: ch, plane: plane) { sums, start, images in
+                sums.add(g + start, x + start, plane, runs: images, runStride: c * plane, k, cpu: cpu)
+            }
+            finish(ch, total.sum, total.dot)
+        }
+        return
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * channelChunk) { params in
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channelChunk) { totals in
+        for (k, ch) in channels.enumerated() {
+            let arguments = kind(ch).cArguments
+            params[3 * k] = arguments.mean
+            params[3 * k + 1] = arguments.scale
+            params[3 * k + 2] = arguments.shift
+        }
+        let sums = cpu.avx512 ? fm_channel_chunk_sums_avx512 : fm_channel_chunk_sums_avx2
+        sums(Kind.cKind, g, x, n, c, plane, imagesPerSumGroup(plane: plane), channels.lowerBound, channels.count,
+             params.baseAddress!, totals.baseAddress!, totals.baseAddress! + channelChunk)
+        for (k, ch) in channels.enumerated() { finish(ch, totals[k], totals[channelChunk + k]) }
+    }}
 }

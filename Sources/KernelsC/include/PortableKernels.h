@@ -28,8 +28,8 @@ void fm_gelu_forward_avx2(const float *x, float *y, long count);
 void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long count);
 
 /* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them, over `rows` rows
-   of count elements, row r at offset r * stride of each array (one channel's planes of a batch:
-   one call per channel, since a call per 4x4 plane cost more than its work):
+   of count elements, row r at offset r * stride of each array (the chunk forms below call them
+   plane by plane):
    forward y = x * scale + shift (then max with 0 where relu != 0, NaN kept);
    backward dx = scale * g + a * x + b, g = dy, or where masked != 0, g = dy where
    x * maskScale + maskShift > 0 and 0 elsewhere (a fused ReLU's gradient). */
@@ -55,6 +55,27 @@ void fm_run_sums_strided_avx512(int kind, const float *g, const float *x, long n
                                 float mean, float scale, float shift, float *acc);
 void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, long runs, long stride,
                               float mean, float scale, float shift, float *acc);
+
+/* Batch norm's passes over channels ch0 ..< ch0 + count (count <= FM_CHANNEL_CHUNK) of [n, c, plane],
+   image by image, each image's chunk of planes read front to back (BatchNorm2d.swift):
+   - chunk_sums: for each channel k, RunSums of `kind` (params[3k ...]: mean, scale, shift, or
+     NULL for none) over groups of `group` images, each group's total added to sums[k], dots[k]
+     in Double, group after group: RunSums' bits, and the per-channel loops' totals;
+   - forward_chunk: fm_bn_forward_rows on each plane with coefficients[2k ...]: scale, shift;
+   - backward_chunk: fm_bn_backward_rows with coefficients[5k ...]: scale, a, b, maskScale, maskShift. */
+#define FM_CHANNEL_CHUNK 32
+void fm_channel_chunk_sums_avx512(int kind, const float *g, const float *x, long n, long c, long plane, long group,
+                                  long ch0, long count, const float *params, double *sums, double *dots);
+void fm_channel_chunk_sums_avx2(int kind, const float *g, const float *x, long n, long c, long plane, long group,
+                                long ch0, long count, const float *params, double *sums, double *dots);
+void fm_bn_forward_chunk_avx512(const float *x, float *y, long n, long c, long plane, long ch0, long count,
+                                const float *coefficients, int relu);
+void fm_bn_forward_chunk_avx2(const float *x, float *y, long n, long c, long plane, long ch0, long count,
+                              const float *coefficients, int relu);
+void fm_bn_backward_chunk_avx512(const float *x, const float *dy, float *dx, long n, long c, long plane, long ch0,
+                                 long count, const float *coefficients, int masked);
+void fm_bn_backward_chunk_avx2(const float *x, const float *dy, float *dx, long n, long c, long plane, long ch0,
+                               long count, const float *coefficients, int masked);
 
 /* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
    AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
