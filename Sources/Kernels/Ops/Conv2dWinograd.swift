@@ -54,7 +54,9 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
     let productSlice = positions * opad * ldv + 16
     let threads = convThreads(g.batch)
     scratch.winogradWeights.growScratch(to: weightCount)
-    scratch.winogradTransformed.growScratch(to: transformedSlice * threads)
+    // F(2x2) in bf16 writes V straight to bf16 (below): no fp32 V.
+    let fp32V = f4 || !bf16
+    scratch.winogradTransformed.growScratch(to: fp32V ? transformedSlice * threads : 0)
     scratch.winogradProducts.growScratch(to: productSlice * threads)
     // bf16: pairs of channels per 32-bit word (16 words of slack for alignment, as above).
     let pairs = (g.inChannels + 1) / 2
@@ -79,7 +81,7 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
         if let ub { fm_winograd_weights_bf16(u, positions, opad, g.inChannels, ub) }
         parallelFor(threads) { range in
             for t in range {
-                let v = alignedTo64(vp.baseAddress! + t * transformedSlice)
+                let v = fp32V ? alignedTo64(vp.baseAddress! + t * transformedSlice) : nil
                 let m = alignedTo64(mp.baseAddress! + t * productSlice)
                 let vb = bf16 ? alignedTo64(vbp.baseAddress! + t * transformedSliceBF16) : nil
                 let images = convImages(thread: t, of: threads, batch: g.batch)
@@ -89,20 +91,20 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
                     let rows = min(rowsPerBlock, lastRow - row)
                     let tiles = (rows * tilesPerRow + 15) / 16 * 16
                     if f4 {
-                        fm_winograd_f4_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
+                        fm_winograd_f4_input(input, g.inChannels, g.height, g.width, row, rows, v!, ldv)
                     } else if vb == nil {
-                        fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v, ldv)
+                        fm_winograd_f2_input(input, g.inChannels, g.height, g.width, row, rows, v!, ldv)
                     }
                     if let ub, let vb {
                         // F(2x2) rounds V as it transforms it; F(4x4) in a second pass.
                         if f4 {
-                            fm_winograd_input_bf16(positions, v, g.inChannels, ldv, tiles, vb)
+                            fm_winograd_input_bf16(positions, v!, g.inChannels, ldv, tiles, vb)
                         } else {
                             fm_winograd_f2_input_bf16(input, g.inChannels, g.height, g.width, row, rows, vb, ldv)
                         }
                         fm_winograd_multiply_bf16(positions, ub, vb, m, opad, g.inChannels, ldv, tiles)
                     } else {
-                        fm_winograd_multiply(positions, u, v, m, opad, g.inChannels, ldv, tiles)
+                        fm_winograd_multiply(positions, u, v!, m, opad, g.inChannels, ldv, tiles)
                     }
                     if f4 {
                         fm_winograd_f4_output(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
