@@ -88,8 +88,8 @@ public func batchNorm2dForward(
 /// most `channelChunk`), (scale, shift) = `coefficients(ch)`.
 @inline(__always)
 package func normalizeChunk(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int,
-                    channels: Range<Int>, applyingReLU: Bool, cpu: CPUFeatures,
-                    coefficients: (_ ch: Int) -> (scale: Float, shift: Float)) {
+                            channels: Range<Int>, applyingReLU: Bool, cpu: CPUFeatures,
+                            coefficients: (_ ch: Int) -> (scale: Float, shift: Float)) {
     guard cpu.avx512 || cpu.avx2 else {
         for ch in channels {
             let (scale, shift) = coefficients(ch)
@@ -190,9 +190,9 @@ func inputGradientCoefficients(gamma: Float, mean: Float, invStd: Float, meanDy:
 /// `masked`, dy counts only where x * mask.scale + mask.shift > 0 (a fused ReLU's gradient).
 @inline(__always)
 package func inputGradientChunk(_ src: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>,
-                        n: Int, c: Int, plane: Int, channels: Range<Int>, masked: Bool, cpu: CPUFeatures,
-                        parameters: (_ ch: Int) -> (gamma: Float, mean: Float, invStd: Float, meanDy: Float, meanDyXhat: Float,
-                                                    mask: (scale: Float, shift: Float))) {
+                                n: Int, c: Int, plane: Int, channels: Range<Int>, masked: Bool, cpu: CPUFeatures,
+                                parameters: (_ ch: Int) -> (gamma: Float, mean: Float, invStd: Float, meanDy: Float, meanDyXhat: Float,
+                                                            mask: (scale: Float, shift: Float))) {
     guard cpu.avx512 || cpu.avx2 else {
         for ch in channels {
             let p = parameters(ch)
