@@ -152,19 +152,6 @@ void fm_gelu_forward_avx2(const float *x, float *y, long count) { (void)x; (void
 void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long count) {
     (void)x; (void)dy; (void)dx; (void)count;
 }
-#define FM_UNUSED_BN_ROWS(suffix)                                                                   \
-    void fm_bn_forward_rows_##suffix(const float *x, float *y, long count, long rows, long stride,   \
-                                     float scale, float shift, int relu) {                          \
-        (void)x; (void)y; (void)count; (void)rows; (void)stride; (void)scale; (void)shift; (void)relu; \
-    }                                                                                               \
-    void fm_bn_backward_rows_##suffix(const float *x, const float *dy, float *dx, long count,        \
-                                      long rows, long stride, float scale, float a, float b,         \
-                                      int masked, float maskScale, float maskShift) {                \
-        (void)x; (void)dy; (void)dx; (void)count; (void)rows; (void)stride; (void)scale; (void)a;    \
-        (void)b; (void)masked; (void)maskScale; (void)maskShift;                                    \
-    }
-FM_UNUSED_BN_ROWS(avx512)
-FM_UNUSED_BN_ROWS(avx2)
 #define FM_UNUSED_RUN_SUMS(suffix)                                                                   \
     void fm_run_sums_strided_##suffix(int kind, const float *g, const float *x, long n, long runs, long stride, \
                                       float mean, float scale, float shift, float *acc) {           \

@@ -126,33 +126,32 @@ void FM_GELU_CAT(fm_gelu_backward, FM_GELU_SUFFIX)(const float *x, const float *
 /* ---- Batch-norm rows (BatchNorm2d.swift): plain loops, vectorised by the compiler for the
    target; elementwise, so the same bits at any width ---- */
 
-void FM_GELU_CAT(fm_bn_forward_rows, FM_GELU_SUFFIX)(const float *x, float *y, long count, long rows, long stride,
-                                                     float scale, float shift, int relu) {
-    for (long r = 0; r < rows; r++, x += stride, y += stride) {
-        if (relu) {
-            for (long i = 0; i < count; i++) {
-                float v = x[i] * scale + shift;
-                y[i] = v < 0 ? 0 : v;
-            }
-        } else {
-            for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
+/* One plane: y = x * scale + shift (then max with 0 where relu != 0, NaN kept); dx = scale * g +
+   a * x + b with g = dy, or where masked != 0, g = dy where x * maskScale + maskShift > 0 and 0
+   elsewhere (a fused ReLU's gradient). The chunk forms below run them plane by plane. */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(bn_forward_row)(const float *x, float *y, long count,
+                                                                              float scale, float shift, int relu) {
+    if (relu) {
+        for (long i = 0; i < count; i++) {
+            float v = x[i] * scale + shift;
+            y[i] = v < 0 ? 0 : v;
         }
+    } else {
+        for (long i = 0; i < count; i++) y[i] = x[i] * scale + shift;
     }
 }
 
-void FM_GELU_CAT(fm_bn_backward_rows, FM_GELU_SUFFIX)(const float *x, const float *dy, float *dx, long count,
-                                                      long rows, long stride, float scale, float a, float b,
-                                                      int masked, float maskScale, float maskShift) {
-    for (long r = 0; r < rows; r++, x += stride, dy += stride, dx += stride) {
-        if (masked) {
-            for (long i = 0; i < count; i++) {
-                float xi = x[i], gi = dy[i];
-                float g = xi * maskScale + maskShift > 0 ? gi : 0;
-                dx[i] = scale * g + a * xi + b;
-            }
-        } else {
-            for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
+static inline __attribute__((always_inline)) void FM_GELU_NAME(bn_backward_row)(const float *x, const float *dy, float *dx,
+                                                                               long count, float scale, float a, float b,
+                                                                               int masked, float maskScale, float maskShift) {
+    if (masked) {
+        for (long i = 0; i < count; i++) {
+            float xi = x[i], gi = dy[i];
+            float g = xi * maskScale + maskShift > 0 ? gi : 0;
+            dx[i] = scale * g + a * xi + b;
         }
+    } else {
+        for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
     }
 }
 
@@ -301,8 +300,8 @@ void FM_GELU_CAT(fm_bn_forward_chunk, FM_GELU_SUFFIX)(const float *x, float *y, 
     for (long image = 0; image < n; image++) {
         const long base = (image * c + ch0) * plane;
         for (long k = 0; k < count; k++)
-            FM_GELU_CAT(fm_bn_forward_rows, FM_GELU_SUFFIX)(x + base + k * plane, y + base + k * plane, plane, 1, 0,
-                                                           coefficients[2 * k], coefficients[2 * k + 1], relu);
+            FM_GELU_NAME(bn_forward_row)(x + base + k * plane, y + base + k * plane, plane, coefficients[2 * k],
+                                         coefficients[2 * k + 1], relu);
     }
 }
 
@@ -313,9 +312,8 @@ void FM_GELU_CAT(fm_bn_backward_chunk, FM_GELU_SUFFIX)(const float *x, const flo
         const long base = (image * c + ch0) * plane;
         for (long k = 0; k < count; k++) {
             const float *q = coefficients + 5 * k;
-            FM_GELU_CAT(fm_bn_backward_rows, FM_GELU_SUFFIX)(x + base + k * plane, dy + base + k * plane,
-                                                            dx + base + k * plane, plane, 1, 0, q[0], q[1], q[2],
-                                                            masked, q[3], q[4]);
+            FM_GELU_NAME(bn_backward_row)(x + base + k * plane, dy + base + k * plane, dx + base + k * plane, plane,
+                                          q[0], q[1], q[2], masked, q[3], q[4]);
         }
     }
 }

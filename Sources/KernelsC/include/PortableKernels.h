@@ -27,21 +27,6 @@ void fm_gelu_backward_avx512(const float *x, const float *dy, float *dx, long co
 void fm_gelu_forward_avx2(const float *x, float *y, long count);
 void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long count);
 
-/* Batch normalisation's rows (BatchNorm2d.swift) as the Swift loops compute them, over `rows` rows
-   of count elements, row r at offset r * stride of each array (the chunk forms below call them
-   plane by plane):
-   forward y = x * scale + shift (then max with 0 where relu != 0, NaN kept);
-   backward dx = scale * g + a * x + b, g = dy, or where masked != 0, g = dy where
-   x * maskScale + maskShift > 0 and 0 elsewhere (a fused ReLU's gradient). */
-void fm_bn_forward_rows_avx512(const float *x, float *y, long count, long rows, long stride, float scale,
-                               float shift, int relu);
-void fm_bn_backward_rows_avx512(const float *x, const float *dy, float *dx, long count, long rows, long stride,
-                                float scale, float a, float b, int masked, float maskScale, float maskShift);
-void fm_bn_forward_rows_avx2(const float *x, float *y, long count, long rows, long stride, float scale,
-                             float shift, int relu);
-void fm_bn_backward_rows_avx2(const float *x, const float *dy, float *dx, long count, long rows, long stride,
-                              float scale, float a, float b, int masked, float maskScale, float maskShift);
-
 /* RunSums.add (Sources/Kernels/Ops/Reductions.swift) over `runs` runs of n elements, run r at
    g + r * stride and x + r * stride: the terms of `kind` added to acc, in the order of one run
    after another: floats 0-63 are s0, s1, d0, d1, 16 lanes each (of each 32 elements of a run the
@@ -61,8 +46,12 @@ void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, 
    - chunk_sums: for each channel k, RunSums of `kind` (params[3k ...]: mean, scale, shift, or
      NULL for none) over groups of `group` images, each group's total added to sums[k], dots[k]
      in Double, group after group: RunSums' bits, and the per-channel loops' totals;
-   - forward_chunk: fm_bn_forward_rows on each plane with coefficients[2k ...]: scale, shift;
-   - backward_chunk: fm_bn_backward_rows with coefficients[5k ...]: scale, a, b, maskScale, maskShift. */
+   - forward_chunk: y = x * scale + shift (then max with 0 where relu != 0, NaN kept), coefficients[2k ...]:
+     scale, shift;
+   - backward_chunk: dx = scale * g + a * x + b, coefficients[5k ...]: scale, a, b, maskScale, maskShift;
+     g = dy, or where masked != 0, dy where x * maskScale + maskShift > 0 and 0 elsewhere (a fused
+     ReLU's gradient).
+   Each is the Swift loops' expression, element by element, so the same bits. */
 #define FM_CHANNEL_CHUNK 32
 void fm_channel_chunk_sums_avx512(int kind, const float *g, const float *x, long n, long c, long plane, long group,
                                   long ch0, long count, const float *params, double *sums, double *dots);
