@@ -128,11 +128,16 @@ public struct PrecisionOptions: ParsableArguments {
     var chosen: Precision? {
         get throws {
             guard let precision else { return nil }
-            guard let value = Precision(rawValue: precision) else {
-                throw ValidationError("--precision must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return value
+            return try Self.parse(precision, flag: "--precision")
         }
+    }
+
+    /// `word` as a precision; a usage error naming `flag` for another word.
+    static func parse(_ word: String, flag: String) throws -> Precision {
+        guard let value = Precision(rawValue: word) else {
+            throw ValidationError("\(flag) must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
     }
 
     /// Runs `body` with the products in the precision given, else fp32 (a scope, nothing global).

@@ -61,6 +61,9 @@ public struct TrainCIFARCommand: ParsableCommand {
     var seed: UInt64 = 0
     @OptionGroup var threads: ThreadOptions
     @OptionGroup var precision: PrecisionOptions
+    @Option(help: ArgumentHelp("Products of the run's evaluations (held-out images, test set) in fp32 or bf16 (default: --precision's).",
+                               valueName: "fp32|bf16"))
+    var evaluationPrecision: String?
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
     @Option(help: "Hold out N training images for validation.")
@@ -127,6 +130,9 @@ public struct TrainCIFARCommand: ParsableCommand {
         if let validationEvery { o.validationEvery = validationEvery }
         if let validationLimit { o.validationLimit = validationLimit }
         if let chosen = try precision.chosen { o.precision = chosen }
+        if let evaluationPrecision {
+            o.evaluationPrecision = try PrecisionOptions.parse(evaluationPrecision, flag: "--evaluation-precision")
+        }
         // Under an MPI launcher, the processes on a host share its cores.
         o.threads = threads.threads ?? Processes.defaultThreads()
         o.limit = limit

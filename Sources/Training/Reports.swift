@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// The figures of one finished epoch, as metrics.csv and the curves show them.
 public struct EpochRecord: Sendable, Codable, Equatable {
@@ -223,6 +224,8 @@ public struct RunReport: Sendable, Codable, Equatable {
     public var testTimeAugmentation: TestTimeAugmentation
     /// Test images scored, and the accuracies with and without the test-time augmentation.
     public var testImages: Int, testAccuracy: Double, plainTestAccuracy: Double
+    /// The precision of the training steps' products and of the evaluations (validation and test).
+    public var trainingPrecision: Precision?, evaluationPrecision: Precision?
     /// The validation evaluations, in order.
     public var trace: [ValidationPoint]
 
@@ -269,6 +272,8 @@ public struct RunReport: Sendable, Codable, Equatable {
         add("test_images", "\(testImages)")
         add("test_accuracy", number(testAccuracy))
         add("plain_test_accuracy", number(plainTestAccuracy))
+        add("training_precision", trainingPrecision.map { "\"\($0.rawValue)\"" } ?? "null")
+        add("evaluation_precision", evaluationPrecision.map { "\"\($0.rawValue)\"" } ?? "null")
         for target in [0.90, 0.93, 0.94] {
             add("training_seconds_to_\(Int(target * 100))", secondsTo(target).map(number) ?? "null")
         }

@@ -81,6 +81,15 @@ import Training
         // Training keeps fp32 unless asked; the flag sets the run's option (so checkpoints record it).
         #expect(try parse(["train-cifar", "--arch", "vgg"], as: TrainCIFARCommand.self).options().precision == .fp32)
         #expect(try parse(["train-cifar", "--precision", "bf16"], as: TrainCIFARCommand.self).options().precision == .bf16)
+        // A run's evaluations follow its training precision unless --evaluation-precision is given.
+        let bf16 = try parse(["train-cifar", "--precision", "bf16"], as: TrainCIFARCommand.self).options()
+        #expect(bf16.evaluationPrecision == nil && bf16.evaluationPrecisionInEffect == .bf16)
+        let fp32Evaluations = try parse(["train-cifar", "--precision", "bf16", "--evaluation-precision", "fp32"],
+                                        as: TrainCIFARCommand.self).options()
+        #expect(fp32Evaluations.precision == .bf16 && fp32Evaluations.evaluationPrecisionInEffect == .fp32)
+        #expect(try parse(["train-cifar"], as: TrainCIFARCommand.self).options().evaluationPrecisionInEffect == .fp32)
+        #expect(refused(["train-cifar", "--evaluation-precision", "fp16"]))
+        #expect(refused(["evaluate", "--evaluation-precision", "bf16"]))  // evaluate has --precision
     }
 
     @Test func trainingSettingsAreCheckedBeforeAnyWork() {

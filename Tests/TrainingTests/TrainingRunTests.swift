@@ -190,6 +190,39 @@ func stoppedTinyRun(_ architecture: String) throws -> (options: TrainingOptions,
         #expect(try Classifier.load(path: folder + "/model.safetensors").trainingPrecision == .bf16)
     }
 
+    /// A run evaluates (held-out images during training, the test set at the end) in its
+    /// evaluation precision, by default its training precision: what it reports is what the
+    /// saved model scores in that precision, and run.json says which. The fixture is one where
+    /// the two precisions' scores differ, so the check tells them apart.
+    @Test(arguments: [(Precision.bf16, Precision?.none), (.bf16, .fp32), (.fp32, .bf16)])
+    func runEvaluatesInItsEvaluationPrecision(training: Precision, evaluation: Precision?) throws {
+        let data = syntheticData(train: 192, test: 200)
+        var o = options("c16k3p1,bn,relu,mp2,c32k3p1,bn,relu,gap,fc10")
+        o.epochs = 2
+        o.precision = training
+        o.evaluationPrecision = evaluation
+        o.tta = true
+        let folder = try Fixture.temporaryFolder().path
+        let result = try Trainer(options: o, data: data, outputFolder: folder).run()
+        let loaded = try Classifier.load(path: folder + "/model.safetensors")
+        let held = try loaded.heldOutImages(from: data.train, count: o.validation, source: folder)
+        func scored(_ p: Precision) -> (test: Evaluation, validation: Double) {
+            Precision.with(p) { (score(loaded, on: data.test, tta: .flip), evaluate(loaded, on: held).accuracy) }
+        }
+        let expected = evaluation ?? training
+        let (mine, other) = (scored(expected), scored(expected == .bf16 ? .fp32 : .bf16))
+        // Bools, not the arrays: a failure would print 2,000 probabilities.
+        let apart = mine.test.probabilities != other.test.probabilities
+        #expect(apart, "the fixture must tell the precisions apart")
+        let same = try #require(result.testEvaluation).probabilities == mine.test.probabilities
+        #expect(same, "the run's test probabilities are the saved model's in \(expected)")
+        #expect(result.testAccuracy == mine.test.accuracy && result.plainTestAccuracy == mine.test.plainAccuracy)
+        #expect(result.records.last?.validationAccuracy == mine.validation)
+        let report = try String(contentsOfFile: folder + "/run.json", encoding: .utf8)
+        #expect(report.contains("\"evaluation_precision\": \"\(expected.rawValue)\""))
+        #expect(report.contains("\"training_precision\": \"\(training.rawValue)\""))
+    }
+
     /// A checkpoint written before the precision was recorded (its options lack the key) trained
     /// in fp32, and resumes as fp32.
     @Test func checkpointWithoutPrecisionReadsAsFP32() throws {
