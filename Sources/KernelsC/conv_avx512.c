@@ -1,7 +1,30 @@
 #include "ConvKernels.h"
 
+#include <stdint.h>
+#include <string.h>
+#include "bf16_round.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+/* A tile's T x OB accumulators start at the bias (or zero) and end in tile[T][16*OB]. */
+__attribute__((target("avx512f"), always_inline))
+static inline void tile_start(__m512 acc[28][2], const float *bias, const int OB, const int T) {
+#pragma clang loop unroll(full)
+    for (int b = 0; b < OB; b++) {
+        __m512 init = bias ? _mm512_loadu_ps(bias + 16 * b) : _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int k = 0; k < T; k++) acc[k][b] = init;
+    }
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void tile_finish(__m512 acc[28][2], float *tile, const int OB, const int T) {
+#pragma clang loop unroll(full)
+    for (int k = 0; k < T; k++)
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++) _mm512_storeu_ps(tile + (k * OB + b) * 16, acc[k][b]);
+}
 
 /* One tile: T consecutive wide-row pixels x (16*OB) output channels, summed over all taps.
    T*OB = 24 accumulators; per tap OB weight loads and T broadcasts feed T*OB FMAs. */
@@ -9,12 +32,7 @@ __attribute__((target("avx512f"), always_inline))
 static inline void conv_tile(const float *x, const int *off, long taps, const float *w,
                              const float *bias, float *tile, const int OB, const int T) {
     __m512 acc[28][2];
-#pragma clang loop unroll(full)
-    for (int b = 0; b < OB; b++) {
-        __m512 init = bias ? _mm512_loadu_ps(bias + 16 * b) : _mm512_setzero_ps();
-#pragma clang loop unroll(full)
-        for (int k = 0; k < T; k++) acc[k][b] = init;
-    }
+    tile_start(acc, bias, OB, T);
     for (long t = 0; t < taps; t++) {
         const float *xp = x + off[t];
         __m512 wv[2];
@@ -27,10 +45,7 @@ static inline void conv_tile(const float *x, const int *off, long taps, const fl
             for (int b = 0; b < OB; b++) acc[k][b] = _mm512_fmadd_ps(xb, wv[b], acc[k][b]);
         }
     }
-#pragma clang loop unroll(full)
-    for (int k = 0; k < T; k++)
-#pragma clang loop unroll(full)
-        for (int b = 0; b < OB; b++) _mm512_storeu_ps(tile + (k * OB + b) * 16, acc[k][b]);
+    tile_finish(acc, tile, OB, T);
 }
 
 /* In-register transpose of a 16 x 16 block: r[i] lane j becomes r[j] lane i. */
@@ -93,12 +108,14 @@ static void store_pixels(const float *tile, long lanes, long T, long k0, long q0
     }
 }
 
-typedef void (*conv_tile_fn)(const float *, const int *, long, const float *, const float *, float *);
+/* A tile function: T wide-row pixels from x (floats, or bf16 pair words) over `taps` entries of
+   the offset table, weights w (floats, or pair words), into tile[T][lanes]. */
+typedef void (*conv_tile_fn)(const void *, const int *, long, const void *, const float *, float *);
 
 #define CONV_TILE_VARIANT(NAME, OB, T) \
 __attribute__((target("avx512f"))) \
-static void NAME(const float *x, const int *off, long taps, const float *w, const float *bias, float *tile) { \
-    conv_tile(x, off, taps, w, bias, tile, OB, T); \
+static void NAME(const void *x, const int *off, long taps, const void *w, const float *bias, float *tile) { \
+    conv_tile((const float *)x, off, taps, (const float *)w, bias, tile, OB, T); \
 }
 CONV_TILE_VARIANT(conv_tile_16x24, 1, 24)
 CONV_TILE_VARIANT(conv_tile_16x28, 1, 28)
@@ -107,34 +124,73 @@ CONV_TILE_VARIANT(conv_tile_16x8, 1, 8)
 CONV_TILE_VARIANT(conv_tile_32x12, 2, 12)
 CONV_TILE_VARIANT(conv_tile_32x8, 2, 8)
 
-/* Tiles that divide the output width run along each output row and compute no dropped
-   columns; otherwise tiles run along the wide rows (and drop Wp - Wo columns per row). */
-__attribute__((target("avx512f")))
-void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
-                           const int *tapOffsets, long taps, const float *w, const float *bias,
-                           long vectors, long outChannels, float *y) {
-    static const struct { long T; conv_tile_fn fn; } one[] = {
-        {24, conv_tile_16x24}, {28, conv_tile_16x28}, {16, conv_tile_16x16}, {8, conv_tile_16x8}};
-    static const struct { long T; conv_tile_fn fn; } two[] = {{12, conv_tile_32x12}, {8, conv_tile_32x8}};
-    const long lanes = 16 * vectors;
-    long T = vectors == 1 ? 24 : 12;
-    conv_tile_fn tileFn = vectors == 1 ? conv_tile_16x24 : conv_tile_32x12;
-    int rowAligned = 0;
-    if (vectors == 1) {
-        for (int v = 0; v < 4 && !rowAligned; v++)
-            if (wo % one[v].T == 0) { T = one[v].T; tileFn = one[v].fn; rowAligned = 1; }
-    } else {
-        for (int v = 0; v < 2 && !rowAligned; v++)
-            if (wo % two[v].T == 0) { T = two[v].T; tileFn = two[v].fn; rowAligned = 1; }
+/* conv_tile with bf16 products: x holds pair words (p[q]: bf16 of x[q] low, of x[q + 1] high),
+   `off` one entry per pair of taps (j, j + 1) of a kernel row, w the matching weight pairs (a
+   zero high half past an odd row). Per pair OB weight loads and T 32-bit broadcasts feed T*OB
+   VDPBF16PS, each two multiply-adds per lane: a 5-tap row takes 3 instead of 5. */
+__attribute__((target("avx512f,avx512bf16"), always_inline))
+static inline void conv_tile_bf16(const uint32_t *p, const int *off, long pairs, const uint32_t *w,
+                                  const float *bias, float *tile, const int OB, const int T) {
+    __m512 acc[28][2];
+    tile_start(acc, bias, OB, T);
+    for (long t = 0; t < pairs; t++) {
+        const uint32_t *pp = p + off[t];
+        __m512bh wv[2];
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++) wv[b] = (__m512bh)_mm512_loadu_si512(w + 16 * (OB * t + b));
+#pragma clang loop unroll(full)
+        for (int k = 0; k < T; k++) {
+#pragma clang loop unroll(full)
+            for (int b = 0; b < OB; b++) acc[k][b] = dpbf16_broadcast(acc[k][b], wv[b], pp + k);
+        }
     }
+    tile_finish(acc, tile, OB, T);
+}
+
+#define CONV_TILE_BF16_VARIANT(NAME, OB, T) \
+__attribute__((target("avx512f,avx512bf16"))) \
+static void NAME(const void *x, const int *off, long pairs, const void *w, const float *bias, float *tile) { \
+    conv_tile_bf16((const uint32_t *)x, off, pairs, (const uint32_t *)w, bias, tile, OB, T); \
+}
+CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x24, 1, 24)
+CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x28, 1, 28)
+CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x16, 1, 16)
+CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x8, 1, 8)
+CONV_TILE_BF16_VARIANT(conv_tile_bf16_32x12, 2, 12)
+CONV_TILE_BF16_VARIANT(conv_tile_bf16_32x8, 2, 8)
+
+/* The tile widths a block of 16 (one) or 32 (two) channels can take, the first one the
+   fallback for rows no width divides, and their functions in fp32 and bf16. */
+typedef struct { long T; conv_tile_fn fp32, bf16; } ConvTileWidth;
+static const ConvTileWidth oneVector[] = {
+    {24, conv_tile_16x24, conv_tile_bf16_16x24}, {28, conv_tile_16x28, conv_tile_bf16_16x28},
+    {16, conv_tile_16x16, conv_tile_bf16_16x16}, {8, conv_tile_16x8, conv_tile_bf16_16x8}};
+static const ConvTileWidth twoVectors[] = {{12, conv_tile_32x12, conv_tile_bf16_32x12}, {8, conv_tile_32x8, conv_tile_bf16_32x8}};
+
+/* Tiles that divide the output width run along each output row and compute no dropped
+   columns; otherwise tiles run along the wide rows (and drop Wp - Wo columns per row). x and
+   w are floats or, with `bf16`, pair words (both 4 bytes an element). */
+__attribute__((target("avx512f")))
+static void conv_direct(const void *xpad, long images, long imageSize, long wp, long ho, long wo,
+                        const int *offsets, long entries, const void *w, const float *bias,
+                        long vectors, long outChannels, float *y, int bf16) {
+    const ConvTileWidth *widths = vectors == 1 ? oneVector : twoVectors;
+    const int count = vectors == 1 ? 4 : 2;
+    long T = widths[0].T;
+    conv_tile_fn tileFn = bf16 ? widths[0].bf16 : widths[0].fp32;
+    int rowAligned = 0;
+    for (int v = 0; v < count && !rowAligned; v++)
+        if (wo % widths[v].T == 0) { T = widths[v].T; tileFn = bf16 ? widths[v].bf16 : widths[v].fp32; rowAligned = 1; }
+    const long lanes = 16 * vectors;
     const long blocks = (outChannels + lanes - 1) / lanes;
     const long widePlane = ho * wp, plane = ho * wo;
+    const uint32_t *xw = (const uint32_t *)xpad, *ww = (const uint32_t *)w;
     float tile[28 * 16] __attribute__((aligned(64)));
     for (long n = 0; n < images; n++) {
-        const float *x = xpad + n * imageSize;
+        const uint32_t *x = xw + n * imageSize;
         float *yImage = y + n * outChannels * plane;
         for (long blk = 0; blk < blocks; blk++) {
-            const float *wb = w + blk * taps * lanes;
+            const uint32_t *wb = ww + blk * entries * lanes;
             const float *bb = bias ? bias + blk * lanes : 0;
             long channels = outChannels - blk * lanes < lanes ? outChannels - blk * lanes : lanes;
             float *yBlock = yImage + blk * lanes * plane;
@@ -142,18 +198,47 @@ void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long 
                 for (long oy = 0; oy < ho; oy++)
                     for (long ox = 0; ox < wo; ox += T) {
                         long q0 = oy * wp + ox;
-                        tileFn(x + q0, tapOffsets, taps, wb, bb, tile);
+                        tileFn(x + q0, offsets, entries, wb, bb, tile);
                         for (long k0 = 0; k0 < T; k0 += 16)
                             store_pixels(tile, lanes, T, k0, q0, oy * wo + ox, wp, wo, widePlane, yBlock, plane, channels);
                     }
             } else {
                 for (long q0 = 0; q0 < widePlane; q0 += T) {
-                    tileFn(x + q0, tapOffsets, taps, wb, bb, tile);
+                    tileFn(x + q0, offsets, entries, wb, bb, tile);
                     for (long k0 = 0; k0 < T; k0 += 16)
                         store_pixels(tile, lanes, T, k0, q0, -1, wp, wo, widePlane, yBlock, plane, channels);
                 }
             }
         }
+    }
+}
+
+__attribute__((target("avx512f")))
+void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
+                           const int *tapOffsets, long taps, const float *w, const float *bias,
+                           long vectors, long outChannels, float *y) {
+    conv_direct(xpad, images, imageSize, wp, ho, wo, tapOffsets, taps, w, bias, vectors, outChannels, y, 0);
+}
+
+__attribute__((target("avx512f")))
+void fm_conv_direct_bf16_avx512(const uint32_t *pairs, long images, long imageSize, long wp, long ho, long wo,
+                                const int *pairOffsets, long pairCount, const uint32_t *w, const float *bias,
+                                long vectors, long outChannels, float *y) {
+    conv_direct(pairs, images, imageSize, wp, ho, wo, pairOffsets, pairCount, w, bias, vectors, outChannels, y, 1);
+}
+
+__attribute__((target("avx512f")))
+void fm_conv_pair_words_avx512(const float *x, long count, uint32_t *p) {
+    long q = 0;
+    for (; q + 16 <= count; q += 16) {
+        __m512i lo = bf16_round16(_mm512_loadu_ps(x + q)), hi = bf16_round16(_mm512_loadu_ps(x + q + 1));
+        _mm512_storeu_si512(p + q, _mm512_or_si512(hi, _mm512_srli_epi32(lo, 16)));
+    }
+    for (; q < count; q++) {
+        uint32_t lo, hi;
+        memcpy(&lo, x + q, 4);
+        memcpy(&hi, x + q + 1, 4);
+        p[q] = bf16_round_bits(hi) | (bf16_round_bits(lo) >> 16);
     }
 }
 
@@ -352,6 +437,17 @@ void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long 
                            long vectors, long outChannels, float *y) {
     (void)xpad; (void)images; (void)imageSize; (void)wp; (void)ho; (void)wo; (void)tapOffsets;
     (void)taps; (void)w; (void)bias; (void)vectors; (void)outChannels; (void)y;
+}
+
+void fm_conv_direct_bf16_avx512(const uint32_t *pairs, long images, long imageSize, long wp, long ho, long wo,
+                                const int *pairOffsets, long pairCount, const uint32_t *w, const float *bias,
+                                long vectors, long outChannels, float *y) {
+    (void)pairs; (void)images; (void)imageSize; (void)wp; (void)ho; (void)wo; (void)pairOffsets;
+    (void)pairCount; (void)w; (void)bias; (void)vectors; (void)outChannels; (void)y;
+}
+
+void fm_conv_pair_words_avx512(const float *x, long count, uint32_t *p) {
+    (void)x; (void)count; (void)p;
 }
 
 #endif

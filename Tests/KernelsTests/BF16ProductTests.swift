@@ -93,6 +93,48 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     }
 }
 
+/// (N, C, H, W, O, k, padding) for `vectorDirectBF16`: 5x5, 3x3 and 1x1 kernels (odd rows: a
+/// lone tap per row), 16 and 32-lane blocks (O a multiple of 32), partial blocks, output rows a
+/// tile width divides (28, 16, 8) and rows none does (wide rows), channel counts of 1 and 3.
+private let vectorDirectBF16Cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
+    (2, 3, 32, 32, 16, 5, 0), (2, 16, 14, 14, 16, 5, 2), (3, 5, 9, 11, 17, 3, 1), (1, 7, 8, 8, 32, 1, 0),
+    (2, 1, 13, 10, 64, 3, 1), (1, 18, 7, 6, 33, 5, 1),
+]
+
+/// The bf16 direct kernel (`vectorDirectBF16`: taps paired along kernel rows, VDPBF16PS): the
+/// forward pass and the flipped-kernel input gradient against Float64 on the rounded operands
+/// (the fp32 summation bound) and on the exact ones (bf16's bound, and beyond fp32's).
+@Test(.enabled(if: CPUFeatures.enabled.avx512bf16, "this CPU has no AVX512-BF16: the bf16 direct kernel cannot run"),
+      arguments: vectorDirectBF16Cases.indices)
+func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
+    let (n, c, h, w, o, k, p) = vectorDirectBF16Cases[index]
+    var rng = SeededGenerator(seed: 12_000 + UInt64(index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng), bias = randomTensor([o], &rng)
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: p)
+    let dy = randomTensor([n, o, g.outHeight, g.outWidth], &rng)
+    var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    Precision.with(.bf16) {
+        Conv2dDispatch.withMethods(ConvolutionMethods(forward: .vectorDirectBF16, inputGradient: .flippedKernel(.vectorDirectBF16))) {
+            conv2dForward(x, weight: weight, bias: bias, stride: 1, padding: p, into: &y, scratch: &scratch)
+            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: p,
+                           gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+        }
+    }
+    #expect(scratch.lastForward == .vectorDirectBF16 && scratch.lastInputGradient == .flippedKernel(.vectorDirectBF16))
+    let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
+    let yScale = referenceConv2d(absolute(x), absolute(weight), absolute(bias), stride: 1, padding: p)
+    let (dxScale, _) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(dy), stride: 1, padding: p)
+    let forwardK = c * k * k, inputK = o * k * k
+    #expect(scaledError(y, referenceConv2d(xr, wr, bias, stride: 1, padding: p), scale: yScale)
+            <= fp32SumBound(reduction: forwardK), "forward \(g)")
+    #expect(scaledError(dx, referenceConv2dGradients(xr, wr, dyr, stride: 1, padding: p).0, scale: dxScale)
+            <= fp32SumBound(reduction: inputK), "input gradient \(g)")
+    let exactForward = scaledError(y, referenceConv2d(x, weight, bias, stride: 1, padding: p), scale: yScale)
+    let exactInput = scaledError(dx, referenceConv2dGradients(x, weight, dy, stride: 1, padding: p).0, scale: dxScale)
+    #expect(exactForward <= bf16ProductBound(reduction: forwardK) && exactForward > fp32SumBound(reduction: forwardK), "forward \(g)")
+    #expect(exactInput <= bf16ProductBound(reduction: inputK) && exactInput > fp32SumBound(reduction: inputK), "input gradient \(g)")
+}
+
 @Test func precisionIsScopedAndDefaultsToFP32() {
     let g = Conv2dGeometry(input: [2, 32, 16, 16], weight: [64, 32, 5, 5], stride: 1, padding: 2)
     #expect(Precision.current == .fp32)
@@ -112,7 +154,8 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
 @Test func bf16KeepsFP32WithoutAMX() {
     // Conv2dDispatch.choose: with AVX-512 but no AMX every pass keeps the fp32 plan (measured
     // faster than bf16Im2col on AVX512-BF16), except that with AVX512-BF16 the Winograd forward
-    // and input gradient become winogradF2BF16 and the Winograd weight gradient its bf16 form; with AMX, and without AVX-512, every pass is bf16Im2col.
+    // and input gradient become winogradF2BF16, the Winograd weight gradient its bf16 form, and
+    // the vector direct kernel its bf16 form; with AMX, and without AVX-512, every pass is bf16Im2col.
     let layer4 = Conv2dGeometry(input: [128, 64, 16, 16], weight: [64, 64, 3, 3], stride: 1, padding: 1)
     let layer1 = Conv2dGeometry(input: [128, 3, 32, 32], weight: [32, 3, 3, 3], stride: 1, padding: 1)
     let seed2 = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
@@ -127,13 +170,18 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
                     expected.inputGradient = .flippedKernel(.winogradF2BF16)
                 }
                 if expected.weightGradient == .winogradF2 { expected.weightGradient = .winogradF2BF16 }
+                if expected.forward == .vectorDirect { expected.forward = .vectorDirectBF16 }
+                if expected.inputGradient == .flippedKernel(.vectorDirect) { expected.inputGradient = .flippedKernel(.vectorDirectBF16) }
             }
             #expect(Conv2dDispatch.choose(g, cpu: cpu, precision: .bf16) == expected, "\(g) \(cpu)")
         }
         #expect(Conv2dDispatch.choose(layer4, cpu: CPUFeatures(avx512: true, avx512bf16: true), precision: .bf16)
                 .forward == .winogradF2BF16)
+        // The seed net's 5x5 layer: the bf16 direct kernel forward and back, the fp32 broadcast weight gradient.
         #expect(Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true, avx512bf16: true), precision: .bf16)
-                == Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true, avx512bf16: true)))
+                == ConvolutionPlan(forward: .vectorDirectBF16, weightGradient: .broadcast, inputGradient: .flippedKernel(.vectorDirectBF16)))
+        #expect(Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true), precision: .bf16)
+                == Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true)))
     }
     // What the layer ran is recorded: VGG layer 4 at batch 2 in bf16 on this machine.
     var rng = SeededGenerator(seed: 13)

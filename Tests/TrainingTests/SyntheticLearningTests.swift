@@ -45,8 +45,9 @@ import Training
     }
 
     /// The same run with bf16 products clears the same bar (held-out accuracy 0.75, every class
-    /// 0.30); its model file, evaluated in fp32 as `evaluate` does by default, scores what the run
-    /// reported. Measured: see Docs/TRAINING.md ("Learning test without a download").
+    /// 0.30); its model file, evaluated in bf16 as the run evaluates (its evaluation precision
+    /// follows its training precision), scores what the run reported. Measured: see
+    /// Docs/TRAINING.md ("Learning test without a download").
     @Test func seedNetLearnsSyntheticShapesInBF16() throws {
         let folder = try Fixture.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -58,7 +59,7 @@ import Training
         #expect(accuracy >= 0.75)
         let model = try Classifier.load(path: folder.appendingPathComponent("model.safetensors").path)
         #expect(model.trainingPrecision == .bf16)
-        let outcome = evaluate(model, on: Self.data.test, tta: .flip)
+        let outcome = Precision.with(.bf16) { evaluate(model, on: Self.data.test, tta: .flip) }
         #expect(outcome.accuracy == accuracy)
         Self.expectEveryClassLearnt(outcome.predictions)
     }

@@ -60,8 +60,9 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
         convWinogradForward(g, input: input, weight: weight, bias: bias, output: output,
                             f4: method == .winogradF4 || method == .winogradF4BF16,
                             bf16: method == .winogradF2BF16 || method == .winogradF4BF16, scratch: &scratch)
-    case .vectorDirect:
-        convVectorDirectForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
+    case .vectorDirect, .vectorDirectBF16:
+        convVectorDirectForward(g, input: input, weight: weight, bias: bias, output: output,
+                                bf16: method == .vectorDirectBF16, scratch: &scratch)
     case .paddedPanels, .tapPanels:
         convPanelForward(g, input: input, weight: weight, bias: bias, output: output,
                          padded: method == .paddedPanels, scratch: &scratch)

@@ -19,6 +19,9 @@ package enum ConvForwardMethod: String, Sendable, CaseIterable {
     case winogradF4BF16
     /// The direct AVX-512 kernel with vectors along output channels (Conv2dVectorDirect.swift); stride 1.
     case vectorDirect
+    /// bf16: the direct kernel with the taps of each kernel row in pairs, input and weights
+    /// rounded to bf16, VDPBF16PS, fp32 sums (Conv2dVectorDirect.swift); AVX512-BF16, stride 1.
+    case vectorDirectBF16
     /// Panel GEMM over zero-padded wide rows (Conv2dPanels.swift); stride 1, any CPU.
     case paddedPanels
     /// Panel GEMM packed through a tap table (Conv2dPanels.swift); any stride, any CPU.
@@ -203,6 +206,12 @@ package enum Conv2dDispatch {
     /// |                                       |                                 | Quiet machine, 95b5f52, compare_peers.py --rounds 2: |
     /// |                                       |                                 | vgg_b128 bf16 1,371 vs fp32 1,060 img/s (weight      |
     /// |                                       |                                 | gradient then fp32)                                   |
+    /// | AVX512-BF16 without AMX, where the    | `vectorDirectBF16` (forward and | the commit after c5661e9, same Zen 4, quiet, 2 thrds, |
+    /// | fp32 rules take the vector direct     | flipped-kernel input gradient;  | `featuremaps bench --only train --nets seed_b128      |
+    /// | kernel                                | the weight gradient stays fp32) | --precision bf16`, alternating, median of 5: 7,475   |
+    /// |                                       |                                 | vs 6,078 img/s with the fp32 kernel (fp32 6,142 vs   |
+    /// |                                       |                                 | 6,163: unchanged). Tap pairs of a kernel row on one  |
+    /// |                                       |                                 | VDPBF16PS: 15 instead of 25 per 5x5 channel          |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
@@ -232,14 +241,17 @@ package enum Conv2dDispatch {
             // Measured (the table above): with AVX-512 but no AMX, the fp32 kernels beat
             // bf16Im2col; with AVX512-BF16, Winograd F(2x2) with bf16 products beats both fp32
             // Winograd methods and bf16Im2col where the fp32 rules take Winograd (forward,
-            // flipped-kernel input gradient, weight gradient); F(4x4) in bf16 is kept out for its error.
+            // flipped-kernel input gradient, weight gradient), and the direct kernel's bf16 form
+            // beats its fp32 form; F(4x4) in bf16 is kept out for its error.
             if cpu.avx512 && cpu.bf16Path != .amx {
                 var plan = choose(g, cpu: cpu)
                 guard cpu.avx512bf16 else { return plan }
                 if plan.forward == .winogradF2 || plan.forward == .winogradF4 { plan.forward = .winogradF2BF16 }
+                if plan.forward == .vectorDirect { plan.forward = .vectorDirectBF16 }
                 if plan.inputGradient == .flippedKernel(.winogradF2) || plan.inputGradient == .flippedKernel(.winogradF4) {
                     plan.inputGradient = .flippedKernel(.winogradF2BF16)
                 }
+                if plan.inputGradient == .flippedKernel(.vectorDirect) { plan.inputGradient = .flippedKernel(.vectorDirectBF16) }
                 if plan.weightGradient == .winogradF2 { plan.weightGradient = .winogradF2BF16 }
                 return plan
             }
@@ -284,6 +296,7 @@ package enum Conv2dDispatch {
         case .winogradF2BF16, .winogradF4BF16:
             return cpu.avx512bf16 && supports(method == .winogradF2BF16 ? .winogradF2 : .winogradF4, g, cpu: cpu)
         case .vectorDirect: return cpu.avx512 && g.stride == 1
+        case .vectorDirectBF16: return cpu.avx512bf16 && g.stride == 1
         case .paddedPanels: return g.stride == 1
         }
     }

@@ -12,10 +12,12 @@ import KernelsC
 // with a columns panel packed per image group; this kernel skips that copy.
 
 /// Forward stride-1 convolution of `input` (NCHW) into `output` with the AVX-512 kernel
-/// (when: `Conv2dDispatch`).
+/// (when: `Conv2dDispatch`); with `bf16`, its bf16 form (AVX512-BF16): the padded image as pair
+/// words (x[q], x[q + 1]) rounded to bf16, the taps of each kernel row in pairs, weights packed
+/// as pairs likewise, fp32 sums.
 func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
-                             scratch: inout Conv2dScratch) {
+                             bf16: Bool = false, scratch: inout Conv2dScratch) {
     require(g.stride == 1, "conv2d: the vector direct kernel is for stride 1, not \(g)")
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
     let imageSize = g.inChannels * hp * wp
@@ -23,25 +25,47 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
     let lanes = 16 * vectors
     let blocks = (g.outChannels + lanes - 1) / lanes
     let taps = g.taps
+    // bf16: entries are pairs of taps (j, j + 1) of a kernel row; fp32: taps.
+    let pairsPerRow = (g.kernelWidth + 1) / 2
+    let entries = bf16 ? g.inChannels * g.kernelHeight * pairsPerRow : taps
 
-    // Weights as [block][tap][lane], zero past the last channel; bias likewise.
-    let packedCount = blocks * taps * lanes
-    scratch.directWeights.growScratch(to: packedCount)
-    scratch.directBias.growScratch(to: blocks * lanes)
-    scratch.directWeights.withUnsafeMutableBufferPointer { dst in
-        for block in 0..<blocks {
-            for lane in 0..<lanes {
-                let o = block * lanes + lane
-                let column = dst.baseAddress! + block * taps * lanes + lane
-                if o < g.outChannels {
-                    let row = weight + o * taps
-                    for t in 0..<taps { column[t * lanes] = row[t] }
-                } else {
-                    for t in 0..<taps { column[t * lanes] = 0 }
+    // Weights as [block][entry][lane], zero past the last channel; bias likewise.
+    let packedCount = blocks * entries * lanes
+    if bf16 {
+        scratch.directWeightsBF16.growScratch(to: packedCount, filling: 0)
+        scratch.directWeightsBF16.withUnsafeMutableBufferPointer { dst in
+            for block in 0..<blocks {
+                for lane in 0..<lanes {
+                    let o = block * lanes + lane
+                    let column = dst.baseAddress! + block * entries * lanes + lane
+                    for e in 0..<entries {
+                        let row = e / pairsPerRow, j = 2 * (e % pairsPerRow)
+                        guard o < g.outChannels else { column[e * lanes] = 0; continue }
+                        let tap = weight + o * taps + row * g.kernelWidth + j
+                        let high = j + 1 < g.kernelWidth ? tap[1] : 0
+                        column[e * lanes] = roundedToBF16(high).bitPattern | roundedToBF16(tap[0]).bitPattern >> 16
+                    }
+                }
+            }
+        }
+    } else {
+        scratch.directWeights.growScratch(to: packedCount)
+        scratch.directWeights.withUnsafeMutableBufferPointer { dst in
+            for block in 0..<blocks {
+                for lane in 0..<lanes {
+                    let o = block * lanes + lane
+                    let column = dst.baseAddress! + block * taps * lanes + lane
+                    if o < g.outChannels {
+                        let row = weight + o * taps
+                        for t in 0..<taps { column[t * lanes] = row[t] }
+                    } else {
+                        for t in 0..<taps { column[t * lanes] = 0 }
+                    }
                 }
             }
         }
     }
+    scratch.directBias.growScratch(to: blocks * lanes)
     if let bias {
         scratch.directBias.withUnsafeMutableBufferPointer { dst in
             for o in 0..<blocks * lanes { dst[o] = o < g.outChannels ? bias[o] : 0 }
@@ -49,16 +73,30 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
     }
 
     scratch.fillPaddedTapOffsets(g)
+    if bf16 {
+        // The offset of each pair's first tap (c, i, j), j even.
+        scratch.pairOffsets.growScratch(to: entries, filling: 0)
+        for e in 0..<entries {
+            let row = e / pairsPerRow, j = 2 * (e % pairsPerRow)
+            scratch.pairOffsets[e] = scratch.tapOffsets[row * g.kernelWidth + j]
+        }
+    }
 
     let threads = convThreads(g.batch)
     let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
+    // Pair words for every offset a tile reads: the image and its margin but the last float.
+    let pairCount = paddedSlice - 1
     scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.pairedInput.growScratch(to: bf16 ? pairCount * threads : 0, filling: 0)
     let hasBias = bias != nil
     nonisolated(unsafe) let out = output
     scratch.tapOffsets.withUnsafeBufferPointer { tp in
+    scratch.pairOffsets.withUnsafeBufferPointer { pop in
     scratch.directWeights.withUnsafeBufferPointer { wtp in
+    scratch.directWeightsBF16.withUnsafeBufferPointer { wbp in
     scratch.directBias.withUnsafeBufferPointer { bp in
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+    scratch.pairedInput.withUnsafeMutableBufferPointer { pwp in
         parallelFor(threads) { range in
             for t in range {
                 let padded = pp.baseAddress! + t * paddedSlice
@@ -66,14 +104,20 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
                 (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
                 for n in convImages(thread: t, of: threads, batch: g.batch) {
                     padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
-                    fm_conv_direct_avx512(padded, 1, imageSize, wp, g.outHeight, g.outWidth,
-                                          tp.baseAddress!, taps, wtp.baseAddress!,
-                                          hasBias ? bp.baseAddress! : nil, vectors, g.outChannels,
-                                          out + n * g.outChannels * g.outPlane)
+                    let y = out + n * g.outChannels * g.outPlane, b = hasBias ? bp.baseAddress! : nil
+                    if bf16 {
+                        let pairs = pwp.baseAddress! + t * pairCount
+                        fm_conv_pair_words_avx512(padded, pairCount, pairs)
+                        fm_conv_direct_bf16_avx512(pairs, 1, imageSize, wp, g.outHeight, g.outWidth, pop.baseAddress!,
+                                                   entries, wbp.baseAddress!, b, vectors, g.outChannels, y)
+                    } else {
+                        fm_conv_direct_avx512(padded, 1, imageSize, wp, g.outHeight, g.outWidth, tp.baseAddress!,
+                                              taps, wtp.baseAddress!, b, vectors, g.outChannels, y)
+                    }
                 }
             }
         }
-    }}}}
+    }}}}}}}
 }
 
 // Weight gradient of a stride-1 convolution without a columns matrix:

@@ -1,6 +1,8 @@
 #ifndef FEATUREMAPS_CONVKERNELS_H
 #define FEATUREMAPS_CONVKERNELS_H
 
+#include <stdint.h>
+
 /* Direct stride-1 convolution with AVX-512, vectors along output channels (call only after
    fm_cpu_features() reported FM_CPU_AVX512; on other CPUs the panel GEMM in Conv2dPanels.swift runs).
 
@@ -21,6 +23,23 @@
 void fm_conv_direct_avx512(const float *xpad, long images, long imageSize, long wp, long ho, long wo,
                            const int *tapOffsets, long taps, const float *w, const float *bias,
                            long vectors, long outChannels, float *y);
+
+/* The same convolution with bf16 products (AVX512-BF16; call only after fm_cpu_features()
+   reported it): taps paired along kernel rows, (j, j + 1), a pair's two products summed by one
+   VDPBF16PS lane, fp32 sums; bias and outputs fp32.
+     pairs:       images x imageSize pair words of the padded images (fm_conv_pair_words_avx512),
+                  followed by FM_CONV_MARGIN + kw - 1 more (of the margin).
+     pairOffsets: per pair of taps (c, i, j) and (c, i, j + 1), j even, the offset of (c, i, j);
+                  a row of odd width ends with (c, i, kw - 1) alone.
+     w:           packed [blocks][pairCount][16*vectors] words: bf16 of w(c, i, j) in the low half,
+                  of w(c, i, j + 1) (zero for a lone tap) in the high half; zero past outChannels. */
+void fm_conv_direct_bf16_avx512(const uint32_t *pairs, long images, long imageSize, long wp, long ho, long wo,
+                                const int *pairOffsets, long pairCount, const uint32_t *w, const float *bias,
+                                long vectors, long outChannels, float *y);
+
+/* p[q] = bf16(x[q]) | bf16(x[q + 1]) << 16 for q < count (roundedToBF16's rounding): the pair
+   words of fm_conv_direct_bf16_avx512. Reads x[0 ... count]. */
+void fm_conv_pair_words_avx512(const float *x, long count, uint32_t *p);
 
 /* Weight gradient of the same convolution, summed over a group of images:
      dw[o][t] (+)= sum_n sum_q dy[n][o][q] * xpad[n*imageSize + tapOffsets[t] + q],   q < widePlane
