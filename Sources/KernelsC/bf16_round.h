@@ -26,6 +26,17 @@ static inline __m512i bf16_round16(__m512 x) {
     return _mm512_and_si512(rounded, _mm512_set1_epi32((int)0xFFFF0000u));
 }
 
+/* dst[t] = bf16(lo[t]) | bf16(hi[t]) << 16 for t < count (a multiple of 16); hi NULL: a zero
+   high half. The pair words VDPBF16PS takes, from two rows of floats. */
+__attribute__((target("avx512f"), always_inline))
+static inline void bf16_pack_rows(const float *lo, const float *hi, long count, uint32_t *dst) {
+    for (long t = 0; t < count; t += 16) {
+        __m512i l = bf16_round16(_mm512_loadu_ps(lo + t));
+        __m512i h = hi ? bf16_round16(_mm512_loadu_ps(hi + t)) : _mm512_setzero_si512();
+        _mm512_storeu_si512(dst + t, _mm512_or_si512(h, _mm512_srli_epi32(l, 16)));
+    }
+}
+
 /* acc + w . (the pair word *p in every lane), the word as VDPBF16PS's embedded broadcast
    operand. clang folds a broadcast into VFMADD231PS but not into VDPBF16PS: from
    _mm512_set1_epi32 it emits a VBROADCASTSS per word. Where every product has its own word

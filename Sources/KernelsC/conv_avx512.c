@@ -304,15 +304,30 @@ void fm_conv_wgrad_avx512(long outChannels, long taps, long images, long widePla
     }
 }
 
+/* A weight-gradient tile's taps x OB accumulators start at zero or at accOut (accumulate) and
+   end in accOut[taps][16*OB]. */
+__attribute__((target("avx512f"), always_inline))
+static inline void wgrad_start(__m512 acc[25][2], const float *accOut, int accumulate, const int taps, const int OB) {
+#pragma clang loop unroll(full)
+    for (int t = 0; t < taps; t++)
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++)
+            acc[t][b] = accumulate ? _mm512_loadu_ps(accOut + (t * OB + b) * 16) : _mm512_setzero_ps();
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void wgrad_finish(__m512 acc[25][2], float *accOut, const int taps, const int OB) {
+#pragma clang loop unroll(full)
+    for (int t = 0; t < taps; t++)
+#pragma clang loop unroll(full)
+        for (int b = 0; b < OB; b++) _mm512_storeu_ps(accOut + (t * OB + b) * 16, acc[t][b]);
+}
+
 __attribute__((target("avx512f"), always_inline))
 static inline void wgrad_channel(const float *dyT, long opad, const float *xc, long wp, long ho, long wo,
                                  float *accOut, int accumulate, const int KH, const int KW, const int OB) {
     __m512 acc[25][2];
-#pragma clang loop unroll(full)
-    for (int t = 0; t < KH * KW; t++)
-#pragma clang loop unroll(full)
-        for (int b = 0; b < OB; b++)
-            acc[t][b] = accumulate ? _mm512_loadu_ps(accOut + (t * OB + b) * 16) : _mm512_setzero_ps();
+    wgrad_start(acc, accOut, accumulate, KH * KW, OB);
     for (long oy = 0; oy < ho; oy++) {
         const float *rows[5];
 #pragma clang loop unroll(full)
@@ -359,36 +374,101 @@ static inline void wgrad_channel(const float *dyT, long opad, const float *xc, l
                 }
         }
     }
-#pragma clang loop unroll(full)
-    for (int t = 0; t < KH * KW; t++)
-#pragma clang loop unroll(full)
-        for (int b = 0; b < OB; b++) _mm512_storeu_ps(accOut + (t * OB + b) * 16, acc[t][b]);
+    wgrad_finish(acc, accOut, KH * KW, OB);
 }
 
 #define WGRAD_VARIANT(NAME, KH, KW, OB) \
 __attribute__((target("avx512f"))) \
-static void NAME(const float *dyT, long opad, const float *xc, long wp, long ho, long wo, float *accOut, int accumulate) { \
-    wgrad_channel(dyT, opad, xc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
+static void NAME(const void *dyT, long opad, const void *xc, long wp, long ho, long wo, float *accOut, int accumulate) { \
+    wgrad_channel((const float *)dyT, opad, (const float *)xc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
 }
 WGRAD_VARIANT(wgrad_3x3_32, 3, 3, 2)
 WGRAD_VARIANT(wgrad_3x3_16, 3, 3, 1)
 WGRAD_VARIANT(wgrad_5x5_16, 5, 5, 1)
 
+/* wgrad_channel with bf16 products: pixels in pairs (ox, ox + 1) of an output row. dyPairs holds
+   per row and pixel pair the words (dy[ox] low, dy[ox + 1] high; a zero high half after an odd
+   last pixel) of opad channels; pc the pair words of the channel's padded plane (p[q]: x[q] low,
+   x[q + 1] high), so tap (i, j) of pair (ox, ox + 1) is one VDPBF16PS of the word at row
+   oy + i, column ox + j: two products per lane, half the fp32 kernel's multiply-adds. */
+__attribute__((target("avx512f,avx512bf16"), always_inline))
+static inline void wgrad_channel_bf16(const uint32_t *dyPairs, long opad, const uint32_t *pc, long wp, long ho, long wo,
+                                      float *accOut, int accumulate, const int KH, const int KW, const int OB) {
+    const long wpairs = (wo + 1) / 2;
+    __m512 acc[25][2];
+    wgrad_start(acc, accOut, accumulate, KH * KW, OB);
+    for (long oy = 0; oy < ho; oy++) {
+        const uint32_t *rows[5];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < KH; i++) rows[i] = pc + (oy + i) * wp;
+        const uint32_t *d = dyPairs + oy * wpairs * opad;
+        for (long pp = 0; pp < wpairs; pp++) {
+            __m512bh dv[2];
+#pragma clang loop unroll(full)
+            for (int b = 0; b < OB; b++) dv[b] = (__m512bh)_mm512_loadu_si512(d + pp * opad + 16 * b);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < KH; i++)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < KW; j++)
+#pragma clang loop unroll(full)
+                    for (int b = 0; b < OB; b++)
+                        acc[i * KW + j][b] = dpbf16_broadcast(acc[i * KW + j][b], dv[b], rows[i] + 2 * pp + j);
+        }
+    }
+    wgrad_finish(acc, accOut, KH * KW, OB);
+}
+
+#define WGRAD_BF16_VARIANT(NAME, KH, KW, OB) \
+__attribute__((target("avx512f,avx512bf16"))) \
+static void NAME(const void *dyPairs, long opad, const void *pc, long wp, long ho, long wo, float *accOut, int accumulate) { \
+    wgrad_channel_bf16((const uint32_t *)dyPairs, opad, (const uint32_t *)pc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
+}
+WGRAD_BF16_VARIANT(wgrad_bf16_3x3_32, 3, 3, 2)
+WGRAD_BF16_VARIANT(wgrad_bf16_3x3_16, 3, 3, 1)
+WGRAD_BF16_VARIANT(wgrad_bf16_5x5_16, 5, 5, 1)
+
+__attribute__((target("avx512f")))
+void fm_conv_gradient_pair_words_avx512(const float *dyT, long opad, long ho, long wo, uint32_t *dyPairs) {
+    const long wpairs = (wo + 1) / 2;
+    for (long oy = 0; oy < ho; oy++)
+        for (long pp = 0; pp < wpairs; pp++) {
+            const float *a = dyT + (oy * wo + 2 * pp) * opad;
+            bf16_pack_rows(a, 2 * pp + 1 < wo ? a + opad : 0, opad, dyPairs + (oy * wpairs + pp) * opad);
+        }
+}
+
+/* A broadcast weight-gradient kernel of one channel: fp32 data, or bf16 pair words. */
+typedef void (*wgrad_fn)(const void *, long, const void *, long, long, long, float *, int);
+
+__attribute__((target("avx512f")))
+static int wgrad_bcast(long inChannels, long kh, long kw, long vectors, long blocks, const void *dy, long opad,
+                       const void *x, long hp, long wp, long ho, long wo, float *acc, int accumulate, int bf16) {
+    wgrad_fn kernel = 0;
+    if (kh == 3 && kw == 3 && vectors == 2) kernel = bf16 ? wgrad_bf16_3x3_32 : wgrad_3x3_32;
+    else if (kh == 3 && kw == 3 && vectors == 1) kernel = bf16 ? wgrad_bf16_3x3_16 : wgrad_3x3_16;
+    else if (kh == 5 && kw == 5 && vectors == 1) kernel = bf16 ? wgrad_bf16_5x5_16 : wgrad_5x5_16;
+    if (!kernel) return 0;
+    /* fp32 and pair words are both 4 bytes an element. */
+    const uint32_t *d = (const uint32_t *)dy, *xw = (const uint32_t *)x;
+    const long lanes = 16 * vectors, perChannel = kh * kw * lanes;
+    for (long blk = 0; blk < blocks; blk++)
+        for (long c = 0; c < inChannels; c++)
+            kernel(d + blk * lanes, opad, xw + c * hp * wp, wp, ho, wo, acc + (blk * inChannels + c) * perChannel, accumulate);
+    return 1;
+}
+
 __attribute__((target("avx512f")))
 int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
                                const float *dyT, long opad, const float *xpad, long hp, long wp,
                                long ho, long wo, float *acc, int accumulate) {
-    void (*kernel)(const float *, long, const float *, long, long, long, float *, int) = 0;
-    if (kh == 3 && kw == 3 && vectors == 2) kernel = wgrad_3x3_32;
-    else if (kh == 3 && kw == 3 && vectors == 1) kernel = wgrad_3x3_16;
-    else if (kh == 5 && kw == 5 && vectors == 1) kernel = wgrad_5x5_16;
-    if (!kernel) return 0;
-    const long lanes = 16 * vectors, perChannel = kh * kw * lanes;
-    for (long blk = 0; blk < blocks; blk++)
-        for (long c = 0; c < inChannels; c++)
-            kernel(dyT + blk * lanes, opad, xpad + c * hp * wp, wp, ho, wo,
-                   acc + (blk * inChannels + c) * perChannel, accumulate);
-    return 1;
+    return wgrad_bcast(inChannels, kh, kw, vectors, blocks, dyT, opad, xpad, hp, wp, ho, wo, acc, accumulate, 0);
+}
+
+__attribute__((target("avx512f")))
+int fm_conv_wgrad_bcast_bf16_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
+                                    const uint32_t *dyPairs, long opad, const uint32_t *pairs, long hp, long wp,
+                                    long ho, long wo, float *acc, int accumulate) {
+    return wgrad_bcast(inChannels, kh, kw, vectors, blocks, dyPairs, opad, pairs, hp, wp, ho, wo, acc, accumulate, 1);
 }
 
 __attribute__((target("avx512f")))
@@ -415,6 +495,18 @@ void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float
 
 void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd) {
     (void)src; (void)rows; (void)cols; (void)lds; (void)dst; (void)ldd;
+}
+
+void fm_conv_gradient_pair_words_avx512(const float *dyT, long opad, long ho, long wo, uint32_t *dyPairs) {
+    (void)dyT; (void)opad; (void)ho; (void)wo; (void)dyPairs;
+}
+
+int fm_conv_wgrad_bcast_bf16_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
+                                    const uint32_t *dyPairs, long opad, const uint32_t *pairs, long hp, long wp,
+                                    long ho, long wo, float *acc, int accumulate) {
+    (void)inChannels; (void)kh; (void)kw; (void)vectors; (void)blocks; (void)dyPairs; (void)opad; (void)pairs;
+    (void)hp; (void)wp; (void)ho; (void)wo; (void)acc; (void)accumulate;
+    return 0;
 }
 
 int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, long blocks,

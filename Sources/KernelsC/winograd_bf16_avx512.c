@@ -32,13 +32,7 @@ WB_TARGET void fm_winograd_input_bf16(long positions, const float *v, long chann
     for (long p = 0; p < positions; p++)
         for (long q = 0; q < pairs; q++) {
             const float *lo = v + (p * channels + 2 * q) * ldv;
-            const int odd = 2 * q + 1 < channels;
-            uint32_t *dst = vb + (p * pairs + q) * ldv;
-            for (long t = 0; t < tiles; t += 16) {
-                __m512i l = bf16_round16(_mm512_loadu_ps(lo + t));
-                __m512i h = odd ? bf16_round16(_mm512_loadu_ps(lo + ldv + t)) : _mm512_setzero_si512();
-                _mm512_storeu_si512(dst + t, _mm512_or_si512(h, _mm512_srli_epi32(l, 16)));
-            }
+            bf16_pack_rows(lo, 2 * q + 1 < channels ? lo + ldv : 0, tiles, vb + (p * pairs + q) * ldv);
         }
 }
 

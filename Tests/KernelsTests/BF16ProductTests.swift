@@ -101,9 +101,10 @@ private let vectorDirectBF16Cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
     (2, 1, 13, 10, 64, 3, 1), (1, 18, 7, 6, 33, 5, 1),
 ]
 
-/// The bf16 direct kernel (`vectorDirectBF16`: taps paired along kernel rows, VDPBF16PS): the
-/// forward pass and the flipped-kernel input gradient against Float64 on the rounded operands
-/// (the fp32 summation bound) and on the exact ones (bf16's bound, and beyond fp32's).
+/// The bf16 direct kernels (`vectorDirectBF16`: taps paired along kernel rows; `broadcastBF16`:
+/// pixels paired along output rows; VDPBF16PS): the forward pass, the flipped-kernel input
+/// gradient and (3x3, 5x5) the weight gradient against Float64 on the rounded operands (the fp32
+/// summation bound) and on the exact ones (bf16's bound, and beyond fp32's).
 @Test(.enabled(if: CPUFeatures.enabled.avx512bf16, "this CPU has no AVX512-BF16: the bf16 direct kernel cannot run"),
       arguments: vectorDirectBF16Cases.indices)
 func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
@@ -113,14 +114,18 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
     let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: p)
     let dy = randomTensor([n, o, g.outHeight, g.outWidth], &rng)
     var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    let pairedWeightGradient = k == 3 || k == 5
     Precision.with(.bf16) {
-        Conv2dDispatch.withMethods(ConvolutionMethods(forward: .vectorDirectBF16, inputGradient: .flippedKernel(.vectorDirectBF16))) {
+        Conv2dDispatch.withMethods(ConvolutionMethods(forward: .vectorDirectBF16,
+                                                      weightGradient: pairedWeightGradient ? .broadcastBF16 : .bf16Im2col,
+                                                      inputGradient: .flippedKernel(.vectorDirectBF16))) {
             conv2dForward(x, weight: weight, bias: bias, stride: 1, padding: p, into: &y, scratch: &scratch)
             conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: p,
                            gradInput: &dx, gradWeight: &dw, scratch: &scratch)
         }
     }
     #expect(scratch.lastForward == .vectorDirectBF16 && scratch.lastInputGradient == .flippedKernel(.vectorDirectBF16))
+    #expect(scratch.lastWeightGradient == (pairedWeightGradient ? .broadcastBF16 : .bf16Im2col))
     let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
     let yScale = referenceConv2d(absolute(x), absolute(weight), absolute(bias), stride: 1, padding: p)
     let (dxScale, _) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(dy), stride: 1, padding: p)
@@ -133,6 +138,12 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
     let exactInput = scaledError(dx, referenceConv2dGradients(x, weight, dy, stride: 1, padding: p).0, scale: dxScale)
     #expect(exactForward <= bf16ProductBound(reduction: forwardK) && exactForward > fp32SumBound(reduction: forwardK), "forward \(g)")
     #expect(exactInput <= bf16ProductBound(reduction: inputK) && exactInput > fp32SumBound(reduction: inputK), "input gradient \(g)")
+    let weightK = n * g.outPlane
+    let (_, dwScale) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(dy), stride: 1, padding: p)
+    #expect(scaledError(dw, referenceConv2dGradients(xr, wr, dyr, stride: 1, padding: p).1, scale: dwScale)
+            <= fp32SumBound(reduction: weightK), "weight gradient \(g)")
+    let exactWeight = scaledError(dw, referenceConv2dGradients(x, weight, dy, stride: 1, padding: p).1, scale: dwScale)
+    #expect(exactWeight <= bf16ProductBound(reduction: weightK) && exactWeight > fp32SumBound(reduction: weightK), "weight gradient \(g)")
 }
 
 @Test func precisionIsScopedAndDefaultsToFP32() {
@@ -171,15 +182,16 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
                 }
                 if expected.weightGradient == .winogradF2 { expected.weightGradient = .winogradF2BF16 }
                 if expected.forward == .vectorDirect { expected.forward = .vectorDirectBF16 }
+                if expected.weightGradient == .broadcast { expected.weightGradient = .broadcastBF16 }
                 if expected.inputGradient == .flippedKernel(.vectorDirect) { expected.inputGradient = .flippedKernel(.vectorDirectBF16) }
             }
             #expect(Conv2dDispatch.choose(g, cpu: cpu, precision: .bf16) == expected, "\(g) \(cpu)")
         }
         #expect(Conv2dDispatch.choose(layer4, cpu: CPUFeatures(avx512: true, avx512bf16: true), precision: .bf16)
                 .forward == .winogradF2BF16)
-        // The seed net's 5x5 layer: the bf16 direct kernel forward and back, the fp32 broadcast weight gradient.
+        // The seed net's 5x5 layer: the bf16 direct kernels in all three passes.
         #expect(Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true, avx512bf16: true), precision: .bf16)
-                == ConvolutionPlan(forward: .vectorDirectBF16, weightGradient: .broadcast, inputGradient: .flippedKernel(.vectorDirectBF16)))
+                == ConvolutionPlan(forward: .vectorDirectBF16, weightGradient: .broadcastBF16, inputGradient: .flippedKernel(.vectorDirectBF16)))
         #expect(Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true), precision: .bf16)
                 == Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true)))
     }

@@ -119,8 +119,9 @@ public func conv2dBackward(
         case .winogradF2, .winogradF2BF16:
             convWinogradWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
                                        bf16: plan.weightGradient == .winogradF2BF16, scratch: &scratch)
-        case .broadcast:
-            convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
+        case .broadcast, .broadcastBF16:
+            convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
+                                        bf16: plan.weightGradient == .broadcastBF16, scratch: &scratch)
         case .vectorDot:
             convVectorDotWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         }

@@ -42,6 +42,9 @@ package enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     /// Taps of one input channel in registers, inputs broadcast (Conv2dVectorDirect.swift);
     /// AVX-512, stride 1, square 3x3 or 5x5.
     case broadcast
+    /// bf16: the same with the pixels of each output row in pairs, input and dy rounded to bf16,
+    /// VDPBF16PS, fp32 sums (Conv2dVectorDirect.swift); AVX512-BF16, the shapes of `broadcast`.
+    case broadcastBF16
     /// Dot products of dy's wide rows with the padded image (Conv2dVectorDirect.swift); AVX-512, stride 1.
     case vectorDot
     /// dY * columns^T per image group (Conv2dIm2col.swift); any CPU and shape.
@@ -253,6 +256,7 @@ package enum Conv2dDispatch {
                 }
                 if plan.inputGradient == .flippedKernel(.vectorDirect) { plan.inputGradient = .flippedKernel(.vectorDirectBF16) }
                 if plan.weightGradient == .winogradF2 { plan.weightGradient = .winogradF2BF16 }
+                if plan.weightGradient == .broadcast { plan.weightGradient = .broadcastBF16 }
                 return plan
             }
             let inputGradient: ConvInputGradientMethod = g.inputGradientIsFlippedConvolution
@@ -309,6 +313,7 @@ package enum Conv2dDispatch {
         case .broadcast:
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
                 && (g.kernelHeight == 3 || g.kernelHeight == 5)
+        case .broadcastBF16: return cpu.avx512bf16 && supports(ConvWeightGradientMethod.broadcast, g, cpu: cpu)
         case .vectorDot: return cpu.avx512 && g.stride == 1
         case .im2col, .bf16Im2col: return true
         }

@@ -105,6 +105,7 @@ public struct Conv2dScratch: Sendable {
     var directWeightsBF16: [UInt32] = []
     var pairOffsets: [Int32] = []
     var pairedInput: [UInt32] = []
+    var gradientPairs: [UInt32] = []
     var transposedGradient: [Float] = []
     var channelAccumulators: [Float] = []
     var winogradWeights: [Float] = []

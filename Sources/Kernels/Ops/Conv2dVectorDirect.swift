@@ -187,7 +187,7 @@ func convVectorDotWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
 /// The weight gradient of a stride-1 convolution with a square 3x3 or 5x5 kernel (when:
 /// `Conv2dDispatch`).
 func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-                                 gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+                                 gradWeight: UnsafeMutablePointer<Float>, bf16: Bool = false, scratch: inout Conv2dScratch) {
     require(g.stride == 1 && g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5),
             "conv2d: the broadcast weight-gradient kernel is for stride-1 3x3 and 5x5 kernels, not \(g)")
     let k = g.kernelHeight, kk = k * k
@@ -206,9 +206,15 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
     // Lanes past the last channel are never written, so they stay zero from here on.
     scratch.transposedGradient.growScratch(to: transposedSlice * threads)
     scratch.channelAccumulators.growScratch(to: accSlice * threads)
+    // bf16: the padded image's pair words (x[q], x[q + 1]) and dy's, pixels (ox, ox + 1) per row.
+    let gradientPairSlice = g.outHeight * ((g.outWidth + 1) / 2) * opad
+    scratch.pairedInput.growScratch(to: bf16 ? imageSize * threads : 0, filling: 0)
+    scratch.gradientPairs.growScratch(to: bf16 ? gradientPairSlice * threads : 0, filling: 0)
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
     scratch.transposedGradient.withUnsafeMutableBufferPointer { tgp in
     scratch.channelAccumulators.withUnsafeMutableBufferPointer { ap in
+    scratch.pairedInput.withUnsafeMutableBufferPointer { pwp in
+    scratch.gradientPairs.withUnsafeMutableBufferPointer { gpp in
         convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
             let padded = pp.baseAddress! + t * paddedSlice
             let dyT = tgp.baseAddress! + t * transposedSlice
@@ -217,8 +223,17 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
                 padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
                 let dyImage = gradOutput + n * g.outChannels * g.outPlane
                 fm_transpose_avx512(dyImage, g.outChannels, g.outPlane, g.outPlane, dyT, opad)
-                _ = fm_conv_wgrad_bcast_avx512(g.inChannels, k, k, vectors, blocks, dyT, opad, padded, hp, wp,
-                                               g.outHeight, g.outWidth, acc, n == images.lowerBound ? 0 : 1)
+                let accumulate: Int32 = n == images.lowerBound ? 0 : 1
+                if bf16 {
+                    let pairs = pwp.baseAddress! + t * imageSize, dyPairs = gpp.baseAddress! + t * gradientPairSlice
+                    fm_conv_pair_words_avx512(padded, imageSize, pairs)
+                    fm_conv_gradient_pair_words_avx512(dyT, opad, g.outHeight, g.outWidth, dyPairs)
+                    _ = fm_conv_wgrad_bcast_bf16_avx512(g.inChannels, k, k, vectors, blocks, dyPairs, opad, pairs, hp, wp,
+                                                        g.outHeight, g.outWidth, acc, accumulate)
+                } else {
+                    _ = fm_conv_wgrad_bcast_avx512(g.inChannels, k, k, vectors, blocks, dyT, opad, padded, hp, wp,
+                                                   g.outHeight, g.outWidth, acc, accumulate)
+                }
             }
             // acc [block][c][tap][lane] -> dW [o][c*kk + tap]
             for o in 0..<g.outChannels {
@@ -230,5 +245,5 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
                 }
             }
         }
-    }}}
+    }}}}}
 }

@@ -66,6 +66,20 @@ int fm_conv_wgrad_bcast_avx512(long inChannels, long kh, long kw, long vectors, 
                                const float *dyT, long opad, const float *xpad, long hp, long wp,
                                long ho, long wo, float *acc, int accumulate);
 
+/* The same with bf16 products (AVX512-BF16): pixels of each output row in pairs, one VDPBF16PS
+   per tap and pair, fp32 sums.
+     dyPairs: [ho][(wo + 1) / 2][opad] words from fm_conv_gradient_pair_words_avx512.
+     pairs:   the image's pair words (fm_conv_pair_words_avx512 over the padded image and its
+              margin), [inChannels][hp][wp] and more.
+   Returns 0 when (kh, kw, vectors) has no kernel here. */
+int fm_conv_wgrad_bcast_bf16_avx512(long inChannels, long kh, long kw, long vectors, long blocks,
+                                    const uint32_t *dyPairs, long opad, const uint32_t *pairs, long hp, long wp,
+                                    long ho, long wo, float *acc, int accumulate);
+
+/* dyPairs[oy][pp][o] = bf16(dyT[oy*wo + 2pp][o]) | bf16(dyT[oy*wo + 2pp + 1][o]) << 16 (a zero
+   high half past an odd wo), o < opad (a multiple of 16). */
+void fm_conv_gradient_pair_words_avx512(const float *dyT, long opad, long ho, long wo, uint32_t *dyPairs);
+
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose in 16 x 16 register blocks. */
 void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd);
 
