@@ -209,12 +209,14 @@ package enum Conv2dDispatch {
     /// |                                       |                                 | Quiet machine, 95b5f52, compare_peers.py --rounds 2: |
     /// |                                       |                                 | vgg_b128 bf16 1,371 vs fp32 1,060 img/s (weight      |
     /// |                                       |                                 | gradient then fp32)                                   |
-    /// | AVX512-BF16 without AMX, where the    | `vectorDirectBF16` (forward and | the commit after c5661e9, same Zen 4, quiet, 2 thrds, |
-    /// | fp32 rules take the vector direct     | flipped-kernel input gradient;  | `featuremaps bench --only train --nets seed_b128      |
-    /// | kernel                                | the weight gradient stays fp32) | --precision bf16`, alternating, median of 5: 7,475   |
-    /// |                                       |                                 | vs 6,078 img/s with the fp32 kernel (fp32 6,142 vs   |
+    /// | AVX512-BF16 without AMX, where the    | `vectorDirectBF16` (forward and | be62cbd vs c5661e9, same Zen 4, quiet, 2 threads,    |
+    /// | fp32 rules take the vector direct     | flipped-kernel input gradient)  | `featuremaps bench --only train --nets seed_b128      |
+    /// | kernel or the broadcast weight        | and `broadcastBF16`             | --precision bf16`, alternating, median of 5: 7,475   |
+    /// | gradient                              |                                 | vs 6,078 img/s with the fp32 kernel (fp32 6,142 vs   |
     /// |                                       |                                 | 6,163: unchanged). Tap pairs of a kernel row on one  |
-    /// |                                       |                                 | VDPBF16PS: 15 instead of 25 per 5x5 channel          |
+    /// |                                       |                                 | VDPBF16PS: 15 instead of 25 per 5x5 channel. Then    |
+    /// |                                       |                                 | fe4e0c1, broadcastBF16 (pixel pairs), medians of 3:  |
+    /// |                                       |                                 | 9,013 vs 7,723 img/s                                  |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
