@@ -43,6 +43,13 @@ public func roundedToBF16(_ x: Float) -> Float {
     return Float(bitPattern: (bits &+ rounding) & 0xFFFF_0000)
 }
 
+/// The 32-bit word VDPBF16PS takes for the pair (lo, hi): both rounded as `roundedToBF16`, lo in
+/// the low half, hi in the high half (C: `bf16_pair_bits`).
+@inline(__always)
+func bf16PairWord(_ lo: Float, _ hi: Float) -> UInt32 {
+    roundedToBF16(hi).bitPattern | roundedToBF16(lo).bitPattern >> 16
+}
+
 /// C[M,N] = alpha * bf16(op(A))[M,K] * bf16(op(B))[K,N] + beta * C: `sgemm`'s contract, with
 /// both operands rounded to bfloat16 (`roundedToBF16`) and the products summed in fp32.
 ///

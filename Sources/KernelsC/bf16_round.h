@@ -11,6 +11,13 @@ static inline uint32_t bf16_round_bits(uint32_t bits) {
     return (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
 }
 
+/* The word VDPBF16PS takes for the pair (lo, hi), given as float bit patterns: lo rounded to
+   bf16 in the low half, hi in the high half (a lane's two products are consecutive steps of
+   its sum). */
+static inline uint32_t bf16_pair_bits(uint32_t lo, uint32_t hi) {
+    return bf16_round_bits(hi) | (bf16_round_bits(lo) >> 16);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -26,15 +33,18 @@ static inline __m512i bf16_round16(__m512 x) {
     return _mm512_and_si512(rounded, _mm512_set1_epi32((int)0xFFFF0000u));
 }
 
-/* dst[t] = bf16(lo[t]) | bf16(hi[t]) << 16 for t < count (a multiple of 16); hi NULL: a zero
-   high half. The pair words VDPBF16PS takes, from two rows of floats. */
+/* bf16_pair_bits for sixteen lanes: lo's lanes rounded into the low halves, hi's into the high. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i bf16_pair16(__m512 lo, __m512 hi) {
+    return _mm512_or_si512(bf16_round16(hi), _mm512_srli_epi32(bf16_round16(lo), 16));
+}
+
+/* dst[t] = bf16_pair(lo[t], hi[t]) for t < count (a multiple of 16); hi NULL: a zero high half.
+   The pair words VDPBF16PS takes, from two rows of floats. */
 __attribute__((target("avx512f"), always_inline))
 static inline void bf16_pack_rows(const float *lo, const float *hi, long count, uint32_t *dst) {
-    for (long t = 0; t < count; t += 16) {
-        __m512i l = bf16_round16(_mm512_loadu_ps(lo + t));
-        __m512i h = hi ? bf16_round16(_mm512_loadu_ps(hi + t)) : _mm512_setzero_si512();
-        _mm512_storeu_si512(dst + t, _mm512_or_si512(h, _mm512_srli_epi32(l, 16)));
-    }
+    for (long t = 0; t < count; t += 16)
+        _mm512_storeu_si512(dst + t, bf16_pair16(_mm512_loadu_ps(lo + t), hi ? _mm512_loadu_ps(hi + t) : _mm512_setzero_ps()));
 }
 
 /* acc + w . (the pair word *p in every lane), the word as VDPBF16PS's embedded broadcast

@@ -26,7 +26,7 @@ static inline uint32_t bf16_pair(const float *x, long kStride, long p, long kc) 
     uint32_t lo = 0, hi = 0;
     if (p < kc) memcpy(&lo, x + p * kStride, 4);
     if (p + 1 < kc) memcpy(&hi, x + (p + 1) * kStride, 4);
-    return bf16_round_bits(hi) | (bf16_round_bits(lo) >> 16);
+    return bf16_pair_bits(lo, hi);
 }
 
 /* r[i][j] -> r[j][i] for a 16 x 16 matrix of dwords: 32-bit and 64-bit unpacks transpose the
@@ -78,9 +78,7 @@ void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lane
                        masked loop below stays a loop with its masks computed per 16 lanes, and
                        the tall products (B packed from memory) lost 3-8% at 2 threads. */
                     for (long c0 = 0; c0 < width; c0 += 16) {
-                        __m512i v0 = bf16_round16(_mm512_loadu_ps(r0 + l0 + c0));
-                        __m512i v1 = bf16_round16(_mm512_loadu_ps(r1 + l0 + c0));
-                        _mm512_storeu_si512(o + c0, _mm512_or_si512(v1, _mm512_srli_epi32(v0, 16)));
+                        _mm512_storeu_si512(o + c0, bf16_pair16(_mm512_loadu_ps(r0 + l0 + c0), _mm512_loadu_ps(r1 + l0 + c0)));
                     }
                     continue;
                 }
@@ -89,9 +87,9 @@ void fm_bf16_pack_pairs(const float *x, long laneStride, long kStride, long lane
                     __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1u) : 0;
                     long store = width - c0 < 16 ? width - c0 : 16;
                     __mmask16 sm = (__mmask16)((1u << store) - 1u);
-                    __m512i v0 = p < kc ? bf16_round16(_mm512_maskz_loadu_ps(m, r0 + l0 + c0)) : _mm512_setzero_si512();
-                    __m512i v1 = p + 1 < kc ? bf16_round16(_mm512_maskz_loadu_ps(m, r1 + l0 + c0)) : _mm512_setzero_si512();
-                    _mm512_mask_storeu_epi32(o + c0, sm, _mm512_or_si512(v1, _mm512_srli_epi32(v0, 16)));
+                    __m512 v0 = p < kc ? _mm512_maskz_loadu_ps(m, r0 + l0 + c0) : _mm512_setzero_ps();
+                    __m512 v1 = p + 1 < kc ? _mm512_maskz_loadu_ps(m, r1 + l0 + c0) : _mm512_setzero_ps();
+                    _mm512_mask_storeu_epi32(o + c0, sm, bf16_pair16(v0, v1));
                 }
             }
         }

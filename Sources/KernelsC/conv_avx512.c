@@ -112,22 +112,11 @@ static void store_pixels(const float *tile, long lanes, long T, long k0, long q0
    the offset table, weights w (floats, or pair words), into tile[T][lanes]. */
 typedef void (*conv_tile_fn)(const void *, const int *, long, const void *, const float *, float *);
 
-#define CONV_TILE_VARIANT(NAME, OB, T) \
-__attribute__((target("avx512f"))) \
-static void NAME(const void *x, const int *off, long taps, const void *w, const float *bias, float *tile) { \
-    conv_tile((const float *)x, off, taps, (const float *)w, bias, tile, OB, T); \
-}
-CONV_TILE_VARIANT(conv_tile_16x24, 1, 24)
-CONV_TILE_VARIANT(conv_tile_16x28, 1, 28)
-CONV_TILE_VARIANT(conv_tile_16x16, 1, 16)
-CONV_TILE_VARIANT(conv_tile_16x8, 1, 8)
-CONV_TILE_VARIANT(conv_tile_32x12, 2, 12)
-CONV_TILE_VARIANT(conv_tile_32x8, 2, 8)
-
 /* conv_tile with bf16 products: x holds pair words (p[q]: bf16 of x[q] low, of x[q + 1] high),
    `off` one entry per pair of taps (j, j + 1) of a kernel row, w the matching weight pairs (a
-   zero high half past an odd row). Per pair OB weight loads and T 32-bit broadcasts feed T*OB
-   VDPBF16PS, each two multiply-adds per lane: a 5-tap row takes 3 instead of 5. */
+   zero high half past an odd row). Per pair OB weight loads feed T*OB VDPBF16PS, each taking
+   its pixel's word as an embedded broadcast and doing two multiply-adds per lane: a 5-tap row
+   takes 3 instead of 5. */
 __attribute__((target("avx512f,avx512bf16"), always_inline))
 static inline void conv_tile_bf16(const uint32_t *p, const int *off, long pairs, const uint32_t *w,
                                   const float *bias, float *tile, const int OB, const int T) {
@@ -147,17 +136,23 @@ static inline void conv_tile_bf16(const uint32_t *p, const int *off, long pairs,
     tile_finish(acc, tile, OB, T);
 }
 
-#define CONV_TILE_BF16_VARIANT(NAME, OB, T) \
+/* The fp32 and bf16 tiles of one shape (16*OB channels x T pixels): conv_tile_SHAPE and
+   conv_tile_bf16_SHAPE. */
+#define CONV_TILES(SHAPE, OB, T) \
+__attribute__((target("avx512f"))) \
+static void conv_tile_##SHAPE(const void *x, const int *off, long taps, const void *w, const float *bias, float *tile) { \
+    conv_tile((const float *)x, off, taps, (const float *)w, bias, tile, OB, T); \
+} \
 __attribute__((target("avx512f,avx512bf16"))) \
-static void NAME(const void *x, const int *off, long pairs, const void *w, const float *bias, float *tile) { \
+static void conv_tile_bf16_##SHAPE(const void *x, const int *off, long pairs, const void *w, const float *bias, float *tile) { \
     conv_tile_bf16((const uint32_t *)x, off, pairs, (const uint32_t *)w, bias, tile, OB, T); \
 }
-CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x24, 1, 24)
-CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x28, 1, 28)
-CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x16, 1, 16)
-CONV_TILE_BF16_VARIANT(conv_tile_bf16_16x8, 1, 8)
-CONV_TILE_BF16_VARIANT(conv_tile_bf16_32x12, 2, 12)
-CONV_TILE_BF16_VARIANT(conv_tile_bf16_32x8, 2, 8)
+CONV_TILES(16x24, 1, 24)
+CONV_TILES(16x28, 1, 28)
+CONV_TILES(16x16, 1, 16)
+CONV_TILES(16x8, 1, 8)
+CONV_TILES(32x12, 2, 12)
+CONV_TILES(32x8, 2, 8)
 
 /* The tile widths a block of 16 (one) or 32 (two) channels can take, the first one the
    fallback for rows no width divides, and their functions in fp32 and bf16. */
@@ -230,15 +225,12 @@ void fm_conv_direct_bf16_avx512(const uint32_t *pairs, long images, long imageSi
 __attribute__((target("avx512f")))
 void fm_conv_pair_words_avx512(const float *x, long count, uint32_t *p) {
     long q = 0;
-    for (; q + 16 <= count; q += 16) {
-        __m512i lo = bf16_round16(_mm512_loadu_ps(x + q)), hi = bf16_round16(_mm512_loadu_ps(x + q + 1));
-        _mm512_storeu_si512(p + q, _mm512_or_si512(hi, _mm512_srli_epi32(lo, 16)));
-    }
+    for (; q + 16 <= count; q += 16) _mm512_storeu_si512(p + q, bf16_pair16(_mm512_loadu_ps(x + q), _mm512_loadu_ps(x + q + 1)));
     for (; q < count; q++) {
         uint32_t lo, hi;
         memcpy(&lo, x + q, 4);
         memcpy(&hi, x + q + 1, 4);
-        p[q] = bf16_round_bits(hi) | (bf16_round_bits(lo) >> 16);
+        p[q] = bf16_pair_bits(lo, hi);
     }
 }
 
@@ -377,15 +369,6 @@ static inline void wgrad_channel(const float *dyT, long opad, const float *xc, l
     wgrad_finish(acc, accOut, KH * KW, OB);
 }
 
-#define WGRAD_VARIANT(NAME, KH, KW, OB) \
-__attribute__((target("avx512f"))) \
-static void NAME(const void *dyT, long opad, const void *xc, long wp, long ho, long wo, float *accOut, int accumulate) { \
-    wgrad_channel((const float *)dyT, opad, (const float *)xc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
-}
-WGRAD_VARIANT(wgrad_3x3_32, 3, 3, 2)
-WGRAD_VARIANT(wgrad_3x3_16, 3, 3, 1)
-WGRAD_VARIANT(wgrad_5x5_16, 5, 5, 1)
-
 /* wgrad_channel with bf16 products: pixels in pairs (ox, ox + 1) of an output row. dyPairs holds
    per row and pixel pair the words (dy[ox] low, dy[ox + 1] high; a zero high half after an odd
    last pixel) of opad channels; pc the pair words of the channel's padded plane (p[q]: x[q] low,
@@ -418,14 +401,19 @@ static inline void wgrad_channel_bf16(const uint32_t *dyPairs, long opad, const 
     wgrad_finish(acc, accOut, KH * KW, OB);
 }
 
-#define WGRAD_BF16_VARIANT(NAME, KH, KW, OB) \
+/* The fp32 and bf16 weight-gradient kernels of one shape: wgrad_SHAPE and wgrad_bf16_SHAPE. */
+#define WGRAD_KERNELS(SHAPE, KH, KW, OB) \
+__attribute__((target("avx512f"))) \
+static void wgrad_##SHAPE(const void *dyT, long opad, const void *xc, long wp, long ho, long wo, float *accOut, int accumulate) { \
+    wgrad_channel((const float *)dyT, opad, (const float *)xc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
+} \
 __attribute__((target("avx512f,avx512bf16"))) \
-static void NAME(const void *dyPairs, long opad, const void *pc, long wp, long ho, long wo, float *accOut, int accumulate) { \
+static void wgrad_bf16_##SHAPE(const void *dyPairs, long opad, const void *pc, long wp, long ho, long wo, float *accOut, int accumulate) { \
     wgrad_channel_bf16((const uint32_t *)dyPairs, opad, (const uint32_t *)pc, wp, ho, wo, accOut, accumulate, KH, KW, OB); \
 }
-WGRAD_BF16_VARIANT(wgrad_bf16_3x3_32, 3, 3, 2)
-WGRAD_BF16_VARIANT(wgrad_bf16_3x3_16, 3, 3, 1)
-WGRAD_BF16_VARIANT(wgrad_bf16_5x5_16, 5, 5, 1)
+WGRAD_KERNELS(3x3_32, 3, 3, 2)
+WGRAD_KERNELS(3x3_16, 3, 3, 1)
+WGRAD_KERNELS(5x5_16, 5, 5, 1)
 
 __attribute__((target("avx512f")))
 void fm_conv_gradient_pair_words_avx512(const float *dyT, long opad, long ho, long wo, uint32_t *dyPairs) {

@@ -168,7 +168,7 @@ WG_TARGET static void input_segment_bf16(const float *image, long channels, long
 #pragma clang loop unroll(full)
                 for (int i = 0; i < 4; i++)
                     _mm512_mask_storeu_epi32(out + (4 * i + k) * pstride + t, lanes,
-                                             _mm512_or_si512(bf16_round16(b[i]), _mm512_srli_epi32(bf16_round16(a[i]), 16)));
+                                             bf16_pair16(a[i], b[i]));
             }
         }
     }

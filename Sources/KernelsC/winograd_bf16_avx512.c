@@ -17,7 +17,7 @@ void fm_winograd_weights_bf16(const float *u, long positions, long opad, long ch
                 uint32_t lo, hi = 0;
                 memcpy(&lo, u + (pp * channels + 2 * q) * 8 + l, 4);
                 if (2 * q + 1 < channels) memcpy(&hi, u + (pp * channels + 2 * q + 1) * 8 + l, 4);
-                ub[(pp * pairs + q) * 8 + l] = bf16_round_bits(hi) | (bf16_round_bits(lo) >> 16);
+                ub[(pp * pairs + q) * 8 + l] = bf16_pair_bits(lo, hi);
             }
 }
 

@@ -191,13 +191,6 @@ WG_R6(4)
 static const ProductKernel productKernels[4][16] = {{WG_P16(1)}, {WG_P12(2)}, {WG_P8(3)}, {WG_P6(4)}};
 static const int productRows[4] = {16, 12, 8, 6};
 
-/* bf16: two tiles' values in one 32-bit word, the even tile in the low half (VDPBF16PS sums a
-   lane's two products, so a word's pair is two consecutive steps of the sum over tiles). */
-__attribute__((target("avx512f"), always_inline))
-static inline __m512i pair_bf16(__m512 even, __m512 odd) {
-    return _mm512_or_si512(bf16_round16(odd), _mm512_srli_epi32(bf16_round16(even), 16));
-}
-
 /* input_transform for the tile pairs (tx, tx + 1) of a row, tx even: the two 4x4 patches share
    two columns, so six columns of the column pass serve both. */
 __attribute__((target("avx512f")))
@@ -220,10 +213,10 @@ static void input_transform_bf16(const WinoPlan *p, const float *xT, long ty0, l
                 for (int i = 0; i < 4; i++) {
                     uint32_t *o = out + 16 * k + (4 * i) * ldp;
                     const __m512 *a = t[i], *b = t[i] + 2;
-                    _mm512_storeu_si512(o, pair_bf16(_mm512_sub_ps(a[0], a[2]), _mm512_sub_ps(b[0], b[2])));
-                    _mm512_storeu_si512(o + ldp, pair_bf16(_mm512_add_ps(a[1], a[2]), _mm512_add_ps(b[1], b[2])));
-                    _mm512_storeu_si512(o + 2 * ldp, pair_bf16(_mm512_sub_ps(a[2], a[1]), _mm512_sub_ps(b[2], b[1])));
-                    _mm512_storeu_si512(o + 3 * ldp, pair_bf16(_mm512_sub_ps(a[1], a[3]), _mm512_sub_ps(b[1], b[3])));
+                    _mm512_storeu_si512(o, bf16_pair16(_mm512_sub_ps(a[0], a[2]), _mm512_sub_ps(b[0], b[2])));
+                    _mm512_storeu_si512(o + ldp, bf16_pair16(_mm512_add_ps(a[1], a[2]), _mm512_add_ps(b[1], b[2])));
+                    _mm512_storeu_si512(o + 2 * ldp, bf16_pair16(_mm512_sub_ps(a[2], a[1]), _mm512_sub_ps(b[2], b[1])));
+                    _mm512_storeu_si512(o + 3 * ldp, bf16_pair16(_mm512_sub_ps(a[1], a[3]), _mm512_sub_ps(b[1], b[3])));
                 }
             }
         }
@@ -249,10 +242,10 @@ static void gradient_transform_bf16(const WinoPlan *p, const float *dyT, long ty
                 }
                 uint32_t *o = out + 16 * k;
                 for (int j = 0; j < 4; j++) {
-                    _mm512_storeu_si512(o + j * ldp, pair_bf16(r0[0][j], r0[1][j]));
-                    _mm512_storeu_si512(o + (4 + j) * ldp, pair_bf16(_mm512_add_ps(r0[0][j], r1[0][j]), _mm512_add_ps(r0[1][j], r1[1][j])));
-                    _mm512_storeu_si512(o + (8 + j) * ldp, pair_bf16(_mm512_sub_ps(r0[0][j], r1[0][j]), _mm512_sub_ps(r0[1][j], r1[1][j])));
-                    _mm512_storeu_si512(o + (12 + j) * ldp, pair_bf16(_mm512_sub_ps(zero, r1[0][j]), _mm512_sub_ps(zero, r1[1][j])));
+                    _mm512_storeu_si512(o + j * ldp, bf16_pair16(r0[0][j], r0[1][j]));
+                    _mm512_storeu_si512(o + (4 + j) * ldp, bf16_pair16(_mm512_add_ps(r0[0][j], r1[0][j]), _mm512_add_ps(r0[1][j], r1[1][j])));
+                    _mm512_storeu_si512(o + (8 + j) * ldp, bf16_pair16(_mm512_sub_ps(r0[0][j], r1[0][j]), _mm512_sub_ps(r0[1][j], r1[1][j])));
+                    _mm512_storeu_si512(o + (12 + j) * ldp, bf16_pair16(_mm512_sub_ps(zero, r1[0][j]), _mm512_sub_ps(zero, r1[1][j])));
                 }
             }
         }

@@ -33,37 +33,16 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
     let packedCount = blocks * entries * lanes
     if bf16 {
         scratch.directWeightsBF16.growScratch(to: packedCount, filling: 0)
-        scratch.directWeightsBF16.withUnsafeMutableBufferPointer { dst in
-            for block in 0..<blocks {
-                for lane in 0..<lanes {
-                    let o = block * lanes + lane
-                    let column = dst.baseAddress! + block * entries * lanes + lane
-                    for e in 0..<entries {
-                        let row = e / pairsPerRow, j = 2 * (e % pairsPerRow)
-                        guard o < g.outChannels else { column[e * lanes] = 0; continue }
-                        let tap = weight + o * taps + row * g.kernelWidth + j
-                        let high = j + 1 < g.kernelWidth ? tap[1] : 0
-                        column[e * lanes] = roundedToBF16(high).bitPattern | roundedToBF16(tap[0]).bitPattern >> 16
-                    }
-                }
-            }
+        packByOutputChannel(&scratch.directWeightsBF16, blocks: blocks, entries: entries, lanes: lanes,
+                            outChannels: g.outChannels) { o, e in
+            let row = e / pairsPerRow, j = 2 * (e % pairsPerRow)
+            let tap = weight + o * taps + row * g.kernelWidth + j
+            return bf16PairWord(tap[0], j + 1 < g.kernelWidth ? tap[1] : 0)
         }
     } else {
         scratch.directWeights.growScratch(to: packedCount)
-        scratch.directWeights.withUnsafeMutableBufferPointer { dst in
-            for block in 0..<blocks {
-                for lane in 0..<lanes {
-                    let o = block * lanes + lane
-                    let column = dst.baseAddress! + block * taps * lanes + lane
-                    if o < g.outChannels {
-                        let row = weight + o * taps
-                        for t in 0..<taps { column[t * lanes] = row[t] }
-                    } else {
-                        for t in 0..<taps { column[t * lanes] = 0 }
-                    }
-                }
-            }
-        }
+        packByOutputChannel(&scratch.directWeights, blocks: blocks, entries: taps, lanes: lanes,
+                            outChannels: g.outChannels) { o, t in weight[o * taps + t] }
     }
     scratch.directBias.growScratch(to: blocks * lanes)
     if let bias {
@@ -118,6 +97,23 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
             }
         }
     }}}}}}}
+}
+
+/// Fills `dst` as [block][entry][lane] with `value(o, entry)` for output channel o = block *
+/// lanes + lane, zero past `outChannels`: the direct kernels' weight layout, one vector of output
+/// channels per entry (a tap, or a pair of taps in bf16).
+@inline(__always)
+private func packByOutputChannel<T: Numeric>(_ dst: inout [T], blocks: Int, entries: Int, lanes: Int, outChannels: Int,
+                                             _ value: (_ o: Int, _ entry: Int) -> T) {
+    dst.withUnsafeMutableBufferPointer { d in
+        for block in 0..<blocks {
+            for lane in 0..<lanes {
+                let o = block * lanes + lane
+                let column = d.baseAddress! + block * entries * lanes + lane
+                for e in 0..<entries { column[e * lanes] = o < outChannels ? value(o, e) : .zero }
+            }
+        }
+    }
 }
 
 // Weight gradient of a stride-1 convolution without a columns matrix:
