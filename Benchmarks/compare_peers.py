@@ -135,6 +135,7 @@ for key, label in (('train_images_per_s', 'fp32'), ('train_images_per_s_bf16', '
             print(f'| train {k} {label} img/s | {v:.1f} | {peer:.1f} | PyTorch {peer_label}: {name} | {v / peer:.2f} |')
 if 'cpu' in our_best:
     print(f'| bf16 path, peak GFLOP/s | {our_best["cpu"].get("bf16_path")}, {our_best["cpu"].get("bf16_peak_gflops")} | | | |')
+    print(f'| fp32 FMA peak GFLOP/s | {our_best["cpu"].get("fp32_peak_gflops")} | | | |')
 for k, v in our_best.get('infer_images_per_s', {}).items():
     print(f'| infer {k} img/s | {v:.1f} | | | |')
 if 'peak_rss_mb' in our_best:

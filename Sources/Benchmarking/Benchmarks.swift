@@ -127,18 +127,33 @@ public enum Benchmarks {
         return nil
     }
 
-    /// GFLOP/s of the bf16 unit `CPUFeatures.enabled.bf16Path` uses, on all
-    /// `Parallelism.threadCount` threads: independent VDPBF16PS on registers, or TDPBF16PS on
-    /// tiles (KernelsC's peak loops). Nil on the software path (no bf16 unit to measure).
+    /// GFLOP/s of the CPU's best bf16 unit under `CPUFeatures.enabled` (AMX tiles, else
+    /// AVX512-BF16, whether or not `bf16Path` uses it: see `CPUFeatures.fastBF16DotProducts`), on
+    /// all `Parallelism.threadCount` threads: independent VDPBF16PS on registers, or TDPBF16PS on
+    /// tiles (KernelsC's peak loops). Nil without a bf16 unit.
     public static func bf16PeakGFLOPS(rounds: Int = 3, roundSeconds: Double = 0.3, timing: Timing = .wall) -> Double? {
-        let path = CPUFeatures.enabled.bf16Path
-        if path == .software { return nil }
+        let cpu = CPUFeatures.enabled
+        guard let path = cpu.bf16Path == .amx ? BF16Path.amx : cpu.avx512bf16 && cpu.avx512 ? .avx512bf16 : nil else { return nil }
         let threads = Parallelism.threadCount
         let iterations = path == .amx ? 200_000 : 2_000_000
         let flopsPerThread = bf16PeakLoop(path, iterations: iterations)
         return bestRate(work: flopsPerThread * Double(threads), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
             parallelFor(threads) { range in
                 for _ in range { _ = bf16PeakLoop(path, iterations: iterations) }
+            }
+        } / 1e9
+    }
+
+    /// GFLOP/s of fp32 FMAs on zmm registers (the same loop as the bf16 peak's, KernelsC's
+    /// `fm_fp32_peak_avx512`) on all `Parallelism.threadCount` threads; nil without AVX-512.
+    public static func fp32PeakGFLOPS(rounds: Int = 3, roundSeconds: Double = 0.3, timing: Timing = .wall) -> Double? {
+        guard CPUFeatures.enabled.avx512 else { return nil }
+        let threads = Parallelism.threadCount
+        let iterations = 2_000_000
+        let flopsPerThread = fp32PeakLoop(iterations: iterations)
+        return bestRate(work: flopsPerThread * Double(threads), rounds: rounds, roundSeconds: roundSeconds, timing: timing) {
+            parallelFor(threads) { range in
+                for _ in range { _ = fp32PeakLoop(iterations: iterations) }
             }
         } / 1e9
     }

@@ -64,6 +64,7 @@ public struct BenchCommand: ParsableCommand {
         var gemm: [(String, Double)] = []
         var gemmBF16: [(String, Double)] = []
         var bf16Peak: Double?
+        var fp32Peak: Double?
         let cpu = Benchmarks.cpuDescription()
         if parts.contains("gemm") {
             var shapes = Benchmarks.gemmShapes
@@ -92,7 +93,12 @@ public struct BenchCommand: ParsableCommand {
                 if !json { print(String(format: "gemm bf16 %-11@ %8.1f GFLOP/s (%@)", shape.name as NSString, g, cpu.bf16Path.rawValue as NSString)) }
             }
             bf16Peak = Benchmarks.bf16PeakGFLOPS(timing: timing)
-            if !json { print("bf16 peak " + (bf16Peak.map { String(format: "%.1f GFLOP/s (%@)", $0, cpu.path as NSString) } ?? "none: no bf16 unit, bf16 runs in software")) }
+            fp32Peak = Benchmarks.fp32PeakGFLOPS(timing: timing)
+            if !json {
+                print("bf16 peak " + (bf16Peak.map { String(format: "%.1f GFLOP/s", $0) } ?? "none: no bf16 unit")
+                      + ", bf16 products run on \(cpu.bf16Path.rawValue) (\(cpu.path))")
+                if let fp32Peak { print(String(format: "fp32 peak %.1f GFLOP/s (AVX-512 FMAs)", fp32Peak)) }
+            }
         }
         let precisions = try precision.chosen.map { [$0] } ?? Precision.allCases
         func train(_ p: Precision, _ cases: [Benchmarks.NetCase], label: String) throws -> [(String, Double)] {
@@ -131,7 +137,8 @@ public struct BenchCommand: ParsableCommand {
             }
             let cpuObject = "{\"model\": \(string(cpu.model)), \"path\": \(string(cpu.path)), "
                 + "\"bf16_path\": \(string(cpu.bf16Path.rawValue)), "
-                + "\"bf16_peak_gflops\": \(bf16Peak.map { String(format: "%.1f", $0) } ?? "null")}"
+                + "\"bf16_peak_gflops\": \(bf16Peak.map { String(format: "%.1f", $0) } ?? "null"), "
+                + "\"fp32_peak_gflops\": \(fp32Peak.map { String(format: "%.1f", $0) } ?? "null")}"
             let breakdown = breakdowns.isEmpty ? ""
                 : ", \"train_step_breakdown_ms\": {" + breakdowns.map { "\"\($0.0)\": \(object($0.1.map { ($0.part, $0.milliseconds) }))" }.joined(separator: ", ") + "}"
             print("{\"gemm_gflops\": \(object(gemm)), \"gemm_gflops_bf16\": \(object(gemmBF16)), "

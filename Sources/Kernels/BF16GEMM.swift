@@ -119,6 +119,14 @@ package func bf16PeakLoop(_ path: BF16Path, iterations: Int) -> Double {
     }
 }
 
+/// `bf16PeakLoop`'s loop with 24 fp32 FMAs on zmm registers per round: the fp32 side of
+/// `CPUFeatures.bf16DotProductRatio`. Returns the FLOPs done; AVX-512 only.
+package func fp32PeakLoop(iterations: Int) -> Double {
+    require(CPUFeatures.detected.avx512, "fp32PeakLoop: this CPU has no AVX-512")
+    var sink: Float = 0
+    return fm_fp32_peak_avx512(iterations, &sink)
+}
+
 /// The two hardware kernels and the shapes of their packed operands.
 enum BF16Kernel {
     case avx512bf16, amx

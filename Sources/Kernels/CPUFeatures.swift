@@ -34,11 +34,22 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     /// this process tile state (on Linux `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`,
     /// asked once, when `detected` is first read). False where it was refused.
     public var amxBF16: Bool
+    /// AVX512-BF16's dot products do at least as many multiply-adds per second as fp32 FMAs, so
+    /// bf16 products are worth their rounding: measured once, when `detected` is first read
+    /// (`bf16DotProductRatio`). It is not so everywhere: on an AMD Zen 4 the bf16 kernels trained
+    /// VGG at 1,666 img/s against fp32's 1,200, but on an Intel Xeon (family 6 model 207) whose
+    /// AMX was hidden VDPBF16PS did 0.48 times the FMAs' multiply-adds and bf16 training was 30%
+    /// slower than fp32 (Conv2dDispatch.choose). Where this is false, bf16 products take the
+    /// software path over the fp32 kernels (`bf16Path`) and the convolutions their fp32 methods.
+    /// The initialiser sets it to `avx512bf16`.
+    public var fastBF16DotProducts: Bool
 
-    /// A feature set; everything off by default (the portable code).
+    /// A feature set; everything off by default (the portable code). `fastBF16DotProducts`
+    /// follows `avx512bf16`.
     public init(avx2: Bool = false, avx512: Bool = false, avx512bf16: Bool = false, amxTile: Bool = false,
                 amxBF16: Bool = false) {
         self.avx2 = avx2; self.avx512 = avx512; self.avx512bf16 = avx512bf16; self.amxTile = amxTile; self.amxBF16 = amxBF16
+        self.fastBF16DotProducts = avx512bf16
     }
 
     /// No extensions: the code every supported CPU runs.
@@ -51,8 +62,34 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         // The permission is process-wide and requested only here, once; a refusal leaves the
         // AVX512-BF16 path.
         let amxGranted = amxFlags && fm_amx_request_permission() == 1
-        return CPUFeatures(avx2: bits & FM_CPU_AVX2 != 0, avx512: bits & FM_CPU_AVX512 != 0, avx512bf16: bits & FM_CPU_AVX512_BF16 != 0,
-                           amxTile: bits & FM_CPU_AMX_TILE != 0, amxBF16: amxGranted)
+        var cpu = CPUFeatures(avx2: bits & FM_CPU_AVX2 != 0, avx512: bits & FM_CPU_AVX512 != 0, avx512bf16: bits & FM_CPU_AVX512_BF16 != 0,
+                              amxTile: bits & FM_CPU_AMX_TILE != 0, amxBF16: amxGranted)
+        if let ratio = bf16DotProductRatio { cpu.fastBF16DotProducts = ratio >= 1 }
+        return cpu
+    }()
+
+    /// Multiply-adds per second of VDPBF16PS over those of fp32 FMAs on one thread of this CPU
+    /// (nil without AVX512-BF16): the best of 5 interleaved rounds of KernelsC's two peak loops
+    /// (24 independent zmm accumulators each, about 0.3 ms a round). Measured once. The two sides
+    /// are far apart on the CPUs measured (0.48 on an Intel Xeon 6/207; Zen 4: see
+    /// Docs/KERNELS.md), so the comparison with 1 in `detected` does not flip on a busy machine.
+    public static let bf16DotProductRatio: Double? = {
+        let bits = fm_cpu_features()
+        guard bits & FM_CPU_AVX512_BF16 != 0 && bits & FM_CPU_AVX512 != 0 else { return nil }
+        var sink: Float = 0
+        var bestBF16 = Double.infinity, bestFP32 = Double.infinity
+        let iterations = 20_000
+        for _ in 0 ..< 5 {
+            var start = DispatchTime.now().uptimeNanoseconds
+            let bf16Flops = fm_bf16_peak_avx512bf16(iterations, &sink)
+            var end = DispatchTime.now().uptimeNanoseconds
+            bestBF16 = min(bestBF16, Double(end - start) / bf16Flops)
+            start = DispatchTime.now().uptimeNanoseconds
+            let fp32Flops = fm_fp32_peak_avx512(iterations, &sink)
+            end = DispatchTime.now().uptimeNanoseconds
+            bestFP32 = min(bestFP32, Double(end - start) / fp32Flops)
+        }
+        return bestFP32 / bestBF16
     }()
 
     /// What the kernels use: `detected` limited by `FEATUREMAPS_CPU`. Fixed for the process, so
@@ -76,7 +113,10 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         case "portable": return .portable
         case "avx2": return CPUFeatures(avx2: avx2)
         case "avx512": return CPUFeatures(avx2: avx2, avx512: avx512)
-        case "avx512bf16": return CPUFeatures(avx2: avx2, avx512: avx512, avx512bf16: avx512bf16)
+        case "avx512bf16":
+            var capped = CPUFeatures(avx2: avx2, avx512: avx512, avx512bf16: avx512bf16)
+            capped.fastBF16DotProducts = fastBF16DotProducts
+            return capped
         case "amx": return self
         default:
             FileHandle.standardError.write(Data(
@@ -86,16 +126,18 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The code `bf16gemm` runs on these features, best first: AMX tiles, then AVX512-BF16
-    /// dot products, else the software path (operands rounded to bf16, fp32 kernels).
+    /// dot products where they outpace fp32 FMAs (`fastBF16DotProducts`), else the software
+    /// path (operands rounded to bf16, fp32 kernels).
     package var bf16Path: BF16Path {
         if amxBF16 && avx512 { return .amx }
-        if avx512bf16 && avx512 { return .avx512bf16 }
+        if avx512bf16 && avx512 && fastBF16DotProducts { return .avx512bf16 }
         return .software
     }
 
     /// The extensions by name, for messages: "avx2 avx512 avx512bf16", or "portable".
     public var description: String {
-        let names = [(avx2, "avx2"), (avx512, "avx512"), (avx512bf16, "avx512bf16"), (amxTile, "amx-tile"), (amxBF16, "amx-bf16")]
+        let names = [(avx2, "avx2"), (avx512, "avx512"), (avx512bf16, fastBF16DotProducts ? "avx512bf16" : "avx512bf16(slow)"),
+                     (amxTile, "amx-tile"), (amxBF16, "amx-bf16")]
             .filter(\.0).map(\.1)
         return names.isEmpty ? "portable" : names.joined(separator: " ")
     }

@@ -236,6 +236,25 @@ double fm_bf16_peak_avx512bf16(long iterations, float *sink) {
     return (double)iterations * 24.0 * 32.0 * 2.0;
 }
 
+/* The same loop with fp32 FMAs on the same registers: what the bf16 loop is compared with when
+   CPUFeatures decides whether VDPBF16PS is worth its rounding on this CPU. */
+__attribute__((target("avx512f")))
+double fm_fp32_peak_avx512(long iterations, float *sink) {
+    __m512 acc[24];
+    for (int i = 0; i < 24; i++) acc[i] = _mm512_setzero_ps();
+    __m512 x = _mm512_set1_ps(1.0f);
+    __m512 y = _mm512_set1_ps(0x1p-55f); /* sums stay finite */
+    for (long it = 0; it < iterations; it++) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 24; i++) acc[i] = _mm512_fmadd_ps(x, y, acc[i]);
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+    }
+    __m512 total = acc[0];
+    for (int i = 1; i < 24; i++) total = _mm512_add_ps(total, acc[i]);
+    *sink = _mm512_reduce_add_ps(total);
+    return (double)iterations * 24.0 * 16.0 * 2.0;
+}
+
 BF16_TARGET
 void fm_bf16_convert_hardware(const float *src, uint16_t *dst, long count) {
     for (long i = 0; i + 32 <= count; i += 32) {
@@ -260,6 +279,7 @@ void fm_bgemm_kernel_avx512bf16(long pairs, const uint16_t *a, const uint16_t *b
     (void)pairs; (void)a; (void)b; (void)c; (void)ldc; (void)rows; (void)cols; (void)alpha; (void)beta;
 }
 double fm_bf16_peak_avx512bf16(long iterations, float *sink) { (void)iterations; *sink = 0; return 0; }
+double fm_fp32_peak_avx512(long iterations, float *sink) { (void)iterations; *sink = 0; return 0; }
 void fm_bf16_convert_hardware(const float *src, uint16_t *dst, long count) { (void)src; (void)dst; (void)count; }
 
 #endif

@@ -17,7 +17,12 @@ import Testing
 /// kernel (`portable`), over its AVX2 form and over the AVX-512 kernel, AVX512-BF16, AMX.
 private let runnable: [CPUFeatures] = {
     let detected = CPUFeatures.detected
-    var list = [CPUFeatures.portable, detected.limited(to: "avx2"), detected.limited(to: "avx512"), detected.limited(to: "avx512bf16"), detected]
+    // The AVX512-BF16 kernel is tested even where its dot products are too slow for the
+    // dispatch to use it (`fastBF16DotProducts` false): forced on here.
+    var avx512bf16 = detected.limited(to: "avx512bf16")
+    if avx512bf16.avx512bf16 { avx512bf16.fastBF16DotProducts = true }
+    var list = [CPUFeatures.portable, detected.limited(to: "avx2"), detected.limited(to: "avx512"), avx512bf16,
+                detected.limited(to: "avx512bf16"), detected]
     list = list.reduce(into: []) { kept, cpu in if !kept.contains(cpu) { kept.append(cpu) } }
     return list
 }()
@@ -184,13 +189,23 @@ func amxPathMatchesFloat64OnRoundedOperands() { checkPath(.amx) }
     #expect(all.limited(to: "avx512bf16").bf16Path == .avx512bf16)
     #expect(all.limited(to: "avx512").bf16Path == .software)
     #expect(all.limited(to: "portable").bf16Path == .software)
+    // AVX512-BF16 whose dot products are slower than fp32 FMAs: the software path, under any cap.
+    var slow = CPUFeatures(avx512: true, avx512bf16: true)
+    slow.fastBF16DotProducts = false
+    #expect(slow.bf16Path == .software)
+    #expect(slow.limited(to: "avx512bf16").bf16Path == .software)
+    #expect(slow.limited(to: "amx").bf16Path == .software)
     // This machine: its best path is available, and FEATUREMAPS_CPU caps it.
     let detected = CPUFeatures.detected
     #expect(detected.bf16Path.isAvailable)
-    #expect(detected.bf16Path == (detected.amxBF16 ? .amx : detected.avx512bf16 ? .avx512bf16 : .software))
+    let unitPays = detected.avx512bf16 && detected.fastBF16DotProducts
+    #expect(detected.bf16Path == (detected.amxBF16 ? .amx : unitPays ? .avx512bf16 : .software))
+    // The measurement behind fastBF16DotProducts: made where the unit exists, and decisive.
+    #expect((CPUFeatures.bf16DotProductRatio != nil) == (detected.avx512bf16 && detected.avx512))
+    if let ratio = CPUFeatures.bf16DotProductRatio { #expect(detected.fastBF16DotProducts == (ratio >= 1), "ratio \(ratio)") }
     switch ProcessInfo.processInfo.environment["FEATUREMAPS_CPU"] {
     case "portable", "avx2", "avx512": #expect(CPUFeatures.enabled.bf16Path == .software)
-    case "avx512bf16": #expect(CPUFeatures.enabled.bf16Path == (detected.avx512bf16 ? .avx512bf16 : .software))
+    case "avx512bf16": #expect(CPUFeatures.enabled.bf16Path == (unitPays ? .avx512bf16 : .software))
     case nil, "amx": #expect(CPUFeatures.enabled.bf16Path == detected.bf16Path)
     default: break
     }

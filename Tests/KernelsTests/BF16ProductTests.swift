@@ -166,16 +166,20 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
     // Conv2dDispatch.choose: with AVX-512 but no AMX every pass keeps the fp32 plan (measured
     // faster than bf16Im2col on AVX512-BF16), except that with AVX512-BF16 the Winograd forward
     // and input gradient become winogradF2BF16, the Winograd weight gradient its bf16 form, and
-    // the vector direct kernel its bf16 form; with AMX, and without AVX-512, every pass is bf16Im2col.
+    // the vector direct kernel its bf16 form, unless its dot products are slower than fp32 FMAs
+    // (fastBF16DotProducts false: the fp32 plan); with AMX, and without AVX-512, every pass is
+    // bf16Im2col.
     let layer4 = Conv2dGeometry(input: [128, 64, 16, 16], weight: [64, 64, 3, 3], stride: 1, padding: 1)
     let layer1 = Conv2dGeometry(input: [128, 3, 32, 32], weight: [32, 3, 3, 3], stride: 1, padding: 1)
     let seed2 = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
     let bf16Everywhere = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: .flippedKernel(.bf16Im2col))
+    var slowUnit = CPUFeatures(avx512: true, avx512bf16: true)
+    slowUnit.fastBF16DotProducts = false
     for cpu in [CPUFeatures(avx512: true), CPUFeatures(avx512: true, avx512bf16: true),
-                CPUFeatures(avx512: true, avx512bf16: true, amxTile: true)] {
+                CPUFeatures(avx512: true, avx512bf16: true, amxTile: true), slowUnit] {
         for g in [layer4, layer1, seed2] {
             var expected = Conv2dDispatch.choose(g, cpu: cpu)
-            if cpu.avx512bf16 {
+            if cpu.avx512bf16 && cpu.fastBF16DotProducts {
                 if [.winogradF2, .winogradF4].contains(expected.forward) { expected.forward = .winogradF2BF16 }
                 if [.flippedKernel(.winogradF2), .flippedKernel(.winogradF4)].contains(expected.inputGradient) {
                     expected.inputGradient = .flippedKernel(.winogradF2BF16)
@@ -194,6 +198,7 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
                 == ConvolutionPlan(forward: .vectorDirectBF16, weightGradient: .broadcastBF16, inputGradient: .flippedKernel(.vectorDirectBF16)))
         #expect(Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true), precision: .bf16)
                 == Conv2dDispatch.choose(seed2, cpu: CPUFeatures(avx512: true)))
+        #expect(Conv2dDispatch.choose(layer4, cpu: slowUnit, precision: .bf16) == Conv2dDispatch.choose(layer4, cpu: slowUnit))
     }
     // What the layer ran is recorded: VGG layer 4 at batch 2 in bf16 on this machine.
     var rng = SeededGenerator(seed: 13)
@@ -208,7 +213,7 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
     #expect(scratch.lastForward == chosen.forward && scratch.lastWeightGradient == chosen.weightGradient
             && scratch.lastInputGradient == chosen.inputGradient)
     #expect(CPUFeatures.enabled.avx512 != (scratch.lastForward == .bf16Im2col) || CPUFeatures.enabled.bf16Path == .amx)
-    if CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.bf16Path != .amx {
+    if CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.fastBF16DotProducts && CPUFeatures.enabled.bf16Path != .amx {
         #expect(scratch.lastForward == .winogradF2BF16 && scratch.lastInputGradient == .flippedKernel(.winogradF2BF16)
                 && scratch.lastWeightGradient == .winogradF2BF16)
     }

@@ -217,6 +217,13 @@ package enum Conv2dDispatch {
     /// |                                       |                                 | VDPBF16PS: 15 instead of 25 per 5x5 channel. Then    |
     /// |                                       |                                 | fe4e0c1, broadcastBF16 (pixel pairs), medians of 3:  |
     /// |                                       |                                 | 9,013 vs 7,723 img/s                                  |
+    /// | AVX512-BF16 whose dot products are    | the fp32 plan above             | Intel Xeon (family 6 model 207, AMX hidden by the    |
+    /// | slower than fp32 FMAs                 |                                 | hypervisor), 2 threads, quiet: peak loops VDPBF16PS  |
+    /// | (`fastBF16DotProducts` false)         |                                 | 175 vs FMA 359 GFLOP/s (ratio 0.49); `featuremaps    |
+    /// |                                       |                                 | bench --only train --precision bf16`, 0b817de vs     |
+    /// |                                       |                                 | this rule, alternating, 2 runs: seed 4,339/4,260 ->  |
+    /// |                                       |                                 | 7,838/7,557, VGG 992/989 -> 1,330/1,344, airbench    |
+    /// |                                       |                                 | 338/322 -> 477/475 img/s (the fp32 step's speed)     |
     /// | AVX-512 without AMX (AVX512-BF16 too) | the fp32 plan above             | 4bbd05f + bf16kernels f9d2955, AMD EPYC Zen 4, 2     |
     /// |                                       |                                 | threads, loaded machine: VGG layer 4 (64->64 16x16,  |
     /// |                                       |                                 | batch 128) forward bf16Im2col 40-48 ms vs Winograd   |
@@ -247,10 +254,11 @@ package enum Conv2dDispatch {
             // bf16Im2col; with AVX512-BF16, Winograd F(2x2) with bf16 products beats both fp32
             // Winograd methods and bf16Im2col where the fp32 rules take Winograd (forward,
             // flipped-kernel input gradient, weight gradient), and the direct kernel's bf16 form
-            // beats its fp32 form; F(4x4) in bf16 is kept out for its error.
+            // beats its fp32 form; F(4x4) in bf16 is kept out for its error. Where VDPBF16PS is
+            // slower than fp32 FMAs (`fastBF16DotProducts`), every pass keeps its fp32 method.
             if cpu.avx512 && cpu.bf16Path != .amx {
                 var plan = choose(g, cpu: cpu)
-                guard cpu.avx512bf16 else { return plan }
+                guard cpu.avx512bf16 && cpu.fastBF16DotProducts else { return plan }
                 if plan.forward == .winogradF2 || plan.forward == .winogradF4 { plan.forward = .winogradF2BF16 }
                 if plan.forward == .vectorDirect { plan.forward = .vectorDirectBF16 }
                 if plan.inputGradient == .flippedKernel(.winogradF2) || plan.inputGradient == .flippedKernel(.winogradF4) {

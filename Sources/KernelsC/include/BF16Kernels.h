@@ -67,6 +67,8 @@ void fm_bgemm_kernel_amx(long blocks, const uint16_t *a0, const uint16_t *a1, co
    FLOPs done (2 per multiply-add); `sink` receives a value so nothing is optimised away. */
 double fm_bf16_peak_avx512bf16(long iterations, float *sink);
 double fm_bf16_peak_amx(long iterations, float *sink);
+/* The same loop with 24 fp32 FMAs on zmm (FM_CPU_AVX512): the fp32 side of the comparison. */
+double fm_fp32_peak_avx512(long iterations, float *sink);
 
 /* Hardware rounding for the tests: dst[i] = VCVTNE2PS2BF16's bf16 of src[i] (count a multiple of
    32). Only where FM_CPU_AVX512_BF16. */
