@@ -37,6 +37,24 @@ private func vggGeometry(_ layer: Int, batch: Int = 128) -> Conv2dGeometry {
     }
 }
 
+@Test func airbenchLayersTakeTheMeasuredMethodsOnAVX512() {
+    // Conv2dDispatch.choose's F(4x4) row: airbench's 3x3 convolutions (C, O, plane side) at
+    // batch 256 and the fp32 methods measured faster for forward and input gradient.
+    let expected: [(Int, Int, Int, ConvForwardMethod, ConvForwardMethod)] = [
+        (24, 64, 31, .winogradF4, .winogradF4),
+        (64, 64, 15, .winogradF4, .winogradF4),
+        (64, 256, 15, .winogradF2, .winogradF4),
+        (256, 256, 7, .winogradF4, .winogradF4),
+        (256, 256, 3, .winogradF2, .winogradF2),
+    ]
+    for (c, o, side, forward, inputGradient) in expected {
+        let g = Conv2dGeometry(input: [256, c, side, side], weight: [o, c, 3, 3], stride: 1, padding: 1)
+        #expect(Conv2dDispatch.choose(g, cpu: avx512)
+                == ConvolutionPlan(forward: forward, weightGradient: .winogradF2, inputGradient: .flippedKernel(inputGradient)),
+                "\(c)->\(o) @\(side)")
+    }
+}
+
 @Test func vggLayersTakeThePanelsWithoutAVX512() {
     for layer in vggLayers.indices {
         let plan = Conv2dDispatch.choose(vggGeometry(layer), cpu: .portable)

@@ -152,9 +152,16 @@ package enum Conv2dDispatch {
     /// |                |                                                                   | (1x300x451, 2 filters 3x3) 0.23 vs 0.84 ms im2col; 16   |
     /// |                |                                                                   | filters 9.11 vs 8.24; 64x64 rows 0.79 vs 0.39            |
     /// | winogradF4     | AVX-512, 3x3, stride 1, padding 1, C >= 8, W <= 512 (row buffer), | df82f91, vggConvolutionTimes, batch 128, F4 vs F2:       |
-    /// |                | and W >= 32, or W >= 16 with C >= 64                              | 32->32 @32x32 9.9 vs 12.8 ms, 64->64 @16x16 8.4 vs 9.4,  |
-    /// |                |                                                                   | 64->32 @16x16 4.8 vs 5.9; 32->64 @16x16 5.3 vs 5.1 and   |
-    /// |                |                                                                   | 8x8 planes (6.2 vs 4.3, 10.1 vs 8.6) stay F2             |
+    /// |                | and W >= 28, or W >= 15 with C >= 64 and O <= C, or W >= 7 with   | 32->32 @32x32 9.9 vs 12.8 ms, 64->64 @16x16 8.4 vs 9.4,  |
+    /// |                | C >= 256                                                          | 64->32 @16x16 4.8 vs 5.9; 32->64 @16x16 5.3 vs 5.1 and   |
+    /// |                |                                                                   | 8x8 planes (C 64, 128: 6.2 vs 4.3, 10.1 vs 8.6) stay F2. |
+    /// |                |                                                                   | Airbench's planes (Xeon 6/207 with AMX hidden, 1 thread, |
+    /// |                |                                                                   | CPU time, batch 256, airbenchConvolutionMethodTimes, ms  |
+    /// |                |                                                                   | F4 vs F2): 24->64 @31 32.1 vs 41.1; 64->64 @15 15.4 vs   |
+    /// |                |                                                                   | 17.6 (input gradient 14.3 vs 17.8); 256->64 @15 (input   |
+    /// |                |                                                                   | gradient) 55.9 vs 74.6; 256->256 @7 54.9 vs 60.1 (input  |
+    /// |                |                                                                   | 56.2 vs 61.4); stay F2: 64->256 @15 62.6 vs 59.9, @3     |
+    /// |                |                                                                   | 24.3 vs 20.3                                              |
     /// | winogradF2     | the same, other widths                                            | c5b541f, vs vector direct: 32->64 @16x16 5.1 vs 11.2 ms, |
     /// |                |                                                                   | 128->128 @8x8 9.0 vs 17.8; C >= 8 (eff9887): 8->32 @32x32 |
     /// |                |                                                                   | 4.5 vs 5.5, 16->16 5.0 vs 5.7; fewer not measured        |
@@ -296,7 +303,12 @@ package enum Conv2dDispatch {
     /// The forward rules after direct loops (which the input gradient never takes; see `choose`).
     private static func gemmClassForward(_ g: Conv2dGeometry, cpu: CPUFeatures) -> ConvForwardMethod {
         if supports(ConvForwardMethod.winogradF2, g, cpu: cpu) && g.inChannels >= 8 {
-            return g.width >= 32 || (g.width >= 16 && g.inChannels >= 64) ? .winogradF4 : .winogradF2
+            // F(4x4) does 4x fewer multiplies than direct where F(2x2) does 2.25x, but its
+            // transforms cost more per tile: it pays on wide planes, and on narrower ones where
+            // the products dominate (many input channels, no more outputs than inputs).
+            let c = g.inChannels, w = g.width
+            let f4 = w >= 28 || (w >= 15 && c >= 64 && g.outChannels <= c) || (w >= 7 && c >= 256)
+            return f4 ? .winogradF4 : .winogradF2
         }
         if cpu.avx512 && g.stride == 1 { return .vectorDirect }
         return g.stride == 1 ? .paddedPanels : .tapPanels
