@@ -30,9 +30,13 @@ if (( status != 0 )); then
     echo "error: the documentation build failed (exit status $status; messages above)" >&2
     exit "$status"
 fi
-if grep -q 'warning:' "$log"; then
+# SwiftPM's hint for the MPI trait's system library (CMPI, pkg-config "mpi") on a machine
+# without an MPI library is not a documentation warning: the trait is off here, and the plugin
+# still looks the library up. Every other warning fails the build.
+mpi_hint='warning: you may be able to install mpi using your system-packager'
+if grep 'warning:' "$log" | grep -v -F "$mpi_hint" | grep -q .; then
     echo "error: the documentation build printed warnings:" >&2
-    grep 'warning:' "$log" >&2
+    grep 'warning:' "$log" | grep -v -F "$mpi_hint" >&2
     exit 1
 fi
 echo "documentation built for: $(echo $libraries)"

@@ -159,9 +159,8 @@ func winogradBF16VersusFP32Times() {
             let x = randomTensor([128, c, h, h], &rng), weight = randomTensor([o, c, 3, 3], &rng)
             var line = "vgg conv C\(c) \(h)x\(h) O\(o):"
             for method in [ConvForwardMethod.winogradF2, .winogradF2BF16, .winogradF4, .winogradF4BF16] {
-                var y = Tensor.empty
                 let ms = bestThreadCPUMilliseconds {
-                    y = conv2d(x, weight: weight, bias: nil, stride: 1, padding: 1, by: method, scratch: &scratch)
+                    _ = conv2d(x, weight: weight, bias: nil, stride: 1, padding: 1, by: method, scratch: &scratch)
                 }
                 line += " \(method) \(String(format: "%.2f", ms))"
             }
