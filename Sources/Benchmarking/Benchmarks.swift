@@ -132,8 +132,7 @@ public enum Benchmarks {
     /// all `Parallelism.threadCount` threads: independent VDPBF16PS on registers, or TDPBF16PS on
     /// tiles (KernelsC's peak loops). Nil without a bf16 unit.
     public static func bf16PeakGFLOPS(rounds: Int = 3, roundSeconds: Double = 0.3, timing: Timing = .wall) -> Double? {
-        let cpu = CPUFeatures.enabled
-        guard let path = cpu.bf16Path == .amx ? BF16Path.amx : cpu.avx512bf16 && cpu.avx512 ? .avx512bf16 : nil else { return nil }
+        guard let path = CPUFeatures.enabled.bf16Unit else { return nil }
         let threads = Parallelism.threadCount
         let iterations = path == .amx ? 200_000 : 2_000_000
         let flopsPerThread = bf16PeakLoop(path, iterations: iterations)

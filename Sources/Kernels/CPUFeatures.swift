@@ -38,8 +38,8 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     /// bf16 products are worth their rounding: measured once, when `detected` is first read
     /// (`bf16DotProductRatio`). It is not so everywhere: on an AMD Zen 4 the bf16 kernels trained
     /// VGG at 1,666 img/s against fp32's 1,200, but on an Intel Xeon (family 6 model 207) whose
-    /// AMX was hidden VDPBF16PS did 0.48 times the FMAs' multiply-adds and bf16 training was 30%
-    /// slower than fp32 (Conv2dDispatch.choose). Where this is false, bf16 products take the
+    /// AMX was hidden VDPBF16PS did 0.48 times the FMAs' multiply-adds and bf16 training was
+    /// 29-45% slower than fp32 (Conv2dDispatch.choose). Where this is false, bf16 products take the
     /// software path over the fp32 kernels (`bf16Path`) and the convolutions their fp32 methods.
     /// The initialiser sets it to `avx512bf16`.
     public var fastBF16DotProducts: Bool
@@ -73,6 +73,8 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     /// (24 independent zmm accumulators each, about 0.3 ms a round). Measured once. The two sides
     /// are far apart on the CPUs measured (0.48 on an Intel Xeon 6/207; Zen 4: see
     /// Docs/KERNELS.md), so the comparison with 1 in `detected` does not flip on a busy machine.
+    /// It calls the C loops directly: `bf16PeakLoop` and `fp32PeakLoop` check `detected`, which
+    /// is being made when this runs.
     public static let bf16DotProductRatio: Double? = {
         let bits = fm_cpu_features()
         guard bits & FM_CPU_AVX512_BF16 != 0 && bits & FM_CPU_AVX512 != 0 else { return nil }
@@ -114,8 +116,8 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         case "avx2": return CPUFeatures(avx2: avx2)
         case "avx512": return CPUFeatures(avx2: avx2, avx512: avx512)
         case "avx512bf16":
-            var capped = CPUFeatures(avx2: avx2, avx512: avx512, avx512bf16: avx512bf16)
-            capped.fastBF16DotProducts = fastBF16DotProducts
+            var capped = self
+            capped.amxTile = false; capped.amxBF16 = false
             return capped
         case "amx": return self
         default:
@@ -129,9 +131,16 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     /// dot products where they outpace fp32 FMAs (`fastBF16DotProducts`), else the software
     /// path (operands rounded to bf16, fp32 kernels).
     package var bf16Path: BF16Path {
-        if amxBF16 && avx512 { return .amx }
-        if avx512bf16 && avx512 && fastBF16DotProducts { return .avx512bf16 }
-        return .software
+        guard let unit = bf16Unit, unit == .amx || fastBF16DotProducts else { return .software }
+        return unit
+    }
+
+    /// The CPU's best bf16 unit whether or not `bf16Path` uses it (AMX tiles, else AVX512-BF16),
+    /// nil without one: what `featuremaps bench` measures as the bf16 peak.
+    package var bf16Unit: BF16Path? {
+        guard avx512 else { return nil }
+        if amxBF16 { return .amx }
+        return avx512bf16 ? .avx512bf16 : nil
     }
 
     /// The extensions by name, for messages: "avx2 avx512 avx512bf16", or "portable".
