@@ -401,21 +401,8 @@ WG_TARGET void fm_winograd_f2_output(const float *m, long opad, long ldv, long o
 
 /* ---- F(4x4, 3x3): 6x6 patches, 36 positions, 4x4 output tiles ---- */
 
-/* r = B^T d for one 6-vector d (B^T rows: 4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
-   0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1). */
-WG_TARGET static inline void f4_bt(const __m512 *d, __m512 *r) {
-    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
-    __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]);        /* d4 - 4 d2 */
-    __m512 t1 = _mm512_fnmadd_ps(four, d[1], d[3]);        /* d3 - 4 d1 */
-    __m512 t2 = _mm512_sub_ps(d[4], d[2]);                 /* d4 - d2 */
-    __m512 t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));  /* 2 (d3 - d1) */
-    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
-    r[1] = _mm512_add_ps(t0, t1);
-    r[2] = _mm512_sub_ps(t0, t1);
-    r[3] = _mm512_add_ps(t2, t3);
-    r[4] = _mm512_sub_ps(t2, t3);
-    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
-}
+/* f4_bt (r = B^T d for one 6-vector d): winograd_f4_bt.h, shared with the weight gradient. */
+#include "winograd_f4_bt.h"
 
 /* y = A^T m for one 6-vector m (A^T rows: 1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1). */
 WG_TARGET static inline void f4_at(const __m512 *m, __m512 *y) {

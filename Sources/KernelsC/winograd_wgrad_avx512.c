@@ -13,10 +13,17 @@
    1 MiB and 256 KiB within 3%, 64 KiB 30% slower as the products' loops get short). */
 #define WINO_BLOCK (1L << 17)
 
+/* Fewest tiles per block (see wino_plan). Measured on airbench's planes (Xeon 6/207, 1 thread,
+   batch 256, airbenchConvolutionMethodTimes, F(4x4) weight gradient in ms, WINO_BLOCK alone
+   (4, 7 and 16 tiles per block) / at least 32 / 64 / 96 tiles): 256->256 @7x7 116.6 / 48.4 /
+   44.1 / 43.3, @3x3 22.2 / 12.9 / 11.9 / 11.6; 64->64 @15x15 12.6 / 12.4 / 13.7 / 15.6. */
+#define WINO_MIN_TILES 32
+
 /* Geometry shared by the scratch size and the kernel: tiles, channel counts rounded up to
    whole vectors, and how many images are transformed before their products are summed. */
 typedef struct {
-    long th, tw, tiles;     /* 2x2 output tiles per image (bf16: tw rounded up to even) */
+    long m, positions;      /* output tile side (2 or 4) and transform positions (16 or 36) */
+    long th, tw, tiles;     /* m x m output tiles per image (bf16: tw rounded up to even) */
     long pack;              /* tiles per stored value: 1 (fp32), 2 (bf16 pairs in 32-bit words) */
     long hpp, wpp;          /* padded channel-last input: 1 zero row/column before, enough after */
     long cp, op;            /* channels rounded up to 16 */
@@ -25,23 +32,25 @@ typedef struct {
     long xT, dyT, v, z, du; /* floats (or 32-bit words) of each scratch part */
 } WinoPlan;
 
-static WinoPlan wino_plan(long inChannels, long outChannels, long height, long width, int bf16) {
+static WinoPlan wino_plan(long inChannels, long outChannels, long height, long width, int tile, int bf16) {
     WinoPlan p;
-    p.th = (height + 1) / 2;
-    p.tw = (width + 1) / 2;
+    p.m = tile == 4 ? 4 : 2;
+    p.positions = (p.m + 2) * (p.m + 2);
+    p.th = (height + p.m - 1) / p.m;
+    p.tw = (width + p.m - 1) / p.m;
     /* bf16 pairs two neighbouring tiles of a row in each word; past an odd count, a tile of zero
        gradient (dY is zero there), which adds exactly nothing. */
     if (bf16) p.tw += p.tw & 1;
     p.pack = bf16 ? 2 : 1;
     p.tiles = p.th * p.tw;
-    p.hpp = 2 * p.th + 2;
-    p.wpp = 2 * p.tw + 2;
+    p.hpp = p.m * p.th + 2;
+    p.wpp = p.m * p.tw + 2;
     p.cp = (inChannels + 15) / 16 * 16;
     p.op = (outChannels + 15) / 16 * 16;
-    /* A block's transformed input and gradient (16 positions each) within WINO_BLOCK floats, so
-       the transforms write them to L2 and the 16 products read them back from there: whole
+    /* A block's transformed input and gradient (all positions) within WINO_BLOCK floats, so
+       the transforms write them to L2 and the products read them back from there: whole
        images when they fit, else some tile rows of one image. */
-    long perRow = 16 * p.tw * (p.cp + p.op) / p.pack;
+    long perRow = p.positions * p.tw * (p.cp + p.op) / p.pack;
     p.rows = WINO_BLOCK / perRow;
     if (p.rows < 1) p.rows = 1;
     if (p.rows >= p.th) {
@@ -50,17 +59,31 @@ static WinoPlan wino_plan(long inChannels, long outChannels, long height, long w
     } else {
         p.group = 1;
     }
+    /* At least WINO_MIN_TILES tiles per block even past WINO_BLOCK (small planes): each product
+       call loads and stores its accumulators once per block, which over 4 to 16 tiles cost
+       about as much as the products; 64 where both channel counts are 256 or more, as each
+       transformed tile then feeds enough products to pay for reading it back from L3. */
+    long minTiles = inChannels >= 256 && outChannels >= 256 ? 2 * WINO_MIN_TILES : WINO_MIN_TILES;
+    if (p.group * p.rows * p.tw < minTiles) {
+        if (minTiles <= p.tiles) {
+            p.rows = (minTiles + p.tw - 1) / p.tw;
+            p.group = 1;
+        } else {
+            p.rows = p.th;
+            p.group = (minTiles + p.tiles - 1) / p.tiles;
+        }
+    }
     p.xT = p.hpp * p.wpp * p.cp;
-    p.dyT = 2 * p.th * 2 * p.tw * p.op;
-    p.v = 16 * (p.group * p.rows * p.tw / p.pack * p.cp + WINO_SKEW);
-    p.z = 16 * (p.group * p.rows * p.tw / p.pack * p.op + WINO_SKEW);
-    p.du = 16 * outChannels * p.cp;
+    p.dyT = p.m * p.th * p.m * p.tw * p.op;
+    p.v = p.positions * (p.group * p.rows * p.tw / p.pack * p.cp + WINO_SKEW);
+    p.z = p.positions * (p.group * p.rows * p.tw / p.pack * p.op + WINO_SKEW);
+    p.du = p.positions * outChannels * p.cp;
     return p;
 }
 
 /* Each part starts on a 64-byte boundary: 16 floats of slack per part, 16 for the base. */
-long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width, int bf16) {
-    WinoPlan p = wino_plan(inChannels, outChannels, height, width, bf16);
+long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width, int tile, int bf16) {
+    WinoPlan p = wino_plan(inChannels, outChannels, height, width, tile, bf16);
     return p.xT + p.dyT + p.v + p.z + p.du + 6 * 16;
 }
 
@@ -72,58 +95,129 @@ static inline float *align64(float *f) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* V[p][tile][c] = (B^T d B)[p] for every tile of one image, d read from the channel-last padded
-   image. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: column pass, then row pass. */
+#include "winograd_f4_bt.h"
+
+/* F(2x2): V[p = 4i + j][c] = (B^T d B)[i][j] for the 4x4 patch at d0 (channel-last, rows wpp
+   pixels apart), 16 channels (vector k). B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: column
+   pass, then row pass. */
+__attribute__((target("avx512f"), always_inline))
+static inline void input_tile_f2(const float *d0, long wpp, long cp, long k, float *o, long ldp) {
+    __m512 d[4][4], t[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++) d[r][s] = _mm512_loadu_ps(d0 + (r * wpp + s) * cp + 16 * k);
+    for (int s = 0; s < 4; s++) {
+        t[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
+        t[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
+        t[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
+        t[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
+    }
+    for (int i = 0; i < 4; i++) {
+        float *oi = o + (4 * i) * ldp;
+        _mm512_storeu_ps(oi, _mm512_sub_ps(t[i][0], t[i][2]));
+        _mm512_storeu_ps(oi + ldp, _mm512_add_ps(t[i][1], t[i][2]));
+        _mm512_storeu_ps(oi + 2 * ldp, _mm512_sub_ps(t[i][2], t[i][1]));
+        _mm512_storeu_ps(oi + 3 * ldp, _mm512_sub_ps(t[i][1], t[i][3]));
+    }
+}
+
+/* F(4x4): V[p = 6i + j][c] = (B^T d B)[i][j] for the 6x6 patch at d0: B^T down each column,
+   then along each row. */
+__attribute__((target("avx512f"), always_inline))
+static inline void input_tile_f4(const float *d0, long wpp, long cp, long k, float *o, long ldp) {
+    __m512 t[6][6];
+    for (int s = 0; s < 6; s++) {
+        __m512 d[6], r[6];
+        for (int q = 0; q < 6; q++) d[q] = _mm512_loadu_ps(d0 + (q * wpp + s) * cp + 16 * k);
+        f4_bt(d, r);
+        for (int i = 0; i < 6; i++) t[i][s] = r[i];
+    }
+    for (int i = 0; i < 6; i++) {
+        __m512 r[6];
+        f4_bt(t[i], r);
+        for (int j = 0; j < 6; j++) _mm512_storeu_ps(o + (6 * i + j) * ldp, r[j]);
+    }
+}
+
+/* V[p][tile][c] = (B^T d B)[p] for the tiles of rows [ty0, ty1) of one image, d the
+   (m + 2) x (m + 2) patch at (m ty, m tx) of the channel-last padded image. */
 __attribute__((target("avx512f")))
 static void input_transform(const WinoPlan *p, const float *xT, long ty0, long ty1, float *v, long tileBase, long ldp) {
-    const long cp = p->cp, vectors = cp / 16;
+    const long cp = p->cp, vectors = cp / 16, m = p->m;
     for (long ty = ty0; ty < ty1; ty++)
         for (long tx = 0; tx < p->tw; tx++) {
-            const float *d0 = xT + ((2 * ty) * p->wpp + 2 * tx) * cp;
+            const float *d0 = xT + ((m * ty) * p->wpp + m * tx) * cp;
             float *out = v + (tileBase + (ty - ty0) * p->tw + tx) * cp;
             for (long k = 0; k < vectors; k++) {
-                __m512 d[4][4], t[4][4];
-                for (int r = 0; r < 4; r++)
-                    for (int s = 0; s < 4; s++) d[r][s] = _mm512_loadu_ps(d0 + (r * p->wpp + s) * cp + 16 * k);
-                for (int s = 0; s < 4; s++) {
-                    t[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
-                    t[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
-                    t[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
-                    t[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
-                }
-                for (int i = 0; i < 4; i++) {
-                    float *o = out + 16 * k + (4 * i) * ldp;
-                    _mm512_storeu_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
-                    _mm512_storeu_ps(o + ldp, _mm512_add_ps(t[i][1], t[i][2]));
-                    _mm512_storeu_ps(o + 2 * ldp, _mm512_sub_ps(t[i][2], t[i][1]));
-                    _mm512_storeu_ps(o + 3 * ldp, _mm512_sub_ps(t[i][1], t[i][3]));
-                }
+                if (m == 4)
+                    input_tile_f4(d0, p->wpp, cp, k, out + 16 * k, ldp);
+                else
+                    input_tile_f2(d0, p->wpp, cp, k, out + 16 * k, ldp);
             }
         }
 }
 
-/* Z[p][tile][o] = (A dY A^T)[p] for every tile of one image, dY read channel-last (zero past an
-   odd edge). A = [1 0; 1 1; 1 -1; 0 -1]: a pair (a, b) lifts to (a, a+b, a-b, -b). */
+/* F(2x2): Z[p = 4i + j][o] = (A dY A^T)[i][j] for the 2x2 tile of dY at g0 (channel-last, rows
+   `row` floats apart), 16 channels (vector k). A = [1 0; 1 1; 1 -1; 0 -1]: a pair (a, b) lifts
+   to (a, a+b, a-b, -b). */
+__attribute__((target("avx512f"), always_inline))
+static inline void gradient_tile_f2(const float *g0, long row, long op, long k, float *o, long ldp) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 a = _mm512_loadu_ps(g0 + 16 * k), b = _mm512_loadu_ps(g0 + op + 16 * k);
+    __m512 c = _mm512_loadu_ps(g0 + row + 16 * k), e = _mm512_loadu_ps(g0 + row + op + 16 * k);
+    __m512 r0[4] = {a, _mm512_add_ps(a, b), _mm512_sub_ps(a, b), _mm512_sub_ps(zero, b)};
+    __m512 r1[4] = {c, _mm512_add_ps(c, e), _mm512_sub_ps(c, e), _mm512_sub_ps(zero, e)};
+    for (int j = 0; j < 4; j++) {
+        _mm512_storeu_ps(o + j * ldp, r0[j]);
+        _mm512_storeu_ps(o + (4 + j) * ldp, _mm512_add_ps(r0[j], r1[j]));
+        _mm512_storeu_ps(o + (8 + j) * ldp, _mm512_sub_ps(r0[j], r1[j]));
+        _mm512_storeu_ps(o + (12 + j) * ldp, _mm512_sub_ps(zero, r1[j]));
+    }
+}
+
+/* (a, b, c, d) lifted by F(4x4)'s A (rows 1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1). */
+__attribute__((target("avx512f"), always_inline))
+static inline void f4_lift(__m512 a, __m512 b, __m512 c, __m512 d, __m512 *r) {
+    __m512 e = _mm512_add_ps(a, c), f = _mm512_add_ps(b, d);
+    __m512 e4 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);                           /* a + 4c */
+    __m512 f8 = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, _mm512_add_ps(b, b));          /* 2b + 8d */
+    r[0] = a;
+    r[1] = _mm512_add_ps(e, f);
+    r[2] = _mm512_sub_ps(e, f);
+    r[3] = _mm512_add_ps(e4, f8);
+    r[4] = _mm512_sub_ps(e4, f8);
+    r[5] = d;
+}
+
+/* F(4x4): Z[p = 6i + j][o] = (A dY A^T)[i][j] for the 4x4 tile of dY at g0: each row lifted to
+   6, then each of the 6 columns. */
+__attribute__((target("avx512f"), always_inline))
+static inline void gradient_tile_f4(const float *g0, long row, long op, long k, float *o, long ldp) {
+    __m512 l[4][6];
+    for (int r = 0; r < 4; r++) {
+        const float *g = g0 + r * row + 16 * k;
+        f4_lift(_mm512_loadu_ps(g), _mm512_loadu_ps(g + op), _mm512_loadu_ps(g + 2 * op), _mm512_loadu_ps(g + 3 * op), l[r]);
+    }
+    for (int j = 0; j < 6; j++) {
+        __m512 c[6];
+        f4_lift(l[0][j], l[1][j], l[2][j], l[3][j], c);
+        for (int i = 0; i < 6; i++) _mm512_storeu_ps(o + (6 * i + j) * ldp, c[i]);
+    }
+}
+
+/* Z[p][tile][o] = (A dY A^T)[p] for the tiles of rows [ty0, ty1) of one image, dY read
+   channel-last (zero past the image's edge). */
 __attribute__((target("avx512f")))
 static void gradient_transform(const WinoPlan *p, const float *dyT, long ty0, long ty1, float *z, long tileBase, long ldp) {
-    const long op = p->op, vectors = op / 16, row = 2 * p->tw * op;
-    const __m512 zero = _mm512_setzero_ps();
+    const long op = p->op, vectors = op / 16, m = p->m, row = m * p->tw * op;
     for (long ty = ty0; ty < ty1; ty++)
         for (long tx = 0; tx < p->tw; tx++) {
-            const float *g0 = dyT + (2 * ty) * row + 2 * tx * op;
+            const float *g0 = dyT + (m * ty) * row + m * tx * op;
             float *out = z + (tileBase + (ty - ty0) * p->tw + tx) * op;
             for (long k = 0; k < vectors; k++) {
-                __m512 a = _mm512_loadu_ps(g0 + 16 * k), b = _mm512_loadu_ps(g0 + op + 16 * k);
-                __m512 c = _mm512_loadu_ps(g0 + row + 16 * k), e = _mm512_loadu_ps(g0 + row + op + 16 * k);
-                __m512 r0[4] = {a, _mm512_add_ps(a, b), _mm512_sub_ps(a, b), _mm512_sub_ps(zero, b)};
-                __m512 r1[4] = {c, _mm512_add_ps(c, e), _mm512_sub_ps(c, e), _mm512_sub_ps(zero, e)};
-                float *o = out + 16 * k;
-                for (int j = 0; j < 4; j++) {
-                    _mm512_storeu_ps(o + j * ldp, r0[j]);
-                    _mm512_storeu_ps(o + (4 + j) * ldp, _mm512_add_ps(r0[j], r1[j]));
-                    _mm512_storeu_ps(o + (8 + j) * ldp, _mm512_sub_ps(r0[j], r1[j]));
-                    _mm512_storeu_ps(o + (12 + j) * ldp, _mm512_sub_ps(zero, r1[j]));
-                }
+                if (m == 4)
+                    gradient_tile_f4(g0, row, op, k, out + 16 * k, ldp);
+                else
+                    gradient_tile_f2(g0, row, op, k, out + 16 * k, ldp);
             }
         }
 }
@@ -313,15 +407,15 @@ static void prefetch_some(Ahead *ahead, long lines) {
     ahead->first = stop;
 }
 
-/* du[p] (O x Cp) += Z[p] (tiles x O)^T * V[p] (tiles x Cp) for the 16 positions; bf16: `tiles`
+/* du[p] (O x Cp) += Z[p] (tiles x O)^T * V[p] (tiles x Cp) for every position; bf16: `tiles`
    counts tile pairs (32-bit words of two bf16 values). */
 __attribute__((target("avx512f")))
 static void accumulate_products(const WinoPlan *p, long outChannels, long tiles, const float *v, long ldv,
                                 const float *z, long ldz, float *du, Ahead *ahead) {
     const long cp = p->cp, op = p->op, vectors = cp / 16;
-    const long calls = 16 * ((vectors + 3) / 4) * ((outChannels + 5) / 6);
+    const long calls = p->positions * ((vectors + 3) / 4) * ((outChannels + 5) / 6);
     const long perCall = (ahead->end - ahead->first + calls - 1) / calls;
-    for (long pos = 0; pos < 16; pos++) {
+    for (long pos = 0; pos < p->positions; pos++) {
         const float *vp = v + pos * ldv, *zp = z + pos * ldz;
         float *up = du + pos * outChannels * cp;
         for (long k0 = 0; k0 < vectors; k0 += 4) {
@@ -340,7 +434,7 @@ static void accumulate_products(const WinoPlan *p, long outChannels, long tiles,
     }
 }
 
-/* dw[o][c][i][j] = sum_{p,q} G[p][i] du[4p+q][o][c] G[q][j], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
+/* F(2x2): dw[o][c][i][j] = sum_{p,q} G[p][i] du[4p+q][o][c] G[q][j], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
 static void kernel_gradient(long outChannels, long inChannels, long cp, const float *du, float *dw) {
     const long plane = outChannels * cp;
     for (long o = 0; o < outChannels; o++)
@@ -364,10 +458,47 @@ static void kernel_gradient(long outChannels, long inChannels, long cp, const fl
         }
 }
 
+/* F(4x4): dw[o][c][a][b] = sum_{i,j} G[i][a] du[6i+j][o][c] G[j][b] with the forward pass's 6x3 G
+   (rows 1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1), sixteen
+   input channels at a time (du's rows run along c), through a 9 x 16 block transposed into dw. */
+__attribute__((target("avx512f")))
+static void kernel_gradient_f4(long outChannels, long inChannels, long cp, const float *du, float *dw) {
+    static const float G[6][3] = {{1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                  {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
+    const long plane = outChannels * cp;
+    float block[9][16];
+    for (long o = 0; o < outChannels; o++)
+        for (long c0 = 0; c0 < inChannels; c0 += 16) {
+            const float *u = du + o * cp + c0;
+            __m512 s[3][6];
+            for (int j = 0; j < 6; j++) {
+                for (int a = 0; a < 3; a++) s[a][j] = _mm512_setzero_ps();
+                for (int i = 0; i < 6; i++) {
+                    __m512 ui = _mm512_loadu_ps(u + (6 * i + j) * plane);
+                    for (int a = 0; a < 3; a++)
+                        if (G[i][a] != 0) s[a][j] = _mm512_fmadd_ps(_mm512_set1_ps(G[i][a]), ui, s[a][j]);
+                }
+            }
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    __m512 r = _mm512_setzero_ps();
+                    for (int j = 0; j < 6; j++)
+                        if (G[j][b] != 0) r = _mm512_fmadd_ps(_mm512_set1_ps(G[j][b]), s[a][j], r);
+                    _mm512_storeu_ps(block[3 * a + b], r);
+                }
+            const long count = inChannels - c0 < 16 ? inChannels - c0 : 16;
+            for (long c = 0; c < count; c++) {
+                float *out = dw + (o * inChannels + c0 + c) * 9;
+                for (int t = 0; t < 9; t++) out[t] = block[t][c];
+            }
+        }
+}
+
 __attribute__((target("avx512f")))
 void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
-                          const float *x, const float *dy, float *scratch, float *dw, int bf16) {
-    WinoPlan p = wino_plan(inChannels, outChannels, height, width, bf16);
+                          const float *x, const float *dy, float *scratch, float *dw, int tile, int bf16) {
+    if (tile == 4) bf16 = 0;  /* no bf16 F(4x4) form (the header says: only with tile 2) */
+    WinoPlan p = wino_plan(inChannels, outChannels, height, width, tile, bf16);
     float *xT = align64(scratch);
     float *dyT = align64(xT + p.xT);
     float *v = align64(dyT + p.dyT);
@@ -395,11 +526,11 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
                     for (long y = 0; y < height; y++)
                         fm_transpose_avx512(xn + y * width, inChannels, width, plane, xT + ((y + 1) * p.wpp + 1) * p.cp, p.cp);
                     /* When dyT's rows are the image's width they follow one another with no gap: one transpose. */
-                    if (2 * p.tw == width)
+                    if (p.m * p.tw == width)
                         fm_transpose_avx512(dyn, outChannels, plane, plane, dyT, p.op);
                     else
                         for (long y = 0; y < height; y++)
-                            fm_transpose_avx512(dyn + y * width, outChannels, width, plane, dyT + y * 2 * p.tw * p.op, p.op);
+                            fm_transpose_avx512(dyn + y * width, outChannels, width, plane, dyT + y * p.m * p.tw * p.op, p.op);
                 }
                 if (bf16) {
                     input_transform_bf16(&p, xT, ty0, ty1, (uint32_t *)v, n * p.tiles / 2, ldv);
@@ -412,14 +543,17 @@ void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long h
             accumulate_products(&p, outChannels, nb * (ty1 - ty0) * p.tw / p.pack, v, ldv, z, ldz, du, &ahead);
         }
     }
-    kernel_gradient(outChannels, inChannels, p.cp, du, dw);
+    if (p.m == 4)
+        kernel_gradient_f4(outChannels, inChannels, p.cp, du, dw);
+    else
+        kernel_gradient(outChannels, inChannels, p.cp, du, dw);
 }
 
 #else
 
 void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
-                          const float *x, const float *dy, float *scratch, float *dw, int bf16) {
-    (void)bf16; (void)images; (void)inChannels; (void)outChannels; (void)height; (void)width; (void)x; (void)dy;
+                          const float *x, const float *dy, float *scratch, float *dw, int tile, int bf16) {
+    (void)tile; (void)bf16; (void)images; (void)inChannels; (void)outChannels; (void)height; (void)width; (void)x; (void)dy;
     (void)scratch; (void)dw;
 }
 

@@ -30,7 +30,7 @@ func airbenchConvolutionMethodTimes() {
                     }
                     line += String(format: " forward %@ %.1f ms%@;", method.rawValue, ms, method == chosen.forward ? " (chosen)" : "")
                 }
-                for method in [ConvWeightGradientMethod.winogradF2BF16, .winogradF2, .broadcast, .bf16Im2col]
+                for method in [ConvWeightGradientMethod.winogradF2BF16, .winogradF2, .winogradF4, .broadcast, .bf16Im2col]
                 where Conv2dDispatch.supports(method, g, cpu: cpu) {
                     let ms = bestThreadCPUMilliseconds {
                         Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {

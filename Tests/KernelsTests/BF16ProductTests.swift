@@ -184,7 +184,7 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
                 if [.flippedKernel(.winogradF2), .flippedKernel(.winogradF4)].contains(expected.inputGradient) {
                     expected.inputGradient = .flippedKernel(.winogradF2BF16)
                 }
-                if expected.weightGradient == .winogradF2 { expected.weightGradient = .winogradF2BF16 }
+                if [.winogradF2, .winogradF4].contains(expected.weightGradient) { expected.weightGradient = .winogradF2BF16 }
                 if expected.forward == .vectorDirect { expected.forward = .vectorDirectBF16 }
                 if expected.weightGradient == .broadcast { expected.weightGradient = .broadcastBF16 }
                 if expected.inputGradient == .flippedKernel(.vectorDirect) { expected.inputGradient = .flippedKernel(.vectorDirectBF16) }

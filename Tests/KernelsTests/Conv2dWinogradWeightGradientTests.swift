@@ -4,11 +4,11 @@ import Kernels
 import Testing
 
 // The weight gradient of 3x3, stride-1, padding-1 convolutions with at least 16 input and output
-// channels and C * O >= 512 runs by Winograd F(2x2, 3x3) on AVX-512 CPUs
-// (Conv2dWinogradWeightGradient.swift); elsewhere, and for the 16 -> 16 shape below, the direct
-// or GEMM path runs, so these checks hold on every machine.
+// channels and C * O >= 512 runs by Winograd on AVX-512 CPUs (Conv2dWinogradWeightGradient.swift):
+// F(4x4, 3x3) on planes of at least 3x3, F(2x2, 3x3) on smaller ones; elsewhere, and for the
+// 16 -> 16 shape below, the direct or GEMM path runs, so the first test holds on every machine.
 //
-// Tolerance: Winograd sums differently from the definition. The input transform adds and
+// Tolerance: Winograd sums differently from the definition. F(2x2): the input transform adds and
 // subtracts up to 4 values per position, the gradient's lift up to 4, the fold back to 3x3
 // up to 9 of the 16 positions with factors 1/2 and 1/4, so each product carries a few more roundings
 // than x*dy, and the positions' partial sums are larger than the result they cancel down to.
@@ -16,6 +16,16 @@ import Testing
 // path, FEATUREMAPS_CPU=portable, is off by up to 5.7e-7 of it on the same shapes). The
 // bound, 1e-5 of the largest entry, leaves room for other CPUs and longer sums and is still
 // far below what a wrong tap, sign or dropped edge tile gives (errors of order 1e-1 of it).
+// F(4x4): 6x6 input tiles whose transform weighs values by up to 5 per pass, a lift A dY A^T by
+// up to 8 per pass, and a fold with factors from 1/24 to 1, so its partial sums are larger
+// against the result still. Measured on these shapes (Xeon 6/207): 1.3e-7 to 3.9e-6 of the
+// largest entry, 1.06e-5 on the 1031-wide row (the longest sums); the bound is 1e-4 of it.
+
+/// The bound above for a weight gradient computed by `method` (nil: not Winograd), as a fraction
+/// of the gradient's largest entry.
+private func weightGradientTolerance(_ method: ConvWeightGradientMethod?) -> Float {
+    method == .winogradF4 ? 1e-4 : 1e-5
+}
 
 /// (N, C, H, W, O): odd sizes (partial last tile row and column), tiny images (1x1, 3x3: a
 /// single tile mostly outside the image), channel counts that fill 1 to 8 vectors and ragged
@@ -31,12 +41,14 @@ let winogradWeightGradientCases: [(Int, Int, Int, Int, Int)] = [
 func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     let (n, c, h, w, o) = winogradWeightGradientCases[index]
     var t = Conv3x3BackwardCase((n, c, h, w, o), seed: UInt64(4100 + index))
-    // Every case but 16 -> 16 (C * O < 512) takes the Winograd weight gradient where the CPU allows it.
-    #expect((t.scratch.lastWeightGradient == .winogradF2) == (CPUFeatures.enabled.avx512 && c * o >= 512))
+    // Every case but 16 -> 16 (C * O < 512) takes the Winograd weight gradient where the CPU
+    // allows it: F(4x4) on planes of at least 3x3, F(2x2) on the 1x1 one.
+    let winograd: ConvWeightGradientMethod = min(h, w) >= 3 ? .winogradF4 : .winogradF2
+    #expect((t.scratch.lastWeightGradient == winograd) == (CPUFeatures.enabled.avx512 && c * o >= 512))
     let largest = t.dwExpected.storage.map { abs($0) }.max() ?? 0
     #expect(largest > 0)
     #expect(t.dw.shape == t.dwExpected.shape)
-    #expect(maxAbsDifference(t.dw, t.dwExpected) <= 1e-5 * largest)
+    #expect(maxAbsDifference(t.dw, t.dwExpected) <= weightGradientTolerance(t.scratch.lastWeightGradient) * largest)
     // dx runs through the forward Winograd path, F(4x4, 3x3) on the 32-wide plane (error bound
     // in Conv2dWinogradTests.swift): 1.0e-4 measured there, so 5e-4.
     #expect(maxAbsDifference(t.dx, t.dxExpected) < 5e-4)
@@ -51,17 +63,62 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     #expect(again.storage == t.dw.storage)
 }
 
+/// Random x [N,C,H,W], weight [O,C,3,3] and dy [N,O,H,W] for case `index`, from `seed + index`.
+private func weightGradientOperands(_ index: Int, seed: UInt64) -> (x: Tensor, weight: Tensor, dy: Tensor) {
+    let (n, c, h, w, o) = winogradWeightGradientCases[index]
+    var rng = SeededGenerator(seed: seed + UInt64(index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
+    return (x, weight, randomTensor([n, o, h, w], &rng))
+}
+
+/// Each Winograd weight gradient, forced, on every case (the rules above choose F(2x2) only on
+/// small planes, so this is where it runs on the others).
+@Test(.enabled(if: CPUFeatures.enabled.avx512, "the Winograd weight gradients need AVX-512, which this CPU (or FEATUREMAPS_CPU) lacks"),
+      arguments: winogradWeightGradientCases.indices)
+func winogradWeightGradientMethodsMatchTheDefinition(_ index: Int) {
+    let (x, weight, dy) = weightGradientOperands(index, seed: 4400)
+    let expected = referenceConv2dGradients(x, weight, dy, stride: 1, padding: 1).dw
+    let largest = expected.storage.map { abs($0) }.max() ?? 0
+    #expect(largest > 0)
+    for method in [ConvWeightGradientMethod.winogradF2, .winogradF4] {
+        var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+        Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
+            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                           gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+        }
+        #expect(scratch.lastWeightGradient == method)
+        #expect(dw.shape == expected.shape)
+        #expect(maxAbsDifference(dw, expected) <= weightGradientTolerance(method) * largest, "\(method) case \(index)")
+    }
+}
+
 /// The training-step tests' small net has no layer this path takes, so its determinism and
 /// no-allocation promises are checked here: the same inputs and thread count give the same bits
 /// with reused or fresh scratch, and a call with sized scratch allocates nothing.
-@Test func winogradWeightGradientIsBitIdentical() { winogradWeightGradientSteps(countAllocations: false) }
+@Test(arguments: [ConvWeightGradientMethod.winogradF2, .winogradF4])
+func winogradWeightGradientIsBitIdentical(_ method: ConvWeightGradientMethod) {
+    guard CPUFeatures.enabled.avx512 else {
+        // The shape's chosen method (im2col without AVX-512) keeps the same promises.
+        return winogradWeightGradientSteps(countAllocations: false)
+    }
+    Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
+        winogradWeightGradientSteps(countAllocations: false, method: method)
+    }
+}
 
 @Test(.enabled(if: allocation_counter_installed() == 1, allocationCounterAbsence),
       .enabled(if: CPUFeatures.enabled.avx512,
                "no AVX-512: this shape's weight gradient is im2col, not Winograd (steadyStateTrainingStepDoesNotAllocate covers im2col)"))
-func winogradWeightGradientDoesNotAllocate() { winogradWeightGradientSteps(countAllocations: true) }
+func winogradWeightGradientDoesNotAllocate() {
+    for method in [ConvWeightGradientMethod.winogradF2, .winogradF4] {
+        Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
+            winogradWeightGradientSteps(countAllocations: true, method: method)
+        }
+    }
+}
 
-private func winogradWeightGradientSteps(countAllocations: Bool) {
+/// `method`: the method forced by the caller, checked to have run in the counted calls too.
+private func winogradWeightGradientSteps(countAllocations: Bool, method: ConvWeightGradientMethod? = nil) {
     var rng = SeededGenerator(seed: 4200)
     let x = randomTensor([5, 32, 9, 8], &rng), weight = randomTensor([48, 32, 3, 3], &rng)
     let r = randomTensor([5, 48, 9, 8], &rng)
@@ -78,6 +135,7 @@ private func winogradWeightGradientSteps(countAllocations: Bool) {
         gradient(&freshScratch, into: &fresh)
         #expect(first.storage.map(\.bitPattern) == second.storage.map(\.bitPattern))
         #expect(first.storage.map(\.bitPattern) == fresh.storage.map(\.bitPattern))
+        if let method { #expect(scratch.lastWeightGradient == method) }
     }
     guard countAllocations else { return }
     // From inside a parallelFor chunk the kernel's own parallelFor runs inline (one transient
@@ -89,10 +147,12 @@ private func winogradWeightGradientSteps(countAllocations: Bool) {
         fewest = fewestAllocations(seconds: 10) { gradient(&scratch, into: &dw) }
     }
     #expect(fewest == 0, "a sized Winograd weight gradient allocated at least \(fewest) times")
+    if let method { #expect(scratch.lastWeightGradient == method, "the counted calls ran \(String(describing: scratch.lastWeightGradient))") }
 }
 
 /// A benchmark: the weight gradient of the VGG net's 3x3 layers 2-6 at batch 128 through
-/// `conv2dBackward` (dx not computed), single-threaded, best of 7 in thread CPU time. Only runs
+/// `conv2dBackward` (dx not computed) by each Winograd method, single-threaded, best of 7 in
+/// thread CPU time; the total is the chosen methods'. Only runs
 /// with KERNELS_BENCH=1: `KERNELS_BENCH=1 swift test -c release --filter vggWeightGradientTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func vggWeightGradientTimes() {
@@ -107,13 +167,21 @@ private func vggWeightGradientTimesSingleThreaded() {
         let x = randomTensor([128, c, h, h], &rng), weight = randomTensor([o, c, 3, 3], &rng)
         let dy = randomTensor([128, o, h, h], &rng)
         var dx = Tensor.empty, dw = Tensor.empty
-        let ms = bestThreadCPUMilliseconds {
-            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
-                           gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+        let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1)
+        let chosen = Conv2dDispatch.plan(for: g).weightGradient
+        var line = "vgg weight gradient C\(c) \(h)x\(h) O\(o):"
+        for method in [ConvWeightGradientMethod.winogradF2, .winogradF4] where Conv2dDispatch.supports(method, g, cpu: .enabled) {
+            let ms = bestThreadCPUMilliseconds {
+                Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
+                    conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                                   gradWeight: &dw, computeGradInput: false, scratch: &scratch)
+                }
+            }
+            if method == chosen { total += ms }
+            let gflops = 2.0 * 128 * Double(c * o * h * h * 9) / (ms * 1e6)
+            line += " \(method) \(String(format: "%.2f", ms)) ms (\(String(format: "%.0f", gflops)) direct-equivalent GFLOP/s)\(method == chosen ? " chosen" : "");"
         }
-        total += ms
-        let gflops = 2.0 * 128 * Double(c * o * h * h * 9) / (ms * 1e6)
-        print("vgg weight gradient C\(c) \(h)x\(h) O\(o): \(String(format: "%.2f", ms)) ms, \(String(format: "%.0f", gflops)) direct-equivalent GFLOP/s")
+        print(line)
     }
     print("vgg weight gradient, layers 2-6: \(String(format: "%.2f", total)) ms")
 }
@@ -173,10 +241,7 @@ func winogradBF16WeightGradientBound(_ x: Tensor, _ dy: Tensor) -> Tensor {
                "the bf16 Winograd weight gradient needs AVX512-BF16, which this CPU (or FEATUREMAPS_CPU) lacks"),
       arguments: winogradWeightGradientCases.indices)
 func winogradBF16WeightGradientWithinTheDerivedBound(_ index: Int) {
-    let (n, c, h, w, o) = winogradWeightGradientCases[index]
-    var rng = SeededGenerator(seed: UInt64(4300 + index))
-    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, 3, 3], &rng)
-    let dy = randomTensor([n, o, h, w], &rng)
+    let (x, weight, dy) = weightGradientOperands(index, seed: 4300)
     var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
     Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .winogradF2BF16)) {
         conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
@@ -203,7 +268,7 @@ func winogradBF16WeightGradientWithinTheDerivedBound(_ index: Int) {
                "the bf16 Winograd weight gradient needs AVX512-BF16, which this CPU (or FEATUREMAPS_CPU) lacks"))
 func winogradBF16WeightGradientIsBitIdentical() {
     Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .winogradF2BF16)) {
-        winogradWeightGradientSteps(countAllocations: false)
+        winogradWeightGradientSteps(countAllocations: false, method: .winogradF2BF16)
     }
 }
 
@@ -211,6 +276,6 @@ func winogradBF16WeightGradientIsBitIdentical() {
                "needs AVX512-BF16 and the allocation counter"))
 func winogradBF16WeightGradientDoesNotAllocate() {
     Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: .winogradF2BF16)) {
-        winogradWeightGradientSteps(countAllocations: true)
+        winogradWeightGradientSteps(countAllocations: true, method: .winogradF2BF16)
     }
 }

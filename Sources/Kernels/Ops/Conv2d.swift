@@ -116,8 +116,9 @@ public func conv2dBackward(
                                        gradWeight: gradWeight, gradInput: nil, precision: precision, scratch: &scratch)
                 }
             }
-        case .winogradF2, .winogradF2BF16:
+        case .winogradF2, .winogradF4, .winogradF2BF16:
             convWinogradWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
+                                       tile: plan.weightGradient == .winogradF4 ? 4 : 2,
                                        bf16: plan.weightGradient == .winogradF2BF16, scratch: &scratch)
         case .broadcast, .broadcastBF16:
             convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight,

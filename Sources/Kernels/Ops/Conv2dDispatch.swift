@@ -35,6 +35,8 @@ package enum ConvForwardMethod: String, Sendable, CaseIterable {
 package enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     /// Winograd F(2x2, 3x3) (Conv2dWinogradWeightGradient.swift); AVX-512, 3x3, stride 1, padding 1.
     case winogradF2
+    /// Winograd F(4x4, 3x3): 36 products per 4x4 tile where F(2x2) does 64; the same shapes.
+    case winogradF4
     /// bf16: Winograd F(2x2, 3x3) with the transformed input and output gradient rounded to bf16
     /// as the transforms write them, VDPBF16PS products, fp32 sums (winograd_wgrad_avx512.c);
     /// AVX512-BF16.
@@ -174,8 +176,15 @@ package enum Conv2dDispatch {
     ///
     /// | method       | when                                                                 | measured                                                |
     /// | ------------ | -------------------------------------------------------------------- | ------------------------------------------------------- |
-    /// | winogradF2   | AVX-512, 3x3, stride 1, padding 1, C >= 16, O >= 16, C * O >= 512    | c5b541f vs broadcast, batch 128: VGG layers 2-6 42.1 vs   |
-    /// |              |                                                                      | 69.7 ms; 987dc7a: 16->16 4-7% slower, hence C * O >= 512 |
+    /// | winogradF4   | AVX-512, 3x3, stride 1, padding 1, C >= 16, O >= 16, C * O >= 512,   | Xeon 6/207 (AMX hidden), 1 thread, CPU time, ms F4 vs   |
+    /// |              | planes at least 3x3                                                  | F2: vggWeightGradientTimes (batch 128) 32->32 @32 8.9   |
+    /// |              |                                                                      | vs 13.7, 32->64 @16 3.6 vs 5.5, 64->64 @16 6.3 vs 9.4,  |
+    /// |              |                                                                      | 64->128 @8 3.2 vs 4.5, 128->128 @8 6.7 vs 8.8;          |
+    /// |              |                                                                      | airbenchConvolutionMethodTimes (batch 256) 24->64 @31   |
+    /// |              |                                                                      | 30.5 vs 44.6, 64->64 @15 12.2 vs 18.5, 64->256 @15 54.7 |
+    /// |              |                                                                      | vs 75.0, 256->256 @7 44.6 vs 72.6, @3 11.7 vs 18.0      |
+    /// | winogradF2   | the same on planes of 1 or 2 rows or columns (one F(4x4) tile is     | c5b541f vs broadcast, batch 128: VGG layers 2-6 42.1 vs   |
+    /// |              | mostly padding there; not measured)                                  | 69.7 ms; 987dc7a: 16->16 4-7% slower, hence C * O >= 512 |
     /// | broadcast    | AVX-512, stride 1, square 3x3 or 5x5, padding <= k - 1               | 7b8777d: 5x5 44 loads per 100 FMAs instead of 104        |
     /// | vectorDot    | AVX-512, stride 1, other square kernels, padding <= k - 1            | 7a9523c (with vectorDirect above)                        |
     /// | im2col       | otherwise (no AVX-512, stride > 1, non-square kernels)               |                                                          |
@@ -261,7 +270,9 @@ package enum Conv2dDispatch {
             // bf16Im2col; with AVX512-BF16, Winograd F(2x2) with bf16 products beats both fp32
             // Winograd methods and bf16Im2col where the fp32 rules take Winograd (forward,
             // flipped-kernel input gradient, weight gradient), and the direct kernel's bf16 form
-            // beats its fp32 form; F(4x4) in bf16 is kept out for its error. Where VDPBF16PS is
+            // beats its fp32 form; F(4x4) in bf16 is kept out for its error (and the fp32 F(4x4)
+            // weight gradient becomes bf16 F(2x2) too: on the Zen 4, bf16 F(2x2) was 1.8x fp32
+            // F(2x2), on the Xeon fp32 F(4x4) is 1.4-1.6x fp32 F(2x2); not compared directly). Where VDPBF16PS is
             // slower than fp32 FMAs (`fastBF16DotProducts`), every pass keeps its fp32 method.
             if cpu.avx512 && cpu.bf16Path != .amx {
                 var plan = choose(g, cpu: cpu)
@@ -272,7 +283,7 @@ package enum Conv2dDispatch {
                     plan.inputGradient = .flippedKernel(.winogradF2BF16)
                 }
                 if plan.inputGradient == .flippedKernel(.vectorDirect) { plan.inputGradient = .flippedKernel(.vectorDirectBF16) }
-                if plan.weightGradient == .winogradF2 { plan.weightGradient = .winogradF2BF16 }
+                if plan.weightGradient == .winogradF2 || plan.weightGradient == .winogradF4 { plan.weightGradient = .winogradF2BF16 }
                 if plan.weightGradient == .broadcast { plan.weightGradient = .broadcastBF16 }
                 return plan
             }
@@ -286,7 +297,7 @@ package enum Conv2dDispatch {
         let weightGradient: ConvWeightGradientMethod
         if cpu.avx512 && g.inputGradientIsFlippedConvolution {
             if g.isWinograd3x3 && g.inChannels >= 16 && g.outChannels >= 16 && g.inChannels * g.outChannels >= 512 {
-                weightGradient = .winogradF2
+                weightGradient = min(g.height, g.width) >= 3 ? .winogradF4 : .winogradF2
             } else if g.kernelHeight == 3 || g.kernelHeight == 5 {
                 weightGradient = .broadcast
             } else {
@@ -320,7 +331,7 @@ package enum Conv2dDispatch {
         case .directLoops, .tapPanels, .bf16Im2col: return true
         case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
         case .winogradF2BF16, .winogradF4BF16:
-            return cpu.avx512bf16 && supports(method == .winogradF2BF16 ? .winogradF2 : .winogradF4, g, cpu: cpu)
+            return cpu.avx512bf16 && supports(method == .winogradF2BF16 ? ConvForwardMethod.winogradF2 : .winogradF4, g, cpu: cpu)
         case .vectorDirect: return cpu.avx512 && g.stride == 1
         case .vectorDirectBF16: return cpu.avx512bf16 && g.stride == 1
         case .paddedPanels: return g.stride == 1
@@ -330,7 +341,7 @@ package enum Conv2dDispatch {
     /// Whether `method` can compute the weight gradient of `g` on `cpu`.
     public static func supports(_ method: ConvWeightGradientMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
         switch method {
-        case .winogradF2: return cpu.avx512 && g.isWinograd3x3
+        case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3
         case .winogradF2BF16: return cpu.avx512bf16 && g.isWinograd3x3
         case .broadcast:
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
