@@ -20,7 +20,7 @@
    (as roundedToBF16 does) as the transforms write them, two neighbouring tiles of a row per
    32-bit word, and the products run on VDPBF16PS with fp32 sums; a row of an odd number of
    tiles gets one of zero gradient. The 3x3 fold and every sum across tiles stay fp32. Only
-   with tile 2.
+   with tile 2: tile 4 computes fp32 whatever bf16 says (the Swift caller refuses the pair).
 
    Floats of scratch one call needs (64-byte alignment is done inside). */
 long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height, long width, int tile, int bf16);
