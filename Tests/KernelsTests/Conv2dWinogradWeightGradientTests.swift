@@ -18,9 +18,10 @@ import Testing
 // far below what a wrong tap, sign or dropped edge tile gives (errors of order 1e-1 of it).
 // F(4x4): 6x6 input tiles whose transform weighs values by up to 5 per pass, a lift A dY A^T by
 // up to 8 per pass, and a fold with factors from 1/24 to 1, so its partial sums are larger
-// against the result still. Measured on these shapes (Xeon 6/207, with the 512 KiB blocks, before the
-// 32-tile floor changed the summation order): 1.3e-7 to 3.9e-6 of the largest entry, 1.06e-5
-// on the 1031-wide row (the longest sums); the bound is 1e-4 of it.
+// against the result still. Measured on these shapes (Xeon 6/207, with the tile floor,
+// `winogradWeightGradientMethodsMatchTheDefinition`): 1.3e-7 to 3.9e-6 of the largest entry,
+// 1.06e-5 on the 1031-wide row (the longest sums); the bound is 1e-4 of it. F(2x2) forced on
+// the same shapes with the tile floor: 6.3e-8 to 1.6e-6, within its 1e-5.
 
 /// The bound above for a weight gradient computed by `method` (nil: not Winograd), as a fraction
 /// of the gradient's largest entry.
