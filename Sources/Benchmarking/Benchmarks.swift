@@ -263,6 +263,9 @@ public enum Benchmarks {
                         conv.computesInputGradient = true
                         let weightGradient = now(timing) - start
                         _ = conv(inputs[i])  // backward forgets its input: give it again, untimed
+                        // Drop the harness's reference before the next step: a tensor still held
+                        // here when the layer before writes its output again is copied on write.
+                        inputs[i] = .empty
                         let whole = now(timing)
                         g = conv.backward(g)
                         add("\(names[i]) weight gradient", weightGradient)

@@ -3,8 +3,8 @@ import Testing
 import Kernels
 
 /// A benchmark, not a test of speed: prints the single-threaded time of the memory-bound ops of a
-/// training step (batch norm, ReLU, max pooling, channel sums) on the VGG and seed nets' shapes at
-/// batch 128, best of 7. Only runs with KERNELS_BENCH=1:
+/// training step (batch norm, ReLU, GELU, max pooling, channel sums) on the VGG and seed nets' shapes
+/// at batch 128 and airbench's at batch 256, best of 7. Only runs with KERNELS_BENCH=1:
 /// `KERNELS_BENCH=1 swift test -c release --filter memoryBoundOpTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
 func memoryBoundOpTimes() {
@@ -13,7 +13,8 @@ func memoryBoundOpTimes() {
 
 private func memoryBoundOpTimesSingleThreaded() {
     var rng = SeededGenerator(seed: 1)
-    let shapes = [[128, 32, 32, 32], [128, 64, 16, 16], [128, 128, 8, 8], [128, 16, 28, 28], [128, 16, 24, 24]]
+    let shapes = [[128, 32, 32, 32], [128, 64, 16, 16], [128, 128, 8, 8], [128, 16, 28, 28], [128, 16, 24, 24],
+                  [256, 64, 31, 31], [256, 256, 15, 15], [256, 256, 7, 7], [256, 64, 15, 15]]
     for shape in shapes {
         let c = shape[1]
         let x = randomTensor(shape, &rng), dy = randomTensor(shape, &rng)
@@ -48,6 +49,8 @@ private func memoryBoundOpTimesSingleThreaded() {
         }))
         times.append(("relu fwd", bestMilliseconds { reluForward(x, into: &r) }))
         times.append(("relu bwd", bestMilliseconds { reluBackward(output: r, gradOutput: dy, into: &dr) }))
+        times.append(("gelu fwd", bestMilliseconds { geluForward(x, into: &r) }))
+        times.append(("gelu bwd", bestMilliseconds { geluBackward(input: x, gradOutput: dy, into: &dr) }))
         times.append(("pool fwd", bestMilliseconds {
             maxPool2dForward(x, kernelSize: 2, stride: 2, into: &pooled, argmax: &argmax)
         }))

@@ -54,11 +54,15 @@ func maxPoolGradientMatchesFiniteDifferences(_ index: Int) {
 
 /// The 2x2 stride-2 path against the rule written out: the first maximum in row-major window
 /// order wins ties, and the first NaN wins over numbers; on planes whose rows take the 8-wide
-/// steps and tails of 6, 7 and 3 windows, with few distinct values (many ties) and some NaNs;
-/// by the Swift code and, where the CPU has AVX2, by its C form.
-@Test(arguments: [(7, 45), (15, 15), (7, 7), (6, 14)])
+/// steps and tails of 6, 7 and 3 windows (AVX-512: 16-wide steps, tails of 6, 7, 3, 15 and 16
+/// windows), with few distinct values (many ties) and some NaNs; by the Swift code and, where the
+/// CPU has them, by its AVX2 and AVX-512 C forms.
+@Test(arguments: [(7, 45), (15, 15), (7, 7), (6, 14), (5, 31), (4, 64)])
 func maxPool2x2KeepsTheFirstMaximumAndTheFirstNaN(_ size: (Int, Int)) {
-    let cpus = CPUFeatures.detected.avx2 ? [CPUFeatures.portable, CPUFeatures(avx2: true)] : [CPUFeatures.portable]
+    let detected = CPUFeatures.detected
+    let cpus = [CPUFeatures.portable]
+        + (detected.avx2 ? [CPUFeatures(avx2: true)] : [])
+        + (detected.avx512 ? [CPUFeatures(avx2: true, avx512: true)] : [])
     for cpu in cpus { checkMaxPool2x2(size, cpu: cpu) }
 }
 
@@ -84,6 +88,30 @@ private func checkMaxPool2x2(_ size: (Int, Int), cpu: CPUFeatures) {
         #expect(argmax[o] == Int32(best), "\(cpu)")
         #expect(y.storage[o].bitPattern == values[plane * h * w + best].bitPattern, "\(cpu)")
     }}}
+}
+
+/// The 2x2 stride-2 backward's AVX-512 form against the Swift code, bit for bit: odd and even
+/// sizes (the column and row outside every window), rows of 3, 7, 15, 16 and 22 windows (tails
+/// and a full 16-wide step), with and without a fused ReLU's output. Skipped without AVX-512.
+@Test(.enabled(if: CPUFeatures.detected.avx512, "the CPU has no AVX-512: only the Swift form runs here"),
+      arguments: [(7, 7), (15, 15), (31, 31), (6, 32), (5, 45)])
+func maxPool2x2BackwardAVX512MatchesTheSwiftCode(_ size: (Int, Int)) {
+    let (n, c, h, w) = (2, 3, size.0, size.1)
+    var rng = SeededGenerator(seed: 78)
+    let x = randomTensor([n, c, h, w], &rng)
+    var y = Tensor.empty, argmax: [Int32] = []
+    maxPool2dForward(x, kernelSize: 2, stride: 2, into: &y, argmax: &argmax, cpu: .portable)
+    let dy = randomTensor(y.shape, &rng)
+    let reluOutput = randomTensor(y.shape, &rng)  // about half positive
+    for relu in [nil, reluOutput] {
+        var swift = Tensor(shape: x.shape, repeating: .nan), c512 = Tensor(shape: x.shape, repeating: .nan)
+        maxPool2dBackward(gradOutput: dy, argmax: argmax, inputShape: x.shape, kernelSize: 2, stride: 2,
+                          reluOutput: relu, into: &swift, cpu: .portable)
+        maxPool2dBackward(gradOutput: dy, argmax: argmax, inputShape: x.shape, kernelSize: 2, stride: 2,
+                          reluOutput: relu, into: &c512, cpu: CPUFeatures(avx2: true, avx512: true))
+        #expect(c512.storage.map(\.bitPattern) == swift.storage.map(\.bitPattern), "relu: \(relu != nil)")
+        #expect(!c512.storage.contains { $0.isNaN }, "every pixel written")
+    }
 }
 
 @Test func maxPoolHandComputedAndNaNPropagates() {

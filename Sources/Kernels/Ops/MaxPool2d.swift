@@ -23,7 +23,7 @@ func pooledSize(_ inSize: Int, kernelSize k: Int, stride s: Int) -> Int {
 /// `argmax` (resized to y's element count; the index is within the input plane).
 /// `applyingReLU` pools max(x, 0) instead (a ReLU followed by this pool): computed as
 /// max(pool(x), 0) on the 4x smaller output, the same values (monotone; only a zero's sign can differ).
-/// The 2x2 stride-2 window runs in C where the CPU has AVX2 (the same values and arg-maxes).
+/// The 2x2 stride-2 window runs in C where the CPU has AVX2 or AVX-512 (the same values and arg-maxes).
 public func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, applyingReLU: Bool = false,
                              into y: inout Tensor, argmax: inout [Int32]) {
     maxPool2dForward(x, kernelSize: k, stride: s, applyingReLU: applyingReLU, into: &y, argmax: &argmax, cpu: .enabled)
@@ -47,7 +47,9 @@ package func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, app
             for plane in planes {
                 let xin = src + plane * h * w
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo
-                if k == 2 && s == 2 && (cpu.avx2 || cpu.avx512) {
+                if k == 2 && s == 2 && cpu.avx512 {
+                    fm_max_pool_2x2_planes_avx512(xin, 1, h, w, ho, wo, yout, aout)
+                } else if k == 2 && s == 2 && cpu.avx2 {
                     // Swift's SIMD8 selects at the SSE2 baseline shuffle their masks about
                     // (no blend instruction), slower than the AVX2 build this replaces.
                     fm_max_pool_2x2_plane_avx2(xin, w, ho, wo, yout, aout)
@@ -172,12 +174,21 @@ private func windowMaxima(_ topLeft: SIMD8<Float>, _ topRight: SIMD8<Float>, _ b
 public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape: [Int],
                               kernelSize: Int? = nil, stride: Int? = nil, reluOutput: Tensor? = nil,
                               into dx: inout Tensor) {
+    maxPool2dBackward(gradOutput: dy, argmax: argmax, inputShape: inputShape, kernelSize: kernelSize, stride: stride,
+                      reluOutput: reluOutput, into: &dx, cpu: .enabled)
+}
+
+/// `maxPool2dBackward` on the paths `cpu` allows (the 2x2 stride-2 windows in C where it has
+/// AVX-512, the same bits; tests compare the two).
+package func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape: [Int],
+                               kernelSize: Int? = nil, stride: Int? = nil, reluOutput: Tensor? = nil,
+                               into dx: inout Tensor, cpu: CPUFeatures) {
     require(inputShape.count == 4 && dy.rank == 4 && argmax.count == dy.count,
                  "max pool backward: gradient \(dy.shape) does not match the forward pass")
     if dx.shape != inputShape { dx.resize(to: inputShape) }
     let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3], inPlane = h * w
     let ho = dy.shape[2], wo = dy.shape[3], outPlane = ho * wo
-    let disjoint2x2 = kernelSize == 2 && stride == 2
+    let disjoint2x2 = kernelSize == 2 && stride == 2, avx512 = cpu.avx512
     if let reluOutput { require(reluOutput.count == dy.count, "max pool backward: the ReLU output does not match the gradient") }
     if disjoint2x2 {
         require(ho == h / 2 && wo == w / 2, "max pool backward: gradient \(dy.shape) is not a 2x2/2 pool of \(inputShape)")
@@ -188,6 +199,13 @@ public func maxPool2dBackward(gradOutput dy: Tensor, argmax: [Int32], inputShape
     withOptionalBuffer(reluOutput) { rp in
         let g = gp.baseAddress!, arg = ap.baseAddress!, d = dp.baseAddress!
         parallelFor(planes) { range in
+            if disjoint2x2 && avx512 {
+                let first = range.lowerBound
+                fm_max_pool_2x2_backward_planes_avx512(g + first * outPlane, arg + first * outPlane,
+                                                       rp.map { $0.baseAddress! + first * outPlane },
+                                                       range.count, h, w, ho, wo, d + first * inPlane)
+                return
+            }
             for plane in range {
                 let dxPlane = d + plane * inPlane
                 let gPlane = g + plane * outPlane, argPlane = arg + plane * outPlane

@@ -82,5 +82,14 @@ void fm_pack_b_rows_avx2(const float *b, long rowStride, long kc, long nc, long 
    maximum in the order top-left, top-right, bottom-left, bottom-right, a NaN winning over a
    number. Selections only: the Swift code's values and indices. Needs FM_CPU_AVX2. */
 void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float *y, int32_t *argmax);
+/* The same for `planes` consecutive [h, w] planes into [ho, wo] ones, with AVX-512 (masked loads
+   and stores for each row's last windows). Needs FM_CPU_AVX512. */
+void fm_max_pool_2x2_planes_avx512(const float *x, long planes, long h, long w, long ho, long wo, float *y,
+                                   int32_t *argmax);
+/* Its backward: dx [planes, h, w] from the gradient g and arg-maxes [planes, ho, wo], g counting
+   only where `relu` (a fused ReLU's pooled output, or NULL) is positive; every pixel of dx written.
+   Needs FM_CPU_AVX512. */
+void fm_max_pool_2x2_backward_planes_avx512(const float *g, const int32_t *argmax, const float *relu, long planes,
+                                            long h, long w, long ho, long wo, float *dx);
 
 #endif
