@@ -236,9 +236,14 @@ public enum Benchmarks {
             add(part, now(timing) - start)
             return result
         }
-        let layers: [any Layer] = net.children.flatMap { entry -> [any Layer] in
-            if let group = entry.layer as? ConvGroup { return group.forwardOrder.map(\.layer) }
-            return [entry.layer]
+        // A convolution group's layers as the group runs them: each batch norm with the GELU
+        // after it fused in (`fusedGELU`); Sequential's own fusions (batch norm or pool with a
+        // ReLU) are opened, each layer timed alone.
+        let layers: [(layer: any Layer, fusedGELU: Bool)] = net.children.flatMap { entry -> [(layer: any Layer, fusedGELU: Bool)] in
+            if let group = entry.layer as? ConvGroup {
+                return [(group.conv1, false), (group.pool, false), (group.norm1, true), (group.conv2, false), (group.norm2, true)]
+            }
+            return [(entry.layer, false)]
         }
         var names = [String](repeating: "", count: layers.count)
         var inputs = [Tensor](repeating: .empty, count: layers.count)
@@ -246,16 +251,20 @@ public enum Benchmarks {
             for step in 0 ... steps {
                 if step == 1 { parts.removeAll() }  // step 0 warms up (sizes buffers, faults pages in)
                 var h = x
-                for (i, layer) in layers.enumerated() {
+                for (i, (layer, fusedGELU)) in layers.enumerated() {
                     if step == 0 {
                         names[i] = (layer as? Conv2d).map { "Conv2d \(h.shape[1])->\($0.outChannels) \(h.shape[2])x\(h.shape[3])" }
-                            ?? "\(type(of: layer))"
+                            ?? "\(type(of: layer))" + (fusedGELU ? "+GELU" : "")
                     }
                     if layer is Conv2d { inputs[i] = h }
-                    h = timed("\(names[i]) forward") { layer(h) }
+                    if fusedGELU, let norm = layer as? BatchNorm2d {
+                        h = timed("\(names[i]) forward") { norm.forward(h, activation: .gelu) }
+                    } else {
+                        h = timed("\(names[i]) forward") { layer(h) }
+                    }
                 }
                 var g = timed("loss") { _ = loss(h, labels: labels); return loss.backward() }
-                for (i, layer) in layers.enumerated().reversed() {
+                for (i, (layer, _)) in layers.enumerated().reversed() {
                     if let conv = layer as? Conv2d, conv.computesInputGradient {
                         let start = now(timing)
                         conv.computesInputGradient = false

@@ -284,6 +284,12 @@ FM_UNUSED_RUN_SUMS(avx2)
                                        int masked) {                                                \
         (void)x; (void)dy; (void)dx; (void)n; (void)c; (void)plane; (void)ch0; (void)count;          \
         (void)coefficients; (void)masked;                                                           \
+    }                                                                                               \
+    void fm_bn_gelu_gradient_chunk_##suffix(const float *x, const float *dz, float *dy, long n,       \
+                                            long c, long plane, long ch0, long count,                \
+                                            const float *coefficients) {                             \
+        (void)x; (void)dz; (void)dy; (void)n; (void)c; (void)plane; (void)ch0; (void)count;          \
+        (void)coefficients;                                                                         \
     }
 FM_UNUSED_CHUNKS(avx512)
 FM_UNUSED_CHUNKS(avx2)

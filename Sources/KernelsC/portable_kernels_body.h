@@ -131,7 +131,19 @@ void FM_GELU_CAT(fm_gelu_backward, FM_GELU_SUFFIX)(const float *x, const float *
    elsewhere (a fused ReLU's gradient). The chunk forms below run them plane by plane. */
 static inline __attribute__((always_inline)) void FM_GELU_NAME(bn_forward_row)(const float *x, float *y, long count,
                                                                               float scale, float shift, int relu) {
-    if (relu) {
+    if (relu == FM_BN_GELU) {
+        /* GELU(x * scale + shift): the product and sum of the plain row, then fm_gelu_forward's
+           lanes (the tail zero-padded, as there), so the bits of the two passes it replaces. */
+        long i = 0;
+        for (; i + LANES <= count; i += LANES) {
+            VF r = FM_GELU_NAME(gelu)(FM_GELU_NAME(load)(x + i) * scale + shift);
+            memcpy(y + i, &r, sizeof r);
+        }
+        if (i < count) {
+            VF r = FM_GELU_NAME(gelu)(FM_GELU_NAME(load_partial)(x + i, count - i) * scale + shift);
+            for (long j = 0; j < count - i; j++) y[i + j] = r[j];
+        }
+    } else if (relu) {
         for (long i = 0; i < count; i++) {
             float v = x[i] * scale + shift;
             y[i] = v < 0 ? 0 : v;
@@ -151,7 +163,33 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(bn_backward_row)(
             dx[i] = scale * g + a * xi + b;
         }
     } else {
-        for (long i = 0; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
+        /* Whole vectors, so dx may be dy itself (the fused GELU's backward writes its dy into dx
+           first): a plain loop would take the compiler's scalar fallback for overlapping arrays. */
+        long i = 0;
+        for (; i + LANES <= count; i += LANES) {
+            VF r = scale * FM_GELU_NAME(load)(dy + i) + a * FM_GELU_NAME(load)(x + i) + b;
+            memcpy(dx + i, &r, sizeof r);
+        }
+        for (; i < count; i++) dx[i] = scale * dy[i] + a * x[i] + b;
+    }
+}
+
+/* A fused GELU's gradient through batch norm's affine map: dy = GELU'(x * scale + shift) dz over
+   one plane, fm_gelu_backward's lanes on the forward pass's own product and sum, so the bits of
+   the GELU layer's backward on the batch norm's output. dy may be dz. */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(bn_gelu_gradient_row)(const float *x, const float *dz,
+                                                                                    float *dy, long count, float scale,
+                                                                                    float shift, float invSqrt2Pi) {
+    long i = 0;
+    for (; i + LANES <= count; i += LANES) {
+        VF r = FM_GELU_NAME(gelu_gradient)(FM_GELU_NAME(load)(x + i) * scale + shift, FM_GELU_NAME(load)(dz + i),
+                                           invSqrt2Pi);
+        memcpy(dy + i, &r, sizeof r);
+    }
+    if (i < count) {
+        VF r = FM_GELU_NAME(gelu_gradient)(FM_GELU_NAME(load_partial)(x + i, count - i) * scale + shift,
+                                           FM_GELU_NAME(load_partial)(dz + i, count - i), invSqrt2Pi);
+        for (long j = 0; j < count - i; j++) dy[i + j] = r[j];
     }
 }
 
@@ -315,6 +353,18 @@ void FM_GELU_CAT(fm_bn_backward_chunk, FM_GELU_SUFFIX)(const float *x, const flo
             FM_GELU_NAME(bn_backward_row)(x + base + k * plane, dy + base + k * plane, dx + base + k * plane, plane,
                                           q[0], q[1], q[2], masked, q[3], q[4]);
         }
+    }
+}
+
+void FM_GELU_CAT(fm_bn_gelu_gradient_chunk, FM_GELU_SUFFIX)(const float *x, const float *dz, float *dy, long n,
+                                                           long c, long plane, long ch0, long count,
+                                                           const float *coefficients) {
+    const float invSqrt2Pi = FM_GELU_NAME(inv_sqrt_2pi)();
+    for (long image = 0; image < n; image++) {
+        const long base = (image * c + ch0) * plane;
+        for (long k = 0; k < count; k++)
+            FM_GELU_NAME(bn_gelu_gradient_row)(x + base + k * plane, dz + base + k * plane, dy + base + k * plane,
+                                               plane, coefficients[2 * k], coefficients[2 * k + 1], invSqrt2Pi);
     }
 }
 

@@ -43,12 +43,22 @@ private final class Party: @unchecked Sendable {
     }
 }
 
+/// A batch norm with its GELU fused in, as `ConvGroup` runs them.
+private final class NormGELU: Layer {
+    let norm: BatchNorm2d
+    init(_ norm: BatchNorm2d) { self.norm = norm }
+    var training: Bool { get { norm.training } set { norm.training = newValue } }
+    var namedParameters: [(name: String, parameter: Parameter)] { norm.namedParameters }
+    func callAsFunction(_ x: Tensor) -> Tensor { norm.forward(x, activation: .gelu) }
+    func backward(_ gradOutput: Tensor) -> Tensor { norm.backward(gradOutput) }
+}
+
 /// Synchronised batch norm (data-parallel `--sync-bn`): a batch split unevenly over two shards,
 /// each normalised on its own thread with the sums exchanged, gives the whole batch's output,
 /// running statistics and gradients (each shard's scaled by its weight in the loss).
 @Suite struct BatchNormSyncTests {
-    @Test(arguments: [false, true])
-    func twoShardsActAsTheWholeBatch(fusedReLU: Bool) throws {
+    @Test(arguments: ["none", "relu", "gelu"])
+    func twoShardsActAsTheWholeBatch(fused activation: String) throws {
         var rng = SeededGenerator(seed: 21)
         let (n, c, h, w) = (6, 3, 4, 5)
         let x = Tensor.normal(shape: [n, c, h, w], mean: 0.5, std: 2, using: &rng)
@@ -64,7 +74,11 @@ private final class Party: @unchecked Sendable {
             let norm = BatchNorm2d(numFeatures: c)
             norm.weight.value.storage = [1.5, 0.5, -1]
             norm.bias.value.storage = [0.1, -0.2, 0.3]
-            return (fusedReLU ? Sequential { norm; ReLU() } : norm, norm)
+            switch activation {
+            case "relu": return (Sequential { norm; ReLU() }, norm)
+            case "gelu": return (NormGELU(norm), norm)
+            default: return (norm, norm)
+            }
         }
         let (whole, wholeNorm) = network()
         let (yWhole, dxWhole) = Parallelism.withThreadCount(1) { () -> (Tensor, Tensor) in

@@ -67,37 +67,58 @@ func batchNormGradientsMatchFiniteDifferences(_ training: Bool) {
 /// Float bit patterns: "the same bits" literally (NaN == NaN, -0 != +0).
 private func bitPatterns(_ t: Tensor) -> [UInt32] { t.storage.map(\.bitPattern) }
 
-/// Batch norm with `applyingReLU` gives the bits of batch norm then ReLU, forward and backward
-/// (the backward given the ReLU output's gradient), in training and evaluation mode, on planes
-/// of 63 values (the vector loops' 32- and 16-wide steps and a scalar tail).
-@Test(arguments: [true, false])
-func batchNormWithReLUEqualsBatchNormThenReLU(_ training: Bool) {
-    var rng = SeededGenerator(seed: training ? 24 : 25)
+/// Batch norm with a fused activation gives the bits of batch norm then the activation, forward
+/// and backward (the backward given the activation output's gradient; a GELU's own gradient goes
+/// into dx and is used in place), in training and evaluation mode, on planes of 63 values (the
+/// vector loops' 32- and 16-wide steps and a scalar tail) and 49. The ReLU through the public
+/// `applyingReLU`/`reluBias` form, the GELU through `activation`.
+@Test(arguments: [(BatchNormActivation.relu, true, 9), (.relu, false, 9), (.gelu, true, 9), (.gelu, false, 9), (.gelu, true, 7)])
+func batchNormWithFusedActivationEqualsTheTwoLayers(_ activation: BatchNormActivation, _ training: Bool, _ width: Int) {
+    var rng = SeededGenerator(seed: (training ? 24 : 25) + (activation == .gelu ? 4 : 0))
     let (n, c) = (3, 5)
-    let x = randomTensor([n, c, 7, 9], &rng, scale: 2)
+    let x = randomTensor([n, c, 7, width], &rng, scale: 2)
     let gamma = randomTensor([c], &rng), beta = randomTensor([c], &rng)
     let dz = randomTensor(x.shape, &rng)
     var results: [[[UInt32]]] = []
     for fused in [false, true] {
         var rm = Tensor(shape: [c], repeating: 0.5), rv = Tensor(shape: [c], repeating: 2)
         var mean = Tensor.empty, invStd = Tensor.empty, y = Tensor.empty, z = Tensor.empty
-        batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: training, applyingReLU: fused,
-                           runningMean: &rm, runningVar: &rv, savedMean: &mean, savedInvStd: &invStd, into: &y)
-        var dy = dz
-        if fused {
-            z = y
+        var dx = Tensor.empty, dg = Tensor.empty, db = Tensor.empty
+        if activation == .relu {
+            batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: training, applyingReLU: fused,
+                               runningMean: &rm, runningVar: &rv, savedMean: &mean, savedInvStd: &invStd, into: &y)
         } else {
+            batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: training,
+                               activation: fused ? .gelu : .none, runningMean: &rm, runningVar: &rv,
+                               savedMean: &mean, savedInvStd: &invStd, into: &y)
+        }
+        var dy = dz
+        switch (fused, activation) {
+        case (true, _): z = y
+        case (false, .relu):
             reluForward(y, into: &z)
             reluBackward(output: z, gradOutput: dz, into: &dy)
+        default:
+            geluForward(y, into: &z)
+            geluBackward(input: y, gradOutput: dz, into: &dy)
         }
-        var dx = Tensor.empty, dg = Tensor.empty, db = Tensor.empty
-        batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
-                            usedBatchStatistics: training, reluBias: fused ? beta : nil,
-                            gradInput: &dx, gradWeight: &dg, gradBias: &db)
+        if activation == .relu {
+            batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
+                                usedBatchStatistics: training, reluBias: fused ? beta : nil,
+                                gradInput: &dx, gradWeight: &dg, gradBias: &db)
+        } else {
+            batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
+                                usedBatchStatistics: training, activation: fused ? .gelu : .none, activationBias: fused ? beta : nil,
+                                gradInput: &dx, gradWeight: &dg, gradBias: &db)
+        }
         results.append([z, rm, rv, dx, dg, db].map(bitPatterns))
     }
     #expect(results[0] == results[1])
-    #expect(results[1][0].contains(0) && results[1][0].contains { $0 != 0 })  // the ReLU cut some values, not all
+    if activation == .relu {
+        #expect(results[1][0].contains(0) && results[1][0].contains { $0 != 0 })  // the ReLU cut some values, not all
+    } else {
+        #expect(results[1][0].contains { Float(bitPattern: $0) < 0 })  // GELU's negative lobe: not a ReLU
+    }
 }
 
 /// A Sequential runs a BatchNorm2d and the ReLU after it as one pass: its output and gradients

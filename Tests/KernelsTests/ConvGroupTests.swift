@@ -1,5 +1,6 @@
 import Testing
 import Kernels
+import AllocationCounter
 
 // airbench's building blocks: the constant scale, the dirac initialisation, and the convolution
 // group (names, forward order, gradients).
@@ -56,6 +57,37 @@ import Kernels
     #expect(group.norm2.runningVar.storage == [2, 2, 2, 2])
 }
 
+/// The group runs each batch norm with its GELU fused in: its output, input gradient, parameter
+/// gradients and running statistics are the bits of calling its `forwardOrder` layers one after
+/// the other (on a twin with the same values), in training and in evaluation mode.
+@Test(arguments: [true, false])
+func convGroupFusedNormGELUEqualsTheLayersCalledInTurn(_ training: Bool) {
+    var rng = SeededGenerator(seed: training ? 25 : 26)
+    let group = ConvGroup(inChannels: 3, outChannels: 5), twin = ConvGroup(inChannels: 3, outChannels: 5)
+    group.reset(using: &rng)
+    for ((_, p), (_, q)) in zip(group.namedParameters, twin.namedParameters) { q.value = p.value }
+    for (name, value) in [("norm1.bias", 0.3), ("norm2.bias", -0.2)] as [(String, Float)] {
+        for g in [group, twin] { g.namedParameters.first { $0.name == name }!.parameter.value.storage[1] = value }
+    }
+    group.training = training
+    twin.training = training
+    let x = randomTensor([3, 3, 11, 11], &rng), dz = randomTensor([3, 5, 5, 5], &rng)
+    let y = group(x)
+    var h = x
+    for (_, layer) in twin.forwardOrder { h = layer(h) }
+    var results = [[y], [h]]
+    if training {
+        let dx = group.backward(dz)
+        var g = dz
+        for (_, layer) in twin.forwardOrder.reversed() { g = layer.backward(g) }
+        results[0] += [dx] + group.namedParameters.map(\.parameter.grad)
+        results[1] += [g] + twin.namedParameters.map(\.parameter.grad)
+    }
+    results[0] += group.namedBuffers.map(\.tensor)
+    results[1] += twin.namedBuffers.map(\.tensor)
+    #expect(results[0].map { $0.storage.map(\.bitPattern) } == results[1].map { $0.storage.map(\.bitPattern) })
+}
+
 @Test func convGroupGradientsMatchFiniteDifferences() {
     var rng = SeededGenerator(seed: 24)
     let group = ConvGroup(inChannels: 3, outChannels: 4, batchNormEps: 1e-5)
@@ -109,4 +141,22 @@ func frozenConvolutionWeightGetsNoGradient(_ stride: Int, _ inputGradient: Bool)
     _ = conv(x)
     _ = conv.backward(r)
     #expect(conv.weight.grad.storage == weightGrad)
+}
+
+/// A convolution group's steady-state forward and backward pass, with its fused batch norms and
+/// GELUs (the GELU's gradient written into the batch norm's dx buffer), allocates nothing.
+@Test(.enabled(if: allocation_counter_installed() == 1, allocationCounterAbsence))
+func convGroupSteadyStateDoesNotAllocate() {
+    var rng = SeededGenerator(seed: 27)
+    let group = ConvGroup(inChannels: 3, outChannels: 6)
+    group.reset(using: &rng)
+    group.training = true
+    let x = randomTensor([4, 3, 9, 9], &rng), dz = randomTensor([4, 6, 4, 4], &rng)
+    for _ in 0..<3 { _ = group(x); _ = group.backward(dz) }
+    var fewest = UInt64.max
+    parallelFor(2) { chunk in
+        guard chunk.lowerBound == 0 else { return }
+        fewest = fewestAllocations(seconds: 20) { _ = group(x); _ = group.backward(dz) }
+    }
+    #expect(fewest == 0, "a convolution group's step allocated at least \(fewest) times")
 }

@@ -50,8 +50,9 @@ func runSumsHaveCFormsOnThisCPU() {
 }
 
 /// Batch norm's passes over a chunk of channels (`channelChunkTotals`, `normalizeChunk`,
-/// `inputGradientChunk`), read image by image in C where the CPU allows, give the Swift code's
-/// channel-by-channel bits: each kind of sum, with and without the ReLU, on planes around the
+/// `inputGradientChunk`, `geluGradientChunk`), read image by image in C where the CPU allows, give
+/// the Swift code's channel-by-channel bits: each kind of sum, with the ReLU, the GELU or neither,
+/// the input gradient also in place (as after a fused GELU), on planes around the
 /// vector steps and the scalar tail, two groups of images (the second partial), and 37 channels
 /// (a full chunk and part of one).
 @Test(arguments: [1, 9, 49, 63, 225, 1024])
@@ -83,10 +84,10 @@ func channelChunkPassesGiveTheSameBitsOnEveryPath(_ plane: Int) {
             results.append(totals { SquaredDeviations(mean: perChannel[$0]) })
             results.append(totals { CenteredDot(mean: perChannel[$0]) })
             results.append(totals { MaskedCenteredDot(mean: perChannel[$0], scale: perChannel[c + $0], shift: perChannel[2 * c + $0]) })
-            for relu in [false, true] {
+            for activation in [BatchNormActivation.none, .relu, .gelu] {
                 for first in stride(from: 0, to: c, by: channelChunk) {
                     normalizeChunk(x, y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk),
-                                   applyingReLU: relu, cpu: cpu) { (perChannel[$0], perChannel[c + $0]) }
+                                   activation: activation, cpu: cpu) { (perChannel[$0], perChannel[c + $0]) }
                 }
                 results.append(yp.map { UInt64($0.bitPattern) })
             }
@@ -100,12 +101,28 @@ func channelChunkPassesGiveTheSameBitsOnEveryPath(_ plane: Int) {
                 }
                 results.append(yp.map { UInt64($0.bitPattern) })
             }
+            // A fused GELU's gradient, into y and then in place (dy = dz, as the backward pass
+            // runs it), and the input gradient with dx = dy in place.
+            for first in stride(from: 0, to: c, by: channelChunk) {
+                geluGradientChunk(x, g, y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk),
+                                  cpu: cpu) { (perChannel[$0], perChannel[c + $0]) }
+            }
+            results.append(yp.map { UInt64($0.bitPattern) })
+            for first in stride(from: 0, to: c, by: channelChunk) {
+                inputGradientChunk(x, UnsafePointer(y), y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk),
+                                   masked: false, cpu: cpu) { ch in
+                    (perChannel[ch], perChannel[c + ch], 1 + abs(perChannel[2 * c + ch]), perChannel[3 * c + ch], perChannel[4 * c + ch],
+                     (0, 0))
+                }
+            }
+            results.append(yp.map { UInt64($0.bitPattern) })
         }}}
         return results
     }
     let reference = run(.portable)
     #expect(reference.allSatisfy { $0.contains { $0 != 0 } })
-    #expect(reference[6] != reference[7])  // the mask cut some gradients
+    #expect(reference[7] != reference[8])  // the mask cut some gradients
+    #expect(reference[6] != reference[4] && reference[6] != reference[5])  // GELU is neither identity nor ReLU
     for cpu in portableAndCForms.dropFirst() {
         #expect(run(cpu) == reference, "\(cpu)")
     }

@@ -38,7 +38,7 @@ public final class BatchNorm2d: Layer {
     private var savedMean = Tensor.empty
     private var savedInvStd = Tensor.empty
     private var usedBatchStatistics = true
-    private var appliedReLU = false
+    private var appliedActivation = BatchNormActivation.none
 
     /// PyTorch's defaults: momentum 0.1, eps 1e-5.
     public init(numFeatures: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
@@ -91,25 +91,25 @@ public final class BatchNorm2d: Layer {
 
     /// Forward pass (see `Layer`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        forward(x, applyingReLU: false)
+        forward(x, activation: .none)
     }
 
-    /// The forward pass, followed by max(., 0) when `applyingReLU` (`Sequential` runs a
-    /// BatchNorm2d and the ReLU after it this way); the next `backward` then takes the gradient
-    /// of the ReLU's output.
-    func forward(_ x: Tensor, applyingReLU: Bool) -> Tensor {
+    /// The forward pass, followed by `activation` (`Sequential` runs a BatchNorm2d and the ReLU
+    /// after it this way, `ConvGroup` its batch norms and GELUs); the next `backward` then takes
+    /// the gradient of the activation's output. The bits of the two layers called in turn.
+    package func forward(_ x: Tensor, activation: BatchNormActivation) -> Tensor {
         let batchStatistics = training && !usesRunningStatistics
         if batchStatistics, let synchronization {
-            batchNorm2dForwardSynchronized(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, applyingReLU: applyingReLU,
+            batchNorm2dForwardSynchronized(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, activation: activation,
                                            synchronization: synchronization, runningMean: &runningMean, runningVar: &runningVar,
                                            savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
         } else {
             batchNorm2dForward(x, weight: weight.value, bias: bias.value, eps: eps, momentum: momentum, training: batchStatistics,
-                               applyingReLU: applyingReLU, runningMean: &runningMean, runningVar: &runningVar,
+                               activation: activation, runningMean: &runningMean, runningVar: &runningVar,
                                savedMean: &savedMean, savedInvStd: &savedInvStd, into: &output)
         }
         usedBatchStatistics = batchStatistics
-        appliedReLU = applyingReLU
+        appliedActivation = activation
         if training {
             if batchStatistics { numBatchesTracked.storage[0] += 1 }
             input = x
@@ -124,14 +124,16 @@ public final class BatchNorm2d: Layer {
         require(input.rank == 4, "BatchNorm2d.backward without a training-mode forward pass")
         if usedBatchStatistics, let synchronization {
             batchNorm2dBackwardSynchronized(input: input, weight: weight.value, savedMean: savedMean, savedInvStd: savedInvStd,
-                                            gradOutput: gradOutput, reluBias: appliedReLU ? bias.value : nil, synchronization: synchronization,
+                                            gradOutput: gradOutput, activation: appliedActivation,
+                                            activationBias: appliedActivation == .none ? nil : bias.value, synchronization: synchronization,
                                             gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)
             input = .empty
             return gradInput
         }
         batchNorm2dBackward(input: input, weight: weight.value, savedMean: savedMean, savedInvStd: savedInvStd,
                             gradOutput: gradOutput, usedBatchStatistics: usedBatchStatistics,
-                            reluBias: appliedReLU ? bias.value : nil, gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)
+                            activation: appliedActivation, activationBias: appliedActivation == .none ? nil : bias.value,
+                            gradInput: &gradInput, gradWeight: &weight.grad, gradBias: &bias.grad)
         input = .empty
         return gradInput
     }

@@ -4,6 +4,8 @@
 ///     x -> conv1 (3x3, same, no bias) -> pool (2x2 max) -> norm1 -> GELU
 ///       -> conv2 (3x3, same, no bias) -> norm2 -> GELU
 ///
+/// Each norm and the GELU after it run as one pass (see `callAsFunction`).
+///
 /// [N, in, H, W] -> [N, out, H/2, W/2] (floor). Parameters "conv1.weight" [out, in, 3, 3],
 /// "norm1.weight" and "norm1.bias" [out], "conv2.weight" [out, out, 3, 3], "norm2.weight",
 /// "norm2.bias"; buffers "norm1.running_mean", ... as `BatchNorm2d`'s. PyTorch applies its one
@@ -109,11 +111,16 @@ public final class ConvGroup: Layer, LayerContainer, ReportsFinishedGradients {
         }
     }
 
-    /// Forward pass (see `Layer`).
+    /// Forward pass (see `Layer`). Each batch norm runs with the GELU after it fused in
+    /// (`BatchNorm2d.forward(_:activation:)`): the bits of the layers called in turn, without the
+    /// GELU's pass over the batch norm's output or that output kept for the backward pass. The
+    /// `forwardOrder` GELUs name the state dict's "activ" and run only when called on their own.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = x
-        for (_, layer) in forwardOrder { h = layer(h) }
-        return h
+        var h = conv1(x)
+        h = pool(h)
+        h = norm1.forward(h, activation: .gelu)
+        h = conv2(h)
+        return norm2.forward(h, activation: .gelu)
     }
 
     /// Backward pass for the last forward pass (see `Layer`).
@@ -123,11 +130,21 @@ public final class ConvGroup: Layer, LayerContainer, ReportsFinishedGradients {
 
     /// Backward pass, reporting after each layer which parameters' gradients are final.
     package func backward(_ gradOutput: Tensor, finished: (Int) -> Void) -> Tensor {
-        var g = gradOutput
-        for i in forwardOrder.indices.reversed() {
-            g = forwardOrder[i].layer.backward(g)
-            finished(parameterStarts[i])
-        }
+        // forwardOrder: 0 conv1, 1 pool, 2 norm1, 3 activ, 4 conv2, 5 norm2, 6 activ; a batch
+        // norm's backward takes its fused GELU's output gradient. Reported as if layer by layer:
+        // each GELU's report (nothing new final) before its batch norm writes any gradient.
+        finished(parameterStarts[6])
+        var g = norm2.backward(gradOutput)
+        finished(parameterStarts[5])
+        g = conv2.backward(g)
+        finished(parameterStarts[4])
+        finished(parameterStarts[3])
+        g = norm1.backward(g)
+        finished(parameterStarts[2])
+        g = pool.backward(g)
+        finished(parameterStarts[1])
+        g = conv1.backward(g)
+        finished(parameterStarts[0])
         return g
     }
 }

@@ -61,7 +61,7 @@ public final class Sequential: Layer, LayerContainer, ReportsFinishedGradients {
 
     /// How the children run: each on its own, except that a ReLU runs inside the layer next to it
     /// when that saves passes over memory: a BatchNorm2d followed by a ReLU
-    /// (`BatchNorm2d.forward(_:applyingReLU:)`, the same bits), and a ReLU followed by a
+    /// (`BatchNorm2d.forward(_:activation:)`, the same bits), and a ReLU followed by a
     /// MaxPool2d (`MaxPool2d.forward(_:applyingReLU:)`: the ReLU on the 4x smaller pooled map;
     /// the same values and gradients, only a zero output's sign can differ). The layers themselves
     /// are unchanged, so calling one directly, the names and the saved state are as without it.
@@ -170,7 +170,7 @@ public final class Sequential: Layer, LayerContainer, ReportsFinishedGradients {
         for step in steps {
             switch step {
             case .layer(let layer): h = layer(h)
-            case .batchNormReLU(let batchNorm): h = batchNorm.forward(h, applyingReLU: true)
+            case .batchNormReLU(let batchNorm): h = batchNorm.forward(h, activation: .relu)
             case .reluMaxPool(let pool): h = pool.forward(h, applyingReLU: true)
             }
         }

@@ -23,6 +23,12 @@ import KernelsC
 // saves the ReLU's passes over memory (a read and a write forward, two reads and a write backward)
 // and gives the same bits as running the two layers one after the other.
 //
+// Fused with a following GELU (z = GELU(y), `ConvGroup`'s norm -> activ): the forward writes z
+// instead of y (GELU.swift's lanes on y in registers), and the backward takes dz, writes
+// dy = GELU'(y) dz into dx, y recomputed from x as above, then runs batch norm's backward on that
+// dy in place. The GELU's read and write of y go, and y is never stored (a tensor per batch norm
+// less to keep for the backward); the bits are those of the two layers run one after the other.
+//
 // Channel sums are Float sums over groups of images added in Double, in a fixed order; each
 // chunk of channels is owned by one thread. Where the CPU has AVX2 or AVX-512 the passes run as C
 // (portable_kernels_body.h, the same expressions and bits; the Swift target is compiled for SSE2
@@ -37,6 +43,31 @@ import KernelsC
 public func batchNorm2dForward(
     _ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, momentum: Float, training: Bool,
     applyingReLU: Bool = false,
+    runningMean: inout Tensor, runningVar: inout Tensor,
+    savedMean: inout Tensor, savedInvStd: inout Tensor, into y: inout Tensor
+) {
+    batchNorm2dForward(x, weight: weight, bias: bias, eps: eps, momentum: momentum, training: training,
+                       activation: applyingReLU ? .relu : .none, runningMean: &runningMean, runningVar: &runningVar,
+                       savedMean: &savedMean, savedInvStd: &savedInvStd, into: &y)
+}
+
+/// What a batch-norm pass applies to its output: nothing, or the activation after it, fused in
+/// (`Sequential` fuses a following ReLU, `ConvGroup` its GELUs). Either fused form gives the bits
+/// of the two layers run one after the other.
+package enum BatchNormActivation: Sendable, Equatable {
+    /// y itself.
+    case none
+    /// max(y, 0).
+    case relu
+    /// GELU(y), the exact (erf) form.
+    case gelu
+}
+
+/// `batchNorm2dForward` followed by `activation` (see `BatchNormActivation`); the next backward
+/// pass then takes the activation output's gradient and the forward pass's `activation` and bias.
+package func batchNorm2dForward(
+    _ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, momentum: Float, training: Bool,
+    activation: BatchNormActivation,
     runningMean: inout Tensor, runningVar: inout Tensor,
     savedMean: inout Tensor, savedInvStd: inout Tensor, into y: inout Tensor
 ) {
@@ -77,28 +108,29 @@ public func batchNorm2dForward(
                     sInv[ch] = Float(1 / (Double(rVar[ch]) + Double(eps)).squareRoot())
                 }
             }
-            normalizeChunk(src, dst, n: n, c: c, plane: plane, channels: chunk, applyingReLU: applyingReLU, cpu: cpu) { ch in
+            normalizeChunk(src, dst, n: n, c: c, plane: plane, channels: chunk, activation: activation, cpu: cpu) { ch in
                 affine(gamma: gamma[ch], beta: beta[ch], mean: sMean[ch], invStd: sInv[ch])
             }
         }
     }}}}}}}}
 }
 
-/// y = x * scale + shift (then max(., 0) when `applyingReLU`) over the planes of `channels` (at
-/// most `channelChunk`), (scale, shift) = `coefficients(ch)`.
+/// y = x * scale + shift, then `activation`, over the planes of `channels` (at most
+/// `channelChunk`), (scale, shift) = `coefficients(ch)`.
 @inline(__always)
 package func normalizeChunk(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int,
-                            channels: Range<Int>, applyingReLU: Bool, cpu: CPUFeatures,
+                            channels: Range<Int>, activation: BatchNormActivation, cpu: CPUFeatures,
                             coefficients: (_ ch: Int) -> (scale: Float, shift: Float)) {
     guard cpu.avx512 || cpu.avx2 else {
         for ch in channels {
             let (scale, shift) = coefficients(ch)
             for img in 0..<n {
                 let from = src + (img * c + ch) * plane, to = dst + (img * c + ch) * plane
-                if applyingReLU {
-                    for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
-                } else {
-                    for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
+                switch activation {
+                case .none: for i in 0..<plane { to[i] = normalized(from[i], scale, shift) }
+                case .relu: for i in 0..<plane { to[i] = ReLUFunction.apply(normalized(from[i], scale, shift)) }
+                case .gelu:
+                    forEachVector(count: plane, from, nil, to) { v, _ in GELUFunction.apply(v * scale + shift) }
                 }
             }
         }
@@ -108,9 +140,60 @@ package func normalizeChunk(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoi
         for (k, ch) in channels.enumerated() {
             (q[2 * k], q[2 * k + 1]) = coefficients(ch)
         }
+        let mode: Int32 = switch activation { case .none: 0; case .relu: FM_BN_RELU; case .gelu: FM_BN_GELU }
         (cpu.avx512 ? fm_bn_forward_chunk_avx512 : fm_bn_forward_chunk_avx2)(
-            src, dst, n, c, plane, channels.lowerBound, channels.count, q.baseAddress!, applyingReLU ? 1 : 0)
+            src, dst, n, c, plane, channels.lowerBound, channels.count, q.baseAddress!, mode)
     }
+}
+
+/// dy = GELU'(x * scale + shift) dz over the planes of `channels` (at most `channelChunk`),
+/// (scale, shift) = `coefficients(ch)`: the gradient of a GELU fused after batch norm, its input
+/// recomputed as the forward pass computed it (GELU.swift's lanes, so the GELU layer's bits).
+/// `dy` may be `dz`.
+@inline(__always)
+package func geluGradientChunk(_ x: UnsafePointer<Float>, _ dz: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
+                               n: Int, c: Int, plane: Int, channels: Range<Int>, cpu: CPUFeatures,
+                               coefficients: (_ ch: Int) -> (scale: Float, shift: Float)) {
+    guard cpu.avx512 || cpu.avx2 else {
+        for ch in channels {
+            let (scale, shift) = coefficients(ch)
+            for img in 0..<n {
+                let at = (img * c + ch) * plane
+                forEachVector(count: plane, x + at, dz + at, dy + at) { v, g in GELUGradient.apply(v * scale + shift, g) }
+            }
+        }
+        return
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channelChunk) { q in
+        for (k, ch) in channels.enumerated() {
+            (q[2 * k], q[2 * k + 1]) = coefficients(ch)
+        }
+        (cpu.avx512 ? fm_bn_gelu_gradient_chunk_avx512 : fm_bn_gelu_gradient_chunk_avx2)(
+            x, dz, dy, n, c, plane, channels.lowerBound, channels.count, q.baseAddress!)
+    }
+}
+
+/// `out[0..<count] = f(a, b)` sixteen lanes at a time, the last vector's missing lanes zero (as
+/// `mapVectors` pads a tensor's tail), `b` zeros when nil. Every lane of `f` is independent, so
+/// each element gets the bits it gets in any other grouping. `out` may be `a` or `b`.
+@inline(__always)
+private func forEachVector(count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
+                           _ f: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>) {
+    var i = 0
+    while i + 16 <= count {
+        let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+        let vb = b.map { UnsafeRawPointer($0 + i).loadUnaligned(as: SIMD16<Float>.self) } ?? SIMD16()
+        UnsafeMutableRawPointer(out + i).storeBytes(of: f(va, vb), as: SIMD16<Float>.self)
+        i += 16
+    }
+    guard i < count else { return }
+    var va = SIMD16<Float>(), vb = SIMD16<Float>()
+    for j in 0..<(count - i) {
+        va[j] = a[i + j]
+        if let b { vb[j] = b[i + j] }
+    }
+    let r = f(va, vb)
+    for j in 0..<(count - i) { out[i + j] = r[j] }
 }
 
 /// Gradients of batch normalisation: overwrites `gradInput` ([N,C,H,W]), `gradWeight` and
@@ -122,8 +205,22 @@ public func batchNorm2dBackward(
     usedBatchStatistics: Bool, reluBias: Tensor? = nil,
     gradInput dx: inout Tensor, gradWeight: inout Tensor, gradBias: inout Tensor
 ) {
+    batchNorm2dBackward(input: x, weight: weight, savedMean: savedMean, savedInvStd: savedInvStd, gradOutput: dy,
+                        usedBatchStatistics: usedBatchStatistics, activation: reluBias == nil ? .none : .relu,
+                        activationBias: reluBias, gradInput: &dx, gradWeight: &gradWeight, gradBias: &gradBias)
+}
+
+/// `batchNorm2dBackward` of a forward pass that applied `activation` with `activationBias` (its
+/// `bias`; nil for `.none`): `gradOutput` is the activation output's gradient.
+package func batchNorm2dBackward(
+    input x: Tensor, weight: Tensor, savedMean: Tensor, savedInvStd: Tensor, gradOutput dy: Tensor,
+    usedBatchStatistics: Bool, activation: BatchNormActivation, activationBias: Tensor?,
+    gradInput dx: inout Tensor, gradWeight: inout Tensor, gradBias: inout Tensor
+) {
     require(x.shape == dy.shape, "batch norm backward: gradient \(dy.shape) does not match input \(x.shape)")
-    if let reluBias { require(reluBias.count == x.shape[1], "batch norm backward: bias does not have \(x.shape[1]) channels") }
+    require((activation == .none) == (activationBias == nil), "batch norm backward: a fused activation needs the forward pass's bias")
+    if let activationBias { require(activationBias.count == x.shape[1], "batch norm backward: bias does not have \(x.shape[1]) channels") }
+    let reluBias = activation == .relu ? activationBias : nil, geluBias = activation == .gelu ? activationBias : nil
     let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3], m = Float(n * plane)
     dx.resize(like: x)
     if gradWeight.count != c { gradWeight.resize(to: [c]) }
@@ -137,7 +234,10 @@ public func batchNorm2dBackward(
     gradWeight.withUnsafeMutableBufferPointer { dwp in
     gradBias.withUnsafeMutableBufferPointer { dbp in
     withOptionalBuffer(reluBias) { rbp in
-        let src = xp.baseAddress!, g = gp.baseAddress!, d = dxp.baseAddress!, cpu = CPUFeatures.enabled
+    withOptionalBuffer(geluBias) { gbp in
+        let src = xp.baseAddress!, d = dxp.baseAddress!, cpu = CPUFeatures.enabled
+        // With a fused GELU, its gradient dy goes into dx first, and batch norm's passes read it there.
+        let g = gbp == nil ? gp.baseAddress! : UnsafePointer(d)
         let gamma = wp.baseAddress!, sMean = smp.baseAddress!, sInv = sip.baseAddress!
         let dGamma = dwp.baseAddress!, dBeta = dbp.baseAddress!
         // The ReLU's mask, recomputed as the forward pass computed it. (Not an optional closure:
@@ -147,6 +247,11 @@ public func batchNorm2dBackward(
             rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: sMean[ch], invStd: sInv[ch]) } ?? (0, 0)
         }
         forEachChannelChunk(c) { chunk in
+            if let gbp {
+                geluGradientChunk(src, gp.baseAddress!, d, n: n, c: c, plane: plane, channels: chunk, cpu: cpu) { ch in
+                    affine(gamma: gamma[ch], beta: gbp[ch], mean: sMean[ch], invStd: sInv[ch])
+                }
+            }
             gradientChunkSums(g, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, means: sMean, masked: masked, mask: mask) { ch, sumDy, centered in
                 dBeta[ch] = Float(sumDy)
                 dGamma[ch] = Float(centered * Double(sInv[ch]))
@@ -156,7 +261,7 @@ public func batchNorm2dBackward(
                  usedBatchStatistics ? dBeta[ch] / m : 0, usedBatchStatistics ? dGamma[ch] / m : 0, mask(ch))
             }
         }
-    }}}}}}}}}
+    }}}}}}}}}}
 }
 
 /// `finish(ch, sum dy, sum dy (x - mean))` for each channel of `channels`, with dy, when

@@ -40,7 +40,7 @@ package final class BatchNormSynchronization {
 /// The training-mode forward pass with the whole batch's statistics (see the top of this file);
 /// otherwise as `batchNorm2dForward` with `training: true`.
 package func batchNorm2dForwardSynchronized(
-    _ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, momentum: Float, applyingReLU: Bool,
+    _ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, momentum: Float, activation: BatchNormActivation,
     synchronization: BatchNormSynchronization,
     runningMean: inout Tensor, runningVar: inout Tensor,
     savedMean: inout Tensor, savedInvStd: inout Tensor, into y: inout Tensor
@@ -97,7 +97,7 @@ package func batchNorm2dForwardSynchronized(
                 sMean[ch] = Float(mean)
                 sInv[ch] = Float(1 / (variance + Double(eps)).squareRoot())
             }
-            normalizeChunk(src, dst, n: n, c: c, plane: plane, channels: chunk, applyingReLU: applyingReLU, cpu: cpu) { ch in
+            normalizeChunk(src, dst, n: n, c: c, plane: plane, channels: chunk, activation: activation, cpu: cpu) { ch in
                 affine(gamma: gp[ch], beta: bp[ch], mean: sMean[ch], invStd: sInv[ch])
             }
         }
@@ -108,12 +108,27 @@ package func batchNorm2dForwardSynchronized(
 /// as `batchNorm2dBackward` with `usedBatchStatistics: true`.
 package func batchNorm2dBackwardSynchronized(
     input x: Tensor, weight: Tensor, savedMean: Tensor, savedInvStd: Tensor, gradOutput dy: Tensor,
-    reluBias: Tensor?, synchronization: BatchNormSynchronization,
+    activation: BatchNormActivation, activationBias: Tensor?, synchronization: BatchNormSynchronization,
     gradInput dx: inout Tensor, gradWeight: inout Tensor, gradBias: inout Tensor
 ) {
     require(x.shape == dy.shape, "batch norm backward: gradient \(dy.shape) does not match input \(x.shape)")
+    require((activation == .none) == (activationBias == nil), "batch norm backward: a fused activation needs the forward pass's bias")
     let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
+    let reluBias = activation == .relu ? activationBias : nil
     dx.resize(like: x)
+    // A fused GELU's gradient goes into dx first (see batchNorm2dBackward); the passes below read it there.
+    if activation == .gelu, let bias = activationBias {
+        x.withUnsafeBufferPointer { xp in
+        dy.withUnsafeBufferPointer { gp in
+        dx.withUnsafeMutableBufferPointer { dxp in
+            forEachChannelChunk(c) { chunk in
+                geluGradientChunk(xp.baseAddress!, gp.baseAddress!, dxp.baseAddress!, n: n, c: c, plane: plane, channels: chunk,
+                                  cpu: CPUFeatures.enabled) { ch in
+                    affine(gamma: weight.storage[ch], beta: bias.storage[ch], mean: savedMean.storage[ch], invStd: savedInvStd.storage[ch])
+                }
+            }
+        }}}
+    }
     if gradWeight.count != c { gradWeight.resize(to: [c]) }
     if gradBias.count != c { gradBias.resize(to: [c]) }
     let w = synchronization.gradientWeight
@@ -123,7 +138,7 @@ package func batchNorm2dBackwardSynchronized(
         reluBias.map { affine(gamma: weight.storage[ch], beta: $0.storage[ch], mean: savedMean.storage[ch], invStd: savedInvStd.storage[ch]) }
     }
     x.withUnsafeBufferPointer { xp in
-    dy.withUnsafeBufferPointer { gp in
+    (activation == .gelu ? dx : dy).withUnsafeBufferPointer { gp in
     gradWeight.withUnsafeMutableBufferPointer { dGamma in
     gradBias.withUnsafeMutableBufferPointer { dBeta in
     savedMean.withUnsafeBufferPointer { sMean in
@@ -146,8 +161,9 @@ package func batchNorm2dBackwardSynchronized(
     x.withUnsafeBufferPointer { xp in
     dy.withUnsafeBufferPointer { gp in
     dx.withUnsafeMutableBufferPointer { dxp in
+        let g = activation == .gelu ? UnsafePointer(dxp.baseAddress!) : gp.baseAddress!
         forEachChannelChunk(c) { chunk in
-            inputGradientChunk(xp.baseAddress!, gp.baseAddress!, dxp.baseAddress!, n: n, c: c, plane: plane, channels: chunk,
+            inputGradientChunk(xp.baseAddress!, g, dxp.baseAddress!, n: n, c: c, plane: plane, channels: chunk,
                                masked: reluBias != nil, cpu: CPUFeatures.enabled) { ch in
                 (weight.storage[ch], savedMean.storage[ch], savedInvStd.storage[ch],
                  Float(sums[ch] / w / m), Float(sums[c + ch] / w / m), mask(ch) ?? (0, 0))

@@ -46,13 +46,17 @@ void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, 
    - chunk_sums: for each channel k, RunSums of `kind` (params[3k ...]: mean, scale, shift, or
      NULL for none) over groups of `group` images, each group's total added to sums[k], dots[k]
      in Double, group after group: RunSums' bits, and the per-channel loops' totals;
-   - forward_chunk: y = x * scale + shift (then max with 0 where relu != 0, NaN kept), coefficients[2k ...]:
-     scale, shift;
+   - forward_chunk: y = x * scale + shift, then with relu == FM_BN_RELU max with 0 (NaN kept), with
+     relu == FM_BN_GELU GELU (fm_gelu_forward's lanes); coefficients[2k ...]: scale, shift;
    - backward_chunk: dx = scale * g + a * x + b, coefficients[5k ...]: scale, a, b, maskScale, maskShift;
      g = dy, or where masked != 0, dy where x * maskScale + maskShift > 0 and 0 elsewhere (a fused
      ReLU's gradient).
+   - gelu_gradient_chunk: dy = GELU'(x * scale + shift) dz (fm_gelu_backward's lanes), coefficients[2k ...]:
+     scale, shift: a fused GELU's gradient, the batch norm's output recomputed; dy may be dz.
    Each is the Swift loops' expression, element by element, so the same bits. */
 #define FM_CHANNEL_CHUNK 32
+#define FM_BN_RELU 1
+#define FM_BN_GELU 2
 void fm_channel_chunk_sums_avx512(int kind, const float *g, const float *x, long n, long c, long plane, long group,
                                   long ch0, long count, const float *params, double *sums, double *dots);
 void fm_channel_chunk_sums_avx2(int kind, const float *g, const float *x, long n, long c, long plane, long group,
@@ -65,6 +69,11 @@ void fm_bn_backward_chunk_avx512(const float *x, const float *dy, float *dx, lon
                                  long count, const float *coefficients, int masked);
 void fm_bn_backward_chunk_avx2(const float *x, const float *dy, float *dx, long n, long c, long plane, long ch0,
                                long count, const float *coefficients, int masked);
+
+void fm_bn_gelu_gradient_chunk_avx512(const float *x, const float *dz, float *dy, long n, long c, long plane, long ch0,
+                                      long count, const float *coefficients);
+void fm_bn_gelu_gradient_chunk_avx2(const float *x, const float *dz, float *dy, long n, long c, long plane, long ch0,
+                                    long count, const float *coefficients);
 
 /* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
    AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
