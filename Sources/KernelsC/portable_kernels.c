@@ -290,6 +290,13 @@ FM_UNUSED_RUN_SUMS(avx2)
                                             const float *coefficients) {                             \
         (void)x; (void)dz; (void)dy; (void)n; (void)c; (void)plane; (void)ch0; (void)count;          \
         (void)coefficients;                                                                         \
+    }                                                                                               \
+    void fm_bn_gelu_gradient_sums_chunk_##suffix(const float *x, const float *dz, float *dy, long n,  \
+                                                 long c, long plane, long group, long ch0,           \
+                                                 long count, const float *params, double *sums,      \
+                                                 double *dots) {                                     \
+        (void)x; (void)dz; (void)dy; (void)n; (void)c; (void)plane; (void)group; (void)ch0;          \
+        (void)count; (void)params; (void)sums; (void)dots;                                          \
     }
 FM_UNUSED_CHUNKS(avx512)
 FM_UNUSED_CHUNKS(avx2)

@@ -333,6 +333,84 @@ void FM_GELU_CAT(fm_channel_chunk_sums, FM_GELU_SUFFIX)(int kind, const float *g
     }
 }
 
+/* chunk_sums of FM_RUN_SUM_CENTERED_DOT over g = GELU'(x * scale + shift) dz, each g computed as
+   bn_gelu_gradient_row computes it and written to dy as it is summed: one pass over x and dz
+   instead of writing dy and reading it back (the sums' order is run_sums', so are the bits). */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums_gelu)(const float *dz, const float *x,
+                                                                             float *dy, long n, float mean,
+                                                                             float scale, float shift,
+                                                                             float invSqrt2Pi, float *acc) {
+    enum { NV = 16 / LANES };
+    VF s[2][NV], d[2][NV];
+    for (int h = 0; h < 2; h++)
+        for (int v = 0; v < NV; v++) {
+            s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
+            d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
+        }
+    float sTail = acc[64], dTail = acc[65];
+    long i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int h = 0; h < 2; h++)
+            for (int v = 0; v < NV; v++) {
+                long at = i + 16 * h + v * LANES;
+                VF xv = FM_GELU_NAME(load)(x + at);
+                VF g = FM_GELU_NAME(gelu_gradient)(xv * scale + shift, FM_GELU_NAME(load)(dz + at), invSqrt2Pi);
+                memcpy(dy + at, &g, sizeof g);
+                FM_GELU_NAME(run_term)(FM_RUN_SUM_CENTERED_DOT, g, xv, &s[h][v], &d[h][v], mean, scale, shift);
+            }
+    if (i + 16 <= n) {
+        for (int v = 0; v < NV; v++) {
+            long at = i + v * LANES;
+            VF xv = FM_GELU_NAME(load)(x + at);
+            VF g = FM_GELU_NAME(gelu_gradient)(xv * scale + shift, FM_GELU_NAME(load)(dz + at), invSqrt2Pi);
+            memcpy(dy + at, &g, sizeof g);
+            FM_GELU_NAME(run_term)(FM_RUN_SUM_CENTERED_DOT, g, xv, &s[0][v], &d[0][v], mean, scale, shift);
+        }
+        i += 16;
+    }
+    if (i < n) {
+        for (long t = i; t < n; t += LANES) {
+            long k = n - t < LANES ? n - t : LANES;
+            VF g = FM_GELU_NAME(gelu_gradient)(FM_GELU_NAME(load_partial)(x + t, k) * scale + shift,
+                                               FM_GELU_NAME(load_partial)(dz + t, k), invSqrt2Pi);
+            for (long j = 0; j < k; j++) dy[t + j] = g[j];
+        }
+        for (; i < n; i++)
+            FM_GELU_NAME(run_term1)(FM_RUN_SUM_CENTERED_DOT, dy[i], x[i], &sTail, &dTail, mean, scale, shift);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int v = 0; v < NV; v++) {
+            memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
+            memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
+        }
+    acc[64] = sTail;
+    acc[65] = dTail;
+}
+
+void FM_GELU_CAT(fm_bn_gelu_gradient_sums_chunk, FM_GELU_SUFFIX)(const float *x, const float *dz, float *dy, long n,
+                                                                long c, long plane, long group, long ch0, long count,
+                                                                const float *params, double *sums, double *dots) {
+    const float invSqrt2Pi = FM_GELU_NAME(inv_sqrt_2pi)();
+    float acc[FM_CHANNEL_CHUNK][66];
+    for (long k = 0; k < count; k++) sums[k] = dots[k] = 0;
+    for (long first = 0; first < n; first += group) {
+        const long last = first + group < n ? first + group : n;
+        memset(acc, 0, sizeof acc);
+        for (long image = first; image < last; image++) {
+            const long base = (image * c + ch0) * plane;
+            for (long k = 0; k < count; k++)
+                FM_GELU_NAME(run_sums_gelu)(dz + base + k * plane, x + base + k * plane, dy + base + k * plane, plane,
+                                            params[3 * k], params[3 * k + 1], params[3 * k + 2], invSqrt2Pi, acc[k]);
+        }
+        for (long k = 0; k < count; k++) {
+            float s, d;
+            FM_GELU_NAME(run_total)(acc[k], &s, &d);
+            sums[k] += (double)s;
+            dots[k] += (double)d;
+        }
+    }
+}
+
 void FM_GELU_CAT(fm_bn_forward_chunk, FM_GELU_SUFFIX)(const float *x, float *y, long n, long c, long plane, long ch0,
                                                      long count, const float *coefficients, int relu) {
     for (long image = 0; image < n; image++) {

@@ -3,7 +3,7 @@ import Testing
 import Kernels
 
 /// A benchmark, not a test of speed: prints the single-threaded time of the memory-bound ops of a
-/// training step (batch norm, ReLU, GELU, max pooling, channel sums) on the VGG and seed nets' shapes
+/// training step (batch norm, ReLU, GELU, either fused into batch norm, max pooling, channel sums) on the VGG and seed nets' shapes
 /// at batch 128 and airbench's at batch 256, best of 7. Only runs with KERNELS_BENCH=1:
 /// `KERNELS_BENCH=1 swift test -c release --filter memoryBoundOpTimes`.
 @Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
@@ -46,6 +46,16 @@ private func memoryBoundOpTimesSingleThreaded() {
         times.append(("bn+relu bwd", bestMilliseconds {
             batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
                                 usedBatchStatistics: true, reluBias: beta, gradInput: &dx, gradWeight: &dGamma, gradBias: &dBeta)
+        }))
+        times.append(("bn+gelu fwd", bestMilliseconds {
+            batchNorm2dForward(x, weight: gamma, bias: beta, eps: 1e-5, momentum: 0.1, training: true, activation: .gelu,
+                               runningMean: &runningMean, runningVar: &runningVar,
+                               savedMean: &mean, savedInvStd: &invStd, into: &y)
+        }))
+        times.append(("bn+gelu bwd", bestMilliseconds {
+            batchNorm2dBackward(input: x, weight: gamma, savedMean: mean, savedInvStd: invStd, gradOutput: dy,
+                                usedBatchStatistics: true, activation: .gelu, activationBias: beta,
+                                gradInput: &dx, gradWeight: &dGamma, gradBias: &dBeta)
         }))
         times.append(("relu fwd", bestMilliseconds { reluForward(x, into: &r) }))
         times.append(("relu bwd", bestMilliseconds { reluBackward(output: r, gradOutput: dy, into: &dr) }))

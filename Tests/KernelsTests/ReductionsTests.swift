@@ -101,7 +101,33 @@ func channelChunkPassesGiveTheSameBitsOnEveryPath(_ plane: Int) {
                 }
                 results.append(yp.map { UInt64($0.bitPattern) })
             }
-            // A fused GELU's gradient, into y and then in place (dy = dz, as the backward pass
+            // A fused GELU's gradient written as its sums are taken (a separate output).
+            var fusedSums = [UInt64](repeating: 0, count: 2 * c)
+            perChannel.withUnsafeBufferPointer { pc in
+                for first in stride(from: 0, to: c, by: channelChunk) {
+                    geluGradientChunkSums(x, g, y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk), cpu: cpu,
+                                          means: pc.baseAddress! + 2 * c,
+                                          coefficients: { (perChannel[$0], perChannel[c + $0]) }) { ch, sum, dot in
+                        fusedSums[2 * ch] = sum.bitPattern
+                        fusedSums[2 * ch + 1] = dot.bitPattern
+                    }
+                }
+            }
+            results.append(fusedSums)
+            results.append(yp.map { UInt64($0.bitPattern) })
+            // The sums of the gradient it wrote, taken by the plain pass.
+            do {
+                var bits = [UInt64](repeating: 0, count: 2 * c)
+                for first in stride(from: 0, to: c, by: channelChunk) {
+                    channelChunkTotals(UnsafePointer(y), x, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk), cpu: cpu,
+                                       kind: { CenteredDot(mean: perChannel[2 * c + $0]) }) { ch, sum, dot in
+                        bits[2 * ch] = sum.bitPattern
+                        bits[2 * ch + 1] = dot.bitPattern
+                    }
+                }
+                results.append(bits)
+            }
+            // The same gradient, into y and then in place (dy = dz, as the backward pass
             // runs it), and the input gradient with dx = dy in place.
             for first in stride(from: 0, to: c, by: channelChunk) {
                 geluGradientChunk(x, g, y, n: n, c: c, plane: plane, channels: first..<min(c, first + channelChunk),
@@ -122,6 +148,8 @@ func channelChunkPassesGiveTheSameBitsOnEveryPath(_ plane: Int) {
     let reference = run(.portable)
     #expect(reference.allSatisfy { $0.contains { $0 != 0 } })
     #expect(reference[7] != reference[8])  // the mask cut some gradients
+    #expect(reference[9] == reference[11])  // the fused pass's sums are those of the gradient it wrote
+    #expect(reference[10] == reference[12])  // and that gradient is the plain pass's
     #expect(reference[6] != reference[4] && reference[6] != reference[5])  // GELU is neither identity nor ReLU
     for cpu in portableAndCForms.dropFirst() {
         #expect(run(cpu) == reference, "\(cpu)")

@@ -25,8 +25,8 @@ import KernelsC
 //
 // Fused with a following GELU (z = GELU(y), `ConvGroup`'s norm -> activ): the forward writes z
 // instead of y (GELU.swift's lanes on y in registers), and the backward takes dz, writes
-// dy = GELU'(y) dz into dx, y recomputed from x as above, then runs batch norm's backward on that
-// dy in place. The GELU's read and write of y go, and y is never stored (a tensor per batch norm
+// dy = GELU'(y) dz into dx (y recomputed from x as above) in the pass that sums dy and
+// dy (x - mean), then computes dx from that dy in place. The GELU's read and write of y go, and y is never stored (a tensor per batch norm
 // less to keep for the backward); the bits are those of the two layers run one after the other.
 //
 // Channel sums are Float sums over groups of images added in Double, in a fixed order; each
@@ -173,6 +173,35 @@ package func geluGradientChunk(_ x: UnsafePointer<Float>, _ dz: UnsafePointer<Fl
     }
 }
 
+/// `finish(ch, sum dy, sum dy (x - mean))` for each channel of `channels` (at most
+/// `channelChunk`), with dy = GELU'(x * scale + shift) dz written into `dy` on the way,
+/// (scale, shift) = `coefficients(ch)`, mean = `means[ch]`: `geluGradientChunk` then the unmasked
+/// `gradientChunkSums` over dy, the same bits, in one pass over x and dz where the CPU has AVX2 or
+/// AVX-512 (instead of writing dy and reading it back). `dy` must not overlap `dz` or `x`.
+@inline(__always)
+package func geluGradientChunkSums(_ x: UnsafePointer<Float>, _ dz: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
+                                   n: Int, c: Int, plane: Int, channels: Range<Int>, cpu: CPUFeatures, means: UnsafePointer<Float>,
+                                   coefficients: (_ ch: Int) -> (scale: Float, shift: Float),
+                                   finish: (_ ch: Int, _ sumDy: Double, _ centered: Double) -> Void) {
+    guard cpu.avx512 || cpu.avx2 else {
+        geluGradientChunk(x, dz, dy, n: n, c: c, plane: plane, channels: channels, cpu: cpu, coefficients: coefficients)
+        channelChunkTotals(UnsafePointer(dy), x, n: n, c: c, plane: plane, channels: channels, cpu: cpu,
+                           kind: { CenteredDot(mean: means[$0]) }, finish: finish)
+        return
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * channelChunk) { params in
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channelChunk) { totals in
+        for (k, ch) in channels.enumerated() {
+            let (scale, shift) = coefficients(ch)
+            (params[3 * k], params[3 * k + 1], params[3 * k + 2]) = (means[ch], scale, shift)
+        }
+        (cpu.avx512 ? fm_bn_gelu_gradient_sums_chunk_avx512 : fm_bn_gelu_gradient_sums_chunk_avx2)(
+            x, dz, dy, n, c, plane, imagesPerSumGroup(plane: plane), channels.lowerBound, channels.count,
+            params.baseAddress!, totals.baseAddress!, totals.baseAddress! + channelChunk)
+        for (k, ch) in channels.enumerated() { finish(ch, totals[k], totals[channelChunk + k]) }
+    }}
+}
+
 /// `out[0..<count] = f(a, b)` sixteen lanes at a time, the last vector's missing lanes zero (as
 /// `mapVectors` pads a tensor's tail), `b` zeros when nil. Every lane of `f` is independent, so
 /// each element gets the bits it gets in any other grouping. `out` may be `a` or `b`.
@@ -246,15 +275,18 @@ package func batchNorm2dBackward(
         func mask(_ ch: Int) -> (scale: Float, shift: Float) {
             rbp.map { affine(gamma: gamma[ch], beta: $0[ch], mean: sMean[ch], invStd: sInv[ch]) } ?? (0, 0)
         }
+        func finishSums(_ ch: Int, _ sumDy: Double, _ centered: Double) {
+            dBeta[ch] = Float(sumDy)
+            dGamma[ch] = Float(centered * Double(sInv[ch]))
+        }
         forEachChannelChunk(c) { chunk in
             if let gbp {
-                geluGradientChunk(src, gp.baseAddress!, d, n: n, c: c, plane: plane, channels: chunk, cpu: cpu) { ch in
-                    affine(gamma: gamma[ch], beta: gbp[ch], mean: sMean[ch], invStd: sInv[ch])
-                }
-            }
-            gradientChunkSums(g, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, means: sMean, masked: masked, mask: mask) { ch, sumDy, centered in
-                dBeta[ch] = Float(sumDy)
-                dGamma[ch] = Float(centered * Double(sInv[ch]))
+                geluGradientChunkSums(src, gp.baseAddress!, d, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, means: sMean,
+                                      coefficients: { affine(gamma: gamma[$0], beta: gbp[$0], mean: sMean[$0], invStd: sInv[$0]) },
+                                      finish: finishSums)
+            } else {
+                gradientChunkSums(g, src, n: n, c: c, plane: plane, channels: chunk, cpu: cpu, means: sMean, masked: masked, mask: mask,
+                                  finish: finishSums)
             }
             inputGradientChunk(src, g, d, n: n, c: c, plane: plane, channels: chunk, masked: masked, cpu: cpu) { ch in
                 (gamma[ch], sMean[ch], sInv[ch],

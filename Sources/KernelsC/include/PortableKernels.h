@@ -75,6 +75,16 @@ void fm_bn_gelu_gradient_chunk_avx512(const float *x, const float *dz, float *dy
 void fm_bn_gelu_gradient_chunk_avx2(const float *x, const float *dz, float *dy, long n, long c, long plane, long ch0,
                                     long count, const float *coefficients);
 
+/* The two passes above in one: dy = GELU'(x * scale + shift) dz written as chunk_sums of
+   FM_RUN_SUM_CENTERED_DOT adds it up (params[3k ...]: mean, scale, shift), so the bits of
+   gelu_gradient_chunk followed by chunk_sums over dy. */
+void fm_bn_gelu_gradient_sums_chunk_avx512(const float *x, const float *dz, float *dy, long n, long c, long plane,
+                                           long group, long ch0, long count, const float *params, double *sums,
+                                           double *dots);
+void fm_bn_gelu_gradient_sums_chunk_avx2(const float *x, const float *dz, float *dy, long n, long c, long plane,
+                                         long group, long ch0, long count, const float *params, double *sums,
+                                         double *dots);
+
 /* fm_bf16_round_floats (x[0..<count] rounded to bf16 in place, the same bits) for AVX-512 and
    AVX2: the bf16 software path's rounding of the GEMM's packed blocks. */
 void fm_bf16_round_floats_avx512(float *x, long count);
