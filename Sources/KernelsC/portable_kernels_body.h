@@ -217,6 +217,33 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_term1)(int ki
     }
 }
 
+/* RunSums' state as run_sums keeps it in registers: 2 x 16 lanes of sums s and of dots d, and the
+   scalar tail's, from and to acc[66] (s lanes 0..<32, d lanes 32..<64, tails 64 and 65). */
+#define FM_RUN_NV (16 / LANES)
+static inline __attribute__((always_inline)) void FM_GELU_NAME(acc_load)(const float *acc, VF s[2][FM_RUN_NV],
+                                                                        VF d[2][FM_RUN_NV], float *sTail,
+                                                                        float *dTail) {
+    for (int h = 0; h < 2; h++)
+        for (int v = 0; v < FM_RUN_NV; v++) {
+            s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
+            d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
+        }
+    *sTail = acc[64];
+    *dTail = acc[65];
+}
+
+static inline __attribute__((always_inline)) void FM_GELU_NAME(acc_store)(float *acc, VF s[2][FM_RUN_NV],
+                                                                         VF d[2][FM_RUN_NV], float sTail,
+                                                                         float dTail) {
+    for (int h = 0; h < 2; h++)
+        for (int v = 0; v < FM_RUN_NV; v++) {
+            memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
+            memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
+        }
+    acc[64] = sTail;
+    acc[65] = dTail;
+}
+
 /* One kind's loop (kind a constant once inlined) over `runs` runs of n elements, run r at
    g + r * stride and x + r * stride. The partial sums stay in registers from one run to the next
    (batch norm hands over a whole group of images' planes at once: at 4x4 planes a call per plane
@@ -224,14 +251,10 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_term1)(int ki
 static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kind, const float *g, const float *x,
                                                                         long n, long runs, long stride, float mean,
                                                                         float scale, float shift, float *acc) {
-    enum { NV = 16 / LANES };
+    enum { NV = FM_RUN_NV };
     VF s[2][NV], d[2][NV];
-    for (int h = 0; h < 2; h++)
-        for (int v = 0; v < NV; v++) {
-            s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
-            d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
-        }
-    float sTail = acc[64], dTail = acc[65];
+    float sTail, dTail;
+    FM_GELU_NAME(acc_load)(acc, s, d, &sTail, &dTail);
     for (long r = 0; r < runs; r++, g += stride, x += stride) {
         long i = 0;
         for (; i + 32 <= n; i += 32)
@@ -251,13 +274,7 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kin
         }
         for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], &sTail, &dTail, mean, scale, shift);
     }
-    for (int h = 0; h < 2; h++)
-        for (int v = 0; v < NV; v++) {
-            memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
-            memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
-        }
-    acc[64] = sTail;
-    acc[65] = dTail;
+    FM_GELU_NAME(acc_store)(acc, s, d, sTail, dTail);
 }
 
 void FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(int kind, const float *g, const float *x, long n, long runs,
@@ -333,6 +350,15 @@ void FM_GELU_CAT(fm_channel_chunk_sums, FM_GELU_SUFFIX)(int kind, const float *g
     }
 }
 
+/* One vector of a fused GELU's gradient, GELU'(x * scale + shift) dz, stored at dy and returned. */
+static inline __attribute__((always_inline)) VF FM_GELU_NAME(bn_gelu_gradient)(VF x, const float *dz, float *dy,
+                                                                              float scale, float shift,
+                                                                              float invSqrt2Pi) {
+    VF g = FM_GELU_NAME(gelu_gradient)(x * scale + shift, FM_GELU_NAME(load)(dz), invSqrt2Pi);
+    memcpy(dy, &g, sizeof g);
+    return g;
+}
+
 /* chunk_sums of FM_RUN_SUM_CENTERED_DOT over g = GELU'(x * scale + shift) dz, each g computed as
    bn_gelu_gradient_row computes it and written to dy as it is summed: one pass over x and dz
    instead of writing dy and reading it back (the sums' order is run_sums', so are the bits). */
@@ -340,30 +366,24 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums_gelu)(co
                                                                              float *dy, long n, float mean,
                                                                              float scale, float shift,
                                                                              float invSqrt2Pi, float *acc) {
-    enum { NV = 16 / LANES };
+    enum { NV = FM_RUN_NV };
     VF s[2][NV], d[2][NV];
-    for (int h = 0; h < 2; h++)
-        for (int v = 0; v < NV; v++) {
-            s[h][v] = FM_GELU_NAME(load)(acc + 16 * h + v * LANES);
-            d[h][v] = FM_GELU_NAME(load)(acc + 16 * (2 + h) + v * LANES);
-        }
-    float sTail = acc[64], dTail = acc[65];
+    float sTail, dTail;
+    FM_GELU_NAME(acc_load)(acc, s, d, &sTail, &dTail);
     long i = 0;
     for (; i + 32 <= n; i += 32)
         for (int h = 0; h < 2; h++)
             for (int v = 0; v < NV; v++) {
                 long at = i + 16 * h + v * LANES;
                 VF xv = FM_GELU_NAME(load)(x + at);
-                VF g = FM_GELU_NAME(gelu_gradient)(xv * scale + shift, FM_GELU_NAME(load)(dz + at), invSqrt2Pi);
-                memcpy(dy + at, &g, sizeof g);
+                VF g = FM_GELU_NAME(bn_gelu_gradient)(xv, dz + at, dy + at, scale, shift, invSqrt2Pi);
                 FM_GELU_NAME(run_term)(FM_RUN_SUM_CENTERED_DOT, g, xv, &s[h][v], &d[h][v], mean, scale, shift);
             }
     if (i + 16 <= n) {
         for (int v = 0; v < NV; v++) {
             long at = i + v * LANES;
             VF xv = FM_GELU_NAME(load)(x + at);
-            VF g = FM_GELU_NAME(gelu_gradient)(xv * scale + shift, FM_GELU_NAME(load)(dz + at), invSqrt2Pi);
-            memcpy(dy + at, &g, sizeof g);
+            VF g = FM_GELU_NAME(bn_gelu_gradient)(xv, dz + at, dy + at, scale, shift, invSqrt2Pi);
             FM_GELU_NAME(run_term)(FM_RUN_SUM_CENTERED_DOT, g, xv, &s[0][v], &d[0][v], mean, scale, shift);
         }
         i += 16;
@@ -378,13 +398,7 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums_gelu)(co
         for (; i < n; i++)
             FM_GELU_NAME(run_term1)(FM_RUN_SUM_CENTERED_DOT, dy[i], x[i], &sTail, &dTail, mean, scale, shift);
     }
-    for (int h = 0; h < 2; h++)
-        for (int v = 0; v < NV; v++) {
-            memcpy(acc + 16 * h + v * LANES, &s[h][v], sizeof(VF));
-            memcpy(acc + 16 * (2 + h) + v * LANES, &d[h][v], sizeof(VF));
-        }
-    acc[64] = sTail;
-    acc[65] = dTail;
+    FM_GELU_NAME(acc_store)(acc, s, d, sTail, dTail);
 }
 
 void FM_GELU_CAT(fm_bn_gelu_gradient_sums_chunk, FM_GELU_SUFFIX)(const float *x, const float *dz, float *dy, long n,
