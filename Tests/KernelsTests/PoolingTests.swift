@@ -114,6 +114,30 @@ func maxPool2x2BackwardAVX512MatchesTheSwiftCode(_ size: (Int, Int)) {
     }
 }
 
+/// A window covering its whole plane (airbench's final 3x3 pool): the AVX-512 form, sixteen
+/// planes a step (and a partial last step), gives the Swift code's values and arg-maxes (the first
+/// maximum, the first NaN) with and without the fused ReLU, on few distinct values (many ties)
+/// and some NaNs. Skipped without AVX-512.
+@Test(.enabled(if: CPUFeatures.detected.avx512, "the CPU has no AVX-512: only the Swift form runs here"),
+      arguments: [(3, 37), (2, 6), (4, 16), (3, 1)])
+func maxPoolOverWholePlanesAVX512MatchesTheSwiftCode(_ k: Int, _ planes: Int) {
+    var rng = SeededGenerator(seed: 79)
+    let values = (0..<(planes * k * k)).map { _ -> Float in
+        let level = Int.random(in: 0..<8, using: &rng)
+        return level == 0 ? .nan : Float(level % 3) - 1
+    }
+    let x = Tensor(shape: [planes, 1, k, k], storage: values)
+    for relu in [false, true] {
+        var swiftY = Tensor.empty, swiftArg: [Int32] = [], cY = Tensor.empty, cArg: [Int32] = []
+        maxPool2dForward(x, kernelSize: k, stride: k, applyingReLU: relu, into: &swiftY, argmax: &swiftArg, cpu: .portable)
+        maxPool2dForward(x, kernelSize: k, stride: k, applyingReLU: relu, into: &cY, argmax: &cArg,
+                         cpu: CPUFeatures(avx2: true, avx512: true))
+        #expect(cY.shape == [planes, 1, 1, 1])
+        #expect(cArg == swiftArg, "relu: \(relu)")
+        #expect(cY.storage.map(\.bitPattern) == swiftY.storage.map(\.bitPattern), "relu: \(relu)")
+    }
+}
+
 @Test func maxPoolHandComputedAndNaNPropagates() {
     let x = Tensor(shape: [1, 1, 3, 5], storage: [1, 5, 2, 2, 9,  3, 4, 8, 1, 9,  7, 7, 7, 7, 7])
     #expect(maxPool2d(x, kernelSize: 2, stride: 2).storage == [5, 8])

@@ -44,6 +44,15 @@ package func maxPool2dForward(_ x: Tensor, kernelSize k: Int, stride s: Int, app
     argmax.withUnsafeMutableBufferPointer { ap in
         let src = xp.baseAddress!, dst = yp.baseAddress!, arg = ap.baseAddress!
         parallelFor(n * c) { planes in
+            if h == k && w == k && cpu.avx512 {
+                // One window per plane: sixteen planes a vector step.
+                let first = planes.lowerBound
+                fm_max_pool_whole_planes_avx512(src + first * h * w, planes.count, h * w, dst + first, arg + first)
+                if applyingReLU {
+                    for i in planes { dst[i] = ReLUFunction.apply(dst[i]) }
+                }
+                return
+            }
             for plane in planes {
                 let xin = src + plane * h * w
                 let yout = dst + plane * ho * wo, aout = arg + plane * ho * wo

@@ -105,6 +105,9 @@ void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float 
    and stores for each row's last windows). Needs FM_CPU_AVX512. */
 void fm_max_pool_2x2_planes_avx512(const float *x, long planes, long h, long w, long ho, long wo, float *y,
                                    int32_t *argmax);
+/* A window covering the whole of each of `planes` planes of `plane` values: y[p] and argmax[p]
+   (flat index), the first maximum in plane order, a NaN winning. Needs FM_CPU_AVX512. */
+void fm_max_pool_whole_planes_avx512(const float *x, long planes, long plane, float *y, int32_t *argmax);
 /* Its backward: dx [planes, h, w] from the gradient g and arg-maxes [planes, ho, wo], g counting
    only where `relu` (a fused ReLU's pooled output, or NULL) is positive; every pixel of dx written.
    Needs FM_CPU_AVX512. */
