@@ -244,35 +244,56 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(acc_store)(float 
     acc[65] = dTail;
 }
 
+/* One vector of run_sums at offset `at`: the term of g and x, g first turned into a fused GELU's
+   gradient and stored at dy for FM_RUN_SUM_GELU_CENTERED_DOT. */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_vector)(int kind, const float *g, const float *x,
+                                                                          float *dy, long at, VF *s, VF *d,
+                                                                          float mean, float scale, float shift,
+                                                                          float invSqrt2Pi) {
+    VF gv = FM_GELU_NAME(load)(g + at), xv = FM_GELU_NAME(load)(x + at);
+    if (kind == FM_RUN_SUM_GELU_CENTERED_DOT) {
+        gv = FM_GELU_NAME(gelu_gradient)(xv * scale + shift, gv, invSqrt2Pi);
+        memcpy(dy + at, &gv, sizeof gv);
+    }
+    FM_GELU_NAME(run_term)(kind, gv, xv, s, d, mean, scale, shift);
+}
+
 /* One kind's loop (kind a constant once inlined) over `runs` runs of n elements, run r at
    g + r * stride and x + r * stride. The partial sums stay in registers from one run to the next
    (batch norm hands over a whole group of images' planes at once: at 4x4 planes a call per plane
-   cost more than its 16 elements); the order of the additions is that of one call per run. */
-static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kind, const float *g, const float *x,
-                                                                        long n, long runs, long stride, float mean,
-                                                                        float scale, float shift, float *acc) {
+   cost more than its 16 elements); the order of the additions is that of one call per run.
+   FM_RUN_SUM_GELU_CENTERED_DOT: g is a fused GELU's output gradient dz; each term's g is
+   GELU'(x * scale + shift) dz instead (bn_gelu_gradient_row's lanes), written to dy (its run r at
+   dy + r * stride) as it is summed: the bits of writing dy first and summing it as CENTERED_DOT. */
+static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums)(int kind, const float *gRuns,
+                                                                        const float *xRuns, float *dyRuns, long n,
+                                                                        long runs, long stride,
+                                                                        float mean, float scale, float shift,
+                                                                        float *acc) {
     enum { NV = FM_RUN_NV };
+    const int gelu = kind == FM_RUN_SUM_GELU_CENTERED_DOT;
+    const float invSqrt2Pi = FM_GELU_NAME(inv_sqrt_2pi)();
     VF s[2][NV], d[2][NV];
     float sTail, dTail;
     FM_GELU_NAME(acc_load)(acc, s, d, &sTail, &dTail);
-    for (long r = 0; r < runs; r++, g += stride, x += stride) {
+    for (long r = 0; r < runs; r++) {
+        const float *g = gRuns + r * stride, *x = xRuns + r * stride;
+        float *dy = gelu ? dyRuns + r * stride : 0;
         long i = 0;
         for (; i + 32 <= n; i += 32)
             for (int h = 0; h < 2; h++)
-                for (int v = 0; v < NV; v++) {
-                    long at = i + 16 * h + v * LANES;
-                    FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[h][v],
-                                           &d[h][v], mean, scale, shift);
-                }
+                for (int v = 0; v < NV; v++)
+                    FM_GELU_NAME(run_vector)(kind, g, x, dy, i + 16 * h + v * LANES, &s[h][v], &d[h][v], mean, scale,
+                                             shift, invSqrt2Pi);
         if (i + 16 <= n) {
-            for (int v = 0; v < NV; v++) {
-                long at = i + v * LANES;
-                FM_GELU_NAME(run_term)(kind, FM_GELU_NAME(load)(g + at), FM_GELU_NAME(load)(x + at), &s[0][v],
-                                       &d[0][v], mean, scale, shift);
-            }
+            for (int v = 0; v < NV; v++)
+                FM_GELU_NAME(run_vector)(kind, g, x, dy, i + v * LANES, &s[0][v], &d[0][v], mean, scale, shift,
+                                         invSqrt2Pi);
             i += 16;
         }
-        for (; i < n; i++) FM_GELU_NAME(run_term1)(kind, g[i], x[i], &sTail, &dTail, mean, scale, shift);
+        if (gelu && i < n) FM_GELU_NAME(bn_gelu_gradient_row)(x + i, g + i, dy + i, n - i, scale, shift, invSqrt2Pi);
+        for (; i < n; i++)
+            FM_GELU_NAME(run_term1)(kind, gelu ? dy[i] : g[i], x[i], &sTail, &dTail, mean, scale, shift);
     }
     FM_GELU_NAME(acc_store)(acc, s, d, sTail, dTail);
 }
@@ -282,13 +303,13 @@ void FM_GELU_CAT(fm_run_sums_strided, FM_GELU_SUFFIX)(int kind, const float *g, 
                                                       float *acc) {
     switch (kind) {
     case FM_RUN_SUM_PLAIN:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, n, runs, stride, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_PLAIN, g, x, 0, n, runs, stride, mean, scale, shift, acc); break;
     case FM_RUN_SUM_SQUARED_DEVIATIONS:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, runs, stride, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, 0, n, runs, stride, mean, scale, shift, acc); break;
     case FM_RUN_SUM_CENTERED_DOT:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, 0, n, runs, stride, mean, scale, shift, acc); break;
     default:
-        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, runs, stride, mean, scale, shift, acc); break;
+        FM_GELU_NAME(run_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, 0, n, runs, stride, mean, scale, shift, acc); break;
     }
 }
 
@@ -311,7 +332,7 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(run_total)(const 
 }
 
 static inline __attribute__((always_inline)) void FM_GELU_NAME(chunk_sums)(int kind, const float *g, const float *x,
-                                                                          long n, long c, long plane, long group,
+                                                                          float *dy, long n, long c, long plane, long group,
                                                                           long ch0, long count, const float *params,
                                                                           double *sums, double *dots) {
     float acc[FM_CHANNEL_CHUNK][66];
@@ -322,7 +343,8 @@ static inline __attribute__((always_inline)) void FM_GELU_NAME(chunk_sums)(int k
         for (long image = first; image < last; image++) {
             const long base = (image * c + ch0) * plane;
             for (long k = 0; k < count; k++)
-                FM_GELU_NAME(run_sums)(kind, g + base + k * plane, x + base + k * plane, plane, 1, 0,
+                FM_GELU_NAME(run_sums)(kind, g + base + k * plane, x + base + k * plane, dy ? dy + base + k * plane : 0,
+                                       plane, 1, 0,
                                        params ? params[3 * k] : 0, params ? params[3 * k + 1] : 0,
                                        params ? params[3 * k + 2] : 0, acc[k]);
         }
@@ -340,89 +362,23 @@ void FM_GELU_CAT(fm_channel_chunk_sums, FM_GELU_SUFFIX)(int kind, const float *g
                                                        const float *params, double *sums, double *dots) {
     switch (kind) {
     case FM_RUN_SUM_PLAIN:
-        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_PLAIN, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_PLAIN, g, x, 0, n, c, plane, group, ch0, count, params, sums, dots); break;
     case FM_RUN_SUM_SQUARED_DEVIATIONS:
-        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_SQUARED_DEVIATIONS, g, x, 0, n, c, plane, group, ch0, count, params, sums, dots); break;
     case FM_RUN_SUM_CENTERED_DOT:
-        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_CENTERED_DOT, g, x, 0, n, c, plane, group, ch0, count, params, sums, dots); break;
     default:
-        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, n, c, plane, group, ch0, count, params, sums, dots); break;
+        FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_MASKED_CENTERED_DOT, g, x, 0, n, c, plane, group, ch0, count, params, sums, dots); break;
     }
 }
 
-/* One vector of a fused GELU's gradient, GELU'(x * scale + shift) dz, stored at dy and returned. */
-static inline __attribute__((always_inline)) VF FM_GELU_NAME(bn_gelu_gradient)(VF x, const float *dz, float *dy,
-                                                                              float scale, float shift,
-                                                                              float invSqrt2Pi) {
-    VF g = FM_GELU_NAME(gelu_gradient)(x * scale + shift, FM_GELU_NAME(load)(dz), invSqrt2Pi);
-    memcpy(dy, &g, sizeof g);
-    return g;
-}
-
-/* chunk_sums of FM_RUN_SUM_CENTERED_DOT over g = GELU'(x * scale + shift) dz, each g computed as
-   bn_gelu_gradient_row computes it and written to dy as it is summed: one pass over x and dz
-   instead of writing dy and reading it back (the sums' order is run_sums', so are the bits). */
-static inline __attribute__((always_inline)) void FM_GELU_NAME(run_sums_gelu)(const float *dz, const float *x,
-                                                                             float *dy, long n, float mean,
-                                                                             float scale, float shift,
-                                                                             float invSqrt2Pi, float *acc) {
-    enum { NV = FM_RUN_NV };
-    VF s[2][NV], d[2][NV];
-    float sTail, dTail;
-    FM_GELU_NAME(acc_load)(acc, s, d, &sTail, &dTail);
-    long i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int h = 0; h < 2; h++)
-            for (int v = 0; v < NV; v++) {
-                long at = i + 16 * h + v * LANES;
-                VF xv = FM_GELU_NAME(load)(x + at);
-                VF g = FM_GELU_NAME(bn_gelu_gradient)(xv, dz + at, dy + at, scale, shift, invSqrt2Pi);
-                FM_GELU_NAME(run_term)(FM_RUN_SUM_CENTERED_DOT, g, xv, &s[h][v], &d[h][v], mean, scale, shift);
-            }
-    if (i + 16 <= n) {
-        for (int v = 0; v < NV; v++) {
-            long at = i + v * LANES;
-            VF xv = FM_GELU_NAME(load)(x + at);
-            VF g = FM_GELU_NAME(bn_gelu_gradient)(xv, dz + at, dy + at, scale, shift, invSqrt2Pi);
-            FM_GELU_NAME(run_term)(FM_RUN_SUM_CENTERED_DOT, g, xv, &s[0][v], &d[0][v], mean, scale, shift);
-        }
-        i += 16;
-    }
-    if (i < n) {
-        for (long t = i; t < n; t += LANES) {
-            long k = n - t < LANES ? n - t : LANES;
-            VF g = FM_GELU_NAME(gelu_gradient)(FM_GELU_NAME(load_partial)(x + t, k) * scale + shift,
-                                               FM_GELU_NAME(load_partial)(dz + t, k), invSqrt2Pi);
-            for (long j = 0; j < k; j++) dy[t + j] = g[j];
-        }
-        for (; i < n; i++)
-            FM_GELU_NAME(run_term1)(FM_RUN_SUM_CENTERED_DOT, dy[i], x[i], &sTail, &dTail, mean, scale, shift);
-    }
-    FM_GELU_NAME(acc_store)(acc, s, d, sTail, dTail);
-}
-
+/* chunk_sums of a fused GELU's gradient (FM_RUN_SUM_GELU_CENTERED_DOT): dy written as it is
+   summed, one pass over x and dz instead of writing dy and reading it back. */
 void FM_GELU_CAT(fm_bn_gelu_gradient_sums_chunk, FM_GELU_SUFFIX)(const float *x, const float *dz, float *dy, long n,
                                                                 long c, long plane, long group, long ch0, long count,
                                                                 const float *params, double *sums, double *dots) {
-    const float invSqrt2Pi = FM_GELU_NAME(inv_sqrt_2pi)();
-    float acc[FM_CHANNEL_CHUNK][66];
-    for (long k = 0; k < count; k++) sums[k] = dots[k] = 0;
-    for (long first = 0; first < n; first += group) {
-        const long last = first + group < n ? first + group : n;
-        memset(acc, 0, sizeof acc);
-        for (long image = first; image < last; image++) {
-            const long base = (image * c + ch0) * plane;
-            for (long k = 0; k < count; k++)
-                FM_GELU_NAME(run_sums_gelu)(dz + base + k * plane, x + base + k * plane, dy + base + k * plane, plane,
-                                            params[3 * k], params[3 * k + 1], params[3 * k + 2], invSqrt2Pi, acc[k]);
-        }
-        for (long k = 0; k < count; k++) {
-            float s, d;
-            FM_GELU_NAME(run_total)(acc[k], &s, &d);
-            sums[k] += (double)s;
-            dots[k] += (double)d;
-        }
-    }
+    FM_GELU_NAME(chunk_sums)(FM_RUN_SUM_GELU_CENTERED_DOT, dz, x, dy, n, c, plane, group, ch0, count, params, sums,
+                             dots);
 }
 
 void FM_GELU_CAT(fm_bn_forward_chunk, FM_GELU_SUFFIX)(const float *x, float *y, long n, long c, long plane, long ch0,

@@ -36,6 +36,7 @@ void fm_gelu_backward_avx2(const float *x, const float *dy, float *dx, long coun
 #define FM_RUN_SUM_SQUARED_DEVIATIONS 1   /* d += (x - mean)^2 */
 #define FM_RUN_SUM_CENTERED_DOT 2         /* s += g, d += g (x - mean) */
 #define FM_RUN_SUM_MASKED_CENTERED_DOT 3  /* the same with g = 0 where !(x * scale + shift > 0) */
+#define FM_RUN_SUM_GELU_CENTERED_DOT 4    /* the same with g = GELU'(x * scale + shift) g, written out (fm_bn_gelu_gradient_sums_chunk only) */
 void fm_run_sums_strided_avx512(int kind, const float *g, const float *x, long n, long runs, long stride,
                                 float mean, float scale, float shift, float *acc);
 void fm_run_sums_strided_avx2(int kind, const float *g, const float *x, long n, long runs, long stride,
