@@ -26,8 +26,9 @@ import KernelsC
 // Fused with a following GELU (z = GELU(y), `ConvGroup`'s norm -> activ): the forward writes z
 // instead of y (GELU.swift's lanes on y in registers), and the backward takes dz, writes
 // dy = GELU'(y) dz into dx (y recomputed from x as above) in the pass that sums dy and
-// dy (x - mean), then computes dx from that dy in place. The GELU's read and write of y go, and y is never stored (a tensor per batch norm
-// less to keep for the backward); the bits are those of the two layers run one after the other.
+// dy (x - mean), then computes dx from that dy in place. The GELU's read and write of y go,
+// and y is never stored (a tensor per batch norm less to keep for the backward); the bits are
+// those of the two layers run one after the other.
 //
 // Channel sums are Float sums over groups of images added in Double, in a fixed order; each
 // chunk of channels is owned by one thread. Where the CPU has AVX2 or AVX-512 the passes run as C
