@@ -21,7 +21,7 @@ func airbenchConvolutionMethodTimes() {
                 let cpu = CPUFeatures.enabled
                 var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
                 var line = "airbench \(c)->\(o) \(side)x\(side):"
-                for method in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .bf16Im2col]
+                for method in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .bf16Im2col, .amxDirect]
                 where Conv2dDispatch.supports(method, g, cpu: cpu) {
                     let ms = bestThreadCPUMilliseconds {
                         Conv2dDispatch.withMethods(ConvolutionMethods(forward: method)) {
@@ -30,7 +30,7 @@ func airbenchConvolutionMethodTimes() {
                     }
                     line += String(format: " forward %@ %.1f ms%@;", method.rawValue, ms, method == chosen.forward ? " (chosen)" : "")
                 }
-                for method in [ConvWeightGradientMethod.winogradF2BF16, .winogradF2, .winogradF4, .broadcast, .bf16Im2col]
+                for method in [ConvWeightGradientMethod.winogradF2BF16, .winogradF2, .winogradF4, .broadcast, .bf16Im2col, .amxDirect]
                 where Conv2dDispatch.supports(method, g, cpu: cpu) {
                     let ms = bestThreadCPUMilliseconds {
                         Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
@@ -40,7 +40,7 @@ func airbenchConvolutionMethodTimes() {
                     }
                     line += String(format: " weight gradient %@ %.1f ms%@;", "\(method)", ms, method == chosen.weightGradient ? " (chosen)" : "")
                 }
-                for forward in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .bf16Im2col] {
+                for forward in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .bf16Im2col, .amxDirect] {
                     let method = ConvInputGradientMethod.flippedKernel(forward)
                     guard Conv2dDispatch.supports(method, g, cpu: cpu) else { continue }
                     // The input gradient alone: the frozen-weight form of the backward pass.

@@ -39,12 +39,12 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
 
     // Forward, weight gradient and input gradient in bf16 by the bf16 methods (forced: with
-    // AVX-512 but no AMX the dispatch keeps fp32 or bf16 Winograd methods, see bf16KeepsFP32WithoutAMX); the
-    // dispatch gives them where AMX runs them or the CPU has no AVX-512.
+    // AVX-512 the dispatch keeps fp32 or bf16 Winograd methods, or AMX's, see
+    // bf16KeepsFP32WithoutAMX); the dispatch gives them where the CPU has no AVX-512.
     let flipped = g.inputGradientIsFlippedConvolution
     let bf16Plan = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
                                    inputGradient: flipped ? .flippedKernel(.bf16Im2col) : .bf16Im2col)
-    let dispatchRunsBF16 = !CPUFeatures.enabled.avx512 || CPUFeatures.enabled.bf16Path == .amx
+    let dispatchRunsBF16 = !CPUFeatures.enabled.avx512
     if dispatchRunsBF16 { #expect(Conv2dDispatch.plan(for: g, precision: .bf16) == bf16Plan, "\(g)") }
     var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
     Precision.with(.bf16) {
@@ -126,24 +126,7 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
     }
     #expect(scratch.lastForward == .vectorDirectBF16 && scratch.lastInputGradient == .flippedKernel(.vectorDirectBF16))
     #expect(scratch.lastWeightGradient == (pairedWeightGradient ? .broadcastBF16 : .bf16Im2col))
-    let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
-    let yScale = referenceConv2d(absolute(x), absolute(weight), absolute(bias), stride: 1, padding: p)
-    let (dxScale, _) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(dy), stride: 1, padding: p)
-    let forwardK = c * k * k, inputK = o * k * k
-    #expect(scaledError(y, referenceConv2d(xr, wr, bias, stride: 1, padding: p), scale: yScale)
-            <= fp32SumBound(reduction: forwardK), "forward \(g)")
-    #expect(scaledError(dx, referenceConv2dGradients(xr, wr, dyr, stride: 1, padding: p).0, scale: dxScale)
-            <= fp32SumBound(reduction: inputK), "input gradient \(g)")
-    let exactForward = scaledError(y, referenceConv2d(x, weight, bias, stride: 1, padding: p), scale: yScale)
-    let exactInput = scaledError(dx, referenceConv2dGradients(x, weight, dy, stride: 1, padding: p).0, scale: dxScale)
-    #expect(exactForward <= bf16ProductBound(reduction: forwardK) && exactForward > fp32SumBound(reduction: forwardK), "forward \(g)")
-    #expect(exactInput <= bf16ProductBound(reduction: inputK) && exactInput > fp32SumBound(reduction: inputK), "input gradient \(g)")
-    let weightK = n * g.outPlane
-    let (_, dwScale) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(dy), stride: 1, padding: p)
-    #expect(scaledError(dw, referenceConv2dGradients(xr, wr, dyr, stride: 1, padding: p).1, scale: dwScale)
-            <= fp32SumBound(reduction: weightK), "weight gradient \(g)")
-    let exactWeight = scaledError(dw, referenceConv2dGradients(x, weight, dy, stride: 1, padding: p).1, scale: dwScale)
-    #expect(exactWeight <= bf16ProductBound(reduction: weightK) && exactWeight > fp32SumBound(reduction: weightK), "weight gradient \(g)")
+    expectStride1ConvolutionWithinBF16Bounds(x: x, weight: weight, bias: bias, dy: dy, padding: p, y: y, dx: dx, dw: dw)
 }
 
 @Test func precisionIsScopedAndDefaultsToFP32() {
@@ -218,7 +201,10 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
                 && scratch.lastWeightGradient == .winogradF2BF16)
     }
     let amx = CPUFeatures(avx512: true, avx512bf16: true, amxTile: true, amxBF16: true)
-    #expect(Conv2dDispatch.choose(layer4, cpu: amx, precision: .bf16) == bf16Everywhere)
+    // AMX: the tiles' implicit GEMM forward and for the input gradient, the fp32 weight gradient.
+    #expect(Conv2dDispatch.choose(layer4, cpu: amx, precision: .bf16)
+            == ConvolutionPlan(forward: .amxDirect, weightGradient: Conv2dDispatch.choose(layer4, cpu: amx).weightGradient,
+                               inputGradient: .flippedKernel(.amxDirect)))
     #expect(Conv2dDispatch.choose(layer4, cpu: .portable, precision: .bf16) == bf16Everywhere)
 }
 
@@ -286,5 +272,74 @@ func bf16LinearMatchesRoundedReference(_ sizes: (Int, Int, Int)) {
         }
         #expect(toRounded <= fp32SumBound(reduction: k), "\(name) \(sizes)")
         #expect(toExact <= bf16ProductBound(reduction: k), "\(name) \(sizes)")
+    }
+}
+
+/// (N, C, H, W, O, k, padding) for `amxDirect`: channel counts short of a 32-channel block (3, 5)
+/// and past one (33, 70), output-channel counts short of a tile (7), of two (17, 40) and whole
+/// (64), planes whose wide pixels end mid-block (7x7, 9x11, 1x1, 3x3), padding 0/1/2, 1x1 and 5x5
+/// kernels, batches split over threads, and a weight gradient summed over several runs.
+private let amxDirectCases: [(Int, Int, Int, Int, Int, Int, Int)] = [
+    (2, 3, 32, 32, 16, 3, 1), (3, 33, 7, 7, 40, 3, 1), (2, 5, 9, 11, 7, 3, 0), (2, 70, 3, 3, 64, 3, 1),
+    (1, 16, 14, 13, 17, 5, 2), (2, 24, 1, 1, 33, 1, 0), (4, 64, 15, 15, 64, 3, 1),
+    // A weight gradient over several runs (`AMXWeightGradientRuns` at 64 KiB: two of these images
+    // a run, so the threads' 3 and 4 images take runs of 2 + 1 and 2 + 2).
+    (7, 16, 20, 20, 16, 3, 1),
+]
+
+/// The AMX convolution (`amxDirect`, TDPBF16PS on tiles read from the padded image): the forward
+/// pass with a bias, the flipped-kernel input gradient and the weight gradient against Float64 on the rounded
+/// operands (the fp32 summation bound) and on the exact ones (bf16's bound, and beyond fp32's).
+@Test(.enabled(if: BF16Path.amx.isAvailable && CPUFeatures.enabled.bf16Path == .amx,
+               "this CPU has no AMX-BF16 (or the OS refused tile state, or FEATUREMAPS_CPU caps it): the AMX convolution cannot run"),
+      arguments: amxDirectCases.indices)
+func amxConvolutionMatchesRoundedReference(_ index: Int) {
+    let (n, c, h, w, o, k, p) = amxDirectCases[index]
+    var rng = SeededGenerator(seed: 13_000 + UInt64(index))
+    let x = randomTensor([n, c, h, w], &rng), weight = randomTensor([o, c, k, k], &rng), bias = randomTensor([o], &rng)
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: p)
+    let dy = randomTensor([n, o, g.outHeight, g.outWidth], &rng)
+    var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
+    let flipped = g.inputGradientIsFlippedConvolution
+    Precision.with(.bf16) { AMXWeightGradientRuns.withBytes(64 << 10) {
+        Conv2dDispatch.withMethods(ConvolutionMethods(forward: .amxDirect, weightGradient: .amxDirect,
+                                                      inputGradient: flipped ? .flippedKernel(.amxDirect) : .bf16Im2col)) {
+            conv2dForward(x, weight: weight, bias: bias, stride: 1, padding: p, into: &y, scratch: &scratch)
+            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: p,
+                           gradInput: &dx, gradWeight: &dw, scratch: &scratch)
+        }
+    }}
+    #expect(scratch.lastForward == .amxDirect && scratch.lastWeightGradient == .amxDirect)
+    #expect(scratch.lastInputGradient == (flipped ? .flippedKernel(.amxDirect) : .bf16Im2col))
+    expectStride1ConvolutionWithinBF16Bounds(x: x, weight: weight, bias: bias, dy: dy, padding: p, y: y, dx: dx, dw: dw)
+    // Every output written: no NaN from an unwritten element of a reused tensor.
+    #expect(y.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) })
+}
+
+/// A stride-1 convolution's bf16 forward pass (with `bias`), input gradient and weight gradient
+/// against Float64: on the operands rounded to bf16 within the fp32 summation bound, and on the
+/// exact ones within bf16's bound and beyond fp32's (so the rounding did happen; shown where the
+/// fp32 bound of the reduction is below bf16's rounding, 2^-9).
+func expectStride1ConvolutionWithinBF16Bounds(x: Tensor, weight: Tensor, bias: Tensor, dy: Tensor, padding p: Int,
+                                              y: Tensor, dx: Tensor, dw: Tensor,
+                                              sourceLocation: SourceLocation = #_sourceLocation) {
+    let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: p)
+    let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
+    let yScale = referenceConv2d(absolute(x), absolute(weight), absolute(bias), stride: 1, padding: p)
+    let (dxScale, dwScale) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(dy), stride: 1, padding: p)
+    let rounded = referenceConv2dGradients(xr, wr, dyr, stride: 1, padding: p)
+    let exact = referenceConv2dGradients(x, weight, dy, stride: 1, padding: p)
+    let passes: [(String, Tensor, Tensor, Tensor, Tensor, Int)] = [
+        ("forward", y, referenceConv2d(xr, wr, bias, stride: 1, padding: p), referenceConv2d(x, weight, bias, stride: 1, padding: p),
+         yScale, g.inChannels * g.kernelHeight * g.kernelWidth),
+        ("input gradient", dx, rounded.dx, exact.dx, dxScale, g.outChannels * g.kernelHeight * g.kernelWidth),
+        ("weight gradient", dw, rounded.dw, exact.dw, dwScale, g.batch * g.outPlane),
+    ]
+    for (name, value, onRounded, onExact, scale, k) in passes {
+        #expect(scaledError(value, onRounded, scale: scale) <= fp32SumBound(reduction: k), "\(name) \(g)",
+                sourceLocation: sourceLocation)
+        let error = scaledError(value, onExact, scale: scale)
+        #expect(error <= bf16ProductBound(reduction: k) && (error > fp32SumBound(reduction: k) || fp32SumBound(reduction: k) > 0x1p-9),
+                "\(name) \(g)", sourceLocation: sourceLocation)
     }
 }

@@ -66,6 +66,8 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
     case .paddedPanels, .tapPanels:
         convPanelForward(g, input: input, weight: weight, bias: bias, output: output,
                          padded: method == .paddedPanels, scratch: &scratch)
+    case .amxDirect:
+        convAMXForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
     case .bf16Im2col:
         convIm2colForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
     }
@@ -123,6 +125,8 @@ public func conv2dBackward(
         case .broadcast, .broadcastBF16:
             convBroadcastWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
                                         bf16: plan.weightGradient == .broadcastBF16, scratch: &scratch)
+        case .amxDirect:
+            convAMXWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         case .vectorDot:
             convVectorDotWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         }

@@ -29,6 +29,9 @@ package enum ConvForwardMethod: String, Sendable, CaseIterable {
     /// bf16: the columns matrix rounded to bf16 as it is written (Conv2dIm2col.swift), then
     /// `bf16gemm` (fp32 sums); any stride, any CPU (bf16gemm's software path without AVX512-BF16).
     case bf16Im2col
+    /// bf16: an implicit GEMM on AMX tiles read in place from the zero-padded image stored as
+    /// bf16 channel pairs (Conv2dAMX.swift, conv_amx.c); fp32 sums; AMX, stride 1.
+    case amxDirect
 }
 
 /// How a weight gradient is computed.
@@ -54,6 +57,9 @@ package enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     /// bf16: the same product with the columns rounded to bf16 as they are written and dY
     /// rounded by `bf16gemm` (fp32 sums, fp32 sums across groups and threads); any CPU and shape.
     case bf16Im2col
+    /// bf16: the transposed implicit GEMM on AMX tiles (the padded input as bf16 rows, dy as
+    /// bf16 pixel pairs; Conv2dAMX.swift, conv_amx.c); fp32 sums; AMX, stride 1.
+    case amxDirect
 }
 
 /// How an input gradient is computed.
@@ -200,7 +206,17 @@ package enum Conv2dDispatch {
     ///
     /// | CPU                                   | every pass                      | measured                                            |
     /// | ------------------------------------- | ------------------------------- | --------------------------------------------------- |
-    /// | AMX usable (`bf16Path == .amx`)       | `bf16Im2col`                    | not yet: no AMX machine has run it                   |
+    /// | AMX usable (`bf16Path == .amx`),      | `amxDirect` forward (C >= 16),  | Xeon 6/207 with AMX, 2026-12-01, 1 thread, CPU time, |
+    /// | stride 1                              | flipped-kernel input gradient   | batch 256, airbenchConvolutionMethodTimes, ms        |
+    /// |                                       | (O >= 16) and weight gradient   | amxDirect / best fp32 / bf16Im2col: forward 24->64   |
+    /// |                                       | (C >= 16, O >= 2C); the fp32    | @31 38.5 / 38.0 (F4) / 92.8, 64->64 @15 9.2 / 18.9 / |
+    /// |                                       | rules otherwise                 | 44.3, 64->256 @15 34.9 / 66.7 / 65.7, 256->256 @7    |
+    /// |                                       |                                 | 32.0 / 63.2 / 73.6, @3 15.9 / 22.1 / 21.3; input     |
+    /// |                                       |                                 | gradient 22.5 / 34.2, 8.7 / 19.1, 41.6 / 60.3, 33.2 / |
+    /// |                                       |                                 | 58.6, 15.7 / 22.5; weight gradient (F4) 30.5 / 30.4, |
+    /// |                                       |                                 | 13.1 / 12.6, 36.3 / 61.6, 48.7 / 47.1, 15.4 / 13.4:  |
+    /// |                                       |                                 | only 64->256 wins, the rest ties or loses            |
+    /// | AMX usable, stride > 1                | `bf16Im2col`                    | the only bf16 method there                           |
     /// | AVX512-BF16 without AMX, where the    | `winogradF2BF16` (forward,      | f9b16d6, AMD EPYC Zen 4 (family 25 model 17), shared |
     /// | fp32 rules take Winograd              | flipped-kernel input gradient   | (load ~9 on 2 cores): winogradBF16VersusFP32Times (1  |
     /// |                                       | and weight gradient)            | thread, best of 7 CPU time, 2 runs), batch 128, ms    |
@@ -287,6 +303,16 @@ package enum Conv2dDispatch {
                 if plan.weightGradient == .broadcast { plan.weightGradient = .broadcastBF16 }
                 return plan
             }
+            if cpu.bf16Path == .amx && g.stride == 1 {
+                // AMX: the implicit GEMM on tiles for the forward pass and the flipped-kernel
+                // input gradient where a 32-channel block is at least half full; the weight
+                // gradient where it has at least twice as many outputs as inputs (the table above).
+                var plan = choose(g, cpu: cpu)
+                if g.inChannels >= 16 { plan.forward = .amxDirect }
+                if g.inChannels >= 16 && g.outChannels >= 2 * g.inChannels { plan.weightGradient = .amxDirect }
+                if g.inputGradientIsFlippedConvolution && g.outChannels >= 16 { plan.inputGradient = .flippedKernel(.amxDirect) }
+                return plan
+            }
             let inputGradient: ConvInputGradientMethod = g.inputGradientIsFlippedConvolution
                 ? .flippedKernel(.bf16Im2col) : .bf16Im2col
             return ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: inputGradient)
@@ -334,6 +360,7 @@ package enum Conv2dDispatch {
             return cpu.avx512bf16 && supports(method == .winogradF2BF16 ? ConvForwardMethod.winogradF2 : .winogradF4, g, cpu: cpu)
         case .vectorDirect: return cpu.avx512 && g.stride == 1
         case .vectorDirectBF16: return cpu.avx512bf16 && g.stride == 1
+        case .amxDirect: return cpu.bf16Path == .amx && g.stride == 1
         case .paddedPanels: return g.stride == 1
         }
     }
@@ -347,6 +374,7 @@ package enum Conv2dDispatch {
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth
                 && (g.kernelHeight == 3 || g.kernelHeight == 5)
         case .broadcastBF16: return cpu.avx512bf16 && supports(ConvWeightGradientMethod.broadcast, g, cpu: cpu)
+        case .amxDirect: return cpu.bf16Path == .amx && g.stride == 1
         case .vectorDot: return cpu.avx512 && g.stride == 1
         case .im2col, .bf16Im2col: return true
         }

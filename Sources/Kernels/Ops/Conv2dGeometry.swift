@@ -114,6 +114,11 @@ public struct Conv2dScratch: Sendable {
     var winogradWeightsBF16: [UInt32] = []
     var winogradTransformedBF16: [UInt32] = []
     var winogradWeightGradient: [Float] = []
+    var amxWeights: [UInt16] = []
+    var amxOffsets: [Int] = []
+    var amxImage: [UInt32] = []
+    var amxColumns: [UInt16] = []
+    var amxAccumulators: [Float] = []
     /// Empty scratch; grown on first use.
     public init() {}
 

@@ -48,6 +48,7 @@ void fm_sgemm_nt_avx512(long m, long n, long k, float alpha, const float *a, lon
 #include "WinogradKernels.h"
 #include "WinogradWeightGradient.h"
 #include "BF16Kernels.h"
+#include "ConvAMXKernels.h"
 #include "PortableKernels.h"
 
 #endif
