@@ -64,6 +64,32 @@ private func vggGeometry(_ layer: Int, batch: Int = 128) -> Conv2dGeometry {
     }
 }
 
+private let avx2 = CPUFeatures(avx2: true)
+
+@Test func threeByThreeLayersTakeWinogradF4OnAVX2() {
+    // Without AVX-512, F(4x4) on AVX2 (winograd_avx2.c) for every 3x3 padding-1 layer with at
+    // least 8 input channels, forward and input gradient; the weight gradient stays im2col; the
+    // 3-channel first layers keep the panels (Conv2dDispatch.choose's AVX2 row).
+    for layer in vggLayers.indices {
+        let forward: ConvForwardMethod = layer == 0 ? .paddedPanels : .winogradF4
+        #expect(Conv2dDispatch.choose(vggGeometry(layer), cpu: avx2)
+                == ConvolutionPlan(forward: forward, weightGradient: .im2col, inputGradient: .flippedKernel(.winogradF4)),
+                "layer \(layer + 1)")
+    }
+    for (c, o, side) in [(24, 64, 31), (64, 64, 15), (64, 256, 15), (256, 256, 7), (256, 256, 3)] {
+        let g = Conv2dGeometry(input: [256, c, side, side], weight: [o, c, 3, 3], stride: 1, padding: 1)
+        #expect(Conv2dDispatch.choose(g, cpu: avx2)
+                == ConvolutionPlan(forward: .winogradF4, weightGradient: .im2col, inputGradient: .flippedKernel(.winogradF4)),
+                "\(c)->\(o) @\(side)")
+    }
+    // Rows past the row buffer, and the 5x5 kernels of the seed net: the panels.
+    let wide = Conv2dGeometry(input: [1, 8, 3, 513], weight: [9, 8, 3, 3], stride: 1, padding: 1)
+    #expect(Conv2dDispatch.choose(wide, cpu: avx2).forward == .paddedPanels)
+    let seed = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
+    #expect(Conv2dDispatch.choose(seed, cpu: avx2)
+            == ConvolutionPlan(forward: .paddedPanels, weightGradient: .im2col, inputGradient: .flippedKernel(.paddedPanels)))
+}
+
 @Test func seedNetTakesTheVectorKernels() {
     // The seed preset: 3 -> 16 and 16 -> 16 channels, 5x5, no padding, on 32x32 then 28x28.
     for (c, h) in [(3, 32), (16, 28)] {
@@ -181,6 +207,16 @@ private func checkForwardMethods(_ methods: [ConvForwardMethod]) -> [ConvForward
 func everyAVX512ForwardMethodMatchesTheDefinition() {
     let ran = checkForwardMethods([.winogradF2, .winogradF4, .vectorDirect])
     #expect(ran == [.winogradF2: 4, .winogradF4: 4, .vectorDirect: methodCases.count])
+}
+
+@Test(.enabled(if: CPUFeatures.enabled.avx2 && !CPUFeatures.enabled.avx512,
+               "the AVX2 Winograd kernels run where AVX2 is the widest level: an AVX2-only CPU, or FEATUREMAPS_CPU=avx2"))
+func everyAVX2MethodMatchesTheDefinition() {
+    // winograd_avx2.c's F(4x4), forward and as the flipped-kernel input gradient, on the cases
+    // with a 3x3 padding-1 kernel (partial tiles, 3, 8, 16 and 64 channels; the narrow-plane
+    // gathers and the 34-wide rows).
+    #expect(checkForwardMethods([.winogradF4]) == [.winogradF4: 4])
+    #expect(checkGradientMethods(weight: [.im2col], input: [.flippedKernel(.winogradF4)]) == 4)
 }
 
 /// Runs every gradient method that `cpu` allows on every case against the plain-loop gradients.

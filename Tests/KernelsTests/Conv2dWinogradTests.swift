@@ -2,10 +2,11 @@ import AllocationCounter
 import Testing
 import Kernels
 
-// The Winograd F(2x2, 3x3) path (Conv2dWinograd.swift) takes 3x3 stride-1 padding-1
-// convolutions with at least 8 input channels on AVX-512 CPUs, forward and (through the
-// flipped-kernel convolution) the input gradient. These shapes reach it there and check the
-// results against the plain loops of Conv2dTests.swift on every machine.
+// The Winograd paths (Conv2dWinograd.swift) take 3x3 stride-1 padding-1 convolutions with at
+// least 8 input channels, forward and (through the flipped-kernel convolution) the input
+// gradient: F(2x2) and F(4x4) on AVX-512 CPUs, F(4x4) on AVX2 CPUs without AVX-512
+// (winograd_avx2.c; CI runs these tests with FEATUREMAPS_CPU=avx2 too). These shapes reach them
+// there and check the results against the plain loops of Conv2dTests.swift on every machine.
 //
 // Tolerance: the error of each output is measured against the scale of its sum,
 // S = |b| + sum |w| |x| over the taps (the reference on absolute values), which bounds what any
@@ -75,9 +76,12 @@ func winogradForwardMatchesReferenceLoops(_ index: Int) {
         let scale = referenceConv2d(absolute(x), absolute(weight), b.map(absolute), stride: 1, padding: 1)
         var y = Tensor.empty, scratch = Conv2dScratch()
         conv2dForward(x, weight: weight, bias: b, stride: 1, padding: 1, into: &y, scratch: &scratch)
-        // Every case takes Winograd where the CPU allows it, but the row past 512.
+        // Every case takes Winograd where the CPU allows it (F(2x2) or F(4x4) with AVX-512,
+        // F(4x4) with AVX2 alone), but the row past 512.
+        let cpu = CPUFeatures.enabled
         let tookWinograd = scratch.lastForward == .winogradF2 || scratch.lastForward == .winogradF4
-        #expect(tookWinograd == (CPUFeatures.enabled.avx512 && w <= 512), "case \(index): \(String(describing: scratch.lastForward))")
+        #expect(tookWinograd == ((cpu.avx512 || cpu.avx2) && w <= 512), "case \(index): \(String(describing: scratch.lastForward))")
+        if !cpu.avx512 && cpu.avx2 && w <= 512 { #expect(scratch.lastForward == .winogradF4) }
         #expect(y.shape == expected.shape)
         #expect(scaledError(y, expected, scale: scale) < winogradRelativeTolerance, "case \(index), bias \(b != nil)")
     }

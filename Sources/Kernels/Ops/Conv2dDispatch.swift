@@ -173,6 +173,15 @@ package enum Conv2dDispatch {
     /// | winogradF2     | the same, other widths                                            | c5b541f, vs vector direct: 32->64 @16x16 5.1 vs 11.2 ms, |
     /// |                |                                                                   | 128->128 @8x8 9.0 vs 17.8; C >= 8 (eff9887): 8->32 @32x32 |
     /// |                |                                                                   | 4.5 vs 5.5, 16->16 5.0 vs 5.7; fewer not measured        |
+    /// | winogradF4     | no AVX-512 but AVX2 + FMA (winograd_avx2.c): 3x3, stride 1,       | AMD EPYC Zen 3 (family 25 model 1, AVX2 only), 1 thread, |
+    /// | (AVX2)         | padding 1, C >= 8, W <= 512                                       | CPU time, airbench/vggConvolutionMethodTimes, ms F4 vs   |
+    /// |                |                                                                   | paddedPanels: VGG (batch 128) 32->32 @32 22.2 vs 60.4,   |
+    /// |                |                                                                   | 32->64 @16 15.4 vs 33.2, 64->64 @16 22.3 vs 55.7, 64->128 |
+    /// |                |                                                                   | @8 12.8 vs 31.9, 128->128 @8 22.5 vs 55.1; airbench      |
+    /// |                |                                                                   | (batch 256) 24->64 @31 66.7 vs 147.7, 64->64 @15 48.9 vs |
+    /// |                |                                                                   | 88.4, 64->256 @15 124.6 vs 276.3, 256->256 @7 159.0 vs   |
+    /// |                |                                                                   | 276.1, @3 46.0 vs 89.0; input gradients 1.7-3.0x alike.  |
+    /// |                |                                                                   | Fewer channels than 8 not measured (the panels' rule)    |
     /// | vectorDirect   | AVX-512, stride 1                                                 | 7a9523c vs im2col (53d5e78): training step 1,450 -> 3,000 |
     /// |                |                                                                   | (seed) and 255 -> 380 (VGG) images/s                     |
     /// | paddedPanels   | stride 1 (the path of CPUs without AVX-512)                       | 16ad8ba: one pass over the input instead of three        |
@@ -347,6 +356,9 @@ package enum Conv2dDispatch {
             let f4 = w >= 28 || (w >= 15 && c >= 64 && g.outChannels <= c) || (w >= 7 && c >= 256)
             return f4 ? .winogradF4 : .winogradF2
         }
+        if !cpu.avx512 && supports(ConvForwardMethod.winogradF4, g, cpu: cpu) && g.inChannels >= 8 {
+            return .winogradF4
+        }
         if cpu.avx512 && g.stride == 1 { return .vectorDirect }
         return g.stride == 1 ? .paddedPanels : .tapPanels
     }
@@ -355,7 +367,8 @@ package enum Conv2dDispatch {
     public static func supports(_ method: ConvForwardMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
         switch method {
         case .directLoops, .tapPanels, .bf16Im2col: return true
-        case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
+        case .winogradF2: return cpu.avx512 && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
+        case .winogradF4: return (cpu.avx512 || cpu.avx2) && g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH)
         case .winogradF2BF16, .winogradF4BF16:
             return cpu.avx512bf16 && supports(method == .winogradF2BF16 ? ConvForwardMethod.winogradF2 : .winogradF4, g, cpu: cpu)
         case .vectorDirect: return cpu.avx512 && g.stride == 1

@@ -36,7 +36,8 @@ func convWinogradBlock(_ g: Conv2dGeometry, f4: Bool) -> (rows: Int, stride: Int
 }
 
 /// Forward 3x3 stride-1 padding-1 convolution of `input` (NCHW) into `output` by Winograd
-/// F(4x4, 3x3) when `f4`, else F(2x2, 3x3), on AVX-512 (`Conv2dDispatch` decides which); when
+/// F(4x4, 3x3) when `f4`, else F(2x2, 3x3), on AVX-512, or F(4x4) on AVX2 without AVX-512
+/// (`Conv2dDispatch` decides which); when
 /// `bf16`, the products in bf16 (AVX512-BF16): U once and each block's V rounded to bf16 in
 /// channel pairs, fp32 sums, the output transform as in fp32.
 func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
@@ -44,6 +45,10 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
                          f4: Bool, bf16: Bool = false, scratch: inout Conv2dScratch) {
     require(g.isWinograd3x3 && g.width <= Int(FM_WINOGRAD_MAX_WIDTH),
             "conv2d: Winograd is for 3x3 stride-1 padding-1 convolutions on rows up to \(FM_WINOGRAD_MAX_WIDTH) wide, not \(g)")
+    // Without AVX-512, F(4x4) in fp32 on AVX2 (winograd_avx2.c): the same layouts and blocks.
+    let avx512 = CPUFeatures.enabled.avx512
+    require(avx512 || (f4 && !bf16 && CPUFeatures.enabled.avx2),
+            "conv2d: Winograd without AVX-512 is F(4x4) in fp32 on AVX2 only (\(g))")
     let (rowsPerBlock, ldv, opad) = convWinogradBlock(g, f4: f4)
     let (side, positions) = f4 ? (4, 36) : (2, 16)
     let tileRowsPerImage = (g.height + side - 1) / side
@@ -90,6 +95,13 @@ func convWinogradForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weigh
                 while row < lastRow {
                     let rows = min(rowsPerBlock, lastRow - row)
                     let tiles = (rows * tilesPerRow + 15) / 16 * 16
+                    if !avx512 {
+                        fm_winograd_f4_input_avx2(input, g.inChannels, g.height, g.width, row, rows, v!, ldv)
+                        fm_winograd_multiply_avx2(positions, u, v!, m, opad, g.inChannels, ldv, tiles)
+                        fm_winograd_f4_output_avx2(m, opad, ldv, g.outChannels, biasBase, g.height, g.width, row, rows, out)
+                        row += rows
+                        continue
+                    }
                     if f4 {
                         fm_winograd_f4_input(input, g.inChannels, g.height, g.width, row, rows, v!, ldv)
                     } else if vb == nil {

@@ -58,6 +58,16 @@ void fm_winograd_f4_input(const float *x, long channels, long h, long w, long fi
 void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
                            long h, long w, long firstRow, long rows, float *y);
 
+/* The F(4x4, 3x3) steps for AVX2 + FMA without AVX-512 (winograd_avx2.c): the same arguments,
+   layouts and results up to rounding (8 tiles a vector; call only after fm_cpu_features()
+   reported FM_CPU_AVX2). U is fm_winograd_f4_weights'. */
+void fm_winograd_f4_input_avx2(const float *x, long channels, long h, long w, long firstRow, long rows,
+                               float *v, long ldv);
+void fm_winograd_multiply_avx2(long positions, const float *u, const float *v, float *m, long opad,
+                               long channels, long ldv, long tiles);
+void fm_winograd_f4_output_avx2(const float *m, long opad, long ldv, long outChannels, const float *bias,
+                                long h, long w, long firstRow, long rows, float *y);
+
 /* bf16 products (winograd_bf16_avx512.c; call the last two only on AVX512-BF16): U and V rounded
    to bf16 as roundedToBF16 does, channels in pairs q = c / 2 (c = 2q in the low half, a zero
    high half past an odd channel count), fp32 sums over the pairs in order.
