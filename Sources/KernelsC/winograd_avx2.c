@@ -17,20 +17,7 @@
      few pixels), still see full vectors. */
 
 #if defined(__x86_64__)
-
-#define V8_TARGET __attribute__((target("avx2,fma")))
-
-typedef float v8f __attribute__((ext_vector_type(8)));
-
-V8_TARGET static inline v8f load8(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-V8_TARGET static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-
-V8_TARGET static inline v8f fma8(v8f a, v8f b, v8f c) { return __builtin_elementwise_fma(a, b, c); }
+#include "winograd_f4_vec8.h"
 
 /* The first `count` (1...8) lanes of v to p. */
 V8_TARGET static inline void store_first(float *p, v8f v, long count) {
@@ -49,22 +36,6 @@ V8_TARGET static inline v8f load_first(const float *p, long count) {
     float lanes[8] = {0};
     memcpy(lanes, p, (size_t)count * sizeof(float));
     return load8(lanes);
-}
-
-/* r = B^T d for one 6-vector d (B^T rows: 4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
-   0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1), as winograd_f4_bt.h does it on 16 lanes. */
-V8_TARGET static inline void bt6(const v8f *d, v8f *r) {
-    const v8f four = 4.0f, five = 5.0f, two = 2.0f;
-    v8f t0 = fma8(-four, d[2], d[4]);   /* d4 - 4 d2 */
-    v8f t1 = fma8(-four, d[1], d[3]);   /* d3 - 4 d1 */
-    v8f t2 = d[4] - d[2];
-    v8f t3 = two * (d[3] - d[1]);
-    r[0] = fma8(four, d[0], fma8(-five, d[2], d[4]));
-    r[1] = t0 + t1;
-    r[2] = t0 - t1;
-    r[3] = t2 + t3;
-    r[4] = t2 - t3;
-    r[5] = fma8(four, d[1], fma8(-five, d[3], d[5]));
 }
 
 /* y = A^T m for one 6-vector m (A^T rows: 1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1). */

@@ -67,21 +67,26 @@ private func vggGeometry(_ layer: Int, batch: Int = 128) -> Conv2dGeometry {
 private let avx2 = CPUFeatures(avx2: true)
 
 @Test func threeByThreeLayersTakeWinogradF4OnAVX2() {
-    // Without AVX-512, F(4x4) on AVX2 (winograd_avx2.c) for every 3x3 padding-1 layer with at
-    // least 8 input channels, forward and input gradient; the weight gradient stays im2col; the
-    // 3-channel first layers keep the panels (Conv2dDispatch.choose's AVX2 row).
+    // Without AVX-512, F(4x4) on AVX2 (winograd_avx2.c, winograd_wgrad_avx2.c) for every 3x3
+    // padding-1 layer with at least 8 input channels, forward and input gradient, and the weight
+    // gradient where AVX-512 takes Winograd (C, O >= 16, C * O >= 512); the 3-channel first layers
+    // keep the panels and im2col (Conv2dDispatch.choose's AVX2 rows).
     for layer in vggLayers.indices {
         let forward: ConvForwardMethod = layer == 0 ? .paddedPanels : .winogradF4
+        let weightGradient: ConvWeightGradientMethod = layer == 0 ? .im2col : .winogradF4
         #expect(Conv2dDispatch.choose(vggGeometry(layer), cpu: avx2)
-                == ConvolutionPlan(forward: forward, weightGradient: .im2col, inputGradient: .flippedKernel(.winogradF4)),
+                == ConvolutionPlan(forward: forward, weightGradient: weightGradient, inputGradient: .flippedKernel(.winogradF4)),
                 "layer \(layer + 1)")
     }
     for (c, o, side) in [(24, 64, 31), (64, 64, 15), (64, 256, 15), (256, 256, 7), (256, 256, 3)] {
         let g = Conv2dGeometry(input: [256, c, side, side], weight: [o, c, 3, 3], stride: 1, padding: 1)
         #expect(Conv2dDispatch.choose(g, cpu: avx2)
-                == ConvolutionPlan(forward: .winogradF4, weightGradient: .im2col, inputGradient: .flippedKernel(.winogradF4)),
+                == ConvolutionPlan(forward: .winogradF4, weightGradient: .winogradF4, inputGradient: .flippedKernel(.winogradF4)),
                 "\(c)->\(o) @\(side)")
     }
+    // Planes of 1 or 2 rows: im2col (AVX-512 takes F(2x2) there, which AVX2 does not have).
+    let tiny = Conv2dGeometry(input: [256, 256, 2, 2], weight: [256, 256, 3, 3], stride: 1, padding: 1)
+    #expect(Conv2dDispatch.choose(tiny, cpu: avx2).weightGradient == .im2col)
     // Rows past the row buffer, and the 5x5 kernels of the seed net: the panels.
     let wide = Conv2dGeometry(input: [1, 8, 3, 513], weight: [9, 8, 3, 3], stride: 1, padding: 1)
     #expect(Conv2dDispatch.choose(wide, cpu: avx2).forward == .paddedPanels)
@@ -212,11 +217,15 @@ func everyAVX512ForwardMethodMatchesTheDefinition() {
 @Test(.enabled(if: CPUFeatures.enabled.avx2 && !CPUFeatures.enabled.avx512,
                "the AVX2 Winograd kernels run where AVX2 is the widest level: an AVX2-only CPU, or FEATUREMAPS_CPU=avx2"))
 func everyAVX2MethodMatchesTheDefinition() {
-    // winograd_avx2.c's F(4x4), forward and as the flipped-kernel input gradient, on the cases
+    // winograd_avx2.c's F(4x4), forward and as the flipped-kernel input gradient, and
+    // winograd_wgrad_avx2.c's F(4x4) weight gradient, on the cases
     // with a 3x3 padding-1 kernel (partial tiles, 3, 8, 16 and 64 channels; the narrow-plane
     // gathers and the 34-wide rows).
     #expect(checkForwardMethods([.winogradF4]) == [.winogradF4: 4])
-    #expect(checkGradientMethods(weight: [.im2col], input: [.flippedKernel(.winogradF4)]) == 4)
+    // Weight gradients: im2col and F(4x4) (3x3 padding-1 cases only) with each input method its
+    // case allows (F(4x4): 3x3 padding 1; im2col: with the im2col weight gradient only).
+    let runs = checkGradientMethods(weight: [.im2col, .winogradF4], input: [.im2col, .flippedKernel(.winogradF4)])
+    #expect(runs == (methodCases.count - 4) + 4 * 3)
 }
 
 /// Runs every gradient method that `cpu` allows on every case against the plain-loop gradients.

@@ -5,7 +5,8 @@ import Testing
 
 // The weight gradient of 3x3, stride-1, padding-1 convolutions with at least 16 input and output
 // channels and C * O >= 512 runs by Winograd on AVX-512 CPUs (Conv2dWinogradWeightGradient.swift):
-// F(4x4, 3x3) on planes of at least 3x3, F(2x2, 3x3) on smaller ones; elsewhere, and for the
+// F(4x4, 3x3) on planes of at least 3x3, F(2x2, 3x3) on smaller ones; on AVX2 CPUs without AVX-512
+// F(4x4) on planes of at least 3x3 (CI runs these tests with FEATUREMAPS_CPU=avx2 too); elsewhere, and for the
 // 16 -> 16 shape below, the direct or GEMM path runs, so the first test holds on every machine.
 //
 // Tolerance: Winograd sums differently from the definition. F(2x2): the input transform adds and
@@ -44,9 +45,17 @@ func winogradWeightGradientMatchesTheDefinition(_ index: Int) {
     let (n, c, h, w, o) = winogradWeightGradientCases[index]
     var t = Conv3x3BackwardCase((n, c, h, w, o), seed: UInt64(4100 + index))
     // Every case but 16 -> 16 (C * O < 512) takes the Winograd weight gradient where the CPU
-    // allows it: F(4x4) on planes of at least 3x3, F(2x2) on the 1x1 one.
-    let winograd: ConvWeightGradientMethod = min(h, w) >= 3 ? .winogradF4 : .winogradF2
-    #expect((t.scratch.lastWeightGradient == winograd) == (CPUFeatures.enabled.avx512 && c * o >= 512))
+    // allows it: with AVX-512 F(4x4) on planes of at least 3x3, F(2x2) on the 1x1 one; with AVX2
+    // alone F(4x4) on planes of at least 3x3, im2col on the 1x1 one.
+    let cpu = CPUFeatures.enabled, ran = t.scratch.lastWeightGradient
+    let expected: ConvWeightGradientMethod? = c * o < 512 ? nil
+        : cpu.avx512 ? (min(h, w) >= 3 ? .winogradF4 : .winogradF2)
+        : cpu.avx2 && min(h, w) >= 3 ? .winogradF4 : nil
+    if let expected {
+        #expect(ran == expected, "case \(index)")
+    } else {
+        #expect(ran != .winogradF2 && ran != .winogradF4, "case \(index)")
+    }
     let largest = t.dwExpected.storage.map { abs($0) }.max() ?? 0
     #expect(largest > 0)
     #expect(t.dw.shape == t.dwExpected.shape)
@@ -75,14 +84,15 @@ private func weightGradientOperands(_ index: Int, seed: UInt64) -> (x: Tensor, w
 
 /// Each Winograd weight gradient, forced, on every case (the rules above choose F(2x2) only on
 /// small planes, so this is where it runs on the others).
-@Test(.enabled(if: CPUFeatures.enabled.avx512, "the Winograd weight gradients need AVX-512, which this CPU (or FEATUREMAPS_CPU) lacks"),
+@Test(.enabled(if: CPUFeatures.enabled.avx512 || CPUFeatures.enabled.avx2,
+               "the Winograd weight gradients need AVX-512 (F(2x2), F(4x4)) or AVX2 (F(4x4)), which this CPU (or FEATUREMAPS_CPU) lacks"),
       arguments: winogradWeightGradientCases.indices)
 func winogradWeightGradientMethodsMatchTheDefinition(_ index: Int) {
     let (x, weight, dy) = weightGradientOperands(index, seed: 4400)
     let expected = referenceConv2dGradients(x, weight, dy, stride: 1, padding: 1).dw
     let largest = expected.storage.map { abs($0) }.max() ?? 0
     #expect(largest > 0)
-    for method in [ConvWeightGradientMethod.winogradF2, .winogradF4] {
+    for method in winogradWeightGradientMethodsOfThisCPU() {
         var dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
         Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
             conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
@@ -94,13 +104,19 @@ func winogradWeightGradientMethodsMatchTheDefinition(_ index: Int) {
     }
 }
 
+/// The Winograd weight gradients this CPU runs: F(2x2) and F(4x4) with AVX-512, F(4x4) with AVX2
+/// alone (winograd_wgrad_avx2.c), none otherwise.
+private func winogradWeightGradientMethodsOfThisCPU() -> [ConvWeightGradientMethod] {
+    CPUFeatures.enabled.avx512 ? [.winogradF2, .winogradF4] : CPUFeatures.enabled.avx2 ? [.winogradF4] : []
+}
+
 /// The training-step tests' small net has no layer this path takes, so its determinism and
 /// no-allocation promises are checked here: the same inputs and thread count give the same bits
 /// with reused or fresh scratch, and a call with sized scratch allocates nothing.
 @Test(arguments: [ConvWeightGradientMethod.winogradF2, .winogradF4])
 func winogradWeightGradientIsBitIdentical(_ method: ConvWeightGradientMethod) {
-    guard CPUFeatures.enabled.avx512 else {
-        // The shape's chosen method (im2col without AVX-512) keeps the same promises.
+    guard winogradWeightGradientMethodsOfThisCPU().contains(method) else {
+        // The shape's chosen method (im2col without AVX-512 or AVX2) keeps the same promises.
         return winogradWeightGradientSteps(countAllocations: false)
     }
     Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
@@ -109,10 +125,10 @@ func winogradWeightGradientIsBitIdentical(_ method: ConvWeightGradientMethod) {
 }
 
 @Test(.enabled(if: allocation_counter_installed() == 1, allocationCounterAbsence),
-      .enabled(if: CPUFeatures.enabled.avx512,
-               "no AVX-512: this shape's weight gradient is im2col, not Winograd (steadyStateTrainingStepDoesNotAllocate covers im2col)"))
+      .enabled(if: CPUFeatures.enabled.avx512 || CPUFeatures.enabled.avx2,
+               "no AVX-512 or AVX2: this shape's weight gradient is im2col, not Winograd (steadyStateTrainingStepDoesNotAllocate covers im2col)"))
 func winogradWeightGradientDoesNotAllocate() {
-    for method in [ConvWeightGradientMethod.winogradF2, .winogradF4] {
+    for method in winogradWeightGradientMethodsOfThisCPU() {
         Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
             winogradWeightGradientSteps(countAllocations: true, method: method)
         }

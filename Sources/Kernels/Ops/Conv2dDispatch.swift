@@ -200,9 +200,18 @@ package enum Conv2dDispatch {
     /// |              |                                                                      | vs 75.0, 256->256 @7 44.6 vs 72.6, @3 11.7 vs 18.0      |
     /// | winogradF2   | the same on planes of 1 or 2 rows or columns (one F(4x4) tile is     | c5b541f vs broadcast, batch 128: VGG layers 2-6 42.1 vs   |
     /// |              | mostly padding there; not measured)                                  | 69.7 ms; 987dc7a: 16->16 4-7% slower, hence C * O >= 512 |
+    /// | winogradF4   | no AVX-512 but AVX2 + FMA (winograd_wgrad_avx2.c): the shapes of the | AMD EPYC Zen 3 (family 25 model 1), 1 thread, CPU time,  |
+    /// | (AVX2)       | AVX-512 rule on planes at least 3x3                                  | ms F4 vs im2col (the machine shared with a CI run):      |
+    /// |              |                                                                      | VGG (batch 128) 32->32 @32 17.6 vs 72.6, 32->64 @16 7.9  |
+    /// |              |                                                                      | vs 26.7, 64->64 @16 14.5 vs 52.1, 64->128 @8 7.1 vs      |
+    /// |              |                                                                      | 28.4, 128->128 @8 14.4 vs 68.0; airbench (batch 256)     |
+    /// |              |                                                                      | 24->64 @31 60.2 vs 196.0, 64->64 @15 34.0 vs 148.0,      |
+    /// |              |                                                                      | 64->256 @15 162.8 vs 349.3, 256->256 @7 145.7 vs 366.9,  |
+    /// |              |                                                                      | @3 38.9 vs 60.3. 1- and 2-wide planes keep im2col (no    |
+    /// |              |                                                                      | AVX2 F(2x2); not measured)                               |
     /// | broadcast    | AVX-512, stride 1, square 3x3 or 5x5, padding <= k - 1               | 7b8777d: 5x5 44 loads per 100 FMAs instead of 104        |
     /// | vectorDot    | AVX-512, stride 1, other square kernels, padding <= k - 1            | 7a9523c (with vectorDirect above)                        |
-    /// | im2col       | otherwise (no AVX-512, stride > 1, non-square kernels)               |                                                          |
+    /// | im2col       | otherwise (no AVX-512 or AVX2, stride > 1, non-square kernels)       |                                                          |
     ///
     /// Input gradient (`ConvInputGradientMethod`): at stride 1 with a square kernel and padding
     /// <= k - 1, dx is a forward convolution of dy with the flipped, transposed kernel
@@ -338,6 +347,10 @@ package enum Conv2dDispatch {
             } else {
                 weightGradient = .vectorDot
             }
+        } else if cpu.avx2 && g.isWinograd3x3 && g.inChannels >= 16 && g.outChannels >= 16
+                    && g.inChannels * g.outChannels >= 512 && min(g.height, g.width) >= 3 {
+            // AVX2 without AVX-512: F(4x4) where AVX-512 takes it (winograd_wgrad_avx2.c).
+            weightGradient = .winogradF4
         } else {
             weightGradient = .im2col
         }
@@ -381,7 +394,8 @@ package enum Conv2dDispatch {
     /// Whether `method` can compute the weight gradient of `g` on `cpu`.
     public static func supports(_ method: ConvWeightGradientMethod, _ g: Conv2dGeometry, cpu: CPUFeatures) -> Bool {
         switch method {
-        case .winogradF2, .winogradF4: return cpu.avx512 && g.isWinograd3x3
+        case .winogradF2: return cpu.avx512 && g.isWinograd3x3
+        case .winogradF4: return (cpu.avx512 || cpu.avx2) && g.isWinograd3x3
         case .winogradF2BF16: return cpu.avx512bf16 && g.isWinograd3x3
         case .broadcast:
             return cpu.avx512 && g.stride == 1 && g.kernelHeight == g.kernelWidth

@@ -31,4 +31,10 @@ long fm_wino_wgrad_scratch_floats(long inChannels, long outChannels, long height
 void fm_wino_wgrad_avx512(long images, long inChannels, long outChannels, long height, long width,
                           const float *x, const float *dy, float *scratch, float *dw, int tile, int bf16);
 
+/* The same with tile 4 and fp32 on AVX2 + FMA without AVX-512 (winograd_wgrad_avx2.c; call
+   only after fm_cpu_features() reported FM_CPU_AVX2): the same scratch
+   (fm_wino_wgrad_scratch_floats with tile 4, bf16 0) and results up to rounding. */
+void fm_wino_wgrad_avx2(long images, long inChannels, long outChannels, long height, long width,
+                        const float *x, const float *dy, float *scratch, float *dw);
+
 #endif
