@@ -39,12 +39,12 @@ func bf16ConvolutionMatchesRoundedReference(_ index: Int) {
     let (xr, wr, dyr) = (roundedToBF16(x), roundedToBF16(weight), roundedToBF16(dy))
 
     // Forward, weight gradient and input gradient in bf16 by the bf16 methods (forced: with
-    // AVX-512 the dispatch keeps fp32 or bf16 Winograd methods, or AMX's, see
-    // bf16KeepsFP32WithoutAMX); the dispatch gives them where the CPU has no AVX-512.
+    // AVX-512 or AVX2 the dispatch keeps fp32 or bf16 Winograd methods, or AMX's, see
+    // bf16KeepsFP32WithoutAMX); the dispatch gives them where the CPU has neither.
     let flipped = g.inputGradientIsFlippedConvolution
     let bf16Plan = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col,
                                    inputGradient: flipped ? .flippedKernel(.bf16Im2col) : .bf16Im2col)
-    let dispatchRunsBF16 = !CPUFeatures.enabled.avx512
+    let dispatchRunsBF16 = !CPUFeatures.enabled.avx512 && !CPUFeatures.enabled.avx2
     if dispatchRunsBF16 { #expect(Conv2dDispatch.plan(for: g, precision: .bf16) == bf16Plan, "\(g)") }
     var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
     Precision.with(.bf16) {
@@ -150,15 +150,15 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
     // faster than bf16Im2col on AVX512-BF16), except that with AVX512-BF16 the Winograd forward
     // and input gradient become winogradF2BF16, the Winograd weight gradient its bf16 form, and
     // the vector direct kernel its bf16 form, unless its dot products are slower than fp32 FMAs
-    // (fastBF16DotProducts false: the fp32 plan); with AMX, and without AVX-512, every pass is
-    // bf16Im2col.
+    // (fastBF16DotProducts false: the fp32 plan); with AVX2 alone the fp32 plan too (its
+    // Winograd and panels beat bf16Im2col there); without AVX2 every pass is bf16Im2col.
     let layer4 = Conv2dGeometry(input: [128, 64, 16, 16], weight: [64, 64, 3, 3], stride: 1, padding: 1)
     let layer1 = Conv2dGeometry(input: [128, 3, 32, 32], weight: [32, 3, 3, 3], stride: 1, padding: 1)
     let seed2 = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
     let bf16Everywhere = ConvolutionPlan(forward: .bf16Im2col, weightGradient: .bf16Im2col, inputGradient: .flippedKernel(.bf16Im2col))
     var slowUnit = CPUFeatures(avx512: true, avx512bf16: true)
     slowUnit.fastBF16DotProducts = false
-    for cpu in [CPUFeatures(avx512: true), CPUFeatures(avx512: true, avx512bf16: true),
+    for cpu in [CPUFeatures(avx2: true), CPUFeatures(avx512: true), CPUFeatures(avx512: true, avx512bf16: true),
                 CPUFeatures(avx512: true, avx512bf16: true, amxTile: true), slowUnit] {
         for g in [layer4, layer1, seed2] {
             var expected = Conv2dDispatch.choose(g, cpu: cpu)
@@ -195,7 +195,8 @@ func bf16DirectKernelMatchesRoundedReference(_ index: Int) {
                                        cpu: CPUFeatures.enabled, precision: .bf16)
     #expect(scratch.lastForward == chosen.forward && scratch.lastWeightGradient == chosen.weightGradient
             && scratch.lastInputGradient == chosen.inputGradient)
-    #expect(CPUFeatures.enabled.avx512 != (scratch.lastForward == .bf16Im2col) || CPUFeatures.enabled.bf16Path == .amx)
+    #expect((CPUFeatures.enabled.avx512 || CPUFeatures.enabled.avx2) != (scratch.lastForward == .bf16Im2col)
+            || CPUFeatures.enabled.bf16Path == .amx)
     if CPUFeatures.enabled.avx512bf16 && CPUFeatures.enabled.fastBF16DotProducts && CPUFeatures.enabled.bf16Path != .amx {
         #expect(scratch.lastForward == .winogradF2BF16 && scratch.lastInputGradient == .flippedKernel(.winogradF2BF16)
                 && scratch.lastWeightGradient == .winogradF2BF16)

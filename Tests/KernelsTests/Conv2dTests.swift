@@ -195,6 +195,10 @@ func conv2dWithManyChannelsMatchesTheDefinition(_ index: Int) {
     var dx = Tensor.empty, dw = Tensor.empty
     conv2dBackward(input: x, weight: weight, gradOutput: r, stride: 1, padding: p,
                    gradInput: &dx, gradWeight: &dw, scratch: &scratch)
-    #expect(maxAbsDifference(dx, dxExpected) < 1e-4)
+    // dx against the scale of its sums (Conv2dWinogradTests.swift's bound): where the input
+    // gradient takes Winograd F(4x4) (AVX2 alone: 128 -> 16 channels on 8x8 planes) its error
+    // grows with sum |w||dy| over 1,152 terms, 2.6e-4 absolute there, within 2e-5 of that sum.
+    let (dxScale, _) = referenceConv2dGradients(absolute(x), absolute(weight), absolute(r), stride: 1, padding: p)
+    #expect(scaledError(dx, dxExpected, scale: dxScale) < winogradRelativeTolerance)
     #expect(maxAbsDifference(dw, dwExpected) < 1e-4)
 }

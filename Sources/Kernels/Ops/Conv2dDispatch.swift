@@ -281,7 +281,14 @@ package enum Conv2dDispatch {
     /// |                                       |                                 | step with bf16Im2col outside Winograd shapes: seed   |
     /// |                                       |                                 | 663 vs 1,707 img/s fp32 (its 5x5 vector kernels), VGG |
     /// |                                       |                                 | 249 vs 294                                           |
-    /// | no AVX-512 (AVX2 x86-64, arm64)       | `bf16Im2col` (software bf16gemm) | the path that checks bf16 numerics on any CPU (CI)   |
+    /// | AVX2 without AVX-512                  | the fp32 plan above             | AMD EPYC Zen 3 (family 25 model 1), 2 threads,       |
+    /// |                                       |                                 | `compare_peers.py --rounds 2` at 804452c (bf16Im2col |
+    /// |                                       |                                 | then): training steps bf16 / fp32 seed 1,126 / 1,472, |
+    /// |                                       |                                 | VGG 205 / 696, airbench 93 / 258 img/s; per pass     |
+    /// |                                       |                                 | (airbenchConvolutionMethodTimes, 1 thread) the AVX2  |
+    /// |                                       |                                 | F(4x4) 2-3x faster than bf16Im2col on every shape    |
+    /// | no AVX2 (arm64, `portable`)           | `bf16Im2col` (software bf16gemm) | the path that checks bf16 numerics on any CPU (CI's  |
+    /// |                                       |                                 | portable run)                                        |
     ///
     /// `bf16Im2col`: the columns matrix rounded to bf16 as it is written and `bf16gemm` (fp32
     /// sums): forward W * cols, weight gradient dY * cols^T, input gradient by the flipped kernel
@@ -300,7 +307,7 @@ package enum Conv2dDispatch {
     /// `Conv2dDispatch.withMethods`, which holds for the calling task only.
     public static func choose(_ g: Conv2dGeometry, cpu: CPUFeatures, precision: Precision = .fp32) -> ConvolutionPlan {
         if precision == .bf16 {
-            // Measured (the table above): with AVX-512 but no AMX, the fp32 kernels beat
+            // Measured (the table above): with AVX-512 but no AMX, and with AVX2 alone, the fp32 kernels beat
             // bf16Im2col; with AVX512-BF16, Winograd F(2x2) with bf16 products beats both fp32
             // Winograd methods and bf16Im2col where the fp32 rules take Winograd (forward,
             // flipped-kernel input gradient, weight gradient), and the direct kernel's bf16 form
@@ -308,7 +315,7 @@ package enum Conv2dDispatch {
             // weight gradient becomes bf16 F(2x2) too: on the Zen 4, bf16 F(2x2) was 1.8x fp32
             // F(2x2), on the Xeon fp32 F(4x4) is 1.4-1.6x fp32 F(2x2); not compared directly). Where VDPBF16PS is
             // slower than fp32 FMAs (`fastBF16DotProducts`), every pass keeps its fp32 method.
-            if cpu.avx512 && cpu.bf16Path != .amx {
+            if (cpu.avx512 || cpu.avx2) && cpu.bf16Path != .amx {
                 var plan = choose(g, cpu: cpu)
                 guard cpu.avx512bf16 && cpu.fastBF16DotProducts else { return plan }
                 if plan.forward == .winogradF2 || plan.forward == .winogradF4 { plan.forward = .winogradF2BF16 }
