@@ -1,23 +1,8 @@
-/* The 8-lane vector helpers and B^T of Winograd F(4x4, 3x3) shared by the AVX2 kernels
-   (winograd_avx2.c, winograd_wgrad_avx2.c): clang's vector type under a function target
-   attribute. x86-64 only: both include it inside `#if defined(__x86_64__)`. */
+/* B^T of Winograd F(4x4, 3x3) on 8 lanes, shared by the AVX2 kernels (winograd_avx2.c,
+   winograd_wgrad_avx2.c). x86-64 only: both include it inside `#if defined(__x86_64__)`. */
 #ifndef FEATUREMAPS_WINOGRAD_F4_VEC8_H
 #define FEATUREMAPS_WINOGRAD_F4_VEC8_H
-#include <string.h>
-
-#define V8_TARGET __attribute__((target("avx2,fma")))
-
-typedef float v8f __attribute__((ext_vector_type(8)));
-
-V8_TARGET static inline v8f load8(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-V8_TARGET static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-
-V8_TARGET static inline v8f fma8(v8f a, v8f b, v8f c) { return __builtin_elementwise_fma(a, b, c); }
+#include "vec8_avx2.h"
 
 /* r = B^T d for one 6-vector d (B^T rows: 4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
    0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1), as winograd_f4_bt.h does it on 16 lanes. */

@@ -19,24 +19,37 @@ func vggConvolutionMethodTimes() {
     convolutionMethodTimes("vgg", [(32, 32, 32), (32, 64, 16), (64, 64, 16), (64, 128, 8), (128, 128, 8)], batch: 128)
 }
 
+/// The same for the notebook's net's two 5x5 layers (no padding) at batch 128, and the other
+/// layers no Winograd method takes: VGG's 3-channel first layer (batch 128) and airbench's 2x2
+/// whitening convolution (batch 256):
+/// `KERNELS_BENCH=1 swift test -c release --filter otherConvolutionMethodTimes`.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["KERNELS_BENCH"] == "1", "an opt-in benchmark that prints figures: set KERNELS_BENCH=1 to run it"))
+func otherConvolutionMethodTimes() {
+    convolutionMethodTimes("seed", [(3, 16, 32), (16, 16, 28)], batch: 128, kernel: 5, padding: 0)
+    convolutionMethodTimes("vgg", [(3, 32, 32)], batch: 128)
+    convolutionMethodTimes("airbench whitening", [(3, 24, 32)], batch: 256, kernel: 2, padding: 0)
+}
+
 /// Prints, for each (C, O, side), every method's forward, weight-gradient and input-gradient time.
-private func convolutionMethodTimes(_ net: String, _ shapes: [(Int, Int, Int)], batch: Int) {
+private func convolutionMethodTimes(_ net: String, _ shapes: [(Int, Int, Int)], batch: Int, kernel k: Int = 3,
+                                    padding p: Int = 1) {
     Parallelism.withThreadCount(1) {
         Precision.with(.bf16) {
             var rng = SeededGenerator(seed: 5)
             for (c, o, side) in shapes {
-                let x = randomTensor([batch, c, side, side], &rng), weight = randomTensor([o, c, 3, 3], &rng)
-                let dy = randomTensor([batch, o, side, side], &rng)
-                let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1)
+                let x = randomTensor([batch, c, side, side], &rng), weight = randomTensor([o, c, k, k], &rng)
+                let out = side + 2 * p - k + 1
+                let dy = randomTensor([batch, o, out, out], &rng)
+                let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: p)
                 let chosen = Conv2dDispatch.plan(for: g)
                 let cpu = CPUFeatures.enabled
                 var y = Tensor.empty, dx = Tensor.empty, dw = Tensor.empty, scratch = Conv2dScratch()
                 var line = "\(net) \(c)->\(o) \(side)x\(side):"
-                for method in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .paddedPanels, .bf16Im2col, .amxDirect]
+                for method in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .rowDirect, .paddedPanels, .bf16Im2col, .amxDirect]
                 where Conv2dDispatch.supports(method, g, cpu: cpu) {
                     let ms = bestThreadCPUMilliseconds {
                         Conv2dDispatch.withMethods(ConvolutionMethods(forward: method)) {
-                            conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: 1, into: &y, scratch: &scratch)
+                            conv2dForward(x, weight: weight, bias: nil, stride: 1, padding: p, into: &y, scratch: &scratch)
                         }
                     }
                     line += String(format: " forward %@ %.1f ms%@;", method.rawValue, ms, method == chosen.forward ? " (chosen)" : "")
@@ -45,19 +58,19 @@ private func convolutionMethodTimes(_ net: String, _ shapes: [(Int, Int, Int)], 
                 where Conv2dDispatch.supports(method, g, cpu: cpu) {
                     let ms = bestThreadCPUMilliseconds {
                         Conv2dDispatch.withMethods(ConvolutionMethods(weightGradient: method)) {
-                            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: p, gradInput: &dx,
                                            gradWeight: &dw, computeGradInput: false, scratch: &scratch)
                         }
                     }
                     line += String(format: " weight gradient %@ %.1f ms%@;", "\(method)", ms, method == chosen.weightGradient ? " (chosen)" : "")
                 }
-                for forward in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .paddedPanels, .bf16Im2col, .amxDirect] {
+                for forward in [ConvForwardMethod.winogradF2BF16, .winogradF2, .winogradF4, .vectorDirect, .rowDirect, .paddedPanels, .bf16Im2col, .amxDirect] {
                     let method = ConvInputGradientMethod.flippedKernel(forward)
                     guard Conv2dDispatch.supports(method, g, cpu: cpu) else { continue }
                     // The input gradient alone: the frozen-weight form of the backward pass.
                     let ms = bestThreadCPUMilliseconds {
                         Conv2dDispatch.withMethods(ConvolutionMethods(inputGradient: method)) {
-                            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: 1, gradInput: &dx,
+                            conv2dBackward(input: x, weight: weight, gradOutput: dy, stride: 1, padding: p, gradInput: &dx,
                                            gradWeight: &dw, computeGradWeight: false, scratch: &scratch)
                         }
                     }

@@ -66,13 +66,13 @@ private func vggGeometry(_ layer: Int, batch: Int = 128) -> Conv2dGeometry {
 
 private let avx2 = CPUFeatures(avx2: true)
 
-@Test func threeByThreeLayersTakeWinogradF4OnAVX2() {
+@Test func layersTakeTheAVX2KernelsWithoutAVX512() {
     // Without AVX-512, F(4x4) on AVX2 (winograd_avx2.c, winograd_wgrad_avx2.c) for every 3x3
     // padding-1 layer with at least 8 input channels, forward and input gradient, and the weight
     // gradient where AVX-512 takes Winograd (C, O >= 16, C * O >= 512); the 3-channel first layers
     // keep the panels and im2col (Conv2dDispatch.choose's AVX2 rows).
     for layer in vggLayers.indices {
-        let forward: ConvForwardMethod = layer == 0 ? .paddedPanels : .winogradF4
+        let forward: ConvForwardMethod = layer == 0 ? .rowDirect : .winogradF4
         let weightGradient: ConvWeightGradientMethod = layer == 0 ? .im2col : .winogradF4
         #expect(Conv2dDispatch.choose(vggGeometry(layer), cpu: avx2)
                 == ConvolutionPlan(forward: forward, weightGradient: weightGradient, inputGradient: .flippedKernel(.winogradF4)),
@@ -87,12 +87,18 @@ private let avx2 = CPUFeatures(avx2: true)
     // Planes of 1 or 2 rows: im2col (AVX-512 takes F(2x2) there, which AVX2 does not have).
     let tiny = Conv2dGeometry(input: [256, 256, 2, 2], weight: [256, 256, 3, 3], stride: 1, padding: 1)
     #expect(Conv2dDispatch.choose(tiny, cpu: avx2).weightGradient == .im2col)
-    // Rows past the row buffer, and the 5x5 kernels of the seed net: the panels.
+    // Rows past Winograd's row buffer, and the 5x5 kernels of the seed net (24 and 28 wide
+    // output rows, forward and input gradient): the direct row kernel. 16-wide rows outside the
+    // Winograd shapes, and stride 2: the panels.
     let wide = Conv2dGeometry(input: [1, 8, 3, 513], weight: [9, 8, 3, 3], stride: 1, padding: 1)
-    #expect(Conv2dDispatch.choose(wide, cpu: avx2).forward == .paddedPanels)
+    #expect(Conv2dDispatch.choose(wide, cpu: avx2).forward == .rowDirect)
     let seed = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
     #expect(Conv2dDispatch.choose(seed, cpu: avx2)
-            == ConvolutionPlan(forward: .paddedPanels, weightGradient: .im2col, inputGradient: .flippedKernel(.paddedPanels)))
+            == ConvolutionPlan(forward: .rowDirect, weightGradient: .im2col, inputGradient: .flippedKernel(.rowDirect)))
+    let narrow = Conv2dGeometry(input: [128, 16, 20, 20], weight: [16, 16, 5, 5], stride: 1, padding: 0)
+    #expect(Conv2dDispatch.choose(narrow, cpu: avx2).forward == .paddedPanels)
+    let strided = Conv2dGeometry(input: [128, 16, 64, 64], weight: [16, 16, 3, 3], stride: 2, padding: 1)
+    #expect(Conv2dDispatch.choose(strided, cpu: avx2).forward == .tapPanels)
 }
 
 @Test func seedNetTakesTheVectorKernels() {
@@ -221,11 +227,15 @@ func everyAVX2MethodMatchesTheDefinition() {
     // winograd_wgrad_avx2.c's F(4x4) weight gradient, on the cases
     // with a 3x3 padding-1 kernel (partial tiles, 3, 8, 16 and 64 channels; the narrow-plane
     // gathers and the 34-wide rows).
-    #expect(checkForwardMethods([.winogradF4]) == [.winogradF4: 4])
+    // conv_rows_avx2.c's direct kernel (rowDirect) likewise, on every case.
+    #expect(checkForwardMethods([.winogradF4, .rowDirect]) == [.winogradF4: 4, .rowDirect: methodCases.count])
     // Weight gradients: im2col and F(4x4) (3x3 padding-1 cases only) with each input method its
-    // case allows (F(4x4): 3x3 padding 1; im2col: with the im2col weight gradient only).
-    let runs = checkGradientMethods(weight: [.im2col, .winogradF4], input: [.im2col, .flippedKernel(.winogradF4)])
-    #expect(runs == (methodCases.count - 4) + 4 * 3)
+    // case allows (F(4x4): 3x3 padding 1; rowDirect: every case here, all stride 1 with padding
+    // <= k - 1; im2col: with the im2col weight gradient only).
+    let runs = checkGradientMethods(weight: [.im2col, .winogradF4],
+                                    input: [.im2col, .flippedKernel(.winogradF4), .flippedKernel(.rowDirect)])
+    let winogradCases = 4, others = methodCases.count - winogradCases
+    #expect(runs == others * 2 + winogradCases * 5)
 }
 
 /// Runs every gradient method that `cpu` allows on every case against the plain-loop gradients.

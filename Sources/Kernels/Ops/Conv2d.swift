@@ -63,6 +63,8 @@ func convolve(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePo
     case .vectorDirect, .vectorDirectBF16:
         convVectorDirectForward(g, input: input, weight: weight, bias: bias, output: output,
                                 bf16: method == .vectorDirectBF16, scratch: &scratch)
+    case .rowDirect:
+        convRowDirectForward(g, input: input, weight: weight, bias: bias, output: output, scratch: &scratch)
     case .paddedPanels, .tapPanels:
         convPanelForward(g, input: input, weight: weight, bias: bias, output: output,
                          padded: method == .paddedPanels, scratch: &scratch)

@@ -1,3 +1,5 @@
+import KernelsC
+
 // 2-D convolution by direct loops: forward only, the same maths as Conv2d.swift
 // (cross-correlation, zero padding, optional bias; x [N,C,H,W], weight [O,C,kh,kw] -> y [N,O,Ho,Wo]).
 //
@@ -38,6 +40,38 @@ func convDirectLoops(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: U
                             for ox in lo..<hi { dst[ox] += tap * row[ox * g.stride] }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Forward convolution of `input` (NCHW) into `output` at stride 1 by the AVX2 direct kernel
+/// (`fm_conv_rows_avx2`): each thread pads its images one at a time and computes 32 pixels of an
+/// output row for two output channels in registers, one FMA per tap and pixel, with the weights
+/// as stored. Every output is the same sum in the same order whatever the thread count.
+func convRowDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                          bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
+                          scratch: inout Conv2dScratch) {
+    require(g.stride == 1 && CPUFeatures.enabled.avx2, "conv2d: the AVX2 row kernel is for stride 1 on AVX2 CPUs, not \(g)")
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    // The kernel reads up to 7 + kw - 1 floats past the last row of the last channel.
+    let paddedSlice = imageSize + 8 + g.kernelWidth
+    let threads = convThreads(g.batch)
+    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    nonisolated(unsafe) let out = output
+    let biasBase = bias?.baseAddress
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+        parallelFor(threads) { range in
+            for t in range {
+                let padded = pp.baseAddress! + t * paddedSlice
+                // Past the image only lanes that are not stored read; keep them finite.
+                (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
+                for n in convImages(thread: t, of: threads, batch: g.batch) {
+                    padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                    fm_conv_rows_avx2(padded, g.inChannels, hp, wp, g.kernelHeight, g.kernelWidth, weight, biasBase,
+                                      g.outChannels, g.outHeight, g.outWidth, out + n * g.outChannels * g.outPlane)
                 }
             }
         }

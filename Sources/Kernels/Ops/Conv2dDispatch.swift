@@ -24,6 +24,9 @@ package enum ConvForwardMethod: String, Sendable, CaseIterable {
     case vectorDirectBF16
     /// Panel GEMM over zero-padded wide rows (Conv2dPanels.swift); stride 1, any CPU.
     case paddedPanels
+    /// The AVX2 direct kernel: 32 pixels of an output row for two output channels in registers,
+    /// the zero-padded image read in place (Conv2dDirect.swift, conv_rows_avx2.c); AVX2, stride 1.
+    case rowDirect
     /// Panel GEMM packed through a tap table (Conv2dPanels.swift); any stride, any CPU.
     case tapPanels
     /// bf16: the columns matrix rounded to bf16 as it is written (Conv2dIm2col.swift), then
@@ -182,9 +185,17 @@ package enum Conv2dDispatch {
     /// |                |                                                                   | 88.4, 64->256 @15 124.6 vs 276.3, 256->256 @7 159.0 vs   |
     /// |                |                                                                   | 276.1, @3 46.0 vs 89.0; input gradients 1.7-3.0x alike.  |
     /// |                |                                                                   | Fewer channels than 8 not measured (the panels' rule)    |
+    /// | rowDirect      | no AVX-512 but AVX2 + FMA, stride 1, output rows >= 24 pixels     | AMD EPYC Zen 3, 1 thread, CPU time, otherConvolution- /  |
+    /// |                | (conv_rows_avx2.c)                                                | vggConvolution- / airbenchConvolutionMethodTimes, ms     |
+    /// |                |                                                                   | rowDirect vs paddedPanels: the notebook's net (batch     |
+    /// |                |                                                                   | 128) 3->16 5x5 @32 6.4 vs 12.4, 16->16 5x5 @28 21.7 vs   |
+    /// |                |                                                                   | 33.1 (input gradient, 28 wide, 22.4 vs 54.6); VGG 3->32  |
+    /// |                |                                                                   | @32 4.3 vs 9.2; airbench's 2x2 whitening @32 8.7 vs 9.0; |
+    /// |                |                                                                   | 32->32 @32 53.0 vs 69.8 (Winograd 29.5). Slower on 16-   |
+    /// |                |                                                                   | wide rows (32->64 @16 41.5 vs 32.6) and narrower         |
     /// | vectorDirect   | AVX-512, stride 1                                                 | 7a9523c vs im2col (53d5e78): training step 1,450 -> 3,000 |
     /// |                |                                                                   | (seed) and 255 -> 380 (VGG) images/s                     |
-    /// | paddedPanels   | stride 1 (the path of CPUs without AVX-512)                       | 16ad8ba: one pass over the input instead of three        |
+    /// | paddedPanels   | stride 1 (arm64; AVX2 CPUs on narrower rows)                      | 16ad8ba: one pass over the input instead of three        |
     /// | tapPanels      | otherwise (stride > 1)                                            |                                                          |
     ///
     /// Weight gradient (`ConvWeightGradientMethod`):
@@ -379,6 +390,9 @@ package enum Conv2dDispatch {
         if !cpu.avx512 && supports(ConvForwardMethod.winogradF4, g, cpu: cpu) && g.inChannels >= 8 {
             return .winogradF4
         }
+        // AVX2 alone: the direct row kernel where output rows fill its 32-pixel tiles (measured
+        // faster than the panels at 24 to 32 pixels, slower at 16 and less).
+        if !cpu.avx512 && cpu.avx2 && g.stride == 1 && g.outWidth >= 24 { return .rowDirect }
         if cpu.avx512 && g.stride == 1 { return .vectorDirect }
         return g.stride == 1 ? .paddedPanels : .tapPanels
     }
@@ -395,6 +409,7 @@ package enum Conv2dDispatch {
         case .vectorDirectBF16: return cpu.avx512bf16 && g.stride == 1
         case .amxDirect: return cpu.bf16Path == .amx && g.stride == 1
         case .paddedPanels: return g.stride == 1
+        case .rowDirect: return cpu.avx2 && g.stride == 1
         }
     }
 

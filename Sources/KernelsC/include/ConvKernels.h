@@ -80,6 +80,14 @@ int fm_conv_wgrad_bcast_bf16_avx512(long inChannels, long kh, long kw, long vect
    high half past an odd wo), o < opad (a multiple of 16). */
 void fm_conv_gradient_pair_words_avx512(const float *dyT, long opad, long ho, long wo, uint32_t *dyPairs);
 
+/* The direct convolution of one zero-padded image at stride 1 on AVX2 + FMA (conv_rows_avx2.c;
+   call only after fm_cpu_features() reported FM_CPU_AVX2): y[o][oy][ox] = bias[o] (0 when bias is
+   NULL) + sum over c < channels, i < kh, j < kw of w[o][c][i][j] * xpad[c][oy + i][ox + j], for
+   o < outChannels, oy < ho, ox < wo. xpad: [channels][hp][wp] followed by at least 8 + kw floats;
+   y: [outChannels][ho][wo]. Each output's sum runs over (c, i, j) in that order, one FMA a tap. */
+void fm_conv_rows_avx2(const float *xpad, long channels, long hp, long wp, long kh, long kw, const float *w,
+                       const float *bias, long outChannels, long ho, long wo, float *y);
+
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose in 16 x 16 register blocks. */
 void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd);
 
