@@ -278,7 +278,9 @@ public enum Benchmarks {
                         let whole = now(timing)
                         g = conv.backward(g)
                         add("\(names[i]) weight gradient", weightGradient)
-                        add("\(names[i]) input gradient", now(timing) - whole - weightGradient)
+                        // A difference of two timings: on a busy machine, for a pass this short
+                        // (a few images), it can fall below zero; that reads as "too short to see".
+                        add("\(names[i]) input gradient", max(0, now(timing) - whole - weightGradient))
                     } else {
                         g = timed("\(names[i]) backward") { layer.backward(g) }
                     }
