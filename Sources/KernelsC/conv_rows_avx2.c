@@ -45,13 +45,7 @@ static inline void rows_tile(const float *xpad, long channels, long hp, long wp,
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             const long count = wo - ox0 - 8 * r;
-            if (count >= 8) {
-                store8(out + 8 * r, acc[k][r]);
-            } else if (count > 0) {
-                float lanes[8];
-                store8(lanes, acc[k][r]);
-                memcpy(out + 8 * r, lanes, (size_t)count * sizeof(float));
-            }
+            if (count > 0) store_first(out + 8 * r, acc[k][r], count);
         }
     }
 }

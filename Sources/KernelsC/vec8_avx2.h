@@ -20,4 +20,23 @@ V8_TARGET static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); 
 
 V8_TARGET static inline v8f fma8(v8f a, v8f b, v8f c) { return __builtin_elementwise_fma(a, b, c); }
 
+/* The first `count` (1...8) lanes of v to p. */
+V8_TARGET static inline void store_first(float *p, v8f v, long count) {
+    if (count >= 8) {
+        store8(p, v);
+        return;
+    }
+    float lanes[8];
+    store8(lanes, v);
+    memcpy(p, lanes, (size_t)count * sizeof(float));
+}
+
+/* Lanes 0 ..< count from p, zero past them. */
+V8_TARGET static inline v8f load_first(const float *p, long count) {
+    if (count >= 8) return load8(p);
+    float lanes[8] = {0};
+    memcpy(lanes, p, (size_t)count * sizeof(float));
+    return load8(lanes);
+}
+
 #endif

@@ -19,25 +19,6 @@
 #if defined(__x86_64__)
 #include "winograd_f4_vec8.h"
 
-/* The first `count` (1...8) lanes of v to p. */
-V8_TARGET static inline void store_first(float *p, v8f v, long count) {
-    if (count >= 8) {
-        store8(p, v);
-        return;
-    }
-    float lanes[8];
-    store8(lanes, v);
-    memcpy(p, lanes, (size_t)count * sizeof(float));
-}
-
-/* Lanes 0 ..< count from p, zero past them. */
-V8_TARGET static inline v8f load_first(const float *p, long count) {
-    if (count >= 8) return load8(p);
-    float lanes[8] = {0};
-    memcpy(lanes, p, (size_t)count * sizeof(float));
-    return load8(lanes);
-}
-
 /* y = A^T m for one 6-vector m (A^T rows: 1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1). */
 V8_TARGET static inline void at6(const v8f *m, v8f *y) {
     v8f a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
