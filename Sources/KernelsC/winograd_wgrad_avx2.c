@@ -13,37 +13,49 @@
 #include <immintrin.h>
 #include "winograd_f4_vec8.h"
 
-/* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: 8 x 8 blocks in registers, the edges
-   one float at a time. */
+/* dst[k*ldd + r] = src[r*lds + k] for r, k < 8 and k < cols: one 8 x 8 block in registers, the
+   columns past cols (1...8) masked out of the loads and not stored. */
+V8_TARGET static inline void transpose_block(const float *src, long lds, float *dst, long ldd, long cols) {
+    __m256 r[8], t[8], u[8];
+    if (cols >= 8) {
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + k * lds);
+    } else {
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) r[k] = _mm256_maskload_ps(src + k * lds, mask);
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+    /* u[0..3]: columns 0..3 (rows 0-3 | 4-7 of the 128-bit halves of rows 0-3's block),
+       u[4..7] the same for rows 4-7. */
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 4; k++) {
+        if (k < cols) _mm256_storeu_ps(dst + k * ldd, _mm256_permute2f128_ps(u[k], u[4 + k], 0x20));
+        if (4 + k < cols) _mm256_storeu_ps(dst + (4 + k) * ldd, _mm256_permute2f128_ps(u[k], u[4 + k], 0x31));
+    }
+}
+
+/* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: 8 x 8 blocks in registers (the last
+   columns of each 8 rows by masked loads: airbench's rows are 7 and 15 wide), the rows past
+   the last 8 one float at a time. */
 V8_TARGET static void transpose_avx2(const float *src, long rows, long cols, long lds, float *dst, long ldd) {
-    const long fullRows = rows / 8 * 8, fullCols = cols / 8 * 8;
+    const long fullRows = rows / 8 * 8;
     for (long r0 = 0; r0 < fullRows; r0 += 8)
-        for (long c0 = 0; c0 < fullCols; c0 += 8) {
-            __m256 r[8], t[8], u[8];
-#pragma clang loop unroll(full)
-            for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (r0 + k) * lds + c0);
-#pragma clang loop unroll(full)
-            for (int k = 0; k < 8; k += 2) {
-                t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-                t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-            }
-#pragma clang loop unroll(full)
-            for (int k = 0; k < 8; k += 4) {
-                u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
-                u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
-                u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-                u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
-            }
-            /* u[0..3]: columns 0..3 (rows 0-3 | 4-7 of the 128-bit halves of rows 0-3's block),
-               u[4..7] the same for rows 4-7. */
-#pragma clang loop unroll(full)
-            for (int k = 0; k < 4; k++) {
-                _mm256_storeu_ps(dst + (c0 + k) * ldd + r0, _mm256_permute2f128_ps(u[k], u[4 + k], 0x20));
-                _mm256_storeu_ps(dst + (c0 + 4 + k) * ldd + r0, _mm256_permute2f128_ps(u[k], u[4 + k], 0x31));
-            }
-        }
-    for (long r = 0; r < rows; r++)
-        for (long c = r < fullRows ? fullCols : 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
+        for (long c0 = 0; c0 < cols; c0 += 8)
+            transpose_block(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd, cols - c0);
+    for (long r = fullRows; r < rows; r++)
+        for (long c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
 /* (a, b, c, d) lifted by F(4x4)'s A (rows 1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1). */

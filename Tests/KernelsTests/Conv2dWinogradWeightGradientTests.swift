@@ -38,6 +38,8 @@ let winogradWeightGradientCases: [(Int, Int, Int, Int, Int)] = [
     (5, 16, 7, 9, 128), (2, 128, 8, 8, 128), (1, 32, 32, 32, 32), (3, 64, 9, 7, 17),
     // A row of tiles larger than one 512 KiB block of transformed tiles.
     (1, 16, 5, 1031, 32),
+    // airbench's 15-wide rows (a whole and a masked 8-column block each row when transposed).
+    (2, 24, 15, 15, 64),
 ]
 
 @Test(arguments: winogradWeightGradientCases.indices)
