@@ -9,10 +9,11 @@
 /* U[p = n*i + j] = (G g G^T)[i][j] for the n x 3 matrix G, eight output channels at a time,
    innermost, so that the compiler runs the transform on 8-lane vectors and each position's 8
    floats of one (panel, c) are stored together. */
-__attribute__((always_inline)) static inline void transform_weights(const float *w, long outChannels, long channels, long opad, float *u,
-                              int n, const float G[][3]) {
+__attribute__((always_inline)) static inline void transform_weights(const float *w, long outChannels, long channels, long opad,
+                                                                    long firstPanel, long lastPanel, float *u, int n,
+                                                                    const float G[][3]) {
     const long panels = opad / 8;
-    for (long o0 = 0; o0 < opad; o0 += 8) {
+    for (long o0 = 8 * firstPanel; o0 < 8 * lastPanel; o0 += 8) {
         for (long c = 0; c < channels; c++) {
             float g[9][8], gg[6][3][8], t[36][8];
             for (int j = 0; j < 9; j++)
@@ -32,15 +33,17 @@ __attribute__((always_inline)) static inline void transform_weights(const float 
     }
 }
 
-void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u) {
+void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, long firstPanel,
+                            long lastPanel, float *u) {
     static const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-    transform_weights(w, outChannels, channels, opad, u, 4, G);
+    transform_weights(w, outChannels, channels, opad, firstPanel, lastPanel, u, 4, G);
 }
 
-void fm_winograd_f4_weights(const float *w, long outChannels, long channels, long opad, float *u) {
+void fm_winograd_f4_weights(const float *w, long outChannels, long channels, long opad, long firstPanel,
+                            long lastPanel, float *u) {
     static const float G[6][3] = {{1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
                                   {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
-    transform_weights(w, outChannels, channels, opad, u, 6, G);
+    transform_weights(w, outChannels, channels, opad, firstPanel, lastPanel, u, 6, G);
 }
 
 #if defined(__x86_64__)

@@ -23,9 +23,12 @@
 /* The widest image fm_winograd_f2_input takes (its per-channel row buffer is fixed). */
 #define FM_WINOGRAD_MAX_WIDTH 512
 
-/* U[p][o / 8][c][o % 8] = (G w[o][c] G^T)[p] for o < opad (opad a multiple of 8; zero for
-   o >= outChannels). w: [outChannels][channels][3][3]. u: 16 * opad * channels floats. */
-void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, float *u);
+/* U[p][o / 8][c][o % 8] = (G w[o][c] G^T)[p] for the panels of 8 output channels
+   firstPanel ..< lastPanel (o < opad, opad a multiple of 8; zero for o >= outChannels), so
+   that threads can each take some panels. w: [outChannels][channels][3][3]. u: 16 * opad *
+   channels floats. */
+void fm_winograd_f2_weights(const float *w, long outChannels, long channels, long opad, long firstPanel,
+                            long lastPanel, float *u);
 
 /* V[p][c][t] = (B^T d B)[p] for the tiles of tile rows firstRow ..< firstRow + rows, read from
    x: [images][channels][h][w]. v row stride ldv (>= rows * tw); tiles rows*tw ..< ldv are
@@ -52,7 +55,8 @@ void fm_winograd_f2_output(const float *m, long opad, long ldv, long outChannels
      A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
    2.25 multiplies per output instead of 4, at larger rounding errors (the transforms scale
    values by up to 8 and by fractions that are not exact in binary). */
-void fm_winograd_f4_weights(const float *w, long outChannels, long channels, long opad, float *u);
+void fm_winograd_f4_weights(const float *w, long outChannels, long channels, long opad, long firstPanel,
+                            long lastPanel, float *u);
 void fm_winograd_f4_input(const float *x, long channels, long h, long w, long firstRow, long rows,
                           float *v, long ldv);
 void fm_winograd_f4_output(const float *m, long opad, long ldv, long outChannels, const float *bias,
