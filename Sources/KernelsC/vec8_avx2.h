@@ -20,6 +20,26 @@ V8_TARGET static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); 
 
 V8_TARGET static inline v8f fma8(v8f a, v8f b, v8f c) { return __builtin_elementwise_fma(a, b, c); }
 
+/* c[j] lane l = r[l] lane j: the usual AVX 8x8 transpose (unpack pairs, shuffle quads, then
+   128-bit halves), 24 shuffles. Inlined, outputs a caller leaves unused cost nothing. */
+V8_TARGET static inline void transpose8x8(const v8f *r, v8f *c) {
+    v8f t[8], s[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = __builtin_shufflevector(r[2 * k], r[2 * k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[2 * k + 1] = __builtin_shufflevector(r[2 * k], r[2 * k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int k = 0; k < 2; k++) {   /* rows 4k ..< 4k + 4: s[4k + j] holds columns j | j + 4 */
+        s[4 * k] = __builtin_shufflevector(t[4 * k], t[4 * k + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        s[4 * k + 1] = __builtin_shufflevector(t[4 * k], t[4 * k + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        s[4 * k + 2] = __builtin_shufflevector(t[4 * k + 1], t[4 * k + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        s[4 * k + 3] = __builtin_shufflevector(t[4 * k + 1], t[4 * k + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int j = 0; j < 4; j++) {
+        c[j] = __builtin_shufflevector(s[j], s[4 + j], 0, 1, 2, 3, 8, 9, 10, 11);
+        c[4 + j] = __builtin_shufflevector(s[j], s[4 + j], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
 /* The first `count` (1...8) lanes of v to p. */
 V8_TARGET static inline void store_first(float *p, v8f v, long count) {
     if (count >= 8) {

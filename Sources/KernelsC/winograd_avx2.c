@@ -14,13 +14,13 @@
    - narrower planes (airbench's 15, 7 and 3): a vector along the row would be mostly empty, so
      the 8 lanes are 8 consecutive tiles of the block (across tile rows and images): each
      tile's patch rows are read by masked loads (zeros past the plane's border) and transposed
-     into lanes, and its output rows transposed back and stored; the products, which dominate
-     there (many channels on few pixels), still see full vectors. */
+     into lanes, and each lane's 4x4 outputs are scattered back to its tile (transposing them
+     back and storing rows measured slower); the products, which dominate there (many channels
+     on few pixels), still see full vectors. */
 
 #if defined(__x86_64__)
 #include "winograd_f4_vec8.h"
 #include <immintrin.h>
-
 
 /* A 4 x 16 block of M (4 of a panel's 8 output channels, 16 tiles) over all channels: per
    channel two loads of V, four broadcasts of U, eight FMAs into accumulators in registers
@@ -178,32 +178,11 @@ static inline void tile_lanes(long firstTile, long count, long channelsPlane, lo
     }
 }
 
-/* Columns 0-5 of an 8x8 transpose: c[j] lane l = r[l] lane j (unpack, shuffle, then 128-bit
-   halves, as the usual AVX 8x8 transpose; columns 6 and 7 are never formed). */
-V8_TARGET static inline void transpose_columns6(const v8f *r, v8f *c) {
-    v8f t[8], s[8];
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 4; k++) {
-        t[2 * k] = __builtin_shufflevector(r[2 * k], r[2 * k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[2 * k + 1] = __builtin_shufflevector(r[2 * k], r[2 * k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 2; k++) {   /* rows 4k ..< 4k + 4: s[4k + j] holds columns j | j + 4 */
-        s[4 * k] = __builtin_shufflevector(t[4 * k], t[4 * k + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-        s[4 * k + 1] = __builtin_shufflevector(t[4 * k], t[4 * k + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        s[4 * k + 2] = __builtin_shufflevector(t[4 * k + 1], t[4 * k + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-        s[4 * k + 3] = __builtin_shufflevector(t[4 * k + 1], t[4 * k + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-    }
-#pragma clang loop unroll(full)
-    for (int j = 0; j < 4; j++) c[j] = __builtin_shufflevector(s[j], s[4 + j], 0, 1, 2, 3, 8, 9, 10, 11);
-    c[4] = __builtin_shufflevector(s[0], s[4], 4, 5, 6, 7, 12, 13, 14, 15);
-    c[5] = __builtin_shufflevector(s[1], s[5], 4, 5, 6, 7, 12, 13, 14, 15);
-}
-
-/* Groups of 8 tiles the gathered paths take per pass over the channels: each channel's V (or
-   M) lines are then written (read) whole, 16 tiles of a line within two neighbouring groups,
-   rather than half a line per pass with every other channel's lines between the halves (which
-   evicted them: 30% of the input transform's time on airbench's 256 -> 256 @7 on a Zen 3). */
+/* Groups of 8 tiles the gathered paths take per pass over the channels: each channel's V lines
+   are then written whole, 16 tiles of a line within two neighbouring groups, rather than half a
+   line per pass with every other channel's lines between the halves, which evicted them (part
+   of the input transform's 26.7-28.0 -> 18.4-19.5 ms on 256 channels @7x7, Zen 3). The output
+   transform reads M in the same order; that measured neither faster nor slower. */
 #define V8_GATHER_GROUPS 4
 
 /* The tiles of `groups` groups of 8 of the block (lanes[g], starting at tile 8g of v), each lane
@@ -232,7 +211,10 @@ V8_TARGET static void input_gathered_tiles(const float *x, long channels, long h
 #pragma clang loop unroll(full)
                 for (int l = 0; l < 8; l++)
                     r[l] = (v8f)_mm256_maskload_ps(x + lanes[g].offset[l] + c * plane + i * w, mask[g][i][l]);
-                transpose_columns6(r, d + 6 * i);
+                v8f columns[8];   /* columns 6 and 7 lie past the patch */
+                transpose8x8(r, columns);
+#pragma clang loop unroll(full)
+                for (int j = 0; j < 6; j++) d[6 * i + j] = columns[j];
             }
             input_tiles(d, q);
             float *out = v + c * ldv + 8 * g;

@@ -13,37 +13,23 @@
 #include <immintrin.h>
 #include "winograd_f4_vec8.h"
 
-/* dst[k*ldd + r] = src[r*lds + k] for r, k < 8 and k < cols: one 8 x 8 block in registers, the
-   columns past cols (1...8) masked out of the loads and not stored. */
+/* dst[k*ldd + r] = src[r*lds + k] for r, k < 8 and k < cols: one 8 x 8 block in registers
+   (vec8_avx2.h's transpose8x8), the columns past cols (1...8) masked out of the loads and not
+   stored. */
 V8_TARGET static inline void transpose_block(const float *src, long lds, float *dst, long ldd, long cols) {
-    __m256 r[8], t[8], u[8];
+    v8f r[8], c[8];
     if (cols >= 8) {
 #pragma clang loop unroll(full)
-        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + k * lds);
+        for (int k = 0; k < 8; k++) r[k] = load8(src + k * lds);
     } else {
         const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 #pragma clang loop unroll(full)
-        for (int k = 0; k < 8; k++) r[k] = _mm256_maskload_ps(src + k * lds, mask);
+        for (int k = 0; k < 8; k++) r[k] = (v8f)_mm256_maskload_ps(src + k * lds, mask);
     }
+    transpose8x8(r, c);
 #pragma clang loop unroll(full)
-    for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-    }
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 8; k += 4) {
-        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
-        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
-        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
-    }
-    /* u[0..3]: columns 0..3 (rows 0-3 | 4-7 of the 128-bit halves of rows 0-3's block),
-       u[4..7] the same for rows 4-7. */
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 4; k++) {
-        if (k < cols) _mm256_storeu_ps(dst + k * ldd, _mm256_permute2f128_ps(u[k], u[4 + k], 0x20));
-        if (4 + k < cols) _mm256_storeu_ps(dst + (4 + k) * ldd, _mm256_permute2f128_ps(u[k], u[4 + k], 0x31));
-    }
+    for (int k = 0; k < 8; k++)
+        if (k < cols) store8(dst + k * ldd, c[k]);
 }
 
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: 8 x 8 blocks in registers (the last
