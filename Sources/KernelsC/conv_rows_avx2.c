@@ -77,12 +77,83 @@ V8_TARGET void fm_conv_rows_avx2(const float *xpad, long channels, long hp, long
     }
 }
 
+/* The weight gradient's lane sums for output channels o0 ..< o0 + OC, input channel c and kernel
+   row i of one image (fm_conv_wgrad_rows_avx2): KW x OC accumulators (at most 10 of the 16 ymm
+   registers, with OC loads of dy and one of x beside them), per vector of 8 output pixels one
+   load of each channel's dy, KW loads of the input row shifted by j, KW x OC FMAs. The last
+   vector of a row takes dy's remaining pixels and zeros, so the input lanes past wo it reads
+   (the row's padding or the next row, finite) add nothing. */
+V8_TARGET __attribute__((always_inline))
+static inline void wgrad_rows(const float *xpad, long channels, long hp, long wp, long kh, const float *dy, long ho,
+                              long wo, float *acc, int accumulate, long o0, long c, long i, const int OC, const int KW) {
+    const long ostride = channels * kh * KW * 8;
+    float *a0 = acc + ((o0 * channels + c) * kh + i) * KW * 8;
+    v8f a[2][7];
+#pragma clang loop unroll(full)
+    for (int k = 0; k < OC; k++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < KW; j++) a[k][j] = accumulate ? load8(a0 + k * ostride + 8 * j) : (v8f)0.0f;
+    const long full = wo / 8, rest = wo - 8 * full;
+    for (long oy = 0; oy < ho; oy++) {
+        const float *xr = xpad + (c * hp + oy + i) * wp, *d0 = dy + (o0 * ho + oy) * wo;
+        for (long v = 0; v <= full; v++) {
+            if (v == full && rest == 0) break;
+            v8f d[2];
+#pragma clang loop unroll(full)
+            for (int k = 0; k < OC; k++) d[k] = v < full ? load8(d0 + k * ho * wo + 8 * v) : load_first(d0 + k * ho * wo + 8 * v, rest);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < KW; j++) {
+                const v8f x = load8(xr + 8 * v + j);
+#pragma clang loop unroll(full)
+                for (int k = 0; k < OC; k++) a[k][j] = fma8(d[k], x, a[k][j]);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < OC; k++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < KW; j++) store8(a0 + k * ostride + 8 * j, a[k][j]);
+}
+
+typedef void (*WgradRows)(const float *, long, long, long, long, const float *, long, long, float *, int, long, long,
+                          long);
+
+#define WGRAD_ROWS(OC, KW) \
+V8_TARGET static void wgrad_rows_##OC##_##KW(const float *xpad, long channels, long hp, long wp, long kh, \
+                                             const float *dy, long ho, long wo, float *acc, int accumulate, long o0, \
+                                             long c, long i) { \
+    wgrad_rows(xpad, channels, hp, wp, kh, dy, ho, wo, acc, accumulate, o0, c, i, OC, KW); \
+}
+WGRAD_ROWS(1, 1) WGRAD_ROWS(1, 2) WGRAD_ROWS(1, 3) WGRAD_ROWS(1, 4) WGRAD_ROWS(1, 5) WGRAD_ROWS(1, 6) WGRAD_ROWS(1, 7)
+WGRAD_ROWS(2, 1) WGRAD_ROWS(2, 2) WGRAD_ROWS(2, 3) WGRAD_ROWS(2, 4) WGRAD_ROWS(2, 5)
+/* wgradRows[OC - 1][KW - 1]: two output channels a call up to KW = 5, one past it (registers). */
+static const WgradRows wgradRows[2][7] = {
+    {wgrad_rows_1_1, wgrad_rows_1_2, wgrad_rows_1_3, wgrad_rows_1_4, wgrad_rows_1_5, wgrad_rows_1_6, wgrad_rows_1_7},
+    {wgrad_rows_2_1, wgrad_rows_2_2, wgrad_rows_2_3, wgrad_rows_2_4, wgrad_rows_2_5, wgrad_rows_1_6, wgrad_rows_1_7}};
+
+V8_TARGET void fm_conv_wgrad_rows_avx2(const float *xpad, long channels, long hp, long wp, long kh, long kw,
+                                       const float *dy, long outChannels, long ho, long wo, float *acc, int accumulate) {
+    const long pair = kw <= 5 ? 2 : 1;
+    for (long o0 = 0; o0 < outChannels; o0 += pair) {
+        const long oc = outChannels - o0 < pair ? outChannels - o0 : pair;
+        for (long c = 0; c < channels; c++)
+            for (long i = 0; i < kh; i++)
+                wgradRows[oc - 1][kw - 1](xpad, channels, hp, wp, kh, dy, ho, wo, acc, accumulate, o0, c, i);
+    }
+}
+
 #else
 
 void fm_conv_rows_avx2(const float *xpad, long channels, long hp, long wp, long kh, long kw, const float *w,
                        const float *bias, long outChannels, long ho, long wo, float *y) {
     (void)xpad; (void)channels; (void)hp; (void)wp; (void)kh; (void)kw; (void)w; (void)bias; (void)outChannels;
     (void)ho; (void)wo; (void)y;
+}
+
+void fm_conv_wgrad_rows_avx2(const float *xpad, long channels, long hp, long wp, long kh, long kw,
+                             const float *dy, long outChannels, long ho, long wo, float *acc, int accumulate) {
+    (void)xpad; (void)channels; (void)hp; (void)wp; (void)kh; (void)kw; (void)dy; (void)outChannels; (void)ho;
+    (void)wo; (void)acc; (void)accumulate;
 }
 
 #endif

@@ -70,10 +70,10 @@ private let avx2 = CPUFeatures(avx2: true)
     // Without AVX-512, F(4x4) on AVX2 (winograd_avx2.c, winograd_wgrad_avx2.c) for every 3x3
     // padding-1 layer with at least 8 input channels, forward and input gradient, and the weight
     // gradient where AVX-512 takes Winograd (C, O >= 16, C * O >= 512); the 3-channel first layers
-    // keep the panels and im2col (Conv2dDispatch.choose's AVX2 rows).
+    // take the direct row kernels, forward and weight gradient (Conv2dDispatch.choose's AVX2 rows).
     for layer in vggLayers.indices {
         let forward: ConvForwardMethod = layer == 0 ? .rowDirect : .winogradF4
-        let weightGradient: ConvWeightGradientMethod = layer == 0 ? .im2col : .winogradF4
+        let weightGradient: ConvWeightGradientMethod = layer == 0 ? .rowDirect : .winogradF4
         #expect(Conv2dDispatch.choose(vggGeometry(layer), cpu: avx2)
                 == ConvolutionPlan(forward: forward, weightGradient: weightGradient, inputGradient: .flippedKernel(.winogradF4)),
                 "layer \(layer + 1)")
@@ -88,15 +88,17 @@ private let avx2 = CPUFeatures(avx2: true)
     let tiny = Conv2dGeometry(input: [256, 256, 2, 2], weight: [256, 256, 3, 3], stride: 1, padding: 1)
     #expect(Conv2dDispatch.choose(tiny, cpu: avx2).weightGradient == .im2col)
     // Rows past Winograd's row buffer, and the 5x5 kernels of the seed net (24 and 28 wide
-    // output rows, forward and input gradient): the direct row kernel. 16-wide rows outside the
-    // Winograd shapes, and stride 2: the panels.
+    // output rows, all three passes): the direct row kernels. 16-wide rows outside the Winograd
+    // shapes, and stride 2: the panels (and im2col for their weight gradients).
     let wide = Conv2dGeometry(input: [1, 8, 3, 513], weight: [9, 8, 3, 3], stride: 1, padding: 1)
     #expect(Conv2dDispatch.choose(wide, cpu: avx2).forward == .rowDirect)
     let seed = Conv2dGeometry(input: [128, 16, 28, 28], weight: [16, 16, 5, 5], stride: 1, padding: 0)
     #expect(Conv2dDispatch.choose(seed, cpu: avx2)
-            == ConvolutionPlan(forward: .rowDirect, weightGradient: .im2col, inputGradient: .flippedKernel(.rowDirect)))
+            == ConvolutionPlan(forward: .rowDirect, weightGradient: .rowDirect, inputGradient: .flippedKernel(.rowDirect)))
+    #expect(Conv2dDispatch.choose(wide, cpu: avx2).weightGradient == .rowDirect)
     let narrow = Conv2dGeometry(input: [128, 16, 20, 20], weight: [16, 16, 5, 5], stride: 1, padding: 0)
     #expect(Conv2dDispatch.choose(narrow, cpu: avx2).forward == .paddedPanels)
+    #expect(Conv2dDispatch.choose(narrow, cpu: avx2).weightGradient == .im2col)
     let strided = Conv2dGeometry(input: [128, 16, 64, 64], weight: [16, 16, 3, 3], stride: 2, padding: 1)
     #expect(Conv2dDispatch.choose(strided, cpu: avx2).forward == .tapPanels)
 }
@@ -229,13 +231,16 @@ func everyAVX2MethodMatchesTheDefinition() {
     // gathers and the 34-wide rows).
     // conv_rows_avx2.c's direct kernel (rowDirect) likewise, on every case.
     #expect(checkForwardMethods([.winogradF4, .rowDirect]) == [.winogradF4: 4, .rowDirect: methodCases.count])
-    // Weight gradients: im2col and F(4x4) (3x3 padding-1 cases only) with each input method its
-    // case allows (F(4x4): 3x3 padding 1; rowDirect: every case here, all stride 1 with padding
-    // <= k - 1; im2col: with the im2col weight gradient only).
-    let runs = checkGradientMethods(weight: [.im2col, .winogradF4],
+    // Weight gradients: im2col, F(4x4) (3x3 padding-1 cases only) and the direct row kernel
+    // (conv_rows_avx2.c's fm_conv_wgrad_rows_avx2: every case, kernels 1 to 5 wide, rows of 5 to
+    // 34 pixels) with each input method its case allows (F(4x4): 3x3 padding 1; rowDirect: every
+    // case here, all stride 1 with padding <= k - 1; im2col: with the im2col weight gradient only).
+    let runs = checkGradientMethods(weight: [.im2col, .winogradF4, .rowDirect],
                                     input: [.im2col, .flippedKernel(.winogradF4), .flippedKernel(.rowDirect)])
     let winogradCases = 4, others = methodCases.count - winogradCases
-    #expect(runs == others * 2 + winogradCases * 5)
+    // im2col: 3 inputs on the Winograd cases, 2 elsewhere; F(4x4): 2 (Winograd cases only);
+    // rowDirect: the same 2 on the Winograd cases, 1 (flipped rowDirect) elsewhere.
+    #expect(runs == others * 2 + winogradCases * 5 + others * 1 + winogradCases * 2)
 }
 
 /// Runs every gradient method that `cpu` allows on every case against the plain-loop gradients.

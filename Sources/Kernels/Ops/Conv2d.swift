@@ -131,6 +131,8 @@ public func conv2dBackward(
             convAMXWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         case .vectorDot:
             convVectorDotWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
+        case .rowDirect:
+            convRowDirectWeightGradient(g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, scratch: &scratch)
         }
     }}}
     }

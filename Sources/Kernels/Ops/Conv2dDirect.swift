@@ -77,3 +77,48 @@ func convRowDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weig
         }
     }
 }
+
+/// Overwrites `gradWeight` ([O, C*kh*kw]) with the weight gradient of a stride-1 convolution by
+/// the AVX2 direct kernel (`fm_conv_wgrad_rows_avx2`):
+///
+///     dW[o,c,i,j] = sum over n, oy, ox of dy[n,o,oy,ox] * xpad[n,c,oy+i,ox+j]
+///
+/// Each thread pads its images one at a time and sums them into 8 lane partials per weight
+/// ([O, C, kh, kw, 8], pixels ox = l mod 8 in lane l), then adds each weight's lanes in lane
+/// order; the threads' sums are added in thread order (`convWeightGradientByThread`), so the
+/// result depends only on the thread count. No columns matrix: with few filters (the notebook's
+/// 16) the im2col GEMM's packing of the columns costs about as much as its products.
+func convRowDirectWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                 gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
+    require(g.stride == 1 && g.kernelWidth <= 7 && CPUFeatures.enabled.avx2,
+            "conv2d: the AVX2 row weight-gradient kernel is for stride 1 and kernels up to 7 wide on AVX2 CPUs, not \(g)")
+    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let imageSize = g.inChannels * hp * wp
+    // The kernel reads up to 7 + kw - 1 floats past the last row of the last channel.
+    let paddedSlice = imageSize + 8 + g.kernelWidth
+    let weightCount = g.outChannels * g.taps
+    let lanesSlice = weightCount * 8
+    let threads = convThreads(g.batch)
+    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.channelAccumulators.growScratch(to: lanesSlice * threads)
+    scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
+    scratch.channelAccumulators.withUnsafeMutableBufferPointer { ap in
+        convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
+            let padded = pp.baseAddress! + t * paddedSlice, lanes = ap.baseAddress! + t * lanesSlice
+            // Past the image only lanes whose dy is zero read; keep them finite.
+            (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
+            for n in images {
+                padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                fm_conv_wgrad_rows_avx2(padded, g.inChannels, hp, wp, g.kernelHeight, g.kernelWidth,
+                                        gradOutput + n * g.outChannels * g.outPlane, g.outChannels, g.outHeight,
+                                        g.outWidth, lanes, n == images.lowerBound ? 0 : 1)
+            }
+            for w in 0..<weightCount {
+                let lane = lanes + w * 8
+                var sum: Float = 0
+                for l in 0..<8 { sum += lane[l] }
+                dwThread[w] = sum
+            }
+        }
+    }}
+}

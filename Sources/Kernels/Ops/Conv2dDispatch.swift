@@ -55,6 +55,10 @@ package enum ConvWeightGradientMethod: String, Sendable, CaseIterable {
     case broadcastBF16
     /// Dot products of dy's wide rows with the padded image (Conv2dVectorDirect.swift); AVX-512, stride 1.
     case vectorDot
+    /// Vectors of 8 output pixels of dy against the padded input row shifted by each tap, lane
+    /// sums in registers for two filters and a kernel row (Conv2dDirect.swift, conv_rows_avx2.c);
+    /// AVX2, stride 1, kernels up to 7 wide.
+    case rowDirect
     /// dY * columns^T per image group (Conv2dIm2col.swift); any CPU and shape.
     case im2col
     /// bf16: the same product with the columns rounded to bf16 as they are written and dY
@@ -220,9 +224,14 @@ package enum Conv2dDispatch {
     /// |              |                                                                      | 64->256 @15 162.8 vs 349.3, 256->256 @7 145.7 vs 366.9,  |
     /// |              |                                                                      | @3 38.9 vs 60.3. 1- and 2-wide planes keep im2col (no    |
     /// |              |                                                                      | AVX2 F(2x2); not measured)                               |
+    /// | rowDirect    | no AVX-512 but AVX2 + FMA, stride 1, kernels up to 7 wide, padding   | AMD EPYC Zen 3 (family 25 model 1), 2 threads, bench     |
+    /// |              | <= k - 1 (the input gradient is then not im2col's), output rows of   | --only breakdown, two rounds alternating with im2col:    |
+    /// |              | at least 24 pixels (the forward's rowDirect rule), where Winograd    | seed net 16->16 5x5 @28 10.6-13.3 vs 24.9-26.8 ms (the   |
+    /// |              | does not apply                                                       | step 1,814-1,998 -> 2,523-2,801 img/s); VGG 3->32 @32    |
+    /// |              |                                                                      | backward 5.2-6.0 vs 11.8-13.3 ms                         |
     /// | broadcast    | AVX-512, stride 1, square 3x3 or 5x5, padding <= k - 1               | 7b8777d: 5x5 44 loads per 100 FMAs instead of 104        |
     /// | vectorDot    | AVX-512, stride 1, other square kernels, padding <= k - 1            | 7a9523c (with vectorDirect above)                        |
-    /// | im2col       | otherwise (no AVX-512 or AVX2, stride > 1, non-square kernels)       |                                                          |
+    /// | im2col       | otherwise (no AVX-512 or AVX2, stride > 1, rows under 24 on AVX2)    |                                                          |
     ///
     /// Input gradient (`ConvInputGradientMethod`): at stride 1 with a square kernel and padding
     /// <= k - 1, dx is a forward convolution of dy with the flipped, transposed kernel
@@ -369,6 +378,11 @@ package enum Conv2dDispatch {
                     && g.inChannels * g.outChannels >= 512 && min(g.height, g.width) >= 3 {
             // AVX2 without AVX-512: F(4x4) where AVX-512 takes it (winograd_wgrad_avx2.c).
             weightGradient = .winogradF4
+        } else if !cpu.avx512 && supports(ConvWeightGradientMethod.rowDirect, g, cpu: cpu)
+                    && g.inputGradientIsFlippedConvolution && g.outWidth >= 24 {
+            // AVX2 without AVX-512, the rows of the forward's rowDirect rule (the input gradient
+            // is then a flipped-kernel convolution, not im2col's, whose pass this would share).
+            weightGradient = .rowDirect
         } else {
             weightGradient = .im2col
         }
@@ -425,6 +439,7 @@ package enum Conv2dDispatch {
         case .broadcastBF16: return cpu.avx512bf16 && supports(ConvWeightGradientMethod.broadcast, g, cpu: cpu)
         case .amxDirect: return cpu.bf16Path == .amx && g.stride == 1
         case .vectorDot: return cpu.avx512 && g.stride == 1
+        case .rowDirect: return cpu.avx2 && g.stride == 1 && g.kernelWidth <= 7
         case .im2col, .bf16Im2col: return true
         }
     }

@@ -88,6 +88,15 @@ void fm_conv_gradient_pair_words_avx512(const float *dyT, long opad, long ho, lo
 void fm_conv_rows_avx2(const float *xpad, long channels, long hp, long wp, long kh, long kw, const float *w,
                        const float *bias, long outChannels, long ho, long wo, float *y);
 
+/* The weight gradient of one zero-padded image at stride 1 on AVX2 + FMA, as lane sums
+   (conv_rows_avx2.c; call only after fm_cpu_features() reported FM_CPU_AVX2):
+   acc[o][c][i][j][l] (+)= sum over oy < ho and ox = l, l + 8, ... < wo of dy[o][oy][ox] *
+   xpad[c][oy + i][ox + j] (accumulate 0: =, else +=), for o < outChannels, c < channels, i < kh,
+   j < kw <= 7; dW[o][c][i][j] is the sum of its 8 lanes. xpad: [channels][hp][wp] followed by at
+   least 8 + kw finite floats; dy: [outChannels][ho][wo]. */
+void fm_conv_wgrad_rows_avx2(const float *xpad, long channels, long hp, long wp, long kh, long kw,
+                             const float *dy, long outChannels, long ho, long wo, float *acc, int accumulate);
+
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose in 16 x 16 register blocks. */
 void fm_transpose_avx512(const float *src, long rows, long cols, long lds, float *dst, long ldd);
 
