@@ -11,19 +11,37 @@ public struct TrainCIFARCommand: ParsableCommand {
         abstract: "Train a CNN on CIFAR-10 from scratch; writes model.safetensors and a report page (report.html) with curves, a confusion matrix and the weights.",
         discussion: """
         Each preset's defaults are the PyTorch reference recipe for that net, plus
-        flip test-time augmentation (--tta), chosen on a validation split. Options given override them.
-          seed: batch 64, SGD Nesterov 0.9, weight decay 5e-4, one-cycle to lr 0.02 (15% warm-up), crop+flip, 20 epochs, --tta
-          vgg:  batch 128, same optimiser, one-cycle to lr 0.1, crop+flip, 15 epochs, --tta
-          airbench: airbench94's network and recipe: batch 1024, summed loss with label smoothing 0.2,
-                Nesterov 0.85, lr 11.5 and weight decay 0.0153 per 1,024 examples (decoupled), BN biases
-                at 64x, triangle schedule (0.2 -> 1 at 23% -> 0.07), lookahead every 5 steps, whitening
-                from 5,000 images, alternating flip + 2-pixel reflect translation, 9.9 epochs, --tta (6 views);
-                with --validation it scores the first 2,000 held-out images every 10 steps (run.json:
-                time to 90/93/94%)
-        A custom network is a spec such as "c32k3p1,bn,relu,mp2,c64k3p1,bn,relu,mp2,fc10" (Docs/TRAINING.md).
-        Ctrl-C saves a checkpoint; the same command with --resume continues to the same result.
-        Writes model.safetensors, report.html (rewritten at each epoch while training; open it in a
-        browser), metrics.csv, curves.svg, confusion.svg, per-class.csv and run.json in the output folder.
+        flip test-time augmentation (--tta), chosen on a validation split. Options
+        given override them.
+
+          seed      batch 64, SGD Nesterov 0.9, weight decay 5e-4, one-cycle to
+                    lr 0.02 (15% warm-up), crop+flip, 20 epochs, --tta
+          vgg       batch 128, the same optimiser, one-cycle to lr 0.1,
+                    crop+flip, 15 epochs, --tta
+          airbench  airbench94's network and recipe: batch 1024, summed loss
+                    with label smoothing 0.2, Nesterov 0.85, lr 11.5 and weight
+                    decay 0.0153 per 1,024 examples (decoupled), BN biases at
+                    64x, triangle schedule (0.2 -> 1 at 23% -> 0.07), lookahead
+                    every 5 steps, whitening from 5,000 images, alternating
+                    flip + 2-pixel reflect translation, 9.9 epochs, --tta (6
+                    views); with --validation it scores the first 2,000
+                    held-out images every 10 steps (run.json: time to
+                    90/93/94%)
+
+        A custom network is a spec such as
+        "c32k3p1,bn,relu,mp2,c64k3p1,bn,relu,mp2,fc10" (Docs/TRAINING.md).
+
+        Ctrl-C saves a checkpoint; the same command with --resume continues to the
+        same result.
+
+        Writes model.safetensors, report.html (rewritten at each epoch while
+        training; open it in a browser), metrics.csv, curves.svg, confusion.svg,
+        per-class.csv and run.json in the output folder.
+
+        Examples:
+          featuremaps train-cifar --data cifar-10-batches-bin
+          featuremaps train-cifar --arch airbench --validation 5000 -o Airbench
+          featuremaps train-cifar --arch vgg -o VGG --resume   (after a Ctrl-C)
         """)
 
     @Option(help: ArgumentHelp("The network to train: seed (the default), vgg, airbench, or a layer spec.", valueName: "arch"))

@@ -125,6 +125,22 @@ import Training
         }
     }
 
+    /// argument-parser wraps a line longer than the terminal where it must: a line that continues
+    /// its paragraph then comes out as a full line, a stub and the next line, and an indented
+    /// line loses its indent. Every such line of a discussion fits 80 columns.
+    @Test func discussionsNeedNoWrappingInEightyColumns() {
+        let commands: [any ParsableCommand.Type] = [FeatureMapsCommand.self, ExploreCommand.self, BenchCommand.self,
+                                                   CIFARPreviewCommand.self, TrainCIFARCommand.self, EvaluateCommand.self,
+                                                   PredictCommand.self, ExplainCommand.self]
+        for command in commands {
+            let lines = command.configuration.discussion.split(separator: "\n", omittingEmptySubsequences: false)
+            for (i, line) in lines.enumerated() where line.count > 80 {
+                let continues = i + 1 < lines.count && !lines[i + 1].isEmpty
+                #expect(!continues && !line.hasPrefix(" "), "\(command): \(line)")
+            }
+        }
+    }
+
     /// The line of `help` that documents `flag`.
     func helpLine(_ help: String, _ flag: String) -> String? {
         help.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(flag) }.map(String.init)
