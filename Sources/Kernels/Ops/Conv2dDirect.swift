@@ -55,21 +55,19 @@ func convRowDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, weig
                           scratch: inout Conv2dScratch) {
     require(g.stride == 1 && CPUFeatures.enabled.avx2, "conv2d: the AVX2 row kernel is for stride 1 on AVX2 CPUs, not \(g)")
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
-    let imageSize = g.inChannels * hp * wp
-    // The kernel reads up to 7 + kw - 1 floats past the last row of the last channel.
-    let paddedSlice = imageSize + 8 + g.kernelWidth
+    // The kernel reads up to 7 + kw - 1 floats past the last row of the last channel, into lanes
+    // that are not stored.
+    let slices = PaddedImageSlices(g, slack: 8 + g.kernelWidth)
     let threads = convThreads(g.batch)
-    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.paddedInput.growScratch(to: slices.sliceSize * threads)
     nonisolated(unsafe) let out = output
     let biasBase = bias?.baseAddress
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
         parallelFor(threads) { range in
             for t in range {
-                let padded = pp.baseAddress! + t * paddedSlice
-                // Past the image only lanes that are not stored read; keep them finite.
-                (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
+                let padded = slices.slice(pp.baseAddress!, thread: t)
                 for n in convImages(thread: t, of: threads, batch: g.batch) {
-                    padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                    slices.fill(padded, from: input, images: n..<n + 1)
                     fm_conv_rows_avx2(padded, g.inChannels, hp, wp, g.kernelHeight, g.kernelWidth, weight, biasBase,
                                       g.outChannels, g.outHeight, g.outWidth, out + n * g.outChannels * g.outPlane)
                 }
@@ -93,22 +91,20 @@ func convRowDirectWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
     require(g.stride == 1 && g.kernelWidth <= 7 && CPUFeatures.enabled.avx2,
             "conv2d: the AVX2 row weight-gradient kernel is for stride 1 and kernels up to 7 wide on AVX2 CPUs, not \(g)")
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
-    let imageSize = g.inChannels * hp * wp
-    // The kernel reads up to 7 + kw - 1 floats past the last row of the last channel.
-    let paddedSlice = imageSize + 8 + g.kernelWidth
+    // The kernel reads up to 7 + kw - 1 floats past the last row of the last channel, in lanes
+    // whose dy is zero.
+    let slices = PaddedImageSlices(g, slack: 8 + g.kernelWidth)
     let weightCount = g.outChannels * g.taps
     let lanesSlice = weightCount * 8
     let threads = convThreads(g.batch)
-    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.paddedInput.growScratch(to: slices.sliceSize * threads)
     scratch.channelAccumulators.growScratch(to: lanesSlice * threads)
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
     scratch.channelAccumulators.withUnsafeMutableBufferPointer { ap in
         convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
-            let padded = pp.baseAddress! + t * paddedSlice, lanes = ap.baseAddress! + t * lanesSlice
-            // Past the image only lanes whose dy is zero read; keep them finite.
-            (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
+            let padded = slices.slice(pp.baseAddress!, thread: t), lanes = ap.baseAddress! + t * lanesSlice
             for n in images {
-                padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                slices.fill(padded, from: input, images: n..<n + 1)
                 fm_conv_wgrad_rows_avx2(padded, g.inChannels, hp, wp, g.kernelHeight, g.kernelWidth,
                                         gradOutput + n * g.outChannels * g.outPlane, g.outChannels, g.outHeight,
                                         g.outWidth, lanes, n == images.lowerBound ? 0 : 1)

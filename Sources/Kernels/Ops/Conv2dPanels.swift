@@ -288,15 +288,15 @@ func convTapPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
 /// valid columns of every row into `output`.
 func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
                             output: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
-    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
-    let imageSize = g.inChannels * hp * wp
+    let wp = g.width + 2 * g.padding
     let widePlane = g.outHeight * wp
     let threads = convThreads(g.batch)
     let perGroup = max(1, min(g.batch, (conv2dMinimumColumns + widePlane - 1) / widePlane))
-    let paddedSlice = perGroup * imageSize + g.kernelWidth + 16
+    let slices = PaddedImageSlices(g, imagesPerSlice: perGroup, slack: g.kernelWidth + 16)
+    let imageSize = slices.imageSize
     let stagedSlice = g.outChannels * perGroup * widePlane
     scratch.panelStaged.growScratch(to: stagedSlice * threads)
-    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.paddedInput.growScratch(to: slices.sliceSize * threads)
     scratch.fillPaddedTapOffsets(g)
     let weights = scratch.packedWeights.layout
     let kernel = MicroKernel.selected
@@ -307,14 +307,13 @@ func convPaddedPanelForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>,
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
         parallelFor(threads) { range in
             for t in range {
-                let padded = pp.baseAddress! + t * paddedSlice
+                let padded = slices.slice(pp.baseAddress!, thread: t)
                 let staged = stp.baseAddress! + t * stagedSlice
                 let images = convImages(thread: t, of: threads, batch: g.batch)
                 var n0 = images.lowerBound
                 while n0 < images.upperBound {
                     let nb = min(perGroup, images.upperBound - n0)
-                    padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
-                    (padded + nb * imageSize).update(repeating: 0, count: g.kernelWidth + 16)
+                    slices.fill(padded, from: input, images: n0..<n0 + nb)
                     let src = PaddedPanelSource(input: padded, tapOffsets: tp.baseAddress!, tapCount: g.taps,
                                                 imageSize: imageSize, widePlane: widePlane, images: nb)
                     let cols = src.columns

@@ -19,8 +19,10 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
                              bias: UnsafeBufferPointer<Float>?, output: UnsafeMutablePointer<Float>,
                              bf16: Bool = false, scratch: inout Conv2dScratch) {
     require(g.stride == 1, "conv2d: the vector direct kernel is for stride 1, not \(g)")
-    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
-    let imageSize = g.inChannels * hp * wp
+    let wp = g.width + 2 * g.padding
+    // The margin past the image is only ever read for dropped columns.
+    let slices = PaddedImageSlices(g, slack: Int(FM_CONV_MARGIN) + g.kernelWidth)
+    let imageSize = slices.imageSize
     let vectors = g.outChannels % 32 == 0 ? 2 : 1
     let lanes = 16 * vectors
     let blocks = (g.outChannels + lanes - 1) / lanes
@@ -62,10 +64,9 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
     }
 
     let threads = convThreads(g.batch)
-    let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
     // Pair words for every offset a tile reads: the image and its margin but the last float.
-    let pairCount = paddedSlice - 1
-    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    let pairCount = slices.sliceSize - 1
+    scratch.paddedInput.growScratch(to: slices.sliceSize * threads)
     scratch.pairedInput.growScratch(to: bf16 ? pairCount * threads : 0, filling: 0)
     let hasBias = bias != nil
     nonisolated(unsafe) let out = output
@@ -78,11 +79,9 @@ func convVectorDirectForward(_ g: Conv2dGeometry, input: UnsafePointer<Float>, w
     scratch.pairedInput.withUnsafeMutableBufferPointer { pwp in
         parallelFor(threads) { range in
             for t in range {
-                let padded = pp.baseAddress! + t * paddedSlice
-                // The margin past the image is only ever read for dropped columns; keep it finite.
-                (padded + imageSize).update(repeating: 0, count: paddedSlice - imageSize)
+                let padded = slices.slice(pp.baseAddress!, thread: t)
                 for n in convImages(thread: t, of: threads, batch: g.batch) {
-                    padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                    slices.fill(padded, from: input, images: n..<n + 1)
                     let y = out + n * g.outChannels * g.outPlane, b = hasBias ? bp.baseAddress! : nil
                     if bf16 {
                         let pairs = pwp.baseAddress! + t * pairCount
@@ -130,30 +129,29 @@ private func packByOutputChannel<T: Numeric>(_ dst: inout [T], blocks: Int, entr
 func convVectorDotWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                  gradWeight: UnsafeMutablePointer<Float>, scratch: inout Conv2dScratch) {
     require(g.stride == 1, "conv2d: the vector direct kernel is for stride 1, not \(g)")
-    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
-    let imageSize = g.inChannels * hp * wp
+    let wp = g.width + 2 * g.padding
+    let imageSize = PaddedImageSlices.imageSize(g)
     let widePlane = g.outHeight * wp
     let taps = g.taps
     // Images per group: the group's padded inputs and wide gradients within about 1 MiB of L2.
     let perImage = imageSize + g.outChannels * widePlane
     let perGroup = max(1, min(g.batch, (1 << 18) / perImage))
     let threads = convThreads(g.batch)
-    let paddedSlice = perGroup * imageSize + Int(FM_CONV_MARGIN) + g.kernelWidth
+    let slices = PaddedImageSlices(g, imagesPerSlice: perGroup, slack: Int(FM_CONV_MARGIN) + g.kernelWidth)
     let wideSlice = perGroup * g.outChannels * widePlane
-    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.paddedInput.growScratch(to: slices.sliceSize * threads)
     scratch.panelStaged.growScratch(to: wideSlice * threads)
     scratch.fillPaddedTapOffsets(g)
     scratch.tapOffsets.withUnsafeBufferPointer { tp in
     scratch.paddedInput.withUnsafeMutableBufferPointer { pp in
     scratch.panelStaged.withUnsafeMutableBufferPointer { wdp in
         convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
-            let padded = pp.baseAddress! + t * paddedSlice
+            let padded = slices.slice(pp.baseAddress!, thread: t)
             let wide = wdp.baseAddress! + t * wideSlice
             var n0 = images.lowerBound
             while n0 < images.upperBound {
                 let nb = min(perGroup, images.upperBound - n0)
-                padImages(g, input + n0 * g.inChannels * g.height * g.width, images: nb, into: padded)
-                (padded + nb * imageSize).update(repeating: 0, count: Int(FM_CONV_MARGIN) + g.kernelWidth)
+                slices.fill(padded, from: input, images: n0..<n0 + nb)
                 // dy on wide rows: each output row followed by Wp - Wo zeros.
                 let dyGroup = gradOutput + n0 * g.outChannels * g.outPlane
                 for plane in 0..<(nb * g.outChannels) {
@@ -188,7 +186,7 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
             "conv2d: the broadcast weight-gradient kernel is for stride-1 3x3 and 5x5 kernels, not \(g)")
     let k = g.kernelHeight, kk = k * k
     let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
-    let imageSize = g.inChannels * hp * wp
+    let imageSize = PaddedImageSlices.imageSize(g)
     let vectors = k == 3 && g.outChannels % 32 == 0 ? 2 : 1
     let lanes = 16 * vectors
     let blocks = (g.outChannels + lanes - 1) / lanes
@@ -196,9 +194,9 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
     let taps = g.taps
     let accSlice = blocks * g.inChannels * kk * lanes
     let threads = convThreads(g.batch)
-    let paddedSlice = imageSize + Int(FM_CONV_MARGIN) + k
+    let slices = PaddedImageSlices(g, slack: Int(FM_CONV_MARGIN) + k)
     let transposedSlice = g.outPlane * opad
-    scratch.paddedInput.growScratch(to: paddedSlice * threads)
+    scratch.paddedInput.growScratch(to: slices.sliceSize * threads)
     // Lanes past the last channel are never written, so they stay zero from here on.
     scratch.transposedGradient.growScratch(to: transposedSlice * threads)
     scratch.channelAccumulators.growScratch(to: accSlice * threads)
@@ -212,11 +210,11 @@ func convBroadcastWeightGradient(_ g: Conv2dGeometry, input: UnsafePointer<Float
     scratch.pairedInput.withUnsafeMutableBufferPointer { pwp in
     scratch.gradientPairs.withUnsafeMutableBufferPointer { gpp in
         convWeightGradientByThread(g, into: gradWeight, partials: &scratch.partialGradWeight) { t, images, dwThread in
-            let padded = pp.baseAddress! + t * paddedSlice
+            let padded = slices.slice(pp.baseAddress!, thread: t)
             let dyT = tgp.baseAddress! + t * transposedSlice
             let acc = ap.baseAddress! + t * accSlice
             for n in images {
-                padImages(g, input + n * g.inChannels * g.height * g.width, images: 1, into: padded)
+                slices.fill(padded, from: input, images: n..<n + 1)
                 let dyImage = gradOutput + n * g.outChannels * g.outPlane
                 fm_transpose_avx512(dyImage, g.outChannels, g.outPlane, g.outPlane, dyT, opad)
                 let accumulate: Int32 = n == images.lowerBound ? 0 : 1

@@ -95,6 +95,45 @@ func padImages(_ g: Conv2dGeometry, _ x: UnsafePointer<Float>, images: Int, into
     }
 }
 
+/// Per-thread slices of one scratch buffer for the kernels that read zero-padded images in
+/// place (the direct kernels and the padded panels): each slice holds up to `imagesPerSlice`
+/// input images of `g` padded as `padImages` does, then `slack` floats that the kernels' last
+/// vectors may read past the last image, zeroed with every fill so that those reads are finite.
+package struct PaddedImageSlices {
+    /// Floats of one padded image, [C, H+2p, W+2p].
+    package let imageSize: Int
+    /// Floats from one thread's slice to the next.
+    package let sliceSize: Int
+    private let geometry: Conv2dGeometry
+    private let slack: Int
+
+    /// Slices of `imagesPerSlice` images of `g` and `slack` floats.
+    package init(_ g: Conv2dGeometry, imagesPerSlice: Int = 1, slack: Int) {
+        geometry = g
+        self.slack = slack
+        imageSize = Self.imageSize(g)
+        sliceSize = imagesPerSlice * imageSize + slack
+    }
+
+    /// Floats of one padded input image of `g`.
+    package static func imageSize(_ g: Conv2dGeometry) -> Int {
+        g.inChannels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+    }
+
+    /// Thread `t`'s slice of the buffer at `base` (`sliceSize` floats a thread).
+    package func slice(_ base: UnsafeMutablePointer<Float>, thread t: Int) -> UnsafeMutablePointer<Float> {
+        base + t * sliceSize
+    }
+
+    /// Pads the batch's images `images` of `input` (NCHW) into `slice`, one after another, and
+    /// zeroes the slack after the last.
+    package func fill(_ slice: UnsafeMutablePointer<Float>, from input: UnsafePointer<Float>, images: Range<Int>) {
+        let g = geometry
+        padImages(g, input + images.lowerBound * g.inChannels * g.height * g.width, images: images.count, into: slice)
+        (slice + images.count * imageSize).update(repeating: 0, count: slack)
+    }
+}
+
 /// Runs `body` with a pointer to the tensor's elements, or nil when there is no tensor.
 @inline(__always)
 func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
