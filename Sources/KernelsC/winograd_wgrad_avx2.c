@@ -22,7 +22,7 @@ V8_TARGET static inline void transpose_block(const float *src, long lds, float *
 #pragma clang loop unroll(full)
         for (int k = 0; k < 8; k++) r[k] = load8(src + k * lds);
     } else {
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i mask = first_lanes(cols);
 #pragma clang loop unroll(full)
         for (int k = 0; k < 8; k++) r[k] = (v8f)_mm256_maskload_ps(src + k * lds, mask);
     }
