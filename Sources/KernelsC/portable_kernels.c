@@ -8,20 +8,11 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
+#include "vec8_avx2.h"
 
-typedef float v8f __attribute__((ext_vector_type(8)));
-
-#define AVX2_TARGET __attribute__((target("avx2,fma")))
+#define AVX2_TARGET V8_TARGET
 
 /* ---- GEMM micro-kernel (GEMMMicroKernel.swift, SwiftSIMDKernel) ---- */
-
-AVX2_TARGET static inline v8f load8(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-AVX2_TARGET static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 
 AVX2_TARGET
 void fm_sgemm_kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc,
@@ -122,7 +113,9 @@ void fm_max_pool_2x2_plane_avx2(const float *x, long w, long ho, long wo, float 
 }
 
 /* ---- The same pool with AVX-512: sixteen windows a step, and a row's last windows by masked
-   loads and stores instead of copies through zero-padded buffers. airbench's planes are 31, 15
+   loads and stores instead of copies through zero-padded buffers (on the AMD EPYC Zen 3 the
+   AVX2 form's tails by AVX2 masked loads and stores measured slower than the copies: 15x15
+   planes 15.7-23.7 against 11.2-13.8 ms for 65,536 planes, 2026-12-02). airbench's planes are 31, 15
    and 7 wide, so every row of theirs ends in such a tail; the copies (two variable-length
    memcpy calls in, two out, per row) made the AVX2 form 3.4x (15x15) and 7.6x (7x7) slower than
    copying the tensor. The comparisons and selections are pool_consider's, so the bits are. ---- */
